@@ -1,0 +1,13 @@
+//! `rbuildout init`.
+
+use clap::{ArgMatches, Command};
+
+use super::{Failure, Global, Outcome};
+
+pub fn cli() -> Command {
+    Command::new("init").about("not yet written")
+}
+
+pub fn exec(_g: &Global, _m: &ArgMatches) -> Outcome {
+    Err(Failure::Config("error: `rbuildout init` is not written yet".into()))
+}

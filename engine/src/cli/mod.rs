@@ -1,0 +1,228 @@
+//! The command line: global flags, `section:option=value` assignments, and one module per
+//! subcommand, each with a `cli()` that declares it and an `exec()` that calls the library.
+
+// The CLI layer is the one place that writes to the terminal directly.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod annotate;
+mod convert;
+mod init;
+mod install;
+mod plan;
+mod plugins;
+mod query;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+/// How a command failed: the exit code says whose fault it was.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or a bad config: exit code 2.
+    Config(String),
+    /// A part failed while running: exit code 1.
+    Part(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) => 2,
+            Failure::Part(_) => 1,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Failure::Config(m) | Failure::Part(m) => m,
+        }
+    }
+}
+
+/// Options shared by every subcommand, read once from the top-level matches.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// `-c FILE`; `None` means `buildout.toml`, else `buildout.cfg`, in the working directory.
+    pub config: Option<PathBuf>,
+    pub verbosity: i8,
+    pub offline: bool,
+    pub newest: bool,
+    pub locked: bool,
+    pub no_user_defaults: bool,
+    pub jobs: Option<usize>,
+    pub lock_timeout: Option<f64>,
+    /// `section:option=value`, `+=` and `-=` assignments, in command-line order, unparsed.
+    pub assignments: Vec<String>,
+}
+
+pub type Outcome = Result<(), Failure>;
+
+fn command() -> Command {
+    Command::new("rbuildout")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Assemble a deployment reproducibly from a parts config")
+        .long_about(
+            "Assemble a deployment reproducibly from a parts config (buildout.toml or a legacy \
+             buildout.cfg). Each part names a recipe, loaded as a plugin from a shared library; \
+             rbuildout installs, updates and uninstalls parts so the instance matches the config.",
+        )
+        .subcommand_precedence_over_arg(true)
+        .arg(
+            Arg::new("config")
+                .short('c')
+                .long("config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .global(true)
+                .help("The config file [default: buildout.toml, else buildout.cfg]"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::Count)
+                .global(true)
+                .help("Say more; repeat for more detail (plugin logs show at -v)"),
+        )
+        .arg(
+            Arg::new("quiet")
+                .short('q')
+                .long("quiet")
+                .action(ArgAction::Count)
+                .global(true)
+                .help("Say less; repeat to show errors only"),
+        )
+        .arg(
+            Arg::new("offline")
+                .short('o')
+                .long("offline")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .help("Never touch the network; fail clearly when something is missing"),
+        )
+        .arg(
+            Arg::new("newest")
+                .short('n')
+                .long("newest")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .help("Look for newer distributions and re-resolve the lock"),
+        )
+        .arg(
+            Arg::new("locked")
+                .long("locked")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .help("Fail when the lock file would change"),
+        )
+        .arg(
+            Arg::new("no-user-defaults")
+                .short('U')
+                .long("no-user-defaults")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .help("Skip the user defaults (~/.rbuildout/default.toml)"),
+        )
+        .arg(
+            Arg::new("jobs")
+                .short('j')
+                .long("jobs")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .global(true)
+                .help("Parts to run at once [default: buildout:jobs]"),
+        )
+        .arg(
+            Arg::new("lock-timeout")
+                .long("lock-timeout")
+                .value_name("SECONDS")
+                .value_parser(clap::value_parser!(f64))
+                .global(true)
+                .help("Wait this long for another run on the same instance [default: 0, fail at once]"),
+        )
+        .arg(
+            Arg::new("assignments")
+                .value_name("SECTION:OPTION=VALUE")
+                .num_args(0..)
+                .action(ArgAction::Append)
+                .help(
+                    "Set an option for this run; `+=` and `-=` add and remove lines. \
+                     The section defaults to `buildout` and is created when missing",
+                ),
+        )
+        .subcommand(install::cli())
+        .subcommand(plan::cli())
+        .subcommand(annotate::cli())
+        .subcommand(query::cli())
+        .subcommand(init::cli())
+        .subcommand(convert::cli())
+        .subcommand(plugins::cli())
+}
+
+fn global(m: &ArgMatches) -> Global {
+    Global {
+        config: m.get_one::<PathBuf>("config").cloned(),
+        verbosity: m.get_count("verbose") as i8 - m.get_count("quiet") as i8,
+        offline: m.get_flag("offline"),
+        newest: m.get_flag("newest"),
+        locked: m.get_flag("locked"),
+        no_user_defaults: m.get_flag("no-user-defaults"),
+        jobs: m.get_one::<usize>("jobs").copied(),
+        lock_timeout: m.get_one::<f64>("lock-timeout").copied(),
+        assignments: m
+            .get_many::<String>("assignments")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn init_logging(verbosity: i8) {
+    let level = match verbosity {
+        i8::MIN..=-2 => tracing::Level::ERROR,
+        -1 => tracing::Level::WARN,
+        0 => tracing::Level::INFO,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let ansi = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(ansi)
+        .without_time()
+        .with_target(verbosity > 1)
+        .init();
+}
+
+pub fn main() -> ExitCode {
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            // clap prints help and version to stdout with exit 0, usage errors with exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let g = global(&matches);
+    init_logging(g.verbosity);
+    let outcome = match matches.subcommand() {
+        Some(("install", m)) => install::exec(&g, m),
+        Some(("plan", m)) => plan::exec(&g, m),
+        Some(("annotate", m)) => annotate::exec(&g, m),
+        Some(("query", m)) => query::exec(&g, m),
+        Some(("init", m)) => init::exec(&g, m),
+        Some(("convert", m)) => convert::exec(&g, m),
+        Some(("plugins", m)) => plugins::exec(&g, m),
+        _ => install::exec_default(&g),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{}", f.message());
+            ExitCode::from(f.exit_code())
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! `rbuildout plugins`.
+
+use clap::{ArgMatches, Command};
+
+use super::{Failure, Global, Outcome};
+
+pub fn cli() -> Command {
+    Command::new("plugins").about("not yet written")
+}
+
+pub fn exec(_g: &Global, _m: &ArgMatches) -> Outcome {
+    Err(Failure::Config("error: `rbuildout plugins` is not written yet".into()))
+}

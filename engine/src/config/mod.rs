@@ -1,0 +1,1 @@
+//! Reading configs: TOML and legacy buildout.cfg, extends, macros, substitution.

@@ -1,0 +1,1 @@
+//! The parts to install and their order, as a petgraph DAG.

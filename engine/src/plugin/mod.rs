@@ -1,0 +1,1 @@
+//! Finding and loading recipe plugins, and checking their ABI.

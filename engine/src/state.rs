@@ -1,0 +1,1 @@
+//! The state file: what is installed, with which options, owning which paths.

@@ -1,0 +1,6 @@
+//! End-to-end tests of the rbuildout binary; one module per area.
+
+mod config_cases;
+mod config_errors;
+mod lifecycle;
+mod plugins;
