@@ -1,1 +1,3 @@
 //! Installing, updating and uninstalling parts.
+
+pub mod lock;
