@@ -1,3 +1,4 @@
 //! Installing, updating and uninstalling parts.
 
 pub mod lock;
+pub mod paths;
