@@ -1,1 +1,358 @@
 //! The parts to install and their order, as a petgraph DAG.
+//!
+//! The order is zc.buildout's: sections are initialized as buildout initializes them
+//! (`[buildout]` first, then each listed part), an initialized section's options are
+//! substituted in sorted order and every section a reference reaches is initialized first;
+//! a section with a `recipe` becomes a part when its initialization ends (SPEC §2.5).
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::config::{Config, Diagnostic, Error, ErrorKind, Resolver, Span, Value};
+
+/// The parts of a config, their install order and their dependencies.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    order: Vec<String>,
+    deps: HashMap<String, Vec<String>>,
+    recipes: HashMap<String, String>,
+    evaluated: Vec<String>,
+}
+
+impl Parts {
+    /// zc.buildout's sequential install order, SPEC §2.5.
+    pub fn order(&self) -> &[String] {
+        &self.order
+    }
+
+    /// Direct part dependencies (references + `needs`), in install order.
+    pub fn dependencies(&self, part: &str) -> Vec<String> {
+        self.deps.get(part).cloned().unwrap_or_default()
+    }
+
+    /// The raw `recipe` value after substitution ("" for a name that is not a part).
+    pub fn recipe(&self, part: &str) -> &str {
+        self.recipes.get(part).map_or("", String::as_str)
+    }
+
+    /// Every section zc.buildout would initialize: `[buildout]`, the parts and every
+    /// section they reach, in initialization order.
+    pub fn evaluated(&self) -> &[String] {
+        &self.evaluated
+    }
+}
+
+enum Task {
+    Init(String),
+    Walk(String, String),
+    Finish(String),
+}
+
+/// The names `needs` (TOML) or `<part-dependencies>` (`.cfg`'s `=>`) lists.
+fn needs(resolver: &mut Resolver, section: &str) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for opt in ["needs", "<part-dependencies>"] {
+        if let Some(v) = resolver.get_opt(section, opt)? {
+            out.extend(v.to_list());
+        }
+    }
+    Ok(out)
+}
+
+fn span_of_name(config: &Config, span: Option<Span>, name: &str) -> Option<Span> {
+    let s = span?;
+    // Point at the name inside the value when it can be found.
+    match config.span_text(s).and_then(|t| find_word(&t, name)) {
+        Some(i) => Some(Span::new(s.file, s.start as usize + i, s.start as usize + i + name.len())),
+        None => Some(s),
+    }
+}
+
+fn find_word(hay: &str, word: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(word) {
+        let at = from + i;
+        let before = hay[..at].chars().last();
+        let after = hay[at + word.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || "\"',[]=".contains(c));
+        if boundary(before) && boundary(after) {
+            return Some(at);
+        }
+        from = at + word.len();
+    }
+    None
+}
+
+/// Finds the parts, their order and dependencies. Errors: `buildout:parts` missing, a part
+/// without a section or recipe, a substitution error in an evaluated section, a cycle.
+pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
+    let listed = resolver.get("buildout", "parts")?.to_list();
+    let parts_span = resolver
+        .history("buildout", "parts")?
+        .iter()
+        .rev()
+        .find_map(|s| match s.source {
+            crate::config::Source::File(sp) => Some(sp),
+            _ => None,
+        });
+    let mut errors: Option<Error> = None;
+    let mut push_err = |e: Error| match &mut errors {
+        Some(all) => all.extend(e),
+        None => errors = Some(e),
+    };
+    for p in &listed {
+        if !config.has_section(p) {
+            push_err(config.error(
+                Diagnostic::new(
+                    ErrorKind::MissingSection,
+                    format!("part `{p}` is listed in buildout:parts but there is no section [{p}]"),
+                )
+                .at(span_of_name(config, parts_span, p), "unknown part"),
+            ));
+        }
+    }
+    if let Some(e) = errors.take() {
+        return Err(e);
+    }
+
+    let mut inited: HashSet<String> = HashSet::new();
+    let mut walked: HashSet<(String, String)> = HashSet::new();
+    let mut evaluated = Vec::new();
+    let mut order = Vec::new();
+    let mut recipes = HashMap::new();
+    let mut tasks: Vec<Task> = Vec::new();
+    let roots: Vec<String> = std::iter::once("buildout".to_owned()).chain(listed.iter().cloned()).collect();
+    for root in roots {
+        tasks.push(Task::Init(root.clone()));
+        while let Some(t) = tasks.pop() {
+            match t {
+                Task::Init(s) => {
+                    if !inited.insert(s.clone()) {
+                        continue;
+                    }
+                    if !config.has_section(&s) {
+                        continue;
+                    }
+                    evaluated.push(s.clone());
+                    // Substitutes every option now, so errors show in buildout's order.
+                    resolver.section(&s)?;
+                    let mut seq = Vec::new();
+                    for o in resolver.option_names(&s)? {
+                        for (t, p) in resolver.references(&s, &o)? {
+                            seq.push(Task::Init(t.clone()));
+                            seq.push(Task::Walk(t, p));
+                        }
+                    }
+                    if s != "buildout" {
+                        for d in needs(resolver, &s)? {
+                            if !config.has_section(&d) {
+                                let span = resolver
+                                    .history(&s, "needs")?
+                                    .last()
+                                    .and_then(|st| match st.source {
+                                        crate::config::Source::File(sp) => Some(sp),
+                                        _ => None,
+                                    });
+                                return Err(config.error(
+                                    Diagnostic::new(
+                                        ErrorKind::MissingSection,
+                                        format!("part [{s}] needs [{d}], which is not defined"),
+                                    )
+                                    .at(span_of_name(config, span, &d), "unknown section"),
+                                ));
+                            }
+                            seq.push(Task::Init(d));
+                        }
+                    }
+                    tasks.push(Task::Finish(s));
+                    tasks.extend(seq.into_iter().rev());
+                }
+                Task::Walk(t, p) => {
+                    if !walked.insert((t.clone(), p.clone())) {
+                        continue;
+                    }
+                    let mut seq = Vec::new();
+                    for (u, q) in resolver.references(&t, &p).unwrap_or_default() {
+                        seq.push(Task::Init(u.clone()));
+                        seq.push(Task::Walk(u, q));
+                    }
+                    tasks.extend(seq.into_iter().rev());
+                }
+                Task::Finish(s) => {
+                    if s == "buildout" {
+                        continue;
+                    }
+                    match resolver.get_opt(&s, "recipe")? {
+                        Some(r) => {
+                            recipes.insert(s.clone(), r.to_text());
+                            order.push(s);
+                        }
+                        None if listed.contains(&s) => {
+                            return Err(config.error(
+                                Diagnostic::new(ErrorKind::MissingOption, format!("part [{s}] has no recipe"))
+                                    .at(config.section_span(&s), "add a `recipe` option to this section"),
+                            ));
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+    let deps = dependencies(resolver, &order)?;
+    check_cycles(config, &order, &deps, parts_span)?;
+    Ok(Parts {
+        order,
+        deps,
+        recipes,
+        evaluated,
+    })
+}
+
+/// For each part, the parts its references (through data sections) and `needs` reach
+/// first, stopping at parts.
+fn dependencies(resolver: &mut Resolver, order: &[String]) -> Result<HashMap<String, Vec<String>>, Error> {
+    let is_part: HashMap<&str, usize> = order.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+    let mut section_refs: HashMap<String, Vec<String>> = HashMap::new();
+    let mut refs_of = |resolver: &mut Resolver, s: &str| -> Result<Vec<String>, Error> {
+        if let Some(r) = section_refs.get(s) {
+            return Ok(r.clone());
+        }
+        let mut out = Vec::new();
+        if resolver.has_section(s) {
+            for o in resolver.option_names(s)? {
+                for (t, _) in resolver.references(s, &o)? {
+                    if t != s && !out.contains(&t) {
+                        out.push(t);
+                    }
+                }
+            }
+            for d in needs(resolver, s)? {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        section_refs.insert(s.to_owned(), out.clone());
+        Ok(out)
+    };
+    let mut deps = HashMap::new();
+    for p in order {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut found: Vec<String> = Vec::new();
+        let mut stack = refs_of(resolver, p)?;
+        stack.reverse();
+        while let Some(s) = stack.pop() {
+            if s == *p || !seen.insert(s.clone()) {
+                continue;
+            }
+            if is_part.contains_key(s.as_str()) {
+                found.push(s);
+                continue;
+            }
+            let mut next = refs_of(resolver, &s)?;
+            next.reverse();
+            stack.extend(next);
+        }
+        found.sort_by_key(|d| is_part[d.as_str()]);
+        deps.insert(p.clone(), found);
+    }
+    Ok(deps)
+}
+
+fn check_cycles(
+    config: &Config,
+    order: &[String],
+    deps: &HashMap<String, Vec<String>>,
+    parts_span: Option<Span>,
+) -> Result<(), Error> {
+    let mut g: DiGraph<&str, ()> = DiGraph::new();
+    let idx: HashMap<&str, NodeIndex> = order.iter().map(|p| (p.as_str(), g.add_node(p.as_str()))).collect();
+    for (p, ds) in deps {
+        for d in ds {
+            g.add_edge(idx[d.as_str()], idx[p.as_str()], ());
+        }
+    }
+    let Err(cycle) = petgraph::algo::toposort(&g, None) else {
+        return Ok(());
+    };
+    // Walk dependencies from the node in the cycle until a part repeats.
+    let start = g[cycle.node_id()];
+    let mut path = vec![start.to_owned()];
+    let mut cur = start;
+    for _ in 0..=order.len() {
+        let next = deps[cur]
+            .iter()
+            .find(|d| reaches(deps, d, start))
+            .map(String::as_str);
+        let Some(n) = next else { break };
+        path.push(n.to_owned());
+        if n == start {
+            break;
+        }
+        cur = n;
+    }
+    Err(config.error(
+        Diagnostic::new(
+            ErrorKind::Cycle,
+            format!("parts depend on each other in a cycle: {}", path.join(" -> ")),
+        )
+        .at(span_of_name(config, parts_span, start).or(config.section_span(start)), "part in a cycle")
+        .note("a part must not reach itself through references or `needs`"),
+    ))
+}
+
+fn reaches(deps: &HashMap<String, Vec<String>>, from: &str, to: &str) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![from];
+    while let Some(s) = stack.pop() {
+        if s == to {
+            return true;
+        }
+        if seen.insert(s) {
+            stack.extend(deps.get(s).into_iter().flatten().map(String::as_str));
+        }
+    }
+    false
+}
+
+/// The resolved `buildout:parts` as a list (helper for callers that show it).
+pub fn listed_parts(resolver: &mut Resolver) -> Result<Vec<String>, Error> {
+    Ok(match resolver.get("buildout", "parts")? {
+        Value::List(l) => l,
+        v => v.to_list(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_str, Format};
+
+    fn order(text: &str, format: Format) -> Result<Vec<String>, String> {
+        let dir = std::env::temp_dir();
+        let c = load_str(text, "t", &dir, format).map_err(|e| e.to_string())?;
+        let mut r = c.resolver();
+        parts(&c, &mut r).map(|p| p.order().to_vec()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn implicit_parts_come_before_their_users() {
+        let cfg = "[buildout]\nparts = b b c\nx = ${viabuildout:r}\n[viabuildout]\nrecipe = r\nr = 1\n\
+                   [a]\nrecipe = r\nv = 1\n[data]\nv = ${a:v}\n[b]\nrecipe = r\nv = ${data:v}\n[c]\nrecipe = r\n";
+        assert_eq!(order(cfg, Format::Cfg).unwrap(), ["viabuildout", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn needs_and_cycles() {
+        let toml = "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nneeds = ['b']\n[b]\nrecipe = 'r'\n";
+        assert_eq!(order(toml, Format::Toml).unwrap(), ["b", "a"]);
+        let cyc = "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nx = '${b:y}'\n[b]\nrecipe = 'r'\ny = '1'\nz = '${a:w}'\n[a2]\n";
+        let cyc = cyc.replace("[a2]\n", "").replace("x = '${b:y}'", "x = '${b:y}'\nw = '2'");
+        let e = order(&cyc, Format::Toml).unwrap_err();
+        assert!(e.contains("cycle"), "{e}");
+        let e = order("[buildout]\nparts = ['nosuch']\n", Format::Toml).unwrap_err();
+        assert!(e.contains("no section [nosuch]"), "{e}");
+    }
+}

@@ -1,1 +1,368 @@
 //! Reading configs: TOML and legacy buildout.cfg, extends, macros, substitution.
+//!
+//! Both formats load into one model ([`model`]): sections of raw entries that remember
+//! where each value came from. Files are merged with zc.buildout's rules, then a
+//! [`Resolver`] substitutes `${section:option}` lazily, section by section.
+
+mod cfg;
+mod cmdline;
+mod condition;
+mod diag;
+mod extends;
+mod model;
+mod substitute;
+mod toml;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
+pub use model::{Op, Source, Step, Value};
+pub use substitute::Resolver;
+
+use model::{Entry, Section, Sections};
+
+/// Which syntax a config file is written in, chosen by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Cfg,
+}
+
+/// How to find and load a config.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-c`; `None` = buildout.toml else buildout.cfg in `cwd`.
+    pub file: Option<PathBuf>,
+    pub cwd: PathBuf,
+    /// False with `-U`.
+    pub user_defaults: bool,
+    /// `-o`: http(s) extends only from the cache, else a clear error.
+    pub offline: bool,
+    /// Raw `sec:opt=val`, `opt+=val`, `sec:opt-=val`, in command-line order.
+    pub assignments: Vec<String>,
+}
+
+/// A loaded config: every section's raw options, merged, with their history.
+#[derive(Debug)]
+pub struct Config {
+    path: PathBuf,
+    directory: PathBuf,
+    format: Format,
+    pub(crate) sections: Sections,
+    pub(crate) files: Files,
+    pub(crate) file_dirs: Vec<Option<PathBuf>>,
+    cwd: PathBuf,
+}
+
+impl Config {
+    /// The config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Absolute `${buildout:directory}`.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The working directory the config was loaded from (origins are shown relative to it).
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
+    pub fn has_section(&self, name: &str) -> bool {
+        self.sections.contains_key(name)
+    }
+
+    /// Every section name, in the order first seen.
+    pub fn section_names(&self) -> impl Iterator<Item = &str> {
+        self.sections.keys().map(String::as_str)
+    }
+
+    pub fn resolver(&self) -> Resolver<'_> {
+        Resolver::new(self)
+    }
+
+    /// The file name and 1-based line of a span, for origins.
+    pub fn locate(&self, span: Span) -> Option<(String, usize)> {
+        let f = self.files.get(span.file)?;
+        if f.name == "<command line>" {
+            return None;
+        }
+        Some((f.name.clone(), self.files.line_col(span).0))
+    }
+
+    /// Builds an error pointing into this config's files.
+    pub fn error(&self, diag: Diagnostic) -> Error {
+        Error::one(&self.files, diag)
+    }
+
+    /// Where a section's header is, if it was written in a file.
+    pub fn section_span(&self, name: &str) -> Option<Span> {
+        self.sections.get(name).and_then(|s| s.header)
+    }
+
+    /// The raw (merged, not yet macro-expanded) sections, for `convert`.
+    pub fn raw_sections(&self) -> impl Iterator<Item = (&str, Vec<(&str, &Value, &[Step])>)> {
+        self.sections.iter().map(|(n, s)| {
+            (
+                n.as_str(),
+                s.options
+                    .iter()
+                    .map(|(k, e)| (k.as_str(), &e.value, e.history.as_slice()))
+                    .collect(),
+            )
+        })
+    }
+
+    /// The text a span covers.
+    pub fn span_text(&self, span: Span) -> Option<String> {
+        let f = self.files.get(span.file)?;
+        f.text.get(span.start as usize..span.end as usize).map(str::to_owned)
+    }
+
+    fn path_dir(&self) -> PathBuf {
+        self.path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.cwd.clone())
+    }
+}
+
+/// Parses one `.cfg` text into the model (no extends, no defaults). Never panics.
+pub fn parse_cfg_str(text: &str, name: &str) -> Result<(), Error> {
+    let mut files = Files::default();
+    let id = files.add(name.to_owned(), text.to_owned());
+    cfg::parse(text, id, &condition::Env::default())
+        .map(|_| ())
+        .map_err(|d| Error::new(&files, d))
+}
+
+/// Parses one TOML text into the model (no extends, no defaults). Never panics.
+pub fn parse_toml_str(text: &str, name: &str) -> Result<(), Error> {
+    let mut files = Files::default();
+    let id = files.add(name.to_owned(), text.to_owned());
+    toml::parse(text, id).map(|_| ()).map_err(|d| Error::new(&files, d))
+}
+
+/// Loads a config from text alone, as if it were the file `name` in `dir` (extends are read
+/// from disk relative to `dir`), then resolves every section: what a fuzz target or a
+/// benchmark calls. Never panics.
+pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Config, Error> {
+    let mut files = Files::default();
+    let env = condition::Env::default();
+    let id = files.add(name.to_owned(), text.to_owned());
+    let parsed = match format {
+        Format::Toml => toml::parse(text, id),
+        Format::Cfg => cfg::parse(text, id, &env),
+    }
+    .map_err(|d| Error::new(&files, d))?;
+    let mut data = defaults(format, dir);
+    model::update(&mut data, {
+        let mut d = Sections::new();
+        model::update(&mut d, parsed);
+        d
+    });
+    Ok(Config {
+        path: dir.join(name),
+        directory: dir.to_path_buf(),
+        format,
+        sections: data,
+        files,
+        file_dirs: vec![Some(dir.to_path_buf())],
+        cwd: dir.to_path_buf(),
+    })
+}
+
+fn find_config(opts: &LoadOptions) -> Result<PathBuf, Error> {
+    if let Some(f) = &opts.file {
+        let p = substitute::normalize(&opts.cwd.join(f));
+        if !p.exists() {
+            return Err(Error::plain(ErrorKind::Io, format!("config file {} does not exist", f.display())));
+        }
+        return Ok(p);
+    }
+    for name in ["buildout.toml", "buildout.cfg"] {
+        let p = opts.cwd.join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(Error::plain(
+        ErrorKind::Io,
+        format!(
+            "no buildout.toml or buildout.cfg in {}; pass -c FILE or run `rbuildout init`",
+            opts.cwd.display()
+        ),
+    ))
+}
+
+/// The user defaults files, lowest precedence first (SPEC §2.1; for `.cfg` configs also
+/// zc.buildout's own, above rbuildout's).
+fn user_default_files(format: Format) -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut out = Vec::new();
+    let rb = std::env::var_os("RBUILDOUT_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".rbuildout")));
+    if let Some(d) = rb {
+        out.push(d.join("default.toml"));
+    }
+    if format == Format::Cfg {
+        let bo = std::env::var_os("BUILDOUT_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".buildout")));
+        if let Some(d) = bo {
+            out.push(d.join("default.cfg"));
+        }
+    }
+    out.into_iter().filter(|p| p.exists()).collect()
+}
+
+fn default_entry(v: &str) -> Entry {
+    Entry::new(Value::Str(v.to_owned()), Op::Set, Source::Default)
+}
+
+/// The built-in `[buildout]` defaults of SPEC §2.4.
+fn defaults(format: Format, dir: &Path) -> Sections {
+    let jobs = match format {
+        Format::Toml => std::thread::available_parallelism().map_or(1, usize::from).to_string(),
+        Format::Cfg => "1".to_owned(),
+    };
+    let index = std::env::var("PIP_INDEX_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "https://pypi.org/simple".to_owned());
+    let cache = extends::default_download_cache()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| ".cache/rbuildout".to_owned());
+    let mut b = Section::default();
+    let empty_list = match format {
+        Format::Toml => Value::List(Vec::new()),
+        Format::Cfg => Value::Str(String::new()),
+    };
+    for (k, v) in [
+        ("allow-picked-versions", "true"),
+        ("bin-directory", "bin"),
+        ("download-cache", cache.as_str()),
+        ("eggs-directory", "eggs"),
+        ("find-links", ""),
+        ("index", index.as_str()),
+        ("installed", ".installed.toml"),
+        ("jobs", jobs.as_str()),
+        ("newest", "false"),
+        ("offline", "false"),
+        ("parts-directory", "parts"),
+        ("python", "python3"),
+        ("versions", "versions"),
+    ] {
+        b.options.insert(k.to_owned(), default_entry(v));
+    }
+    for k in ["develop", "plugin-path"] {
+        b.options
+            .insert(k.to_owned(), Entry::new(empty_list.clone(), Op::Set, Source::Default));
+    }
+    b.options.insert(
+        "directory".to_owned(),
+        Entry::new(Value::Str(dir.display().to_string()), Op::Set, Source::Computed),
+    );
+    let mut s = Sections::new();
+    s.insert("buildout".to_owned(), b);
+    s
+}
+
+fn fold(results: Vec<Sections>) -> Sections {
+    let mut out = Sections::new();
+    for r in results {
+        model::update(&mut out, r);
+    }
+    out
+}
+
+/// Loads, extends and merges a config (SPEC §2.1 precedence). Substitution happens later,
+/// lazily, through [`Config::resolver`].
+pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
+    let path = find_config(opts)?;
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Format::Toml,
+        _ => Format::Cfg,
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| opts.cwd.clone());
+    let mut files = Files::default();
+    let env = condition::Env::default();
+    let mut errors = Vec::new();
+
+    let mut cl = match cmdline::parse(&opts.assignments, &mut files) {
+        Ok(s) => s,
+        Err(d) => {
+            errors.extend(d);
+            Sections::new()
+        }
+    };
+    if opts.offline {
+        let b = cl.entry("buildout".to_owned()).or_default();
+        b.options
+            .entry("offline".to_owned())
+            .or_insert_with(|| Entry::new(Value::Str("true".into()), Op::Set, Source::CommandLine));
+    }
+    let cl_extends = cl.get_mut("buildout").and_then(|b| b.options.shift_remove("extends"));
+    let cl_cache = cl
+        .get("buildout")
+        .and_then(|b| b.options.get("download-cache"))
+        .map(|e| e.value.to_text());
+
+    let mut loader = extends::Loader::new(&mut files, &env, opts.cwd.clone(), opts.offline, format == Format::Toml);
+    loader.cache = cl_cache.map(|c| opts.cwd.join(extends::expand_home(&c)));
+
+    let mut user = Vec::new();
+    if opts.user_defaults {
+        for f in user_default_files(format) {
+            let mut chain = Vec::new();
+            user.push(fold(loader.open(extends::Location::Path(f), &mut chain, None)));
+        }
+    }
+    let mut chain = Vec::new();
+    let mut results = user;
+    results.extend(loader.open(extends::Location::Path(path.clone()), &mut chain, None));
+    let cfg_data = fold(results);
+
+    let mut data = defaults(format, &dir);
+    model::update(&mut data, cfg_data);
+
+    if let Some(e) = cl_extends {
+        for name in e.value.to_list() {
+            let mut chain = Vec::new();
+            let loc = if extends::is_url(&name) {
+                extends::Location::Url(name)
+            } else {
+                extends::Location::Path(substitute::normalize(&opts.cwd.join(name)))
+            };
+            let r = fold(loader.open(loc, &mut chain, None));
+            model::update(&mut data, r);
+        }
+    }
+    errors.extend(std::mem::take(&mut loader.errors));
+    let file_dirs = std::mem::take(&mut loader.file_dirs);
+    model::update(&mut data, cl);
+    if !errors.is_empty() {
+        return Err(Error::new(&files, errors));
+    }
+    let mut config = Config {
+        path,
+        directory: dir.clone(),
+        format,
+        sections: data,
+        files,
+        file_dirs,
+        cwd: opts.cwd.clone(),
+    };
+    let directory = config.resolver().get("buildout", "directory")?;
+    config.directory = PathBuf::from(directory.to_text());
+    Ok(config)
+}
+
+/// The resolved values of one section with their histories, as `annotate` shows them.
+pub type Annotated = IndexMap<String, (Value, Vec<Step>)>;

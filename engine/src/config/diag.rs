@@ -1,0 +1,235 @@
+//! Config errors: each diagnostic names a file, line and column and shows the offending
+//! snippet (rendered with annotate-snippets); one [`Error`] may carry several diagnostics.
+
+use std::fmt;
+use std::sync::Arc;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+/// One config file's text, kept so errors can quote it.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The name shown to users: the path as written relative to the working directory when
+    /// inside it, else absolute; or the URL.
+    pub name: String,
+    pub text: String,
+}
+
+/// Every file read while loading a config, indexed by [`Span::file`].
+#[derive(Debug, Default, Clone)]
+pub struct Files {
+    files: Vec<Arc<SourceFile>>,
+}
+
+impl Files {
+    pub fn add(&mut self, name: String, text: String) -> u32 {
+        self.files.push(Arc::new(SourceFile { name, text }));
+        (self.files.len() - 1) as u32
+    }
+
+    pub fn get(&self, id: u32) -> Option<&SourceFile> {
+        self.files.get(id as usize).map(|f| &**f)
+    }
+
+    /// The 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, span: Span) -> (usize, usize) {
+        let Some(f) = self.get(span.file) else {
+            return (0, 0);
+        };
+        let start = (span.start as usize).min(f.text.len());
+        let start = floor_char_boundary(&f.text, start);
+        let before = &f.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A place in a config file: byte offsets into [`SourceFile::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: u32, start: usize, end: usize) -> Span {
+        Span {
+            file,
+            start: start as u32,
+            end: end.max(start) as u32,
+        }
+    }
+}
+
+/// What kind of config error happened, for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file could not be read or downloaded.
+    Io,
+    /// A syntax error in TOML or INI.
+    Syntax,
+    /// A value of a type rbuildout does not accept.
+    Type,
+    /// A reference or name to a section that does not exist.
+    MissingSection,
+    /// A reference to an option that does not exist.
+    MissingOption,
+    /// `${...}` that is not a valid reference.
+    BadReference,
+    /// A cycle in substitutions, extends, macros or the parts graph.
+    Cycle,
+    /// A `[section:condition]` that cannot be evaluated.
+    Condition,
+    /// A bad `section:option=value` on the command line.
+    CommandLine,
+}
+
+/// One problem, with where it is.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub span: Option<Span>,
+    pub label: String,
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            kind,
+            message: message.into(),
+            span: None,
+            label: String::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn at(mut self, span: Option<Span>, label: impl Into<String>) -> Diagnostic {
+        self.span = span;
+        self.label = label.into();
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// A config error: one or more diagnostics, rendered with their snippets when created so
+/// the error can outlive the files it quotes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct Error {
+    diagnostics: Vec<(Diagnostic, String)>,
+}
+
+impl Error {
+    /// Renders `diags` against `files` (which holds the texts the spans point into).
+    pub fn new(files: &Files, diags: Vec<Diagnostic>) -> Error {
+        let diagnostics = diags
+            .into_iter()
+            .map(|d| {
+                let r = render(files, &d);
+                (d, r)
+            })
+            .collect();
+        Error { diagnostics }
+    }
+
+    pub fn one(files: &Files, diag: Diagnostic) -> Error {
+        Error::new(files, vec![diag])
+    }
+
+    /// An error with no file to quote.
+    pub fn plain(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error::one(&Files::default(), Diagnostic::new(kind, message))
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.diagnostics
+            .first()
+            .map_or(ErrorKind::Syntax, |(d, _)| d.kind)
+    }
+
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().map(|(d, _)| d)
+    }
+
+    pub fn extend(&mut self, other: Error) {
+        self.diagnostics.extend(other.diagnostics);
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (_, r)) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n\n")?;
+            }
+            f.write_str(r)?;
+        }
+        Ok(())
+    }
+}
+
+fn render(files: &Files, d: &Diagnostic) -> String {
+    let file = d.span.and_then(|s| files.get(s.file).map(|f| (s, f)));
+    let mut groups = Vec::new();
+    let title = Level::ERROR.primary_title(d.message.as_str());
+    let group = match file {
+        Some((span, f)) => {
+            let start = floor_char_boundary(&f.text, (span.start as usize).min(f.text.len()));
+            let mut end = floor_char_boundary(&f.text, (span.end as usize).min(f.text.len()));
+            if end < start {
+                end = start;
+            }
+            title.element(
+                Snippet::source(f.text.as_str())
+                    .path(f.name.as_str())
+                    .fold(true)
+                    .annotation(AnnotationKind::Primary.span(start..end).label(d.label.as_str())),
+            )
+        }
+        None => Group::with_title(title),
+    };
+    groups.push(group);
+    for n in &d.notes {
+        groups.push(Group::with_title(Level::NOTE.secondary_title(n.as_str())));
+    }
+    let rendered = Renderer::plain().render(&groups).to_string();
+    match file {
+        // annotate-snippets shows `file:line:col` in its `-->` line already; a span in an
+        // empty file has no line to show, so name the file in the message instead.
+        Some((_, f)) if f.text.is_empty() => format!("{rendered}\n  --> {}", f.name),
+        _ => rendered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_file_line_and_column() {
+        let mut files = Files::default();
+        let id = files.add("buildout.cfg".into(), "[a]\nx = ${b}\n".into());
+        let e = Error::one(
+            &files,
+            Diagnostic::new(ErrorKind::BadReference, "bad").at(Some(Span::new(id, 8, 12)), "here"),
+        );
+        let s = e.to_string();
+        assert!(s.contains("buildout.cfg:2:5"), "{s}");
+        assert!(s.contains("x = ${b}"), "{s}");
+        assert_eq!(files.line_col(Span::new(id, 8, 12)), (2, 5));
+    }
+}
