@@ -1,13 +1,216 @@
-//! `rbuildout annotate`.
+//! `rbuildout annotate [SECTION...] [--json]`: every evaluated section's resolved values and
+//! where each came from; loads no plugin.
 
-use clap::{ArgMatches, Command};
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::{Map, Value as Json, json};
+
+use rbuildout::config::{self, Config, LoadOptions, Op, Resolver, Source, Step, Value};
 
 use super::{Failure, Global, Outcome};
 
 pub fn cli() -> Command {
-    Command::new("annotate").about("not yet written")
+    Command::new("annotate")
+        .about("Show the resolved config and where each value came from")
+        .long_about(
+            "Show every section rbuildout evaluates ([buildout], the parts, and every section they \
+             reach through ${section:option}), with each option's fully substituted value and its \
+             history: built-in default, the file and line that set it, += and -= steps, macros, \
+             command-line assignments and recipe outputs. Loads no plugin, so it works on configs \
+             whose recipes do not exist. Outputs recorded in the installed state are shown; other \
+             references to outputs not known yet stay as written.",
+        )
+        .arg(
+            Arg::new("sections")
+                .value_name("SECTION")
+                .num_args(0..)
+                .action(ArgAction::Append)
+                .help("Show only these sections (any section, even one nothing references)"),
+        )
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help(
+            "Print one JSON object: {\"parts\": [install order], \"sections\": {section: {option: \
+             {\"value\": V, \"origin\": [{\"op\", \"file\", \"line\"}, ..]}}}}",
+        ))
 }
 
-pub fn exec(_g: &Global, _m: &ArgMatches) -> Outcome {
-    Err(Failure::Config("error: `rbuildout annotate` is not written yet".into()))
+/// Loads the config the global flags name.
+pub(super) fn load_config(g: &Global) -> Result<Config, Failure> {
+    let cwd = std::env::current_dir().map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    let opts = LoadOptions {
+        file: g.config.clone(),
+        cwd,
+        user_defaults: !g.no_user_defaults,
+        offline: g.offline,
+        assignments: g.assignments.clone(),
+    };
+    config::load(&opts).map_err(config_failure)
+}
+
+pub(super) fn config_failure(e: config::Error) -> Failure {
+    Failure::Config(e.to_string())
+}
+
+/// Layers the outputs recorded in the installed state (if any) on top of the config, as
+/// `annotate`, `query` and `plan` show them.
+pub(super) fn apply_state_outputs(resolver: &mut Resolver) {
+    let installed = match resolver.get("buildout", "installed") {
+        Ok(v) => v.to_text(),
+        Err(_) => return,
+    };
+    if installed.is_empty() {
+        return;
+    }
+    let path = PathBuf::from(installed);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    match rbuildout::state::State::parse(&text, &path) {
+        Ok(state) => {
+            for (part, record) in &state.parts {
+                if !resolver.has_section(part) {
+                    continue;
+                }
+                for (k, v) in &record.outputs {
+                    resolver.set_output(part, k, Value::Str(v.clone()));
+                }
+            }
+        }
+        Err(e) => tracing::warn!("ignoring the installed state: {e}"),
+    }
+}
+
+fn origin(config: &Config, steps: &[Step]) -> Vec<Json> {
+    steps
+        .iter()
+        .filter(|s| s.source != Source::Implicit)
+        .map(|s| {
+            let op = match (s.op, s.source) {
+                (Op::Add, _) => "append",
+                (Op::Remove, _) => "remove",
+                (Op::Macro, _) => "macro",
+                (Op::Output, _) => "output",
+                (Op::Set, Source::Default) => "default",
+                (Op::Set, Source::Computed) => "computed",
+                (Op::Set, Source::CommandLine) => "command-line",
+                (Op::Set, _) => "set",
+            };
+            let mut o = Map::new();
+            o.insert("op".into(), json!(op));
+            if let Source::File(span) = s.source
+                && let Some((file, line)) = config.locate(span)
+            {
+                o.insert("file".into(), json!(file));
+                o.insert("line".into(), json!(line));
+            }
+            Json::Object(o)
+        })
+        .collect()
+}
+
+fn origin_text(config: &Config, s: &Step) -> Option<String> {
+    let place = match s.source {
+        Source::Implicit => return None,
+        Source::Default => "(default)".to_owned(),
+        Source::Computed if s.op == Op::Output => "(recipe output)".to_owned(),
+        Source::Computed => "(computed)".to_owned(),
+        Source::CommandLine => "(command line)".to_owned(),
+        Source::File(span) => match config.locate(span) {
+            Some((f, l)) => format!("{f}:{l}"),
+            None => "(command line)".to_owned(),
+        },
+    };
+    let prefix = match s.op {
+        Op::Add => "+=  ",
+        Op::Remove => "-=  ",
+        Op::Macro => "<   ",
+        _ => "    ",
+    };
+    Some(format!("{prefix}{place}"))
+}
+
+pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
+    let config = load_config(g)?;
+    let chosen: Vec<String> = m.get_many::<String>("sections").map(|v| v.cloned().collect()).unwrap_or_default();
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    apply_state_outputs(&mut resolver);
+    let parts = rbuildout::graph::parts(&config, &mut resolver).map_err(config_failure)?;
+    let mut names: Vec<String> = parts.evaluated().to_vec();
+    if let Ok(Value::Str(v)) = resolver.get("buildout", "versions")
+        && config.has_section(&v)
+        && !names.contains(&v)
+    {
+        names.push(v);
+    }
+    let mut errors: Option<config::Error> = None;
+    for c in &chosen {
+        if !config.has_section(c) {
+            let e = config::Error::plain(config::ErrorKind::MissingSection, format!("the section [{c}] is not defined"));
+            match &mut errors {
+                Some(all) => all.extend(e),
+                None => errors = Some(e),
+            }
+        } else if !names.contains(c) {
+            names.push(c.clone());
+        }
+    }
+    if let Some(e) = errors {
+        return Err(config_failure(e));
+    }
+    if !chosen.is_empty() {
+        names.retain(|n| chosen.contains(n));
+    }
+    names.sort();
+    let mut sections = Vec::with_capacity(names.len());
+    for name in &names {
+        let values = resolver.section(name).map_err(config_failure)?;
+        let mut opts = Vec::with_capacity(values.len());
+        for (k, v) in values {
+            let h = resolver.history(name, &k).map_err(config_failure)?;
+            opts.push((k, v, h));
+        }
+        sections.push((name.clone(), opts));
+    }
+    if m.get_flag("json") {
+        let mut out = Map::new();
+        for (name, opts) in &sections {
+            let mut sec = Map::new();
+            for (k, v, h) in opts {
+                sec.insert(k.clone(), json!({"value": v, "origin": origin(&config, h)}));
+            }
+            out.insert(name.clone(), Json::Object(sec));
+        }
+        let doc = json!({"parts": parts.order(), "sections": out});
+        println!("{doc}");
+        return Ok(());
+    }
+    let mut text = String::from("\nAnnotated sections\n==================\n");
+    for (name, opts) in &sections {
+        text.push_str(&format!("\n[{name}]\n"));
+        for (k, v, h) in opts {
+            let lines: Vec<String> = match v {
+                Value::Str(s) => s.lines().map(str::to_owned).collect(),
+                Value::List(l) => l.clone(),
+            };
+            match lines.split_first() {
+                None => text.push_str(&format!("{k}=\n")),
+                Some((first, rest)) => {
+                    text.push_str(&format!("{k}= {first}\n"));
+                    for l in rest {
+                        text.push_str(l);
+                        text.push('\n');
+                    }
+                }
+            }
+            for s in h {
+                if let Some(o) = origin_text(&config, s) {
+                    text.push_str(&o);
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    print!("{text}");
+    Ok(())
 }
