@@ -1,1 +1,111 @@
-//! config_errors tests.
+//! Every malformed config under `tests/cases/errors/<case>/` is run through the real binary;
+//! its exit code and stderr must match the case's `expected` file (temp paths shown as
+//! `[DIR]`). `BLESS=1 cargo test config_errors` rewrites the `expected` files.
+//!
+//! A case holds the config files, an optional `args` file (one argument per line; default
+//! `annotate --json`) and `expected`: `exit: N`, a `---` line, then the exact stderr.
+
+use std::path::Path;
+use std::process::Command;
+
+use rbuildout_tests::{rbuildout_bin, repo_root};
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read case dir") {
+        let entry = entry.expect("dir entry");
+        let name = entry.file_name();
+        if name == "expected" || name == "args" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy fixture");
+        }
+    }
+}
+
+/// Runs one case; returns the `expected` text it produced.
+fn run_case(case: &Path) -> String {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().canonicalize().expect("canonical tempdir");
+    copy_dir(case, &dir);
+    let args: Vec<String> = match std::fs::read_to_string(case.join("args")) {
+        Ok(a) => a.lines().map(str::to_owned).collect(),
+        Err(_) => vec!["annotate".into(), "--json".into()],
+    };
+    let out = Command::new(rbuildout_bin())
+        .arg("-U")
+        .args(&args)
+        .current_dir(&dir)
+        .env("HOME", &dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RBUILDOUT_HOME")
+        .env_remove("BUILDOUT_HOME")
+        .output()
+        .expect("run rbuildout");
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&dir.display().to_string(), "[DIR]");
+    assert!(
+        out.stdout.is_empty(),
+        "{}: a failing command printed on stdout: {}",
+        case.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{}: panic: {stderr}", case.display());
+    format!("exit: {}\n---\n{}", out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn every_malformed_config_fails_with_exit_2_and_a_located_message() {
+    let root = repo_root().join("tests/cases/errors");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .expect("tests/cases/errors exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "only {} error cases", cases.len());
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let got = run_case(case);
+        let expected_path = case.join("expected");
+        if bless {
+            std::fs::write(&expected_path, &got).expect("write expected");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if got != expected {
+            failures.push(format!("== {}\n-- expected:\n{expected}\n-- got:\n{got}", case.display()));
+        }
+        assert!(got.starts_with("exit: 2\n"), "{}: {got}", case.display());
+        // Every message locates itself, except when there is no file to point into.
+        let name = case.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name != "missing-config" {
+            assert!(got.contains(" --> "), "{}: no file:line:col in {got}", case.display());
+        }
+    }
+    assert!(failures.is_empty(), "{} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn an_error_in_a_section_nothing_reaches_is_not_reported() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("buildout.cfg"),
+        "[buildout]\nparts = a\n\n[a]\nrecipe = r\n\n[unused]\nx = ${nosuch:y} ${bad}\n",
+    )
+    .expect("write");
+    let out = Command::new(rbuildout_bin())
+        .args(["-U", "annotate", "--json"])
+        .current_dir(tmp.path())
+        .env("HOME", tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["sections"].get("unused").is_none());
+    assert_eq!(v["parts"], serde_json::json!(["a"]));
+}

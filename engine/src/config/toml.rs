@@ -73,8 +73,11 @@ fn value(
 /// and type error it finds.
 pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
+    let mut seen = std::collections::HashSet::new();
     let mut errors: Vec<Diagnostic> = syntax
         .into_iter()
+        // The recovering parser may report one mistake several times.
+        .filter(|e| seen.insert((e.message().to_owned(), e.span())))
         .map(|e| {
             let span = e.span().unwrap_or(0..0);
             Diagnostic::new(ErrorKind::Syntax, format!("invalid TOML: {}", e.message().trim_end()))
