@@ -1,1 +1,141 @@
 //! The stable C ABI between rbuildout and its recipe plugins, and the safe SDK to write them.
+//!
+//! A recipe plugin is a shared library named `librbuildout_recipe_<name>.so` that rbuildout
+//! loads when a part says `recipe = "<name>"` (or `"<name>:<entry>"` for a recipe other than
+//! `default`). This crate has two halves:
+//!
+//! - [`abi`]: the `#[repr(C)]` structs and constants of ABI v1, the only thing that crosses
+//!   the boundary; `include/rbuildout_plugin.h` declares the same for C authors.
+//! - The SDK (the crate root): implement [`Recipe`] for a unit struct, list it in
+//!   [`export_plugin!`], and the macro writes the `extern "C"` side: panics and errors become
+//!   status codes with a message, `tracing` events reach the host's log.
+//!
+//! # A recipe, end to end
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [package]
+//! name = "rbuildout-recipe-hello"
+//! version = "0.1.0"
+//! edition = "2024"
+//!
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]   # rlib: to test the logic in-process
+//!
+//! [dependencies]
+//! rbuildout-plugin-api = "0.1"
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```
+//! use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+//!
+//! /// Writes `greeting` into the file `path` (default `hello.txt`).
+//! pub struct Hello;
+//!
+//! impl Recipe for Hello {
+//!     const UNINSTALL: bool = true;
+//!
+//!     fn install(options: &Options, ctx: &Context) -> Result<()> {
+//!         let greeting = options.get("greeting").unwrap_or("hello");
+//!         let path = ctx.buildout_directory().join(options.get("path").unwrap_or("hello.txt"));
+//!         std::fs::write(&path, greeting)
+//!             .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+//!         ctx.register(&path)?; // the engine removes it on uninstall
+//!         ctx.publish("file", &path.display().to_string())?; // ${part:file} for later parts
+//!         ctx.info(&format!("wrote {}", path.display()));
+//!         Ok(())
+//!     }
+//!
+//!     fn uninstall(_options: &Options, ctx: &Context) -> Result<()> {
+//!         ctx.info("goodbye"); // the file itself is removed by the engine
+//!         Ok(())
+//!     }
+//! }
+//!
+//! export_plugin! {
+//!     name: "hello",
+//!     version: env!("CARGO_PKG_VERSION"),
+//!     recipes: { "default" => Hello },
+//! }
+//! ```
+//!
+//! `cargo build --release` gives `target/release/librbuildout_recipe_hello.so`; point
+//! rbuildout at its folder and use it:
+//!
+//! ```toml
+//! [buildout]
+//! parts = ["greet"]
+//! plugin-path = ["target/release"]   # or RBUILDOUT_PLUGIN_PATH, or develop = ["."]
+//!
+//! [greet]
+//! recipe = "hello"
+//! greeting = "hello from ${buildout:directory}"
+//! ```
+//!
+//! # Rules the host enforces
+//!
+//! - A recipe owns what it [registers](Context::register); paths outside the instance are
+//!   reported and never removed.
+//! - An `Err` fails the part with its message; a panic fails the part too, and the host stops
+//!   calling the plugin for the rest of the run. Build plugins with the default
+//!   `panic = "unwind"`: under `panic = "abort"` a panic kills rbuildout itself.
+//! - Strings are UTF-8; a path that is not cannot be registered.
+//! - Recipes may run on several threads at once (for different parts).
+
+pub mod abi;
+mod sdk;
+
+#[doc(hidden)]
+pub use sdk::private;
+pub use sdk::{Context, Error, Options, Recipe, Result};
+/// The `tracing` crate the SDK forwards to the host; use its macros in a recipe.
+pub use tracing;
+
+/// What the SDK puts in the descriptor's `built_with`.
+pub const BUILT_WITH: &str = concat!("rbuildout-plugin-api ", env!("CARGO_PKG_VERSION"));
+
+/// Exports a plugin: its name, its version and its recipes (entry name => a type
+/// implementing [`Recipe`]). Call it once per library; see the crate docs for an example.
+///
+/// It defines the library's one exported symbol, `rbuildout_plugin_v1`. The plugin is
+/// flagged thread-safe: safe Rust recipes may be called from several threads at once.
+#[macro_export]
+macro_rules! export_plugin {
+    (
+        name: $name:expr,
+        version: $version:expr,
+        recipes: { $($entry:literal => $recipe:ty),+ $(,)? } $(,)?
+    ) => {
+        /// The plugin's descriptor (rbuildout plugin ABI v1).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn rbuildout_plugin_v1() -> *const $crate::abi::PluginDescriptor {
+            const RECIPES: &[$crate::abi::RecipeEntry] = &[
+                $($crate::abi::RecipeEntry {
+                    name: $crate::abi::Str::new($entry),
+                    vtable: &<$crate::private::Export<$recipe>>::VTABLE,
+                }),+
+            ];
+            static DESCRIPTOR: $crate::abi::PluginDescriptor = $crate::abi::PluginDescriptor {
+                magic: $crate::abi::MAGIC,
+                abi_major: $crate::abi::ABI_MAJOR,
+                abi_minor: $crate::abi::ABI_MINOR,
+                flags: $crate::abi::FLAG_THREAD_SAFE
+                    | if cfg!(panic = "abort") { $crate::abi::FLAG_PANIC_ABORT } else { 0 },
+                struct_size: ::std::mem::size_of::<$crate::abi::PluginDescriptor>(),
+                name: $crate::abi::Str::new($name),
+                version: $crate::abi::Str::new($version),
+                built_with: $crate::abi::Str::new($crate::BUILT_WITH),
+                init: Some($crate::private::init),
+                recipes: RECIPES.as_ptr(),
+                recipe_count: RECIPES.len(),
+            };
+            &DESCRIPTOR
+        }
+    };
+}
+
+#[cfg(test)]
+mod layout_tests;

@@ -1,0 +1,141 @@
+/*
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1, for C authors.
+ *
+ * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
+ * every size and offset with the Rust structs. See that file for the full rules. In short:
+ *
+ *  - Export one function, rbuildout_plugin_v1, returning a pointer to a static
+ *    rb_plugin_descriptor that lives as long as the library (it is never unloaded).
+ *  - Strings are rb_str: UTF-8 bytes (ptr, len), borrowed. Strings the host passes are
+ *    followed by a NUL byte (not counted in len), so ptr can be used as a C string.
+ *  - Results (paths, outputs, the error message) go back through the callbacks in rb_call,
+ *    which copy them: nothing the plugin allocates is freed by the host, or the reverse.
+ *  - Every struct with a struct_size only grows at the end; check struct_size before
+ *    reading a field added in a later minor version (RB_HAS_FIELD).
+ *  - Without RB_FLAG_THREAD_SAFE in the descriptor, the host never calls the plugin from two
+ *    threads at once.
+ */
+#ifndef RBUILDOUT_PLUGIN_H
+#define RBUILDOUT_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "RBLDRCP\0" read as a little-endian 64-bit integer. */
+#define RB_MAGIC 0x00504352444C4252ULL
+#define RB_ABI_MAJOR 1
+#define RB_ABI_MINOR 0
+#define RB_ENTRY_SYMBOL "rbuildout_plugin_v1"
+
+/* Status codes returned by every function. */
+#define RB_OK 0
+#define RB_ERROR 1
+#define RB_PANIC 2
+#define RB_UNSUPPORTED 3
+#define RB_NOT_FOUND 4
+
+/* rb_plugin_descriptor.flags */
+#define RB_FLAG_THREAD_SAFE 1u
+#define RB_FLAG_PANIC_ABORT 2u
+
+/* rb_call.flags */
+#define RB_CALL_OFFLINE 1u
+#define RB_CALL_NEWEST 2u
+
+/* Log levels; in max_level, 0 means nothing is shown. */
+#define RB_LEVEL_ERROR 1u
+#define RB_LEVEL_WARN 2u
+#define RB_LEVEL_INFO 3u
+#define RB_LEVEL_DEBUG 4u
+#define RB_LEVEL_TRACE 5u
+
+/* Whether a struct of this type whose struct_size is SIZE has FIELD. */
+#define RB_HAS_FIELD(TYPE, FIELD, SIZE) \
+    (offsetof(TYPE, FIELD) + sizeof(((TYPE *)0)->FIELD) <= (SIZE))
+
+/* Borrowed UTF-8 text; ptr may be NULL only when len is 0. */
+typedef struct rb_str {
+    const char *ptr;
+    size_t len;
+} rb_str;
+
+/* A string literal as an rb_str. */
+#define RB_STR(LITERAL) ((rb_str){(LITERAL), sizeof(LITERAL) - 1})
+
+typedef struct rb_key_value {
+    rb_str key;
+    rb_str value;
+} rb_key_value;
+
+typedef void (*rb_log_fn)(void *ctx, uint32_t level, rb_str target, rb_str message);
+
+/* What the host offers the plugin as a whole; valid only during init. */
+typedef struct rb_host_api {
+    size_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t max_level;
+    void *ctx;
+    rb_log_fn log; /* logs outside any call; may be NULL */
+} rb_host_api;
+
+/*
+ * One call of a recipe function; valid only during it. Strings returned by get_option and
+ * nested_build are owned by the host and stay valid until the recipe function returns.
+ */
+typedef struct rb_call {
+    size_t struct_size;
+    void *ctx; /* pass to every callback */
+    rb_str part;
+    rb_str buildout_directory;
+    uint32_t flags; /* RB_CALL_* */
+    const rb_key_value *options; /* sorted by key; lists joined with '\n' */
+    size_t option_count;
+    rb_log_fn log;
+    int32_t (*add_path)(void *ctx, rb_str path);
+    int32_t (*set_output)(void *ctx, rb_str name, rb_str value);
+    void (*set_error)(void *ctx, rb_str message);
+    int32_t (*get_option)(void *ctx, rb_str section, rb_str option, rb_str *value);
+    int32_t (*nested_build)(void *ctx, rb_str config, rb_str directory, rb_str *error);
+} rb_call;
+
+typedef int32_t (*rb_recipe_fn)(const rb_call *call);
+
+typedef struct rb_recipe_vtable {
+    size_t struct_size;
+    rb_recipe_fn install; /* each may be NULL */
+    rb_recipe_fn update;
+    rb_recipe_fn uninstall;
+} rb_recipe_vtable;
+
+typedef struct rb_recipe_entry {
+    rb_str name;
+    const rb_recipe_vtable *vtable;
+} rb_recipe_entry;
+
+typedef struct rb_plugin_descriptor {
+    uint64_t magic;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t flags;
+    size_t struct_size;
+    rb_str name;
+    rb_str version;
+    rb_str built_with;
+    int32_t (*init)(const rb_host_api *host); /* may be NULL */
+    const rb_recipe_entry *recipes;
+    size_t recipe_count;
+} rb_plugin_descriptor;
+
+/* The one symbol a plugin exports. */
+const rb_plugin_descriptor *rbuildout_plugin_v1(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RBUILDOUT_PLUGIN_H */

@@ -1,0 +1,200 @@
+//! [`Context`]: what a recipe knows about the part it runs for, and how it reports back.
+
+use std::path::Path;
+
+use tracing::Level;
+
+use super::{Error, Result};
+use crate::abi::{self, Str};
+
+/// The part a recipe function runs for, and the host's services during the call: register
+/// paths, publish outputs, log, read other options, run a nested build.
+///
+/// Every method copies what it hands to the host, so arguments may be temporaries.
+pub struct Context<'a> {
+    call: &'a abi::Call,
+    part: &'a str,
+    directory: &'a Path,
+}
+
+// SAFETY: the ABI requires the host's callbacks to be callable from any thread while the call
+// lasts, and the `Call` itself is only read.
+unsafe impl Sync for Context<'_> {}
+// SAFETY: as above.
+unsafe impl Send for Context<'_> {}
+
+impl<'a> Context<'a> {
+    /// Reads the part's name and directory out of a raw call.
+    ///
+    /// # Safety
+    /// `call` must be a valid `Call` from the host, with the strings it points at alive for `'a`.
+    pub(crate) unsafe fn from_raw(call: &'a abi::Call) -> Result<Context<'a>> {
+        if call.struct_size < std::mem::size_of::<abi::Call>() {
+            return Err(Error::new(format!(
+                "the host passed a call of {} bytes, fewer than plugin ABI v1.0 needs ({})",
+                call.struct_size,
+                std::mem::size_of::<abi::Call>()
+            )));
+        }
+        // SAFETY: the host keeps both strings alive for the call.
+        let part = unsafe { host_str(call.part) }
+            .ok_or_else(|| Error::new("the host passed a part name that is not UTF-8"))?;
+        // SAFETY: as above.
+        let directory = unsafe { host_str(call.buildout_directory) }
+            .ok_or_else(|| Error::new("the host passed a buildout directory that is not UTF-8"))?;
+        Ok(Context {
+            call,
+            part,
+            directory: Path::new(directory),
+        })
+    }
+
+    pub(crate) fn raw(&self) -> &'a abi::Call {
+        self.call
+    }
+
+    /// The part's name: its section in the config.
+    pub fn part(&self) -> &'a str {
+        self.part
+    }
+
+    /// `${buildout:directory}`, absolute: the root of the instance.
+    pub fn buildout_directory(&self) -> &'a Path {
+        self.directory
+    }
+
+    /// Whether the run is offline (`-o`): do not touch the network.
+    pub fn offline(&self) -> bool {
+        self.call.flags & abi::CALL_OFFLINE != 0
+    }
+
+    /// Whether the run looks for the newest versions (`-n`).
+    pub fn newest(&self) -> bool {
+        self.call.flags & abi::CALL_NEWEST != 0
+    }
+
+    /// Registers a path the part owns (relative paths are relative to the buildout
+    /// directory). The engine removes it when the part is uninstalled or this call fails; a
+    /// path outside the instance is reported and left alone.
+    pub fn register(&self, path: &Path) -> Result<()> {
+        let text = path
+            .to_str()
+            .ok_or_else(|| Error::new(format!("path {} is not valid UTF-8", path.display())))?;
+        let Some(add_path) = self.call.add_path else {
+            return Err(Error::new("the host offers no way to register paths"));
+        };
+        // SAFETY: the callback and ctx come from the host for this call; `text` outlives it.
+        let status = unsafe { add_path(self.call.ctx, Str::new(text)) };
+        check(status, || {
+            format!("the host refused to register {}", path.display())
+        })
+    }
+
+    /// Publishes an output of the part, `${part:name}` for the parts after it.
+    pub fn publish(&self, name: &str, value: &str) -> Result<()> {
+        let Some(set_output) = self.call.set_output else {
+            return Err(Error::new("the host offers no way to publish outputs"));
+        };
+        // SAFETY: the callback and ctx come from the host for this call.
+        let status = unsafe { set_output(self.call.ctx, Str::new(name), Str::new(value)) };
+        check(status, || format!("the host refused the output `{name}`"))
+    }
+
+    /// Any resolved option of any section (`${section:option}`), as text; `None` when it
+    /// does not exist.
+    pub fn option(&self, section: &str, option: &str) -> Option<String> {
+        let get_option = self.call.get_option?;
+        let mut value = Str::EMPTY;
+        // SAFETY: the callback and ctx come from the host for this call; `value` is a valid
+        // place for the host to write to.
+        let status = unsafe {
+            get_option(
+                self.call.ctx,
+                Str::new(section),
+                Str::new(option),
+                &mut value,
+            )
+        };
+        if status != abi::OK {
+            return None;
+        }
+        // SAFETY: on OK the host set `value` to a string it keeps alive until the call ends.
+        unsafe { host_str(value) }.map(str::to_owned)
+    }
+
+    /// Builds the config `config` into the folder `directory` as a buildout of its own, with
+    /// the same flags; returns when it is done.
+    pub fn nested_build(&self, config: &Path, directory: &Path) -> Result<()> {
+        let (Some(config_text), Some(directory_text)) = (config.to_str(), directory.to_str())
+        else {
+            return Err(Error::new(format!(
+                "nested build of {} into {}: paths must be valid UTF-8",
+                config.display(),
+                directory.display()
+            )));
+        };
+        let Some(nested_build) = self.call.nested_build else {
+            return Err(Error::new("the host offers no nested builds"));
+        };
+        let mut error = Str::EMPTY;
+        // SAFETY: the callback and ctx come from the host for this call; `error` is a valid
+        // place for the host to write to.
+        let status = unsafe {
+            nested_build(
+                self.call.ctx,
+                Str::new(config_text),
+                Str::new(directory_text),
+                &mut error,
+            )
+        };
+        if status == abi::OK {
+            return Ok(());
+        }
+        // SAFETY: the host set `error` to a string it keeps alive until the call ends.
+        let message = unsafe { host_str(error) }.unwrap_or("");
+        Err(Error::new(if message.is_empty() {
+            format!("nested build of {} failed", config.display())
+        } else {
+            message.to_owned()
+        }))
+    }
+
+    /// Logs a message attributed to this part; the host shows it through its own logging
+    /// (`-v` for debug). `tracing` macros inside a call do the same.
+    pub fn log(&self, level: Level, message: &str) {
+        super::bridge::send(Some(self.call), level, "", message);
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, message: &str) {
+        self.log(Level::INFO, message);
+    }
+
+    /// Logs at warn level.
+    pub fn warn(&self, message: &str) {
+        self.log(Level::WARN, message);
+    }
+
+    /// Logs at debug level (shown with `-v`).
+    pub fn debug(&self, message: &str) {
+        self.log(Level::DEBUG, message);
+    }
+}
+
+fn check(status: i32, message: impl FnOnce() -> String) -> Result<()> {
+    if status == abi::OK {
+        Ok(())
+    } else {
+        Err(Error::new(message()))
+    }
+}
+
+/// A string the host passed, if it is valid UTF-8.
+///
+/// # Safety
+/// `s` must come from the host and still be alive for `'a`.
+pub(crate) unsafe fn host_str<'a>(s: Str) -> Option<&'a str> {
+    // SAFETY: the caller promises the host keeps the bytes alive.
+    let bytes = unsafe { s.as_bytes() }?;
+    std::str::from_utf8(bytes).ok()
+}

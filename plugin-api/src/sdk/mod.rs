@@ -1,0 +1,105 @@
+//! The safe SDK: the [`Recipe`] trait, the [`Options`] and [`Context`] a recipe works with,
+//! its [`Error`] type, and the machinery behind [`export_plugin!`](crate::export_plugin).
+
+mod bridge;
+mod context;
+mod export;
+mod options;
+
+pub use context::Context;
+pub use options::Options;
+
+#[doc(hidden)]
+pub mod private {
+    //! Used by the expansion of `export_plugin!`; not part of the public API.
+    pub use super::export::{Export, init};
+}
+
+use std::fmt;
+
+/// A recipe: what to do when a part that uses it is installed, updated or uninstalled.
+///
+/// Implement it on a unit struct and list that struct in
+/// [`export_plugin!`](crate::export_plugin). The functions get the part's resolved options
+/// and a [`Context`] to report what they did. They may be called from several threads at once
+/// (for different parts), so any shared state must be thread-safe, as safe Rust ensures.
+///
+/// `update` and `uninstall` are optional: set [`UPDATE`](Recipe::UPDATE) or
+/// [`UNINSTALL`](Recipe::UNINSTALL) to `true` when you write them, otherwise the host knows the
+/// recipe has no such hook (and, for instance, never calls anything for an unchanged part).
+pub trait Recipe {
+    /// Whether [`update`](Recipe::update) is implemented.
+    const UPDATE: bool = false;
+    /// Whether [`uninstall`](Recipe::uninstall) is implemented.
+    const UNINSTALL: bool = false;
+
+    /// Installs the part: creates what it describes, [registers](Context::register) every
+    /// path it creates so the engine can remove it later, and
+    /// [publishes](Context::publish) outputs other parts may reference.
+    fn install(options: &Options, ctx: &Context) -> Result<()>;
+
+    /// Runs on every build in which the part is unchanged (same options, same recipe). Paths
+    /// it registers are added to the part's.
+    fn update(options: &Options, ctx: &Context) -> Result<()> {
+        let _ = (options, ctx);
+        Ok(())
+    }
+
+    /// Runs before the engine removes the part's registered paths; `options` are the ones
+    /// the part was installed with.
+    fn uninstall(options: &Options, ctx: &Context) -> Result<()> {
+        let _ = (options, ctx);
+        Ok(())
+    }
+}
+
+/// The result type of recipe functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a recipe failed: a message for the user, reported by the host against the part.
+///
+/// Any standard error converts into it with `?` (its sources are appended), but a message
+/// that says which file or option was involved is far more useful:
+/// `Error::new(format!("cannot write {}: {e}", path.display()))`.
+pub struct Error {
+    message: String,
+}
+
+impl Error {
+    /// An error with this message (lowercase, no trailing period, by convention).
+    pub fn new(message: impl Into<String>) -> Error {
+        Error {
+            message: message.into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E: std::error::Error> From<E> for Error {
+    fn from(error: E) -> Error {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Error::new(message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.message, f)
+    }
+}

@@ -1,0 +1,119 @@
+//! [`Options`]: a typed, read-only view of a part's resolved options.
+
+use std::path::{Path, PathBuf};
+
+use super::{Error, Result};
+
+/// The resolved options of the part being installed, borrowed from the host for the call.
+///
+/// Values are text: a TOML list arrives as its elements joined with `\n`, which
+/// [`get_list`](Options::get_list) splits again.
+#[derive(Debug)]
+pub struct Options<'a> {
+    items: Vec<(&'a str, &'a str)>,
+    directory: &'a Path,
+}
+
+impl<'a> Options<'a> {
+    /// Options from `(name, value)` pairs; relative paths resolve against `directory`.
+    /// This is what the SDK builds for each call, and what an in-process test can build.
+    pub fn new(items: Vec<(&'a str, &'a str)>, directory: &'a Path) -> Options<'a> {
+        Options { items, directory }
+    }
+
+    /// The option's text, or `None` when the part does not set it.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.items
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// The option's text, or an error saying the part must set it.
+    pub fn require(&self, name: &str) -> Result<&'a str> {
+        self.get(name)
+            .ok_or_else(|| Error::new(format!("option `{name}` is required")))
+    }
+
+    /// The option as a list: its non-empty trimmed lines, or for a single line its
+    /// whitespace-separated words (as buildout reads `eggs = a b`); empty when unset.
+    pub fn get_list(&self, name: &str) -> Vec<&'a str> {
+        match self.get(name) {
+            None => Vec::new(),
+            Some(value) if value.contains('\n') => value
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect(),
+            Some(value) => value.split_whitespace().collect(),
+        }
+    }
+
+    /// The option as a boolean (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, any case),
+    /// `default` when unset, an error naming the option for anything else.
+    pub fn get_bool(&self, name: &str, default: bool) -> Result<bool> {
+        let Some(value) = self.get(name) else {
+            return Ok(default);
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(true),
+            "false" | "no" | "off" | "0" => Ok(false),
+            _ => Err(Error::new(format!(
+                "option `{name}` must be true or false, not `{value}`"
+            ))),
+        }
+    }
+
+    /// The option as a path; a relative one is taken relative to the buildout directory.
+    pub fn get_path(&self, name: &str) -> Option<PathBuf> {
+        self.get(name)
+            .map(|value| self.directory.join(value.trim()))
+    }
+
+    /// Every option, sorted by name as the host passes them.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.items.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options<'a>(items: &[(&'a str, &'a str)]) -> Options<'a> {
+        Options::new(items.to_vec(), Path::new("/srv/app"))
+    }
+
+    #[test]
+    fn lists_split_lines_or_words() {
+        let o = options(&[("a", "x y  z"), ("b", " one \n\n two words \n"), ("c", "")]);
+        assert_eq!(o.get_list("a"), ["x", "y", "z"]);
+        assert_eq!(o.get_list("b"), ["one", "two words"]);
+        assert!(o.get_list("c").is_empty());
+        assert!(o.get_list("missing").is_empty());
+    }
+
+    #[test]
+    fn booleans_and_their_errors() {
+        let o = options(&[("t", "Yes"), ("f", "off"), ("bad", "maybe")]);
+        assert!(o.get_bool("t", false).unwrap());
+        assert!(!o.get_bool("f", true).unwrap());
+        assert!(o.get_bool("missing", true).unwrap());
+        assert_eq!(
+            o.get_bool("bad", false).unwrap_err().message(),
+            "option `bad` must be true or false, not `maybe`"
+        );
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_buildout_directory() {
+        let o = options(&[("rel", "var/log"), ("abs", "/etc/x")]);
+        assert_eq!(o.get_path("rel").unwrap(), Path::new("/srv/app/var/log"));
+        assert_eq!(o.get_path("abs").unwrap(), Path::new("/etc/x"));
+        assert_eq!(o.get_path("missing"), None);
+        assert_eq!(
+            o.require("missing").unwrap_err().message(),
+            "option `missing` is required"
+        );
+    }
+}
