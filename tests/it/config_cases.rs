@@ -29,14 +29,23 @@ fn cases_root() -> PathBuf {
     repo_root().join("tests/cases/config")
 }
 
-/// Every case folder, sorted by name.
+/// Every case folder, in the order of their numbers.
 fn cases() -> Vec<PathBuf> {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(cases_root())
         .expect("read tests/cases/config")
         .map(|entry| entry.expect("dir entry").path())
         .filter(|path| path.is_dir())
         .collect();
-    cases.sort();
+    // By number, so that 100-x comes after 99-y.
+    cases.sort_by_key(|case| {
+        let name = name(case);
+        let number: u32 = name
+            .split('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u32::MAX);
+        (number, name)
+    });
     assert!(
         !cases.is_empty(),
         "no cases under {}",
