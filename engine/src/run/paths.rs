@@ -171,7 +171,7 @@ mod tests {
         std::fs::create_dir_all(inst.join("parts/a")).unwrap();
         std::fs::write(inst.join("parts/a/f"), "x").unwrap();
         std::fs::create_dir_all(eggs.join("e-1")).unwrap();
-        let roots = Roots::new(&inst, &[eggs.clone()]);
+        let roots = Roots::new(&inst, std::slice::from_ref(&eggs));
 
         let outside_keep = outside.join("keep");
         for p in [
