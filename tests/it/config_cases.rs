@@ -452,3 +452,103 @@ fn config_cases_match_live_zc_buildout() {
         for_each_case(|case| check_live(case, &python)),
     );
 }
+
+/// The comparison itself: each kind of difference is reported, and what the rules allow
+/// (rbuildout's own [buildout] defaults, arrays, the scratch path) is not.
+#[cfg(unix)]
+#[test]
+fn config_case_comparison_reports_every_difference() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let scratch = Scratch::new(&cases_root().join("01-minimal"));
+    let expected = serde_json::json!({
+        "parts": ["a", "b"],
+        "sections": {
+            "buildout": {"parts": {"value": "a b"}},
+            "a": {"path": {"value": "${CASE}/x"}, "list": {"value": "1\n2"}},
+            "b": {"x": {"value": "1"}},
+            "c": {"y": {"value": "2"}},
+        }
+    });
+    let output = |json: Json| Output {
+        status: std::process::ExitStatus::from_raw(0),
+        stdout: json.to_string().into_bytes(),
+        stderr: Vec::new(),
+    };
+    let dir = scratch.dir.display().to_string();
+    let good = serde_json::json!({
+        "parts": ["a", "b"],
+        "sections": {
+            "buildout": {"parts": {"value": "a b"}, "jobs": {"value": "1"}},
+            "a": {"path": {"value": format!("{dir}/x")}, "list": {"value": ["1", "2"]}},
+            "b": {"x": {"value": "1"}},
+            "c": {"y": {"value": "2"}},
+            "versions": {},
+        }
+    });
+    assert_eq!(
+        compare(&expected, &scratch, &output(good), Format::Cfg),
+        Vec::<String>::new()
+    );
+
+    let bad = serde_json::json!({
+        "parts": ["b", "a"],
+        "sections": {
+            "buildout": {"parts": {"value": "a b"}},
+            "a": {"path": {"value": "/elsewhere/x"}, "list": {"value": ["1", "2"]}, "extra": {"value": "e"}},
+            "b": {},
+            "d": {},
+        }
+    });
+    let diffs = compare(&expected, &scratch, &output(bad), Format::Cfg);
+    let expected_diffs = [
+        "parts: expected",
+        "a:path: expected",
+        "a:extra: unexpected option",
+        "b:x: missing",
+        "[c]: missing",
+        "[d]: evaluated",
+    ];
+    for want in expected_diffs {
+        assert!(
+            diffs.iter().any(|d| d.starts_with(want)),
+            "no {want:?} in {diffs:#?}"
+        );
+    }
+    assert_eq!(diffs.len(), expected_diffs.len(), "{diffs:#?}");
+
+    // A twin's parts are compared as names; a .cfg's as text.
+    let twin = serde_json::json!({
+        "parts": ["a", "b"],
+        "sections": {
+            "buildout": {"parts": {"value": ["a", "b"]}},
+            "a": {"path": {"value": format!("{dir}/x")}, "list": {"value": "1\n2"}},
+            "b": {"x": {"value": "1"}},
+            "c": {"y": {"value": "2"}},
+        }
+    });
+    assert!(compare(&expected, &scratch, &output(twin.clone()), Format::TomlTwin).is_empty());
+    assert_eq!(
+        compare(&expected, &scratch, &output(twin), Format::Cfg).len(),
+        1
+    );
+
+    // An expected error wants exit code 2 and an empty stdout.
+    let error = serde_json::json!({"error": "Circular reference in substitutions."});
+    let failed = Output {
+        status: std::process::ExitStatus::from_raw(2 << 8),
+        stdout: Vec::new(),
+        stderr: b"error: cycle".to_vec(),
+    };
+    assert!(compare(&error, &scratch, &failed, Format::Cfg).is_empty());
+    assert_eq!(
+        compare(
+            &error,
+            &scratch,
+            &output(serde_json::json!({})),
+            Format::Cfg
+        )
+        .len(),
+        1
+    );
+}
