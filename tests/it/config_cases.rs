@@ -12,7 +12,7 @@
 //! `config_cases_match_recorded_zc_buildout` runs rbuildout against the recordings, always.
 //! `config_cases_match_live_zc_buildout` runs zc.buildout itself (the python named by
 //! `RBUILDOUT_ZC_BUILDOUT`) on every case and checks both the recordings and rbuildout
-//! against it.
+//! against it. `config_case_comparison_reports_every_difference` tests the comparison rules.
 #![allow(clippy::print_stderr)]
 
 use std::fmt::Write as _;
