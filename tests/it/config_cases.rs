@@ -3,8 +3,9 @@
 //!
 //! Each case folder holds `buildout.cfg` (and the files it extends), `expected.json` recorded
 //! from zc.buildout by `tests/oracle/record.sh`, and optionally: `args` (one command-line
-//! argument per line: `-U`, `-c` with the file on the next line, or an assignment), `home/` (the fake HOME, with
-//! `.buildout/default.cfg` for zc.buildout and `.rbuildout/default.toml` for rbuildout), `env`
+//! argument per line: `-U`, `-c` with the file on the next line, or an assignment), `home/`
+//! (the fake HOME, with `.buildout/default.cfg` for zc.buildout and `.rbuildout/default.toml`
+//! for rbuildout), `env`
 //! (`NAME=VALUE` lines, `${CASE}` standing for the case's folder), `buildout.toml` (a TOML twin
 //! that must resolve to the same values, arrays joined with "\n") and `expected_toml.json`
 //! (where the twin differs on purpose). The comparison rules are in docs/conformance.md.
