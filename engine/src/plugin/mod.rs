@@ -1,1 +1,352 @@
 //! Finding and loading recipe plugins, and checking their ABI.
+//!
+//! A part's `recipe` names a plugin library ([`SearchPath`] finds it, SPEC §4.4). The
+//! [`Registry`] opens each library once with `RTLD_NOW`, checks its descriptor (magic number,
+//! ABI major, `struct_size`, UTF-8 names) and never unloads it: a plugin's code and static
+//! data stay valid for the whole process. A [`Recipe`] is one entry of a plugin; calling it
+//! marshals the part's options into the v1 ABI ([`rbuildout_plugin_api::abi`]) and collects
+//! what the recipe reports through the host callbacks into a [`CallResult`].
+//!
+//! What a plugin can do wrong is contained here and reported against the part: a panic
+//! (the SDK turns it into a status code; the plugin is then not called again), an error,
+//! invalid UTF-8, a huge error message (cut), a call from a non-thread-safe plugin made
+//! concurrently (calls are serialised). Only a crash (segfault, abort) takes the process down.
+//!
+//! Plugin logs are re-emitted under the `tracing` target `rbuildout::recipe` with `part` and
+//! `plugin` fields, one level quieter than the plugin said (its `info` shows at `-v`, its
+//! `debug` at `-vv`); warnings and errors keep their level.
+
+mod call;
+mod digest;
+mod library;
+mod search;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+pub use library::plugin_info;
+pub use search::SearchPath;
+
+use library::Library;
+
+/// Why a plugin could not be found or loaded. Every message names the recipe or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("recipe `{recipe}` is not a valid recipe name: {reason}")]
+    BadName {
+        recipe: String,
+        reason: &'static str,
+    },
+    #[error(
+        "recipe plugin `{name}` not found: no {file} in {}\n\
+         hint: build it, or add its folder to buildout:plugin-path or RBUILDOUT_PLUGIN_PATH",
+        searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound {
+        name: String,
+        file: String,
+        searched: Vec<PathBuf>,
+    },
+    #[error("recipe plugin {} does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot load recipe plugin {}: {message}", path.display())]
+    Open { path: PathBuf, message: String },
+    #[error(
+        "{} is not an rbuildout recipe plugin: it does not export `rbuildout_plugin_v1`",
+        path.display()
+    )]
+    NotAPlugin { path: PathBuf },
+    #[error(
+        "{} is a recipe plugin for ABI v{major}, but this rbuildout loads ABI v1 plugins\n\
+         hint: rebuild the plugin against rbuildout-plugin-api 1.x",
+        path.display()
+    )]
+    OtherAbi { path: PathBuf, major: u64 },
+    #[error(
+        "{} is not an rbuildout recipe plugin: its descriptor starts with {found:#018x}, \
+         not the magic number",
+        path.display()
+    )]
+    BadMagic { path: PathBuf, found: u64 },
+    #[error("{} is not a valid recipe plugin: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("recipe plugin {} refused to start: its init returned {code}", path.display())]
+    Init { path: PathBuf, code: i32 },
+    #[error(
+        "recipe plugin `{plugin}` ({}) has no recipe `{entry}`; it has: {}",
+        path.display(),
+        available.join(", ")
+    )]
+    NoEntry {
+        plugin: String,
+        path: PathBuf,
+        entry: String,
+        available: Vec<String>,
+    },
+}
+
+/// A recipe call failed: the message to show against the part.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RecipeError {
+    pub message: String,
+    /// The recipe panicked; its plugin will not be called again in this process.
+    pub panicked: bool,
+    /// Paths the recipe registered before it failed (the runner removes them).
+    pub paths: Vec<PathBuf>,
+}
+
+/// What identifies the code a recipe runs: recorded in the state so that a rebuilt plugin
+/// reinstalls its parts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecipeIdentity {
+    /// The plugin's name, as its descriptor gives it.
+    pub plugin: String,
+    /// The plugin's version, as its descriptor gives it.
+    pub version: String,
+    /// The recipe inside the plugin (`default` unless the config says `name:entry`).
+    pub entry: String,
+    /// sha256 (hex) of the library file, or `unreadable: <why>` when it cannot be read.
+    pub digest: String,
+    /// The library file.
+    pub path: PathBuf,
+}
+
+/// What `rbuildout plugins` shows about one library file.
+#[derive(Clone, Debug, Serialize)]
+pub struct PluginInfo {
+    /// The library file.
+    pub path: PathBuf,
+    /// The name a config uses for it (`librbuildout_recipe_<name>`), or for a file with
+    /// another name, the name its descriptor gives.
+    pub name: String,
+    /// A plugin of the same name earlier in the search path is the one configs get.
+    pub shadowed: bool,
+    /// The descriptor's name (usually `name`); absent when the file could not be loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `major.minor` of the ABI the plugin was built against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abi: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub built_with: Option<String>,
+    pub thread_safe: bool,
+    pub recipes: Vec<RecipeInfo>,
+    /// Why the file could not be loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One recipe of a plugin and the hooks it implements.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecipeInfo {
+    pub name: String,
+    pub install: bool,
+    pub update: bool,
+    pub uninstall: bool,
+}
+
+/// Loads and caches plugin libraries. Libraries are never unloaded, so everything a
+/// [`Recipe`] points into stays valid even after the registry is dropped.
+pub struct Registry {
+    search: SearchPath,
+    loaded: Mutex<HashMap<PathBuf, Arc<Library>>>,
+}
+
+impl Registry {
+    pub fn new(search: SearchPath) -> Registry {
+        Registry {
+            search,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The search path this registry looks in.
+    pub fn search_path(&self) -> &SearchPath {
+        &self.search
+    }
+
+    /// The recipe a part names: `"name"`, `"name:entry"`, or a library path containing `/`
+    /// (relative to the config's folder), optionally followed by `:entry`.
+    pub fn recipe(&self, recipe: &str) -> Result<Recipe, PluginError> {
+        let spec = search::parse(recipe)?;
+        let path = match &spec.name {
+            search::Target::Name(name) => self.search.find(name)?,
+            search::Target::File(file) => self.search.config_dir.join(file),
+        };
+        let library = self.load(&path)?;
+        match library.entry_index(&spec.entry) {
+            Some(index) => Ok(Recipe { library, index }),
+            None => Err(PluginError::NoEntry {
+                plugin: library.name.clone(),
+                path,
+                entry: spec.entry,
+                available: library.entries.iter().map(|e| e.name.clone()).collect(),
+            }),
+        }
+    }
+
+    /// Every plugin library in the search path, in search order (a name found again later is
+    /// marked `shadowed`), loaded to read its descriptor; files that fail to load are listed
+    /// with their error.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        let mut seen_names = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (name, path) in self.search.all() {
+            let shadowed = !seen_names.insert(name.clone());
+            let mut info = match self.load(&path) {
+                Ok(library) => library.info(),
+                Err(e) => PluginInfo::failed(path, &e),
+            };
+            info.name = name;
+            info.shadowed = shadowed;
+            out.push(info);
+        }
+        out
+    }
+
+    fn load(&self, path: &Path) -> Result<Arc<Library>, PluginError> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(library) = loaded.get(path) {
+            return Ok(Arc::clone(library));
+        }
+        let library = Arc::new(Library::open(path)?);
+        loaded.insert(path.to_path_buf(), Arc::clone(&library));
+        Ok(library)
+    }
+}
+
+impl PluginInfo {
+    fn failed(path: PathBuf, error: &PluginError) -> PluginInfo {
+        PluginInfo {
+            name: search::name_of_file(&path).unwrap_or_default(),
+            path,
+            shadowed: false,
+            plugin: None,
+            version: None,
+            abi: None,
+            built_with: None,
+            thread_safe: false,
+            recipes: Vec::new(),
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// One recipe of a loaded plugin. Cheap to clone, and usable from any thread: calls into a
+/// plugin that is not flagged thread-safe wait for each other.
+#[derive(Clone)]
+pub struct Recipe {
+    library: Arc<Library>,
+    index: usize,
+}
+
+impl fmt::Debug for Recipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Recipe({}:{} from {})",
+            self.library.name,
+            self.entry().name,
+            self.library.path.display()
+        )
+    }
+}
+
+/// Which of a recipe's functions to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hook {
+    Install,
+    Update,
+    Uninstall,
+}
+
+impl Recipe {
+    fn entry(&self) -> &library::Entry {
+        &self.library.entries[self.index]
+    }
+
+    /// The plugin, its version, the entry and the digest of the library file (computed on
+    /// first use and cached).
+    pub fn identity(&self) -> RecipeIdentity {
+        RecipeIdentity {
+            plugin: self.library.name.clone(),
+            version: self.library.version.clone(),
+            entry: self.entry().name.clone(),
+            digest: self.library.digest(),
+            path: self.library.path.clone(),
+        }
+    }
+
+    /// `plugin:entry`, as messages name the recipe.
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.library.name, self.entry().name)
+    }
+
+    pub fn has_install(&self) -> bool {
+        self.entry().install.is_some()
+    }
+
+    pub fn has_update(&self) -> bool {
+        self.entry().update.is_some()
+    }
+
+    pub fn has_uninstall(&self) -> bool {
+        self.entry().uninstall.is_some()
+    }
+
+    /// Installs the part.
+    pub fn install(&self, call: &Call) -> Result<CallResult, RecipeError> {
+        call::run(&self.library, self.entry(), Hook::Install, call)
+    }
+
+    /// Updates an unchanged part; an error when the recipe has no `update` ([`has_update`](Recipe::has_update)).
+    pub fn update(&self, call: &Call) -> Result<CallResult, RecipeError> {
+        call::run(&self.library, self.entry(), Hook::Update, call)
+    }
+
+    /// Runs the recipe's uninstall hook (with the recorded options); an error when it has
+    /// none ([`has_uninstall`](Recipe::has_uninstall)). Paths it registers are ignored.
+    pub fn uninstall(&self, call: &Call) -> Result<(), RecipeError> {
+        call::run(&self.library, self.entry(), Hook::Uninstall, call).map(|_| ())
+    }
+}
+
+/// What the host offers a recipe during one call (implemented by the runner). Called from
+/// whatever thread the recipe calls back on, possibly several at once.
+pub trait Host: Sync {
+    /// Any resolved option of any section, as text (lists joined by "\n"); None if missing.
+    fn option(&self, section: &str, option: &str) -> Option<String>;
+    /// Build another config into another folder as its own nested buildout (symlink recipe).
+    fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String>;
+}
+
+/// One call of a recipe: the part and its context.
+pub struct Call<'a> {
+    pub part: &'a str,
+    pub buildout_directory: &'a Path,
+    pub offline: bool,
+    pub newest: bool,
+    /// Resolved options, lists joined by "\n".
+    pub options: &'a [(String, String)],
+    pub host: &'a dyn Host,
+}
+
+/// What a recipe reported during a successful call.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CallResult {
+    /// Paths the recipe registered, as given (relative ones are relative to the buildout
+    /// directory; the runner checks containment).
+    pub paths: Vec<PathBuf>,
+    /// Published outputs in the order first published (a name published twice keeps its
+    /// last value).
+    pub outputs: Vec<(String, String)>,
+}

@@ -1,0 +1,153 @@
+//! Where plugins are looked for (SPEC §4.4) and how a part's `recipe` value names one.
+
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+use std::path::{Path, PathBuf};
+
+use super::PluginError;
+
+/// The environment variable that adds plugin folders after `buildout:plugin-path`.
+pub const PLUGIN_PATH_ENV: &str = "RBUILDOUT_PLUGIN_PATH";
+
+/// Where plugins are looked for, in order (SPEC §4.4).
+#[derive(Clone, Debug)]
+pub struct SearchPath {
+    pub dirs: Vec<PathBuf>,
+    /// The config file's folder: relative `plugin-path` entries and recipe paths start there.
+    pub config_dir: PathBuf,
+}
+
+impl SearchPath {
+    /// `buildout:plugin-path` dirs (relative to `config_dir`), then `RBUILDOUT_PLUGIN_PATH`,
+    /// then the binary's folder and its `../lib/rbuildout`.
+    pub fn new(plugin_path: Vec<PathBuf>, config_dir: PathBuf) -> SearchPath {
+        let mut dirs: Vec<PathBuf> = plugin_path.iter().map(|d| config_dir.join(d)).collect();
+        if let Some(env) = std::env::var_os(PLUGIN_PATH_ENV) {
+            dirs.extend(std::env::split_paths(&env).filter(|d| !d.as_os_str().is_empty()));
+        }
+        if let Some(bin_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        {
+            let lib = bin_dir.join("../lib/rbuildout");
+            dirs.push(bin_dir);
+            dirs.push(lib);
+        }
+        SearchPath { dirs, config_dir }
+    }
+
+    /// The first library for the plugin `name`.
+    pub(super) fn find(&self, name: &str) -> Result<PathBuf, PluginError> {
+        let file = file_name(name);
+        self.dirs
+            .iter()
+            .map(|dir| dir.join(&file))
+            .find(|path| path.is_file())
+            .ok_or_else(|| PluginError::NotFound {
+                name: name.to_owned(),
+                file,
+                searched: self.dirs.clone(),
+            })
+    }
+
+    /// Every plugin library in the search path, `(name, path)`, in search order and sorted
+    /// by name within a folder; a folder listed twice is read once.
+    pub(super) fn all(&self) -> Vec<(String, PathBuf)> {
+        let mut seen_dirs = Vec::new();
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            if seen_dirs.contains(&canonical) {
+                continue;
+            }
+            seen_dirs.push(canonical);
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut found: Vec<(String, PathBuf)> = entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let path = entry.path();
+                    let name = name_of_file(&path)?;
+                    path.is_file().then_some((name, path))
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        }
+        out
+    }
+}
+
+/// The library file name for a plugin name: `librbuildout_recipe_<name>.so`, dashes as
+/// underscores.
+pub(super) fn file_name(name: &str) -> String {
+    format!(
+        "{DLL_PREFIX}rbuildout_recipe_{}{DLL_SUFFIX}",
+        name.replace('-', "_")
+    )
+}
+
+/// The plugin name a library file stands for, if its name has the plugin form.
+pub(super) fn name_of_file(path: &Path) -> Option<String> {
+    let file = path.file_name()?.to_str()?;
+    let name = file
+        .strip_prefix(DLL_PREFIX)?
+        .strip_prefix("rbuildout_recipe_")?
+        .strip_suffix(DLL_SUFFIX)?;
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// What a `recipe` value names.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Target {
+    /// A plugin looked for in the search path.
+    Name(String),
+    /// A library file, relative to the config's folder unless absolute.
+    File(PathBuf),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Spec {
+    pub name: Target,
+    pub entry: String,
+}
+
+/// Parses `"name"`, `"name:entry"`, `"./dir/libx.so"` or `"/opt/libx.so:entry"`.
+pub(super) fn parse(recipe: &str) -> Result<Spec, PluginError> {
+    let bad = |reason| PluginError::BadName {
+        recipe: recipe.to_owned(),
+        reason,
+    };
+    let recipe_trimmed = recipe.trim();
+    // The entry follows the last colon, unless that colon is inside the path.
+    let (target, entry) = match recipe_trimmed.rsplit_once(':') {
+        Some((target, entry)) if !entry.contains('/') => (target, Some(entry)),
+        _ => (recipe_trimmed, None),
+    };
+    let entry = match entry {
+        None => "default".to_owned(),
+        Some("") => return Err(bad("the entry after `:` is empty")),
+        Some(entry) => entry.to_owned(),
+    };
+    if target.contains('/') {
+        return Ok(Spec {
+            name: Target::File(PathBuf::from(target)),
+            entry,
+        });
+    }
+    if target.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if !target
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(bad(
+            "a plugin name has only letters, digits, `-`, `_` and `.`; a path needs a `/`",
+        ));
+    }
+    Ok(Spec {
+        name: Target::Name(target.to_owned()),
+        entry,
+    })
+}
