@@ -1,5 +1,995 @@
-//! Installing, updating and uninstalling parts.
+//! Installing, updating and uninstalling parts: the lifecycle of SPEC §3.
+//!
+//! A run takes the instance lock, reads the state, plans every part against it ([`plan`]),
+//! uninstalls what is gone or changed in reverse of the old install order, then installs or
+//! updates the wanted parts in dependency order, up to `jobs` at a time. Recipes run on
+//! worker threads; the calling thread owns the resolver and the state, answers the
+//! recipes' option queries, publishes their outputs and saves the state after every part.
 
 pub mod lock;
 pub mod paths;
 pub mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tracing::{debug, info, info_span, warn};
+
+use crate::config::{self, Config, Format, Resolver, Value};
+use crate::graph::{self, Parts};
+use crate::plugin::{Call, Host, Recipe, RecipeError, Registry};
+use crate::state::{PartRecord, RecipeRecord, State, StateError, StateFile};
+use lock::{InstanceLock, LockError};
+use paths::{Removal, Roots};
+use plan::{Action, Plan, Wanted};
+
+/// How a run is asked to go.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `install PART...`: only these parts (no dependencies, nothing uninstalled); empty: all.
+    pub only: Vec<String>,
+    /// `-j N`; `None`: `buildout:jobs`, else the CPUs for TOML and 1 for `.cfg`.
+    pub jobs: Option<usize>,
+    /// How long to wait for another run holding the instance lock.
+    pub lock_timeout: Duration,
+    pub offline: bool,
+    pub newest: bool,
+    /// Whether nested builds read the user defaults (false with `-U`).
+    pub user_defaults: bool,
+}
+
+/// Why a run did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config is wrong (load, substitution, graph).
+    #[error("{0}")]
+    Config(config::Error),
+    /// Something the user named or configured does not exist (a part, a recipe plugin).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// One or more parts failed; each message names its part.
+    #[error("{}", .0.join("\n"))]
+    Failed(Vec<String>),
+    /// Ctrl-C or SIGTERM: running parts finished, the rest did not start.
+    #[error("interrupted: {0} part(s) not run; the state is consistent, run again to finish")]
+    Interrupted(usize),
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// Whether the fault is the config's or the command line's (exit code 2), not a part's.
+    pub fn is_config(&self) -> bool {
+        matches!(self, RunError::Config(_) | RunError::Usage(_))
+    }
+}
+
+impl From<config::Error> for RunError {
+    fn from(e: config::Error) -> RunError {
+        RunError::Config(e)
+    }
+}
+
+/// What a run did, part by part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub installed: Vec<String>,
+    pub updated: Vec<String>,
+    pub uninstalled: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+/// The folders and files of one instance, read from `[buildout]`.
+struct Instance {
+    directory: PathBuf,
+    /// `buildout:installed`; `None` when set empty: no state, every part installs each run.
+    state_path: Option<PathBuf>,
+    lock_path: PathBuf,
+    roots: Roots,
+    jobs: usize,
+    /// Folders created before parts run, as zc.buildout does.
+    create: Vec<PathBuf>,
+    nested_base: NestedBase,
+}
+
+/// What a nested build inherits from the instance that runs it.
+#[derive(Clone)]
+struct NestedBase {
+    instance_directory: PathBuf,
+    eggs_directory: Option<PathBuf>,
+    download_cache: Option<PathBuf>,
+}
+
+fn text(resolver: &mut Resolver<'_>, option: &str) -> Option<String> {
+    resolver.get("buildout", option).ok().map(|v| v.to_text())
+}
+
+impl Instance {
+    fn read(config: &Config, resolver: &mut Resolver<'_>, settings: &Settings) -> Instance {
+        let directory = config.directory().to_path_buf();
+        let path = |v: Option<String>| {
+            v.map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .map(|s| directory.join(s))
+        };
+        let installed = match resolver.get("buildout", "installed") {
+            Ok(v) => path(Some(v.to_text())),
+            Err(_) => Some(directory.join(".installed.toml")),
+        };
+        let lock_path = match &installed {
+            Some(p) => {
+                let mut name = p.file_name().unwrap_or_default().to_os_string();
+                name.push(".lock");
+                p.with_file_name(name)
+            }
+            None => directory.join(".installed.lock"),
+        };
+        let eggs = path(text(resolver, "eggs-directory"));
+        let cache = path(text(resolver, "download-cache"));
+        let shared: Vec<PathBuf> = eggs.iter().chain(cache.iter()).cloned().collect();
+        let roots = Roots::new(&directory, &shared);
+        let jobs = settings
+            .jobs
+            .or_else(|| text(resolver, "jobs").and_then(|j| j.trim().parse().ok()))
+            .unwrap_or_else(|| match config.format() {
+                Format::Toml => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                Format::Cfg => 1,
+            })
+            .max(1);
+        let create = ["bin-directory", "parts-directory"]
+            .iter()
+            .filter_map(|o| path(text(resolver, o)))
+            .collect();
+        let instance_directory =
+            path(text(resolver, "instance-directory")).unwrap_or_else(|| directory.clone());
+        Instance {
+            directory,
+            state_path: installed,
+            lock_path,
+            roots,
+            jobs,
+            create,
+            nested_base: NestedBase {
+                instance_directory,
+                eggs_directory: eggs,
+                download_cache: cache,
+            },
+        }
+    }
+
+    fn open_state(&self) -> Result<(Option<StateFile>, State), StateError> {
+        match &self.state_path {
+            Some(p) => StateFile::open(p).map(|(f, s)| (Some(f), s)),
+            None => Ok((None, State::default())),
+        }
+    }
+}
+
+/// The parts of this run, their recipes and what the config wants of them.
+struct Prepared {
+    parts: Parts,
+    /// The parts this run handles, in install order.
+    order: Vec<String>,
+    /// Each part's recipe and its identity (computed once: it hashes the plugin file).
+    recipes: HashMap<String, (Recipe, RecipeRecord)>,
+    plan: Plan,
+}
+
+fn record_of(recipe: &Recipe) -> RecipeRecord {
+    let id = recipe.identity();
+    RecipeRecord {
+        plugin: id.plugin,
+        version: id.version,
+        entry: id.entry,
+        digest: id.digest,
+    }
+}
+
+fn texts(section: indexmap::IndexMap<String, Value>) -> BTreeMap<String, String> {
+    section.into_iter().map(|(k, v)| (k, v.to_text())).collect()
+}
+
+/// Plans the run: which parts, which recipes, and what each part needs and why. Outputs the
+/// state recorded are visible to substitution; unknown outputs stay literal `${part:x}`.
+fn prepare(
+    config: &Config,
+    registry: &Registry,
+    settings: &Settings,
+    state: &State,
+    roots: &Roots,
+) -> Result<Prepared, RunError> {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let parts = graph::parts(config, &mut resolver)?;
+    let order: Vec<String> = if settings.only.is_empty() {
+        parts.order().to_vec()
+    } else {
+        let unknown: Vec<&String> = settings
+            .only
+            .iter()
+            .filter(|p| !parts.order().contains(p))
+            .collect();
+        if !unknown.is_empty() {
+            let names: Vec<String> = unknown.iter().map(|p| format!("`{p}`")).collect();
+            return Err(RunError::Usage(format!(
+                "not a part of this buildout: {}\nhint: the parts are: {}",
+                names.join(", "),
+                parts.order().join(" ")
+            )));
+        }
+        parts
+            .order()
+            .iter()
+            .filter(|p| settings.only.contains(p))
+            .cloned()
+            .collect()
+    };
+    let mut recipes = HashMap::new();
+    let mut problems = Vec::new();
+    let mut wanted = Vec::new();
+    publish_recorded(config, &mut resolver, state, |p| !order.contains(p));
+    for part in &order {
+        let recipe = match registry.recipe(parts.recipe(part)) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("part `{part}`: {e}"));
+                continue;
+            }
+        };
+        let options = texts(resolver.section(part)?);
+        // A part's own outputs become visible only after its options are read: an output
+        // may share a name with an option (the egg recipe's `eggs`), and overrides it.
+        if let Some(record) = state.parts.get(part) {
+            for (k, v) in &record.outputs {
+                resolver.set_output(part, k, Value::Str(v.clone()));
+            }
+        }
+        let identity = record_of(&recipe);
+        wanted.push(Wanted {
+            name: part.clone(),
+            recipe: identity.clone(),
+            options,
+            has_update: recipe.has_update(),
+        });
+        recipes.insert(part.clone(), (recipe, identity));
+    }
+    if !problems.is_empty() {
+        return Err(RunError::Usage(problems.join("\n")));
+    }
+    let exists = |p: &str| roots.exists(p);
+    let plan = Plan::new(state, &wanted, !settings.only.is_empty(), &exists);
+    Ok(Prepared {
+        parts,
+        order,
+        recipes,
+        plan,
+    })
+}
+
+/// Makes the outputs the state recorded visible to substitution, for the recorded parts
+/// still configured that `which` selects.
+fn publish_recorded(
+    config: &Config,
+    resolver: &mut Resolver<'_>,
+    state: &State,
+    which: impl Fn(&String) -> bool,
+) {
+    for (part, record) in &state.parts {
+        if config.has_section(part) && which(part) {
+            for (k, v) in &record.outputs {
+                resolver.set_output(part, k, Value::Str(v.clone()));
+            }
+        }
+    }
+}
+
+/// What `plan` and `install --dry-run` show: computed from the state without the lock,
+/// touching nothing.
+pub fn plan(config: &Config, registry: &Registry, settings: &Settings) -> Result<Plan, RunError> {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let instance = Instance::read(config, &mut resolver, settings);
+    let (_, state) = instance.open_state()?;
+    Ok(prepare(config, registry, settings, &state, &instance.roots)?.plan)
+}
+
+/// Brings the instance to the config's state. `cancel` (set by Ctrl-C) stops new parts
+/// from starting; running ones finish and the state stays consistent.
+pub fn install(
+    config: &Config,
+    registry: &Registry,
+    settings: &Settings,
+    cancel: &AtomicBool,
+) -> Result<Summary, RunError> {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let instance = Instance::read(config, &mut resolver, settings);
+    drop(resolver);
+    let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
+    let (file, state) = instance.open_state()?;
+    let prepared = prepare(config, registry, settings, &state, &instance.roots)?;
+    for dir in &instance.create {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let nested = Nested {
+        registry,
+        base: instance.nested_base.clone(),
+        settings: settings.clone(),
+        directory: instance.directory.clone(),
+        cancel,
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    let worker = Worker {
+        tx,
+        roots: &instance.roots,
+        directory: &instance.directory,
+        offline: settings.offline,
+        newest: settings.newest,
+        nested: &nested,
+    };
+    let mut runner = Runner {
+        config,
+        published: HashMap::new(),
+        registry,
+        instance: &instance,
+        prepared: &prepared,
+        resolver: config.resolver(),
+        state,
+        file,
+        summary: Summary::default(),
+        cancel,
+    };
+    std::thread::scope(|scope| runner.go(scope, &worker, &rx))
+}
+
+/// Events the worker threads send to the calling thread.
+enum Event {
+    /// A recipe asks for an option: answer on `reply`.
+    Query {
+        section: String,
+        option: String,
+        reply: mpsc::Sender<Option<String>>,
+    },
+    /// A job finished.
+    Done { part: String, outcome: Outcome },
+}
+
+/// Work for a worker thread.
+enum Job {
+    Install {
+        recipe: Recipe,
+        identity: RecipeRecord,
+        options: BTreeMap<String, String>,
+    },
+    Update {
+        recipe: Recipe,
+        options: BTreeMap<String, String>,
+        record: PartRecord,
+    },
+    Uninstall {
+        recipe: Option<Recipe>,
+        record: PartRecord,
+    },
+}
+
+enum Outcome {
+    Installed(PartRecord),
+    Updated(PartRecord),
+    Uninstalled,
+    /// Install failed; what it registered is already removed.
+    InstallFailed(String),
+    /// Update failed; the part's paths are already removed, its record must go.
+    UpdateFailed(String),
+    /// Uninstall failed; the part stays recorded so the next run tries again.
+    UninstallFailed(String),
+}
+
+/// What a worker thread needs besides its job.
+struct Worker<'a> {
+    tx: mpsc::Sender<Event>,
+    roots: &'a Roots,
+    directory: &'a Path,
+    offline: bool,
+    newest: bool,
+    nested: &'a Nested<'a>,
+}
+
+/// The host side of a recipe call: option queries go to the calling thread, which owns the
+/// resolver; nested builds run right here on the worker thread.
+struct JobHost<'a> {
+    tx: mpsc::Sender<Event>,
+    nested: &'a Nested<'a>,
+}
+
+impl Host for JobHost<'_> {
+    fn option(&self, section: &str, option: &str) -> Option<String> {
+        let (reply, answer) = mpsc::channel();
+        let query = Event::Query {
+            section: section.into(),
+            option: option.into(),
+            reply,
+        };
+        self.tx.send(query).ok()?;
+        answer.recv().ok().flatten()
+    }
+
+    fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
+        self.nested.build(config, directory)
+    }
+}
+
+/// Everything a nested build (the `symlink` recipe's release) inherits.
+struct Nested<'a> {
+    registry: &'a Registry,
+    base: NestedBase,
+    settings: Settings,
+    /// The calling instance's buildout directory, against which relative paths resolve.
+    directory: PathBuf,
+    cancel: &'a AtomicBool,
+}
+
+impl Nested<'_> {
+    /// Builds `config` as its own buildout in `directory`, with its own state and lock,
+    /// sharing the eggs folder and download cache and knowing the instance's folder.
+    fn build(&self, config: &Path, directory: &Path) -> Result<(), String> {
+        let config = self.directory.join(config);
+        let directory = self.directory.join(directory);
+        std::fs::create_dir_all(&directory)
+            .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
+        let mut assignments = vec![
+            format!("buildout:directory={}", directory.display()),
+            format!(
+                "buildout:instance-directory={}",
+                self.base.instance_directory.display()
+            ),
+        ];
+        if let Some(eggs) = &self.base.eggs_directory {
+            assignments.push(format!("buildout:eggs-directory={}", eggs.display()));
+        }
+        if let Some(cache) = &self.base.download_cache {
+            assignments.push(format!("buildout:download-cache={}", cache.display()));
+        }
+        let options = config::LoadOptions {
+            file: Some(config),
+            cwd: directory,
+            user_defaults: self.settings.user_defaults,
+            offline: self.settings.offline,
+            assignments,
+        };
+        let loaded = config::load(&options).map_err(|e| e.to_string())?;
+        let settings = Settings {
+            only: Vec::new(),
+            jobs: None,
+            ..self.settings.clone()
+        };
+        install(&loaded, self.registry, &settings, self.cancel)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Worker<'_> {
+    fn call<R>(
+        &self,
+        part: &str,
+        options: &BTreeMap<String, String>,
+        f: impl FnOnce(&Call<'_>) -> R,
+    ) -> R {
+        let host = JobHost {
+            tx: self.tx.clone(),
+            nested: self.nested,
+        };
+        let options: Vec<(String, String)> = options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let call = Call {
+            part,
+            buildout_directory: self.directory,
+            offline: self.offline,
+            newest: self.newest,
+            options: &options,
+            host: &host,
+        };
+        f(&call)
+    }
+
+    fn run(&self, part: &str, job: Job) -> Outcome {
+        let span = info_span!("part", part = %part);
+        let _entered = span.enter();
+        match job {
+            Job::Install {
+                recipe,
+                identity,
+                options,
+            } => match self.call(part, &options, |c| recipe.install(c)) {
+                Ok(result) => Outcome::Installed(PartRecord {
+                    recipe: Some(identity),
+                    paths: self.record_paths(&result.paths, &[]),
+                    outputs: result.outputs.into_iter().collect(),
+                    options,
+                }),
+                Err(e) => {
+                    let registered = self.record_paths(&e.paths, &[]);
+                    self.remove_paths(&registered);
+                    Outcome::InstallFailed(failure(part, "install", &e))
+                }
+            },
+            Job::Update {
+                recipe,
+                options,
+                record,
+            } => {
+                match self.call(part, &options, |c| recipe.update(c)) {
+                    Ok(result) => {
+                        let mut outputs = record.outputs;
+                        outputs.extend(result.outputs);
+                        Outcome::Updated(PartRecord {
+                            paths: self.record_paths(&result.paths, &record.paths),
+                            outputs,
+                            ..record
+                        })
+                    }
+                    Err(e) => {
+                        // zc.buildout's rule: a failed update leaves nothing of the part.
+                        let all = self.record_paths(&e.paths, &record.paths);
+                        self.remove_paths(&all);
+                        Outcome::UpdateFailed(failure(part, "update", &e))
+                    }
+                }
+            }
+            Job::Uninstall { recipe, record } => {
+                if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
+                    if let Err(e) = self.call(part, &record.options, |c| recipe.uninstall(c)) {
+                        return Outcome::UninstallFailed(failure(part, "uninstall", &e));
+                    }
+                }
+                self.remove_paths(&record.paths);
+                Outcome::Uninstalled
+            }
+        }
+    }
+
+    /// `old` then the new paths as the state records them, each once, warning about the
+    /// ones outside the instance (recorded, but never removed).
+    fn record_paths(&self, new: &[PathBuf], old: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = old.to_vec();
+        for p in new {
+            let rec = self.roots.record(p);
+            if !out.contains(&rec) {
+                if !self.roots.contains(p) {
+                    warn!(
+                        "registered {rec}, which is outside the instance: it will never be removed"
+                    );
+                }
+                out.push(rec);
+            }
+        }
+        out
+    }
+
+    fn remove_paths(&self, recorded: &[String]) {
+        for p in recorded.iter().rev() {
+            match self.roots.remove(p) {
+                Ok(Removal::Removed) => debug!("removed {p}"),
+                Ok(Removal::Missing) => {}
+                Ok(Removal::Outside) => warn!("left {p} in place: it is outside the instance"),
+                Err(e) => warn!("{e}"),
+            }
+        }
+    }
+}
+
+fn failure(part: &str, what: &str, e: &RecipeError) -> String {
+    if e.panicked {
+        format!(
+            "part `{part}` failed: its recipe panicked during {what}: {}",
+            e.message
+        )
+    } else {
+        format!("part `{part}` failed during {what}: {}", e.message)
+    }
+}
+
+/// The calling thread's side of a run: it owns the resolver and the state.
+struct Runner<'r, 'c> {
+    config: &'c Config,
+    /// The outputs made visible to substitution, to skip republishing equal values (each
+    /// publication clears the resolver's memo).
+    published: HashMap<String, BTreeMap<String, String>>,
+    registry: &'r Registry,
+    instance: &'r Instance,
+    prepared: &'r Prepared,
+    resolver: Resolver<'c>,
+    state: State,
+    file: Option<StateFile>,
+    summary: Summary,
+    cancel: &'r AtomicBool,
+}
+
+/// Where a part of the run phase stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Waiting,
+    /// Uninstalling before a reinstall that was only found needed at run time (a
+    /// dependency published different outputs).
+    Uninstalling,
+    Running,
+    Done,
+    Failed,
+}
+
+/// What starting a part led to.
+enum Begin {
+    /// Unchanged, no update hook: done already.
+    Kept,
+    Job(Job),
+    /// Uninstall first, then this install.
+    Reinstall(Job, Box<Job>),
+    /// Its options do not resolve (e.g. an output nobody published).
+    ConfigError(config::Error),
+}
+
+impl Runner<'_, '_> {
+    fn save(&mut self) -> Result<(), StateError> {
+        self.state.reorder(self.prepared.parts.order());
+        match &mut self.file {
+            Some(f) => f.save(&self.state).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn publish(&mut self, part: &str, outputs: &BTreeMap<String, String>) {
+        let seen = self.published.entry(part.to_string()).or_default();
+        for (k, v) in outputs {
+            if seen.get(k) != Some(v) {
+                self.resolver.set_output(part, k, Value::Str(v.clone()));
+                seen.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The recipe that uninstalls a recorded part: the one its recorded `recipe` option
+    /// names. If it cannot be loaded any more, the engine still removes the part's paths.
+    fn uninstaller(&self, part: &str, record: &PartRecord) -> Option<Recipe> {
+        if let Some((recipe, identity)) = self.prepared.recipes.get(part) {
+            if record.recipe.as_ref() == Some(identity) {
+                return Some(recipe.clone());
+            }
+        }
+        let name = record.options.get("recipe")?;
+        match self.registry.recipe(name) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(
+                    part,
+                    "cannot load recipe `{name}` to uninstall the part, removing its paths only: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    fn spawn<'s>(
+        &self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        worker: &'s Worker<'_>,
+        part: String,
+        job: Job,
+    ) {
+        scope.spawn(move || {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(&part, job)))
+                    .unwrap_or_else(|_| {
+                        Outcome::InstallFailed(format!(
+                            "part `{part}` failed: internal error in rbuildout"
+                        ))
+                    });
+            // The receiver lives until every job is done, so this cannot fail.
+            let _ = worker.tx.send(Event::Done { part, outcome });
+        });
+    }
+
+    /// Serves option queries until a job finishes.
+    fn wait(&mut self, rx: &mpsc::Receiver<Event>) -> (String, Outcome) {
+        loop {
+            match rx.recv() {
+                Ok(Event::Query {
+                    section,
+                    option,
+                    reply,
+                }) => {
+                    let value = self
+                        .resolver
+                        .get(&section, &option)
+                        .ok()
+                        .map(|v| v.to_text());
+                    let _ = reply.send(value);
+                }
+                Ok(Event::Done { part, outcome }) => return (part, outcome),
+                // The runner holds a sender through the worker, so the channel never closes.
+                Err(_) => unreachable!("the run's event channel closed while jobs were running"),
+            }
+        }
+    }
+
+    fn begin(&mut self, part: &str) -> Begin {
+        let span = info_span!("part", part = %part);
+        let _entered = span.enter();
+        let options = match self.resolver.section(part) {
+            Ok(s) => texts(s),
+            Err(e) => return Begin::ConfigError(e),
+        };
+        let (recipe, identity) = self.prepared.recipes[part].clone();
+        let wanted = Wanted {
+            name: part.to_string(),
+            recipe: identity.clone(),
+            options,
+            has_update: recipe.has_update(),
+        };
+        let roots = &self.instance.roots;
+        let record = self.state.parts.get(part);
+        let (action, reason) = plan::decide(record, &wanted, &|p| roots.exists(p));
+        let options = wanted.options;
+        match (action, record) {
+            (Action::Keep, Some(record)) => {
+                let outputs = record.outputs.clone();
+                self.publish(part, &outputs);
+                debug!("unchanged");
+                self.summary.kept.push(part.to_string());
+                Begin::Kept
+            }
+            (Action::Update, Some(record)) => {
+                info!("updating");
+                Begin::Job(Job::Update {
+                    recipe,
+                    options,
+                    record: record.clone(),
+                })
+            }
+            (Action::Reinstall, Some(record)) => {
+                info!("reinstalling: {reason}");
+                let record = record.clone();
+                let uninstall = Job::Uninstall {
+                    recipe: self.uninstaller(part, &record),
+                    record,
+                };
+                Begin::Reinstall(
+                    uninstall,
+                    Box::new(Job::Install {
+                        recipe,
+                        identity,
+                        options,
+                    }),
+                )
+            }
+            _ => {
+                info!("installing");
+                Begin::Job(Job::Install {
+                    recipe,
+                    identity,
+                    options,
+                })
+            }
+        }
+    }
+
+    fn go<'s>(
+        &mut self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        worker: &'s Worker<'_>,
+        rx: &mpsc::Receiver<Event>,
+    ) -> Result<Summary, RunError> {
+        let prepared = self.prepared;
+        let order = &prepared.order;
+        let mut failures = Vec::new();
+
+        // Uninstalls first, one at a time, in reverse of the old install order.
+        for step in &prepared.plan.uninstall {
+            if self.cancelled() {
+                return Err(RunError::Interrupted(order.len()));
+            }
+            let Some(record) = self.state.parts.get(&step.part).cloned() else {
+                continue;
+            };
+            info!(part = %step.part, "uninstalling ({})", step.reason);
+            let recipe = self.uninstaller(&step.part, &record);
+            self.spawn(
+                scope,
+                worker,
+                step.part.clone(),
+                Job::Uninstall { recipe, record },
+            );
+            let (part, outcome) = self.wait(rx);
+            match outcome {
+                Outcome::Uninstalled => {
+                    self.state.remove(&part);
+                    self.save()?;
+                    self.summary.uninstalled.push(part);
+                }
+                Outcome::UninstallFailed(m) | Outcome::InstallFailed(m) => {
+                    failures.push(m);
+                    break;
+                }
+                Outcome::Installed(_) | Outcome::Updated(_) | Outcome::UpdateFailed(_) => {
+                    unreachable!("an uninstall job only uninstalls")
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(RunError::Failed(failures));
+        }
+
+        // Parts this run does not handle (`install PART...`) keep their outputs visible.
+        let others: Vec<(String, BTreeMap<String, String>)> = self
+            .state
+            .parts
+            .iter()
+            .filter(|(p, _)| !order.contains(p) && self.config.has_section(p))
+            .map(|(p, r)| (p.clone(), r.outputs.clone()))
+            .collect();
+        for (part, outputs) in others {
+            self.publish(&part, &outputs);
+        }
+
+        // Then every part once its dependencies are done, up to `jobs` at a time.
+        let index: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = order
+            .iter()
+            .map(|p| {
+                let mut d: Vec<usize> = prepared
+                    .parts
+                    .dependencies(p)
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect();
+                d.sort_unstable();
+                d.dedup();
+                d
+            })
+            .collect();
+        let mut phase = vec![Phase::Waiting; order.len()];
+        let mut pending: HashMap<usize, Job> = HashMap::new();
+        let mut running = 0usize;
+        let mut stop = false;
+        let mut interrupted = false;
+        let mut config_error = None;
+        let jobs = self.instance.jobs;
+        loop {
+            // Start what can start; a kept part is done at once and may free its dependents.
+            let mut progressed = true;
+            while progressed && !stop && running < jobs {
+                progressed = false;
+                for i in 0..order.len() {
+                    if running >= jobs {
+                        break;
+                    }
+                    if phase[i] != Phase::Waiting
+                        || deps[i].iter().any(|d| phase[*d] != Phase::Done)
+                    {
+                        continue;
+                    }
+                    if self.cancelled() {
+                        stop = true;
+                        interrupted = true;
+                        break;
+                    }
+                    match self.begin(&order[i]) {
+                        Begin::Kept => {
+                            phase[i] = Phase::Done;
+                            progressed = true;
+                        }
+                        Begin::Job(job) => {
+                            phase[i] = Phase::Running;
+                            running += 1;
+                            self.spawn(scope, worker, order[i].clone(), job);
+                        }
+                        Begin::Reinstall(uninstall, install) => {
+                            phase[i] = Phase::Uninstalling;
+                            pending.insert(i, *install);
+                            running += 1;
+                            self.spawn(scope, worker, order[i].clone(), uninstall);
+                        }
+                        Begin::ConfigError(e) => {
+                            phase[i] = Phase::Failed;
+                            config_error = Some(e);
+                            stop = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let (part, outcome) = self.wait(rx);
+            running -= 1;
+            let i = index[part.as_str()];
+            match outcome {
+                Outcome::Installed(record) => {
+                    self.publish(&part, &record.outputs);
+                    self.state.insert(&part, record);
+                    self.save()?;
+                    phase[i] = Phase::Done;
+                    self.summary.installed.push(part);
+                }
+                Outcome::Updated(record) => {
+                    self.publish(&part, &record.outputs);
+                    self.state.insert(&part, record);
+                    self.save()?;
+                    phase[i] = Phase::Done;
+                    self.summary.updated.push(part);
+                }
+                Outcome::Uninstalled => {
+                    self.state.remove(&part);
+                    self.save()?;
+                    phase[i] = Phase::Waiting;
+                    if let Some(install) = pending.remove(&i) {
+                        if self.cancelled() {
+                            stop = true;
+                            interrupted = true;
+                        } else if !stop {
+                            phase[i] = Phase::Running;
+                            running += 1;
+                            self.spawn(scope, worker, part, install);
+                        }
+                    }
+                }
+                Outcome::InstallFailed(m) | Outcome::UninstallFailed(m) => {
+                    failures.push(m);
+                    phase[i] = Phase::Failed;
+                    stop = true;
+                }
+                Outcome::UpdateFailed(m) => {
+                    self.state.remove(&part);
+                    self.save()?;
+                    failures.push(m);
+                    phase[i] = Phase::Failed;
+                    stop = true;
+                }
+            }
+        }
+
+        // Keep the recorded order in step with the config even when nothing else changed.
+        let mut reordered = State {
+            order: self.state.order.clone(),
+            ..State::default()
+        };
+        reordered.reorder(prepared.parts.order());
+        if reordered.order != self.state.order {
+            self.save()?;
+        }
+        if let Some(e) = config_error {
+            return Err(RunError::Config(e));
+        }
+        if !failures.is_empty() {
+            return Err(RunError::Failed(failures));
+        }
+        if interrupted || self.cancelled() && phase.iter().any(|p| *p != Phase::Done) {
+            let left = phase.iter().filter(|p| **p != Phase::Done).count();
+            return Err(RunError::Interrupted(left));
+        }
+        Ok(std::mem::take(&mut self.summary))
+    }
+}

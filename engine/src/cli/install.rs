@@ -1,17 +1,141 @@
-//! `rbuildout install [PART...]`, also what runs when no command is given.
+//! `rbuildout install [PART...]`, also what runs when no command is given: bring the
+//! instance to the config's state, or with `--dry-run` show what that would do.
 
-use clap::{ArgMatches, Command};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use rbuildout::config::{self, Config, LoadOptions};
+use rbuildout::plugin::{Registry, SearchPath};
+use rbuildout::run::{self, RunError, Settings};
 
 use super::{Failure, Global, Outcome};
 
 pub fn cli() -> Command {
-    Command::new("install").about("not yet written")
+    Command::new("install")
+        .about("Bring the instance to the config's state (the default command)")
+        .arg(
+            Arg::new("parts")
+                .value_name("PART")
+                .num_args(0..)
+                .help("Handle only these parts: no dependencies, nothing uninstalled"),
+        )
+        .arg(
+            Arg::new("dry-run")
+                .long("dry-run")
+                .action(ArgAction::SetTrue)
+                .help("Print what would be uninstalled, installed or updated, touching nothing"),
+        )
 }
 
-pub fn exec(g: &Global, _m: &ArgMatches) -> Outcome {
-    exec_default(g)
+pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
+    let only: Vec<String> = m
+        .get_many::<String>("parts")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    if m.get_flag("dry-run") {
+        return super::plan::show(g, only);
+    }
+    install(g, only)
 }
 
-pub fn exec_default(_g: &Global) -> Outcome {
-    Err(Failure::Config("error: `rbuildout install` is not written yet".into()))
+pub fn exec_default(g: &Global) -> Outcome {
+    install(g, Vec::new())
+}
+
+/// Set by SIGINT/SIGTERM: the run starts no new part and returns once running ones finish.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_signal: libc::c_int) {
+    CANCEL.store(true, Ordering::Relaxed);
+}
+
+/// Routes the first Ctrl-C (or SIGTERM) to [`CANCEL`]; a second one kills the process the
+/// default way, which is safe too since the state file is only ever replaced atomically.
+fn catch_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
+        // sigaction struct is zeroed, then given a handler, flags and an empty mask.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn install(g: &Global, only: Vec<String>) -> Outcome {
+    let settings = settings(g, only)?;
+    let (config, registry) = load(g)?;
+    catch_signals();
+    let summary = run::install(&config, &registry, &settings, &CANCEL).map_err(failure)?;
+    tracing::info!(
+        "{} installed, {} updated, {} uninstalled, {} unchanged",
+        summary.installed.len(),
+        summary.updated.len(),
+        summary.uninstalled.len(),
+        summary.kept.len()
+    );
+    Ok(())
+}
+
+/// The run's settings from the global flags.
+pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failure> {
+    let seconds = g.lock_timeout.unwrap_or(0.0);
+    let lock_timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
+        Failure::Config(format!(
+            "error: --lock-timeout must be a number of seconds, not {seconds}"
+        ))
+    })?;
+    Ok(Settings {
+        only,
+        jobs: g.jobs,
+        lock_timeout,
+        offline: g.offline,
+        newest: g.newest,
+        user_defaults: !g.no_user_defaults,
+    })
+}
+
+/// Loads the config and makes the plugin registry it asks for.
+pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    let options = LoadOptions {
+        file: g.config.clone(),
+        cwd,
+        user_defaults: !g.no_user_defaults,
+        offline: g.offline,
+        assignments: g.assignments.clone(),
+    };
+    let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
+    let registry = registry(&config);
+    Ok((config, registry))
+}
+
+/// The registry searching `buildout:plugin-path` (relative to the buildout directory), then
+/// the default places.
+pub(super) fn registry(config: &Config) -> Registry {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let dirs: Vec<PathBuf> = resolver
+        .get("buildout", "plugin-path")
+        .map(|v| v.to_list())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| config.directory().join(d))
+        .collect();
+    Registry::new(SearchPath::new(dirs, config.directory().to_path_buf()))
+}
+
+/// A run's error as the command line reports it: exit 2 for the config's fault, else 1.
+pub(super) fn failure(e: RunError) -> Failure {
+    if e.is_config() {
+        Failure::Config(format!("error: {e}"))
+    } else {
+        Failure::Part(format!("error: {e}"))
+    }
 }
