@@ -63,8 +63,16 @@ typedef struct rb_str {
     size_t len;
 } rb_str;
 
-/* A string literal as an rb_str. */
+/* A string literal as an rb_str value, and as a static initializer. */
 #define RB_STR(LITERAL) ((rb_str){(LITERAL), sizeof(LITERAL) - 1})
+#define RB_STR_INIT(LITERAL) {(LITERAL), sizeof(LITERAL) - 1}
+
+/* Marks the entry symbol exported when building with -fvisibility=hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RB_EXPORT __attribute__((visibility("default")))
+#else
+#define RB_EXPORT
+#endif
 
 typedef struct rb_key_value {
     rb_str key;
@@ -131,7 +139,7 @@ typedef struct rb_plugin_descriptor {
     size_t recipe_count;
 } rb_plugin_descriptor;
 
-/* The one symbol a plugin exports. */
+/* The one symbol a plugin exports (define it with RB_EXPORT). */
 const rb_plugin_descriptor *rbuildout_plugin_v1(void);
 
 #ifdef __cplusplus

@@ -1,0 +1,62 @@
+/*
+ * Libraries that are not valid v1 plugins, one per value of VARIANT (compile with
+ * -DVARIANT=n); the plugin host tests build each and check the message names the file.
+ *
+ *   1  exports only rbuildout_plugin_v2 (a plugin for a later ABI major)
+ *   2  exports rbuildout_plugin_v1 but its descriptor says abi_major 2
+ *   3  exports rbuildout_plugin_v1 with a bad magic number
+ *   4  a descriptor whose struct_size is smaller than v1.0's
+ *   5  a plugin name that is not UTF-8
+ *   6  an init function that refuses to start (returns 5)
+ *   7  the entry returns NULL
+ */
+#include "rbuildout_plugin.h"
+
+#ifndef VARIANT
+#error "compile with -DVARIANT=n"
+#endif
+
+static int32_t install(const rb_call *call) {
+    (void)call;
+    return RB_OK;
+}
+
+static int32_t refuse(const rb_host_api *host) {
+    (void)host;
+    return 5;
+}
+
+static const rb_recipe_vtable vtable = {sizeof(rb_recipe_vtable), install, NULL, NULL};
+static const rb_recipe_entry recipes[] = {{RB_STR_INIT("default"), &vtable}};
+
+static const rb_plugin_descriptor descriptor = {
+    VARIANT == 3 ? 0x1122334455667788ULL : RB_MAGIC,
+    VARIANT == 2 ? 2 : RB_ABI_MAJOR,
+    RB_ABI_MINOR,
+    0,
+    VARIANT == 4 ? 16 : sizeof(rb_plugin_descriptor),
+#if VARIANT == 5
+    RB_STR_INIT("bad\xff"),
+#else
+    RB_STR_INIT("broken"),
+#endif
+    RB_STR_INIT("0.1"),
+    RB_STR_INIT("C"),
+    VARIANT == 6 ? refuse : NULL,
+    recipes,
+    1,
+};
+
+#if VARIANT == 1
+RB_EXPORT const void *rbuildout_plugin_v2(void) {
+    return &descriptor;
+}
+#elif VARIANT == 7
+RB_EXPORT const rb_plugin_descriptor *rbuildout_plugin_v1(void) {
+    return descriptor.magic == 0 ? &descriptor : (const rb_plugin_descriptor *)0;
+}
+#else
+RB_EXPORT const rb_plugin_descriptor *rbuildout_plugin_v1(void) {
+    return &descriptor;
+}
+#endif
