@@ -449,17 +449,31 @@ unsafe fn lossy(s: Str) -> String {
 
 /// Re-emits a plugin's message one level quieter (see the module docs).
 fn emit(level: u32, plugin: &str, part: Option<&str>, target: &str, message: &str) {
-    let part = part.unwrap_or("");
     macro_rules! event {
         ($level:expr) => {
-            tracing::event!(
-                target: "rbuildout::recipe",
-                $level,
-                part,
-                plugin,
-                plugin_target = target,
-                "{message}"
-            )
+            match (part, target.is_empty()) {
+                (Some(part), true) => {
+                    tracing::event!(target: "rbuildout::recipe", $level, part, plugin, "{message}")
+                }
+                (Some(part), false) => tracing::event!(
+                    target: "rbuildout::recipe",
+                    $level,
+                    part,
+                    plugin,
+                    plugin_target = target,
+                    "{message}"
+                ),
+                (None, true) => {
+                    tracing::event!(target: "rbuildout::recipe", $level, plugin, "{message}")
+                }
+                (None, false) => tracing::event!(
+                    target: "rbuildout::recipe",
+                    $level,
+                    plugin,
+                    plugin_target = target,
+                    "{message}"
+                ),
+            }
         };
     }
     match level {
