@@ -5,7 +5,7 @@
 //! substituted in sorted order and every section a reference reaches is initialized first;
 //! a section with a `recipe` becomes a part when its initialization ends (SPEC §2.5).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -44,9 +44,9 @@ impl Parts {
 }
 
 enum Task {
-    Init(String),
-    Walk(String, String),
-    Finish(String),
+    Init(usize),
+    Walk(usize, usize),
+    Finish(usize),
 }
 
 /// The names `needs` (TOML) or `<part-dependencies>` (`.cfg`'s `=>`) lists.
@@ -116,39 +116,54 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
         return Err(e);
     }
 
-    let mut inited: HashSet<String> = HashSet::new();
-    let mut walked: HashSet<(String, String)> = HashSet::new();
+    let n = config.section_names().count();
+    let mut inited = vec![false; n];
+    let mut walked: HashSet<(usize, usize)> = HashSet::new();
+    let mut tables: Vec<Vec<Vec<(usize, Option<usize>)>>> = vec![Vec::new(); n];
+    let mut targets: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut evaluated = Vec::new();
-    let mut order = Vec::new();
+    let mut order: Vec<usize> = Vec::new();
     let mut recipes = HashMap::new();
+    let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
     let mut tasks: Vec<Task> = Vec::new();
-    let roots: Vec<String> = std::iter::once("buildout".to_owned()).chain(listed.iter().cloned()).collect();
+    let roots: Vec<usize> = std::iter::once("buildout")
+        .chain(listed.iter().map(String::as_str))
+        .filter_map(|r| resolver.section_index(r))
+        .collect();
     for root in roots {
-        tasks.push(Task::Init(root.clone()));
+        tasks.push(Task::Init(root));
         while let Some(t) = tasks.pop() {
             match t {
                 Task::Init(s) => {
-                    if !inited.insert(s.clone()) {
+                    if inited[s] {
                         continue;
                     }
-                    if !config.has_section(&s) {
-                        continue;
-                    }
-                    evaluated.push(s.clone());
+                    inited[s] = true;
+                    let name = resolver.section_name(s);
+                    evaluated.push(name.to_owned());
                     // Substitutes every option now, so errors show in buildout's order.
-                    resolver.section(&s)?;
+                    resolver.check_section(name)?;
                     let mut seq = Vec::new();
-                    for o in resolver.option_names(&s)? {
-                        for (t, p) in resolver.references(&s, &o)? {
-                            seq.push(Task::Init(t.clone()));
-                            seq.push(Task::Walk(t, p));
+                    let table = resolver.reference_table(s)?;
+                    let mut by_entry = vec![Vec::new(); table.iter().map(|(i, _)| i + 1).max().unwrap_or(0)];
+                    for (i, refs) in table {
+                        for &(t, e) in &refs {
+                            if t != s && !targets[s].contains(&t) {
+                                targets[s].push(t);
+                            }
+                            seq.push(Task::Init(t));
+                            if let Some(e) = e {
+                                seq.push(Task::Walk(t, e));
+                            }
                         }
+                        by_entry[i] = refs;
                     }
-                    if s != "buildout" {
-                        for d in needs(resolver, &s)? {
-                            if !config.has_section(&d) {
+                    tables[s] = by_entry;
+                    if name != "buildout" {
+                        for d in needs(resolver, name)? {
+                            let Some(di) = resolver.section_index(&d) else {
                                 let span = resolver
-                                    .history(&s, "needs")?
+                                    .history(name, "needs")?
                                     .last()
                                     .and_then(|st| match st.source {
                                         crate::config::Source::File(sp) => Some(sp),
@@ -157,41 +172,46 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                                 return Err(config.error(
                                     Diagnostic::new(
                                         ErrorKind::MissingSection,
-                                        format!("part [{s}] needs [{d}], which is not defined"),
+                                        format!("part [{name}] needs [{d}], which is not defined"),
                                     )
                                     .at(span_of_name(config, span, &d), "unknown section"),
                                 ));
+                            };
+                            if di != s && !targets[s].contains(&di) {
+                                targets[s].push(di);
                             }
-                            seq.push(Task::Init(d));
+                            seq.push(Task::Init(di));
                         }
                     }
                     tasks.push(Task::Finish(s));
                     tasks.extend(seq.into_iter().rev());
                 }
-                Task::Walk(t, p) => {
-                    if !walked.insert((t.clone(), p.clone())) {
+                Task::Walk(t, e) => {
+                    if !walked.insert((t, e)) {
                         continue;
                     }
-                    let mut seq = Vec::new();
-                    for (u, q) in resolver.references(&t, &p).unwrap_or_default() {
-                        seq.push(Task::Init(u.clone()));
-                        seq.push(Task::Walk(u, q));
+                    let refs = tables[t].get(e).cloned().unwrap_or_default();
+                    for &(u, f) in refs.iter().rev() {
+                        if let Some(f) = f {
+                            tasks.push(Task::Walk(u, f));
+                        }
+                        tasks.push(Task::Init(u));
                     }
-                    tasks.extend(seq.into_iter().rev());
                 }
                 Task::Finish(s) => {
-                    if s == "buildout" {
+                    let name = resolver.section_name(s);
+                    if name == "buildout" {
                         continue;
                     }
-                    match resolver.get_opt(&s, "recipe")? {
+                    match resolver.get_ref(name, "recipe")? {
                         Some(r) => {
-                            recipes.insert(s.clone(), r.to_text());
+                            recipes.insert(name.to_owned(), r.to_text());
                             order.push(s);
                         }
-                        None if listed.contains(&s) => {
+                        None if listed_set.contains(name) => {
                             return Err(config.error(
-                                Diagnostic::new(ErrorKind::MissingOption, format!("part [{s}] has no recipe"))
-                                    .at(config.section_span(&s), "add a `recipe` option to this section"),
+                                Diagnostic::new(ErrorKind::MissingOption, format!("part [{name}] has no recipe"))
+                                    .at(config.section_span(name), "add a `recipe` option to this section"),
                             ));
                         }
                         None => {}
@@ -200,7 +220,8 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
             }
         }
     }
-    let deps = dependencies(resolver, &order)?;
+    let deps = dependencies(resolver, &targets, &order);
+    let order: Vec<String> = order.iter().map(|&i| resolver.section_name(i).to_owned()).collect();
     check_cycles(config, &order, &deps, parts_span)?;
     Ok(Parts {
         order,
@@ -211,54 +232,35 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
 }
 
 /// For each part, the parts its references (through data sections) and `needs` reach
-/// first, stopping at parts.
-fn dependencies(resolver: &mut Resolver, order: &[String]) -> Result<HashMap<String, Vec<String>>, Error> {
-    let is_part: HashMap<&str, usize> = order.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
-    let mut section_refs: HashMap<String, Vec<String>> = HashMap::new();
-    let mut refs_of = |resolver: &mut Resolver, s: &str| -> Result<Vec<String>, Error> {
-        if let Some(r) = section_refs.get(s) {
-            return Ok(r.clone());
-        }
-        let mut out = Vec::new();
-        if resolver.has_section(s) {
-            for o in resolver.option_names(s)? {
-                for (t, _) in resolver.references(s, &o)? {
-                    if t != s && !out.contains(&t) {
-                        out.push(t);
-                    }
-                }
-            }
-            for d in needs(resolver, s)? {
-                if !out.contains(&d) {
-                    out.push(d);
-                }
-            }
-        }
-        section_refs.insert(s.to_owned(), out.clone());
-        Ok(out)
-    };
+/// first, stopping at parts; `targets` holds each initialized section's direct targets.
+fn dependencies(resolver: &Resolver, targets: &[Vec<usize>], order: &[usize]) -> HashMap<String, Vec<String>> {
+    let mut position = vec![usize::MAX; targets.len()];
+    for (i, &p) in order.iter().enumerate() {
+        position[p] = i;
+    }
     let mut deps = HashMap::new();
-    for p in order {
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut found: Vec<String> = Vec::new();
-        let mut stack = refs_of(resolver, p)?;
-        stack.reverse();
+    let mut seen = vec![usize::MAX; targets.len()];
+    for &p in order {
+        let mut found: Vec<usize> = Vec::new();
+        let mut stack: Vec<usize> = targets[p].iter().rev().copied().collect();
         while let Some(s) = stack.pop() {
-            if s == *p || !seen.insert(s.clone()) {
+            if s == p || seen[s] == p {
                 continue;
             }
-            if is_part.contains_key(s.as_str()) {
+            seen[s] = p;
+            if position[s] != usize::MAX {
                 found.push(s);
                 continue;
             }
-            let mut next = refs_of(resolver, &s)?;
-            next.reverse();
-            stack.extend(next);
+            stack.extend(targets[s].iter().rev().copied());
         }
-        found.sort_by_key(|d| is_part[d.as_str()]);
-        deps.insert(p.clone(), found);
+        found.sort_by_key(|&d| position[d]);
+        deps.insert(
+            resolver.section_name(p).to_owned(),
+            found.into_iter().map(|d| resolver.section_name(d).to_owned()).collect(),
+        );
     }
-    Ok(deps)
+    deps
 }
 
 fn check_cycles(

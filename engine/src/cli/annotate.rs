@@ -1,10 +1,10 @@
 //! `rbuildout annotate [SECTION...] [--json]`: every evaluated section's resolved values and
 //! where each came from; loads no plugin.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use serde_json::{Map, Value as Json, json};
 
 use rbuildout::config::{self, Config, LoadOptions, Op, Resolver, Source, Step, Value};
 
@@ -80,7 +80,42 @@ pub(super) fn apply_state_outputs(resolver: &mut Resolver) {
     }
 }
 
-fn origin(config: &Config, steps: &[Step]) -> Vec<Json> {
+#[derive(serde::Serialize)]
+struct JsonOrigin<'a> {
+    op: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonOption<'a> {
+    value: &'a Value,
+    origin: Vec<JsonOrigin<'a>>,
+}
+
+/// Key/value pairs serialized as a JSON object, in their order (already sorted).
+struct Pairs<K, V>(Vec<(K, V)>);
+
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for Pairs<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonDoc<'a> {
+    parts: &'a [String],
+    sections: Pairs<&'a str, Pairs<&'a str, JsonOption<'a>>>,
+}
+
+fn origin<'a>(config: &'a Config, steps: &[Step]) -> Vec<JsonOrigin<'a>> {
     steps
         .iter()
         .filter(|s| s.source != Source::Implicit)
@@ -95,15 +130,15 @@ fn origin(config: &Config, steps: &[Step]) -> Vec<Json> {
                 (Op::Set, Source::CommandLine) => "command-line",
                 (Op::Set, _) => "set",
             };
-            let mut o = Map::new();
-            o.insert("op".into(), json!(op));
-            if let Source::File(span) = s.source
-                && let Some((file, line)) = config.locate(span)
-            {
-                o.insert("file".into(), json!(file));
-                o.insert("line".into(), json!(line));
+            let place = match s.source {
+                Source::File(span) => config.locate(span),
+                _ => None,
+            };
+            JsonOrigin {
+                op,
+                file: place.map(|p| p.0),
+                line: place.map(|p| p.1),
             }
-            Json::Object(o)
         })
         .collect()
 }
@@ -164,25 +199,44 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     names.sort();
     let mut sections = Vec::with_capacity(names.len());
     for name in &names {
-        let values = resolver.section(name).map_err(config_failure)?;
-        let mut opts = Vec::with_capacity(values.len());
-        for (k, v) in values {
+        let keys = resolver.option_names(name).map_err(config_failure)?;
+        let mut opts = Vec::with_capacity(keys.len());
+        for k in keys {
+            let v = resolver.get(name, &k).map_err(config_failure)?;
             let h = resolver.history(name, &k).map_err(config_failure)?;
             opts.push((k, v, h));
         }
         sections.push((name.clone(), opts));
     }
     if m.get_flag("json") {
-        let mut out = Map::new();
-        for (name, opts) in &sections {
-            let mut sec = Map::new();
-            for (k, v, h) in opts {
-                sec.insert(k.clone(), json!({"value": v, "origin": origin(&config, h)}));
-            }
-            out.insert(name.clone(), Json::Object(sec));
+        let doc = JsonDoc {
+            parts: parts.order(),
+            sections: Pairs(
+                sections
+                    .iter()
+                    .map(|(name, opts)| {
+                        let o = opts
+                            .iter()
+                            .map(|(k, v, h)| (k.as_str(), JsonOption { value: v, origin: origin(&config, h) }))
+                            .collect();
+                        (name.as_str(), Pairs(o))
+                    })
+                    .collect(),
+            ),
+        };
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::new(stdout.lock());
+        let written = serde_json::to_writer(&mut w, &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(w))
+            .and_then(|()| w.flush());
+        if let Err(e) = written {
+            return Err(Failure::Config(format!("error: cannot write the output: {e}")));
         }
-        let doc = json!({"parts": parts.order(), "sections": out});
-        println!("{doc}");
+        // Freeing a big config takes longer than the OS reclaiming it at exit.
+        std::mem::forget(sections);
+        std::mem::forget(resolver);
+        std::mem::forget(config);
         return Ok(());
     }
     let mut text = String::from("\nAnnotated sections\n==================\n");

@@ -2,8 +2,6 @@
 //! it: `name = value` only, comments in column 0, continuation lines, block values,
 //! `+=`/`-=` (accumulating in one file), `=>` part dependencies and `[section:condition]`.
 
-use indexmap::IndexMap;
-
 use super::condition::{self, Env};
 use super::diag::{Diagnostic, ErrorKind, Span};
 use super::model::{op_key, Entry, Op, Sections, Source, Value};
@@ -114,7 +112,7 @@ fn dedent(value: &str) -> String {
 /// Parses one `.cfg` file's text; `file` is its id for spans. All bad lines are reported
 /// together, as zc.buildout does.
 pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnostic>> {
-    let mut sections: Sections = IndexMap::new();
+    let mut sections: Sections = Sections::default();
     let mut errors = Vec::new();
     let mut condition = true;
     let mut cursect: Option<String> = None;

@@ -1,8 +1,6 @@
 //! Command-line assignments: `[section:]option=value`, `+=` and `-=`; the section defaults
 //! to `buildout` and is created when missing.
 
-use indexmap::IndexMap;
-
 use super::diag::{Diagnostic, ErrorKind, Files, Span};
 use super::model::{op_key, Entry, Op, Section, Sections, Source, Value};
 
@@ -15,7 +13,7 @@ fn bad(files: &mut Files, arg: &str, start: usize, end: usize, msg: String, labe
 
 /// Parses every assignment, in order (a later one wins); reports every bad one.
 pub fn parse(assignments: &[String], files: &mut Files) -> Result<Sections, Vec<Diagnostic>> {
-    let mut out: Sections = IndexMap::new();
+    let mut out: Sections = Sections::default();
     let mut errors = Vec::new();
     for arg in assignments {
         let Some(eq) = arg.find('=') else {

@@ -13,6 +13,8 @@ pub struct SourceFile {
     /// inside it, else absolute; or the URL.
     pub name: String,
     pub text: String,
+    /// Byte offset where each line starts, for quick line numbers.
+    line_starts: Vec<usize>,
 }
 
 /// Every file read while loading a config, indexed by [`Span::file`].
@@ -23,7 +25,10 @@ pub struct Files {
 
 impl Files {
     pub fn add(&mut self, name: String, text: String) -> u32 {
-        self.files.push(Arc::new(SourceFile { name, text }));
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        self.files.push(Arc::new(SourceFile { name, text, line_starts }));
         (self.files.len() - 1) as u32
     }
 
@@ -38,10 +43,9 @@ impl Files {
         };
         let start = (span.start as usize).min(f.text.len());
         let start = floor_char_boundary(&f.text, start);
-        let before = &f.text[..start];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        let line = f.line_starts.partition_point(|&l| l <= start);
+        let line_start = f.line_starts[line.saturating_sub(1)];
+        (line, f.text[line_start..start].chars().count() + 1)
     }
 }
 

@@ -90,12 +90,12 @@ impl Config {
     }
 
     /// The file name and 1-based line of a span, for origins.
-    pub fn locate(&self, span: Span) -> Option<(String, usize)> {
+    pub fn locate(&self, span: Span) -> Option<(&str, usize)> {
         let f = self.files.get(span.file)?;
         if f.name == "<command line>" {
             return None;
         }
-        Some((f.name.clone(), self.files.line_col(span).0))
+        Some((f.name.as_str(), self.files.line_col(span).0))
     }
 
     /// Builds an error pointing into this config's files.
@@ -162,7 +162,7 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
     .map_err(|d| Error::new(&files, d))?;
     let mut data = defaults(format, dir);
     model::update(&mut data, {
-        let mut d = Sections::new();
+        let mut d = Sections::default();
         model::update(&mut d, parsed);
         d
     });
@@ -269,13 +269,13 @@ fn defaults(format: Format, dir: &Path) -> Sections {
         "directory".to_owned(),
         Entry::new(Value::Str(dir.display().to_string()), Op::Set, Source::Computed),
     );
-    let mut s = Sections::new();
+    let mut s = Sections::default();
     s.insert("buildout".to_owned(), b);
     s
 }
 
 fn fold(results: Vec<Sections>) -> Sections {
-    let mut out = Sections::new();
+    let mut out = Sections::default();
     for r in results {
         model::update(&mut out, r);
     }
@@ -299,7 +299,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         Ok(s) => s,
         Err(d) => {
             errors.extend(d);
-            Sections::new()
+            Sections::default()
         }
     };
     if opts.offline {

@@ -159,13 +159,20 @@ impl Entry {
 /// pending `+=`/`-=` (kept only in sections that use macros), and `"<"` for macros.
 #[derive(Debug, Clone, Default)]
 pub struct Section {
-    pub options: IndexMap<String, Entry>,
+    pub options: Map<Entry>,
     /// Where the section's header is, for errors about the section itself.
     pub header: Option<Span>,
 }
 
 /// A whole config: sections in the order first seen.
-pub type Sections = IndexMap<String, Section>;
+pub type Sections = Map<Section>;
+
+/// The hasher of every name-keyed map in the config: fast, and names come from config files
+/// the user controls, so hash flooding is not a concern.
+pub type FastState = foldhash::fast::RandomState;
+
+/// An insertion-ordered map keyed by section or option name.
+pub type Map<V> = IndexMap<String, V, FastState>;
 
 /// The key a `+=` (`suffix` '+') or `-=` (`-`) of `name` is stored under.
 pub fn op_key(name: &str, suffix: char) -> String {
@@ -247,6 +254,9 @@ pub fn update(d1: &mut Sections, d2: Sections) {
     for (name, mut section) in d2 {
         if let Some(s1) = d1.get_mut(&name) {
             update_section(s1, section);
+        } else if section.options.keys().all(|k| split_key(k).1 == '=') {
+            // Nothing pending: the section is taken as it is.
+            d1.insert(name, section);
         } else if !section.options.contains_key("<") {
             let keys: Vec<String> = section.options.keys().cloned().collect();
             let mut sorted = keys.clone();
@@ -268,7 +278,7 @@ pub fn update(d1: &mut Sections, d2: Sections) {
                 }
             }
             let mut fresh = Section {
-                options: IndexMap::new(),
+                options: Map::default(),
                 header: section.header,
             };
             update_section(&mut fresh, section);
@@ -302,9 +312,9 @@ mod tests {
 
     #[test]
     fn add_before_remove_and_missing_base() {
-        let mut d1 = Sections::new();
+        let mut d1 = Sections::default();
         d1.insert("a".into(), sec(&[("x", "1\n2")]));
-        let mut d2 = Sections::new();
+        let mut d2 = Sections::default();
         d2.insert("a".into(), sec(&[("x -", "1"), ("x +", "3")]));
         d2.insert("b".into(), sec(&[("y +", "v"), ("z -", "w")]));
         update(&mut d1, d2);

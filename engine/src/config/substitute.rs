@@ -1,32 +1,45 @@
 //! Lazy, memoising `${section:option}` substitution over the merged model, with macro
 //! (`<` / `inherits`) expansion per section. Resolution is iterative, so a chain of
-//! thousands of references needs no deep native stack.
+//! thousands of references needs no deep native stack, and works on section and option
+//! indices so resolving a value allocates little more than the value itself.
 
-use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use indexmap::IndexMap;
 
 use super::diag::{Diagnostic, Error, ErrorKind, Span};
-use super::model::{update_section, Entry, Op, Section, Source, Step, Value};
+use super::model::{split_key, update_section, Entry, Op, Section, Source, Step, Value};
 use super::{Config, Format};
 
-/// One piece of a value's template.
+/// One piece of a value's template, as byte ranges into the element it comes from.
 #[derive(Debug, Clone)]
 enum Seg {
-    Lit(String),
+    Lit(Range<usize>),
     /// A `$$` between pieces: kept as `$$` in `.cfg`, a literal `$` in TOML.
     Dollar,
     /// The n-th reference of the value.
     Ref(usize),
 }
 
-/// A reference as written, and the section/option it names (or why it is malformed).
+/// Why a `${...}` is not a valid reference.
+#[derive(Debug, Clone, Copy)]
+enum BadRef {
+    NoColon,
+    TooManyColons,
+    SectionChars,
+    OptionChars,
+}
+
+/// A reference: where it is written (element and byte range, `${` to `}`) and the ranges of
+/// the section and option names in it, or why it is malformed.
 #[derive(Debug, Clone)]
 struct RefSpec {
-    text: String,
-    target: Result<(String, String), String>,
+    elem: usize,
+    text: Range<usize>,
+    target: Result<(Range<usize>, Range<usize>), BadRef>,
 }
 
 /// A value cut into segments: one list for a string, one per element for a list.
@@ -37,78 +50,113 @@ struct Template {
 }
 
 fn simple(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-. _".contains(c))
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
 }
 
-fn check_ref(text: &str) -> Result<(String, String), String> {
+/// zc.buildout's checks of one `${...}`, in its order; ranges are relative to `text`.
+fn check_ref(text: &str) -> Result<(Range<usize>, Range<usize>), BadRef> {
     let inner = &text[2..text.len() - 1];
-    let parts: Vec<&str> = inner.split(':').collect();
-    if parts.len() < 2 {
-        return Err(format!(
-            "the reference {text} has no colon; write ${{section:option}}, or ${{:option}} for the same section"
-        ));
+    let Some(colon) = inner.find(':') else {
+        return Err(BadRef::NoColon);
+    };
+    if inner[colon + 1..].contains(':') {
+        return Err(BadRef::TooManyColons);
     }
-    if parts.len() > 2 {
-        return Err(format!("the reference {text} has too many colons"));
-    }
-    let valid_section = parts[0].is_empty() || simple(parts[0]);
-    if !valid_section || !simple(parts[1]) {
+    let (sec, opt) = (&inner[..colon], &inner[colon + 1..]);
+    if !(sec.is_empty() || simple(sec)) || !simple(opt) {
         // zc.buildout checks the section name first, even when it is empty.
-        if !simple(parts[0]) {
-            return Err(format!(
-                "the section name in the reference {text} has invalid characters (allowed: letters, digits, `-`, `.`, `_` and space)"
-            ));
-        }
-        return Err(format!(
-            "the option name in the reference {text} has invalid characters (allowed: letters, digits, `-`, `.`, `_` and space)"
-        ));
+        return Err(if simple(sec) { BadRef::OptionChars } else { BadRef::SectionChars });
     }
-    Ok((parts[0].to_owned(), parts[1].to_owned()))
+    Ok((2..2 + colon, 2 + colon + 1..text.len() - 1))
 }
 
-fn split_template(piece: &str, segs: &mut Vec<Seg>, refs: &mut Vec<RefSpec>) {
-    let mut rest = piece;
-    while let Some(i) = rest.find("${") {
-        let Some(j) = rest[i + 2..].find('}') else {
+fn bad_ref_message(why: BadRef, text: &str) -> String {
+    let chars = "(allowed: letters, digits, `-`, `.`, `_` and space)";
+    match why {
+        BadRef::NoColon => format!(
+            "the reference {text} has no colon; write ${{section:option}}, or ${{:option}} for the same section"
+        ),
+        BadRef::TooManyColons => format!("the reference {text} has too many colons"),
+        BadRef::SectionChars => format!("the section name in the reference {text} has invalid characters {chars}"),
+        BadRef::OptionChars => format!("the option name in the reference {text} has invalid characters {chars}"),
+    }
+}
+
+/// Calls `f(start, end)` for every `${...}` of one `$$`-free piece starting at `base`.
+fn each_ref(s: &str, piece: Range<usize>, mut f: impl FnMut(usize, usize)) {
+    let mut at = piece.start;
+    while let Some(i) = s[at..piece.end].find("${") {
+        let open = at + i;
+        let Some(j) = s[open + 2..piece.end].find('}') else {
             break;
         };
-        let end = i + 2 + j + 1;
-        if i > 0 {
-            segs.push(Seg::Lit(rest[..i].to_owned()));
+        let end = open + 2 + j + 1;
+        f(open, end);
+        at = end;
+    }
+}
+
+/// The `$$`-separated pieces of a string, as ranges.
+fn pieces(s: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut start = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-        let text = &rest[i..end];
-        segs.push(Seg::Ref(refs.len()));
-        refs.push(RefSpec {
-            text: text.to_owned(),
-            target: check_ref(text),
+        match s[start..].find("$$") {
+            Some(i) => {
+                let r = start..start + i;
+                start += i + 2;
+                Some(r)
+            }
+            None => {
+                done = true;
+                Some(start..s.len())
+            }
+        }
+    })
+}
+
+fn cut(s: &str, elem: usize, refs: &mut Vec<RefSpec>) -> Vec<Seg> {
+    let mut segs = Vec::with_capacity(8);
+    for (n, piece) in pieces(s).enumerate() {
+        if n > 0 {
+            segs.push(Seg::Dollar);
+        }
+        let mut lit = piece.start;
+        each_ref(s, piece.clone(), |open, end| {
+            if open > lit {
+                segs.push(Seg::Lit(lit..open));
+            }
+            segs.push(Seg::Ref(refs.len()));
+            refs.push(RefSpec {
+                elem,
+                text: open..end,
+                target: check_ref(&s[open..end]).map(|(a, b)| (a.start + open..a.end + open, b.start + open..b.end + open)),
+            });
+            lit = end;
         });
-        rest = &rest[end..];
+        if piece.end > lit {
+            segs.push(Seg::Lit(lit..piece.end));
+        }
     }
-    if !rest.is_empty() {
-        segs.push(Seg::Lit(rest.to_owned()));
-    }
+    segs
 }
 
 fn template(v: &Value) -> Template {
-    let mut refs = Vec::new();
-    let mut cut = |s: &str| {
-        let mut segs = Vec::new();
-        for (i, piece) in s.split("$$").enumerate() {
-            if i > 0 {
-                segs.push(Seg::Dollar);
-            }
-            split_template(piece, &mut segs, &mut refs);
-        }
-        segs
-    };
+    let mut refs = Vec::with_capacity(4);
     let (list, elements) = match v {
-        Value::Str(s) => (false, vec![cut(s)]),
-        Value::List(l) => (true, l.iter().map(|e| cut(e)).collect()),
+        Value::Str(s) => (false, vec![cut(s, 0, &mut refs)]),
+        Value::List(l) => (true, l.iter().enumerate().map(|(i, e)| cut(e, i, &mut refs)).collect()),
     };
-    Template {
-        list,
-        elements,
-        refs,
+    Template { list, elements, refs }
+}
+
+fn element(v: &Value, i: usize) -> &str {
+    match v {
+        Value::Str(s) => s,
+        Value::List(l) => l.get(i).map_or("", String::as_str),
     }
 }
 
@@ -116,25 +164,57 @@ fn needs_substitution(v: &Value, format: Format) -> bool {
     v.contains("${") || (format == Format::Toml && v.contains("$$"))
 }
 
+/// A resolved value: borrowed from the config when nothing was substituted, else shared.
+#[derive(Debug, Clone)]
+pub enum ValueRef<'c> {
+    Raw(&'c Value),
+    Shared(Rc<Value>),
+}
+
+impl std::ops::Deref for ValueRef<'_> {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        match self {
+            ValueRef::Raw(v) => v,
+            ValueRef::Shared(v) => v,
+        }
+    }
+}
+
 /// What a resolved reference contributes.
-enum Got {
-    Val(Value),
+enum Got<'c> {
+    Val(ValueRef<'c>),
     /// Left as written (lenient mode, an output not known yet).
     Literal,
 }
 
-struct Frame {
-    sec: String,
-    opt: String,
+struct Frame<'c> {
+    sec: usize,
+    secref: SecRef<'c>,
+    entry: usize,
     span: Option<Span>,
-    tpl: Template,
-    got: Vec<Got>,
+    tpl: Rc<Template>,
+    got: Vec<Got<'c>>,
 }
 
-enum Start {
-    Done(Value),
+impl Frame<'_> {
+    fn value(&self) -> &Value {
+        &self.secref.options[self.entry].value
+    }
+
+    fn opt(&self) -> &str {
+        self.secref.options.get_index(self.entry).map_or("", |(k, _)| k.as_str())
+    }
+
+    fn ref_text(&self, r: &RefSpec) -> &str {
+        &element(self.value(), r.elem)[r.text.clone()]
+    }
+}
+
+enum Start<'c> {
+    Done(ValueRef<'c>),
     Missing,
-    Frame(Frame),
+    Frame(Frame<'c>),
 }
 
 /// A section as the resolver sees it: raw from the config, or expanded from its macros.
@@ -167,8 +247,12 @@ const PATH_OPTIONS: &[&str] = &[
 /// Lazy, memoising substitution. Outputs published by recipes are layered on top.
 pub struct Resolver<'c> {
     config: &'c Config,
-    memo: HashMap<String, HashMap<String, Value>>,
-    expanded: HashMap<String, Rc<Section>>,
+    /// Substituted values, per section index, per option index (of the expanded section).
+    memo: Vec<Vec<Option<Rc<Value>>>>,
+    /// Parsed templates of raw values, per section index, per option index; kept across
+    /// `set_output` since raw values never change.
+    templates: Vec<Vec<Option<Rc<Template>>>>,
+    expanded: HashMap<usize, Rc<Section>>,
     outputs: HashMap<String, IndexMap<String, Value>>,
     lenient: bool,
 }
@@ -177,7 +261,8 @@ impl<'c> Resolver<'c> {
     pub(crate) fn new(config: &'c Config) -> Resolver<'c> {
         Resolver {
             config,
-            memo: HashMap::new(),
+            memo: vec![Vec::new(); config.sections.len()],
+            templates: vec![Vec::new(); config.sections.len()],
             expanded: HashMap::new(),
             outputs: HashMap::new(),
             lenient: false,
@@ -188,14 +273,21 @@ impl<'c> Resolver<'c> {
         Error::one(&self.config.files, d)
     }
 
+    fn index(&self, name: &str) -> Result<usize, Diagnostic> {
+        self.config
+            .sections
+            .get_index_of(name)
+            .ok_or_else(|| Diagnostic::new(ErrorKind::MissingSection, format!("the section [{name}] is not defined")))
+    }
+
     /// One option, fully substituted.
     pub fn get(&mut self, section: &str, option: &str) -> Result<Value, Error> {
-        match self.resolve(section, option).map_err(|d| self.error(d))? {
-            Some(v) => Ok(v),
+        match self.get_ref(section, option)? {
+            Some(v) => Ok((*v).clone()),
             None => {
-                let sec = self.sec(section).map_err(|d| self.error(d))?;
+                let header = self.config.sections.get(section).and_then(|s| s.header);
                 let d = Diagnostic::new(ErrorKind::MissingOption, format!("missing option {section}:{option}"))
-                    .at(sec.header, format!("section [{section}] has no option `{option}`"));
+                    .at(header, format!("section [{section}] has no option `{option}`"));
                 Err(self.error(d))
             }
         }
@@ -203,7 +295,13 @@ impl<'c> Resolver<'c> {
 
     /// One option, or `None` when the section exists but the option does not.
     pub fn get_opt(&mut self, section: &str, option: &str) -> Result<Option<Value>, Error> {
-        self.resolve(section, option).map_err(|d| self.error(d))
+        Ok(self.get_ref(section, option)?.map(|v| (*v).clone()))
+    }
+
+    /// Like [`Resolver::get_opt`], without copying the value.
+    pub fn get_ref(&mut self, section: &str, option: &str) -> Result<Option<ValueRef<'c>>, Error> {
+        let idx = self.index(section).map_err(|d| self.error(d))?;
+        self.resolve(idx, option).map_err(|d| self.error(d))
     }
 
     /// Every option of a section, substituted (sorted by name), e.g. what a part's recipe receives.
@@ -219,23 +317,25 @@ impl<'c> Resolver<'c> {
 
     /// The option names of a section after macro expansion and outputs, sorted.
     pub fn option_names(&mut self, section: &str) -> Result<Vec<String>, Error> {
-        let sec = self.sec(section).map_err(|d| self.error(d))?;
+        let idx = self.index(section).map_err(|d| self.error(d))?;
+        let sec = self.sec(idx).map_err(|d| self.error(d))?;
         let mut names: Vec<String> = sec
             .options
             .keys()
-            .filter(|k| super::model::split_key(k).1 == '=' && (k.as_str() != "<" || section == "buildout"))
+            .filter(|k| split_key(k).1 == '=' && (k.as_str() != "<" || section == "buildout"))
             .cloned()
             .collect();
         if let Some(outs) = self.outputs.get(section) {
             names.extend(outs.keys().filter(|k| !sec.options.contains_key(*k)).cloned());
         }
-        names.sort();
+        names.sort_unstable();
         Ok(names)
     }
 
     /// Where an option's value came from, oldest first.
     pub fn history(&mut self, section: &str, option: &str) -> Result<Vec<Step>, Error> {
-        let sec = self.sec(section).map_err(|d| self.error(d))?;
+        let idx = self.index(section).map_err(|d| self.error(d))?;
+        let sec = self.sec(idx).map_err(|d| self.error(d))?;
         let mut h = sec.options.get(option).map(|e| e.history.clone()).unwrap_or_default();
         if self.outputs.get(section).is_some_and(|o| o.contains_key(option)) {
             h.push(Step {
@@ -250,19 +350,90 @@ impl<'c> Resolver<'c> {
     /// option) with `${:x}` naming `section`. Malformed references are skipped: resolving
     /// the option reports them.
     pub fn references(&mut self, section: &str, option: &str) -> Result<Vec<(String, String)>, Error> {
-        let sec = self.sec(section).map_err(|d| self.error(d))?;
+        let idx = self.index(section).map_err(|d| self.error(d))?;
+        let sec = self.sec(idx).map_err(|d| self.error(d))?;
         let Some(e) = sec.options.get(option) else {
             return Ok(Vec::new());
         };
-        if !e.value.contains("${") {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        let mut scan = |s: &str| {
+            for piece in pieces(s) {
+                each_ref(s, piece, |open, end| {
+                    if let Ok((a, b)) = check_ref(&s[open..end]) {
+                        let text = &s[open..end];
+                        let name = if a.is_empty() { section } else { &text[a] };
+                        out.push((name.to_owned(), text[b].to_owned()));
+                    }
+                });
+            }
+        };
+        match &e.value {
+            Value::Str(s) if s.contains("${") => scan(s),
+            Value::Str(_) => {}
+            Value::List(l) => l.iter().filter(|x| x.contains("${")).for_each(|x| scan(x)),
         }
-        Ok(template(&e.value)
-            .refs
-            .into_iter()
-            .filter_map(|r| r.target.ok())
-            .map(|(s, o)| (if s.is_empty() { section.to_owned() } else { s }, o))
-            .collect())
+        Ok(out)
+    }
+
+    /// The index of a section, for the index-based calls below.
+    pub fn section_index(&self, name: &str) -> Option<usize> {
+        self.config.sections.get_index_of(name)
+    }
+
+    /// The name of the section at `idx`.
+    pub fn section_name(&self, idx: usize) -> &'c str {
+        self.name(idx)
+    }
+
+    /// For the parts graph: a section's options in sorted name order, each as (option index,
+    /// its references as (section index, option index in that section, if it exists)).
+    /// Malformed references and references to missing sections are skipped: resolving the
+    /// option reports them.
+    pub fn reference_table(&mut self, sec: usize) -> Result<Vec<(usize, Vec<(usize, Option<usize>)>)>, Error> {
+        let secref = self.sec(sec).map_err(|d| self.error(d))?;
+        let is_buildout = self.is_buildout(sec);
+        let mut names: Vec<(&str, usize)> = secref
+            .options
+            .keys()
+            .enumerate()
+            .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        names.sort_unstable();
+        let mut out = Vec::with_capacity(names.len());
+        for (_, i) in names {
+            let v = &secref.options[i].value;
+            let mut refs = Vec::new();
+            if v.contains("${") {
+                let tpl = self.template_at(sec, i, &secref);
+                for r in &tpl.refs {
+                    let Ok((a, b)) = &r.target else { continue };
+                    let s = element(v, r.elem);
+                    let t = if a.is_empty() { Some(sec) } else { self.config.sections.get_index_of(&s[a.clone()]) };
+                    let Some(t) = t else { continue };
+                    let entry = self.sec(t).map_err(|d| self.error(d))?.options.get_index_of(&s[b.clone()]);
+                    refs.push((t, entry));
+                }
+            }
+            out.push((i, refs));
+        }
+        Ok(out)
+    }
+
+    /// Substitutes every option of a section (memoised) without collecting the values:
+    /// reports the first error, as initializing the section in zc.buildout does.
+    pub fn check_section(&mut self, section: &str) -> Result<(), Error> {
+        let idx = self.index(section).map_err(|d| self.error(d))?;
+        let sec = self.sec(idx).map_err(|d| self.error(d))?;
+        for k in sec.options.keys() {
+            if split_key(k).1 != '=' || (k == "<" && section != "buildout") {
+                continue;
+            }
+            if needs_substitution(&sec.options[k.as_str()].value, self.config.format) {
+                self.resolve(idx, k).map_err(|d| self.error(d))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether the section exists (after the config is loaded, sections never appear).
@@ -279,31 +450,31 @@ impl<'c> Resolver<'c> {
             .insert(option.to_owned(), value);
         // Values are cheap to recompute and outputs are rare: forget every memoised value
         // rather than tracking who read what.
-        self.memo.clear();
+        self.memo.iter_mut().for_each(Vec::clear);
     }
 
     /// Lenient mode (annotate/query/plan): a reference to an option missing from a section
     /// that has a `recipe` (an output not known yet) is left as its literal `${sec:opt}` text.
     pub fn set_lenient(&mut self, lenient: bool) {
         self.lenient = lenient;
-        self.memo.clear();
+        self.memo.iter_mut().for_each(Vec::clear);
     }
 
-    /// The section, expanded from its macros (memoised).
-    fn sec(&mut self, name: &str) -> Result<SecRef<'c>, Diagnostic> {
+    /// The section at `idx`, expanded from its macros (memoised).
+    fn sec(&mut self, idx: usize) -> Result<SecRef<'c>, Diagnostic> {
         let config = self.config;
-        let Some(raw) = config.sections.get(name) else {
-            return Err(Diagnostic::new(ErrorKind::MissingSection, format!("the section [{name}] is not defined")));
+        let Some((name, raw)) = config.sections.get_index(idx) else {
+            return Err(Diagnostic::new(ErrorKind::MissingSection, "no such section"));
         };
         if name == "buildout" || !raw.options.contains_key("<") {
             return Ok(SecRef::Raw(raw));
         }
-        if let Some(e) = self.expanded.get(name) {
+        if let Some(e) = self.expanded.get(&idx) {
             return Ok(SecRef::Expanded(e.clone()));
         }
         let mut doing = Vec::new();
         let s = Rc::new(self.expand(name, &mut doing)?);
-        self.expanded.insert(name.to_owned(), s.clone());
+        self.expanded.insert(idx, s.clone());
         Ok(SecRef::Expanded(s))
     }
 
@@ -326,7 +497,7 @@ impl<'c> Resolver<'c> {
         }
         doing.push(name.to_owned());
         let mut result = Section {
-            options: IndexMap::new(),
+            options: super::model::Map::default(),
             header: raw.header,
         };
         let names: Vec<String> = match &macros.value {
@@ -334,14 +505,14 @@ impl<'c> Resolver<'c> {
             Value::List(l) => l.clone(),
         };
         for m in names {
-            if !config.sections.contains_key(&m) {
+            let Some(midx) = config.sections.get_index_of(&m) else {
                 return Err(Diagnostic::new(
                     ErrorKind::MissingSection,
                     format!("section [{name}] inherits from [{m}], which is not defined"),
                 )
                 .at(macros.span(), "no such section"));
-            }
-            let sub = match self.expanded.get(&m) {
+            };
+            let sub = match self.expanded.get(&midx) {
                 Some(s) => (**s).clone(),
                 None => self.expand(&m, doing)?,
             };
@@ -359,56 +530,86 @@ impl<'c> Resolver<'c> {
         let mut own = raw.clone();
         own.options.shift_remove("<");
         update_section(&mut result, own);
-        result.options.retain(|k, _| super::model::split_key(k).1 == '=');
+        result.options.retain(|k, _| split_key(k).1 == '=');
         doing.pop();
         Ok(result)
     }
 
-    fn memoised(&self, sec: &str, opt: &str) -> Option<Value> {
-        if let Some(v) = self.outputs.get(sec).and_then(|o| o.get(opt)) {
-            return Some(v.clone());
+    fn remember(&mut self, sec: usize, entry: usize, len: usize, v: Rc<Value>) {
+        let m = &mut self.memo[sec];
+        if m.is_empty() {
+            m.resize(len, None);
         }
-        self.memo.get(sec).and_then(|m| m.get(opt)).cloned()
-    }
-
-    fn remember(&mut self, sec: &str, opt: &str, v: Value) {
-        match self.memo.get_mut(sec) {
-            Some(m) => {
-                m.insert(opt.to_owned(), v);
-            }
-            None => {
-                let mut m = HashMap::new();
-                m.insert(opt.to_owned(), v);
-                self.memo.insert(sec.to_owned(), m);
-            }
+        if let Some(slot) = m.get_mut(entry) {
+            *slot = Some(v);
         }
     }
 
-    fn start(&mut self, sec: &str, opt: &str) -> Result<Start, Diagnostic> {
-        if let Some(v) = self.memoised(sec, opt) {
-            return Ok(Start::Done(v));
+    fn start(&mut self, sec: usize, opt: &str) -> Result<Start<'c>, Diagnostic> {
+        if !self.outputs.is_empty()
+            && let Some(v) = self
+                .outputs
+                .get(self.config.sections.get_index(sec).map_or("", |(n, _)| n.as_str()))
+                .and_then(|o| o.get(opt))
+        {
+            return Ok(Start::Done(ValueRef::Shared(Rc::new(v.clone()))));
         }
-        let s = self.sec(sec)?;
-        let Some(e) = s.options.get(opt) else {
+        let secref = self.sec(sec)?;
+        let Some(entry) = secref.options.get_index_of(opt) else {
             return Ok(Start::Missing);
         };
-        if !needs_substitution(&e.value, self.config.format) {
-            let v = self.finish(sec, opt, e.value.clone(), e)?;
-            self.remember(sec, opt, v.clone());
-            return Ok(Start::Done(v));
+        if let Some(Some(v)) = self.memo[sec].get(entry) {
+            return Ok(Start::Done(ValueRef::Shared(v.clone())));
         }
+        let e = &secref.options[entry];
+        if !needs_substitution(&e.value, self.config.format) {
+            if !self.is_buildout(sec)
+                && let SecRef::Raw(raw) = secref
+            {
+                // Nothing to substitute or post-process: the raw value is the value.
+                return Ok(Start::Done(ValueRef::Raw(&raw.options[entry].value)));
+            }
+            let v = Rc::new(self.finish(sec, opt, e.value.clone(), e)?);
+            self.remember(sec, entry, secref.options.len(), v.clone());
+            return Ok(Start::Done(ValueRef::Shared(v)));
+        }
+        let span = e.span();
+        let tpl = self.template_at(sec, entry, &secref);
         Ok(Start::Frame(Frame {
-            sec: sec.to_owned(),
-            opt: opt.to_owned(),
-            span: e.span(),
-            tpl: template(&e.value),
-            got: Vec::new(),
+            sec,
+            secref,
+            entry,
+            span,
+            got: Vec::with_capacity(tpl.refs.len()),
+            tpl,
         }))
     }
 
+    /// The parsed template of a raw value (memoised).
+    fn template_at(&mut self, sec: usize, entry: usize, secref: &Section) -> Rc<Template> {
+        let t = &mut self.templates[sec];
+        if t.is_empty() {
+            t.resize(secref.options.len(), None);
+        }
+        match t.get(entry) {
+            Some(Some(tpl)) => tpl.clone(),
+            _ => {
+                let tpl = Rc::new(template(&secref.options[entry].value));
+                if let Some(slot) = t.get_mut(entry) {
+                    *slot = Some(tpl.clone());
+                }
+                tpl
+            }
+        }
+    }
+
+    fn is_buildout(&self, sec: usize) -> bool {
+        self.config.sections.get_index(sec).is_some_and(|(n, _)| n == "buildout")
+    }
+
     /// Post-processing of a substituted value: `[buildout]` paths become absolute.
-    fn finish(&mut self, sec: &str, opt: &str, v: Value, e: &Entry) -> Result<Value, Diagnostic> {
-        if sec != "buildout" {
+    fn finish(&mut self, sec: usize, opt: &str, v: Value, e: &Entry) -> Result<Value, Diagnostic> {
+        if !self.is_buildout(sec) {
             return Ok(v);
         }
         let Value::Str(s) = &v else {
@@ -435,7 +636,7 @@ impl<'c> Resolver<'c> {
         };
         let base = match base {
             Some(b) => b,
-            None => match self.resolve("buildout", "directory")? {
+            None => match self.resolve(sec, "directory")?.as_deref() {
                 Some(Value::Str(d)) => PathBuf::from(d),
                 _ => self.config.path_dir(),
             },
@@ -454,66 +655,88 @@ impl<'c> Resolver<'c> {
         }
     }
 
-    fn resolve(&mut self, sec: &str, opt: &str) -> Result<Option<Value>, Diagnostic> {
+    fn name(&self, sec: usize) -> &'c str {
+        self.config.sections.get_index(sec).map_or("", |(n, _)| n.as_str())
+    }
+
+    fn resolve(&mut self, sec: usize, opt: &str) -> Result<Option<ValueRef<'c>>, Diagnostic> {
         let first = match self.start(sec, opt)? {
             Start::Done(v) => return Ok(Some(v)),
             Start::Missing => return Ok(None),
             Start::Frame(f) => f,
         };
-        let mut active: HashSet<(String, String)> = HashSet::new();
-        active.insert((sec.to_owned(), opt.to_owned()));
+        let mut active: HashSet<(usize, usize)> = HashSet::new();
+        active.insert((first.sec, first.entry));
         let mut stack = vec![first];
         loop {
             let top = stack.last().expect("the stack is never empty inside the loop");
             let next = top.got.len();
             if next < top.tpl.refs.len() {
                 let r = &top.tpl.refs[next];
+                let text = top.ref_text(r);
                 let (tsec, topt) = match &r.target {
-                    Ok((s, o)) => (if s.is_empty() { top.sec.clone() } else { s.clone() }, o.clone()),
-                    Err(msg) => {
-                        let d = Diagnostic::new(ErrorKind::BadReference, msg.clone())
-                            .at(self.ref_span(top.span, &r.text), format!("in {}:{}", top.sec, top.opt));
+                    Ok((a, b)) => {
+                        let s = element(top.value(), r.elem);
+                        let tsec = if a.is_empty() {
+                            Some(top.sec)
+                        } else {
+                            self.config.sections.get_index_of(&s[a.clone()])
+                        };
+                        (tsec, &s[b.clone()])
+                    }
+                    Err(why) => {
+                        let d = Diagnostic::new(ErrorKind::BadReference, bad_ref_message(*why, text))
+                            .at(self.ref_span(top.span, text), format!("in {}:{}", self.name(top.sec), top.opt()));
                         return Err(d);
                     }
                 };
-                let key = (tsec, topt);
-                if active.contains(&key) {
-                    let i = stack.iter().position(|f| f.sec == key.0 && f.opt == key.1).unwrap_or(0);
-                    let mut chain: Vec<String> = stack[i..].iter().map(|f| format!("{}:{}", f.sec, f.opt)).collect();
-                    chain.push(format!("{}:{}", key.0, key.1));
-                    let text = r.text.clone();
-                    let d = Diagnostic::new(ErrorKind::Cycle, format!("circular reference in substitutions: {}", chain.join(" -> ")))
-                        .at(self.ref_span(top.span, &text), "this reference closes the cycle");
+                let Some(tsec) = tsec else {
+                    let Ok((a, _)) = &r.target else { unreachable!("checked above") };
+                    let missing = &element(top.value(), r.elem)[a.clone()];
+                    let d = Diagnostic::new(ErrorKind::MissingSection, format!("the section [{missing}] is not defined"))
+                        .at(self.ref_span(top.span, text), format!("referenced from {}:{}", self.name(top.sec), top.opt()));
                     return Err(d);
-                }
-                let (frame_sec, frame_opt, frame_span, text) = (top.sec.clone(), top.opt.clone(), top.span, r.text.clone());
-                let started = match self.start(&key.0, &key.1) {
+                };
+                let started = match self.start(tsec, topt) {
                     Ok(s) => s,
                     Err(mut d) => {
                         if d.span.is_none() {
-                            d = d.at(self.ref_span(frame_span, &text), format!("referenced from {frame_sec}:{frame_opt}"));
+                            d = d.at(self.ref_span(top.span, text), format!("referenced from {}:{}", self.name(top.sec), top.opt()));
                         }
                         return Err(d);
                     }
                 };
                 let got = match started {
                     Start::Done(v) => Got::Val(v),
-                    Start::Missing if key.1 == "_buildout_section_name_" => Got::Val(Value::Str(frame_sec.clone())),
+                    Start::Missing if topt == "_buildout_section_name_" => {
+                        Got::Val(ValueRef::Shared(Rc::new(Value::Str(self.name(top.sec).to_owned()))))
+                    }
                     Start::Missing => {
-                        let has_recipe = self.sec(&key.0)?.options.contains_key("recipe");
+                        let has_recipe = self.sec(tsec)?.options.contains_key("recipe");
                         if self.lenient && has_recipe {
                             Got::Literal
                         } else {
                             let d = Diagnostic::new(
                                 ErrorKind::MissingOption,
-                                format!("referenced option does not exist: {}:{}", key.0, key.1),
+                                format!("referenced option does not exist: {}:{topt}", self.name(tsec)),
                             )
-                            .at(self.ref_span(frame_span, &text), format!("referenced from {frame_sec}:{frame_opt}"));
+                            .at(self.ref_span(top.span, text), format!("referenced from {}:{}", self.name(top.sec), top.opt()));
                             return Err(d);
                         }
                     }
                     Start::Frame(f) => {
-                        active.insert(key);
+                        if !active.insert((f.sec, f.entry)) {
+                            let i = stack.iter().position(|s| s.sec == f.sec && s.entry == f.entry).unwrap_or(0);
+                            let mut chain: Vec<String> =
+                                stack[i..].iter().map(|s| format!("{}:{}", self.name(s.sec), s.opt())).collect();
+                            chain.push(format!("{}:{}", self.name(f.sec), f.opt()));
+                            let d = Diagnostic::new(
+                                ErrorKind::Cycle,
+                                format!("circular reference in substitutions: {}", chain.join(" -> ")),
+                            )
+                            .at(self.ref_span(top.span, text), "this reference closes the cycle");
+                            return Err(d);
+                        }
                         stack.push(f);
                         continue;
                     }
@@ -522,16 +745,14 @@ impl<'c> Resolver<'c> {
             } else {
                 let f = stack.pop().expect("non-empty");
                 let v = self.assemble(&f);
-                let s = self.sec(&f.sec)?;
-                let v = match s.options.get(&f.opt) {
-                    Some(e) => self.finish(&f.sec, &f.opt, v, e)?,
-                    None => v,
-                };
-                self.remember(&f.sec, &f.opt, v.clone());
-                active.remove(&(f.sec.clone(), f.opt.clone()));
+                let opt = f.opt().to_owned();
+                let v = self.finish(f.sec, &opt, v, &f.secref.options[f.entry])?;
+                let v = Rc::new(v);
+                self.remember(f.sec, f.entry, f.secref.options.len(), v.clone());
+                active.remove(&(f.sec, f.entry));
                 match stack.last_mut() {
-                    Some(parent) => parent.got.push(Got::Val(v)),
-                    None => return Ok(Some(v)),
+                    Some(parent) => parent.got.push(Got::Val(ValueRef::Shared(v))),
+                    None => return Ok(Some(ValueRef::Shared(v))),
                 }
             }
         }
@@ -542,42 +763,48 @@ impl<'c> Resolver<'c> {
             Format::Toml => "$",
             Format::Cfg => "$$",
         };
-        let text_of = |segs: &[Seg]| {
-            let mut out = String::new();
+        let raw = f.value();
+        let text_of = |elem: usize, segs: &[Seg]| {
+            let src = element(raw, elem);
+            let mut out = String::with_capacity(src.len());
             for s in segs {
                 match s {
-                    Seg::Lit(l) => out.push_str(l),
+                    Seg::Lit(r) => out.push_str(&src[r.clone()]),
                     Seg::Dollar => out.push_str(dollar),
                     Seg::Ref(i) => match &f.got[*i] {
-                        Got::Val(v) => out.push_str(&v.to_text()),
-                        Got::Literal => out.push_str(&f.tpl.refs[*i].text),
+                        Got::Val(v) => match &**v {
+                            Value::Str(s) => out.push_str(s),
+                            l => out.push_str(&l.to_text()),
+                        },
+                        Got::Literal => out.push_str(&src[f.tpl.refs[*i].text.clone()]),
                     },
                 }
             }
             out
         };
         if !f.tpl.list {
-            return Value::Str(text_of(&f.tpl.elements[0]));
+            return Value::Str(text_of(0, &f.tpl.elements[0]));
         }
         let mut out = Vec::new();
-        for segs in &f.tpl.elements {
+        for (elem, segs) in f.tpl.elements.iter().enumerate() {
             if let [Seg::Ref(i)] = segs.as_slice()
-                && let Got::Val(Value::List(items)) = &f.got[*i]
+                && let Got::Val(v) = &f.got[*i]
+                && let Value::List(items) = &**v
             {
                 out.extend(items.iter().cloned());
                 continue;
             }
-            out.push(text_of(segs));
+            out.push(text_of(elem, segs));
         }
         Value::List(out)
     }
 }
 
 fn expand_home(p: &str) -> String {
-    if p == "~" || p.starts_with("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return format!("{}{}", Path::new(&home).display(), &p[1..]);
-        }
+    if (p == "~" || p.starts_with("~/"))
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return format!("{}{}", Path::new(&home).display(), &p[1..]);
     }
     p.to_owned()
 }

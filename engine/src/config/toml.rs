@@ -2,7 +2,6 @@
 //! arrays of strings (numbers and booleans become their text), `{ append, remove }`
 //! modifiers and `inherits` for macros.
 
-use indexmap::IndexMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -87,7 +86,7 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut sections: Sections = IndexMap::new();
+    let mut sections: Sections = Sections::default();
     for (name, table) in doc.get_ref().iter() {
         let sec = name.get_ref().as_ref();
         let DeValue::Table(options) = table.get_ref() else {
@@ -102,7 +101,7 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
             continue;
         };
         let mut section = Section {
-            options: IndexMap::new(),
+            options: super::model::Map::default(),
             header: Some(Span::new(file, name.span().start, name.span().end)),
         };
         for (key, v) in options.iter() {
