@@ -809,7 +809,8 @@ impl Runner<'_, '_> {
             let Some(record) = self.state.parts.get(&step.part).cloned() else {
                 continue;
             };
-            info!(part = %step.part, "uninstalling ({})", step.reason);
+            info_span!("part", part = %step.part)
+                .in_scope(|| info!("uninstalling ({})", step.reason));
             let recipe = self.uninstaller(&step.part, &record);
             self.spawn(
                 scope,

@@ -1,1 +1,894 @@
-//! lifecycle tests.
+//! The install lifecycle end to end (SPEC §3): the real `rbuildout` binary with the real
+//! `testkit` plugin, each test in its own instance folder.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use rbuildout_tests::{rbuildout_bin, target_dir};
+
+/// One instance folder with a `buildout.toml`.
+struct Instance {
+    tmp: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Instance {
+    fn new(config: &str) -> Instance {
+        let instance = Instance {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        };
+        instance.config(config);
+        instance
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir().join(rel)
+    }
+
+    fn config(&self, text: &str) {
+        std::fs::write(self.path("buildout.toml"), text).expect("write buildout.toml");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(rbuildout_bin());
+        c.current_dir(self.dir())
+            .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+            .env("RBUILDOUT_HOME", self.path(".home"))
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .arg("-U")
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run rbuildout");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts success.
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "rbuildout {args:?} failed:\n{}", r.stderr);
+        r
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rbuildout")
+    }
+
+    fn state_text(&self) -> String {
+        std::fs::read_to_string(self.path(".installed.toml")).expect("read .installed.toml")
+    }
+
+    fn state(&self) -> toml::Table {
+        self.state_text()
+            .parse()
+            .expect("the state file is valid TOML")
+    }
+
+    /// The installed parts, in recorded order.
+    fn installed(&self) -> Vec<String> {
+        strings(&self.state()["order"])
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.path(rel).symlink_metadata().is_ok()
+    }
+
+    /// Lines of a testkit log file (empty when absent).
+    fn log(&self, rel: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(rel))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn strings(v: &toml::Value) -> Vec<String> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect()
+}
+
+fn part<'a>(state: &'a toml::Table, name: &str) -> &'a toml::Table {
+    state["parts"][name]
+        .as_table()
+        .unwrap_or_else(|| panic!("part {name} is not recorded"))
+}
+
+/// Size, modification time and inode: any rewrite (even by rename) changes one of them.
+fn identity(path: &Path) -> (u64, SystemTime, u64) {
+    let m = std::fs::metadata(path).expect("stat");
+    (m.len(), m.modified().expect("mtime"), m.ino())
+}
+
+fn mtime(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+}
+
+/// Waits until `path` exists, failing the test after 30 s.
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+const TWO_FILES: &str = r#"
+[buildout]
+parts = ["a", "b"]
+
+[a]
+recipe = "testkit:file"
+path = "parts/a.txt"
+content = "A"
+
+[b]
+recipe = "testkit:file"
+path = "parts/b.txt"
+content = "B"
+"#;
+
+#[test]
+fn install_records_each_part_and_a_rerun_rewrites_nothing() {
+    let inst = Instance::new(TWO_FILES);
+    inst.ok(&[]);
+    assert_eq!(inst.read("parts/a.txt"), "A");
+    assert_eq!(inst.read("parts/b.txt"), "B");
+
+    let state = inst.state();
+    assert_eq!(state["version"].as_integer(), Some(1));
+    assert_eq!(inst.installed(), ["a", "b"]);
+    let a = part(&state, "a");
+    let recipe = a["recipe"].as_table().unwrap();
+    assert_eq!(recipe["plugin"].as_str(), Some("testkit"));
+    assert_eq!(recipe["entry"].as_str(), Some("file"));
+    assert_eq!(recipe["version"].as_str(), Some("0.1.0"));
+    let digest = recipe["digest"].as_str().unwrap();
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{digest}"
+    );
+    assert_eq!(a["options"]["content"].as_str(), Some("A"));
+    assert_eq!(a["options"]["recipe"].as_str(), Some("testkit:file"));
+    assert_eq!(strings(&a["paths"]), ["parts/a.txt"]);
+    let written = inst.path("parts/a.txt").display().to_string();
+    assert_eq!(a["outputs"]["written"].as_str(), Some(written.as_str()));
+
+    let before = identity(&inst.path(".installed.toml"));
+    let text = inst.state_text();
+    let file_before = identity(&inst.path("parts/a.txt"));
+    for _ in 0..2 {
+        inst.ok(&[]);
+    }
+    assert_eq!(
+        inst.state_text(),
+        text,
+        "a no-op run leaves the state byte-identical"
+    );
+    assert_eq!(
+        identity(&inst.path(".installed.toml")),
+        before,
+        "and does not rewrite it"
+    );
+    assert_eq!(
+        identity(&inst.path("parts/a.txt")),
+        file_before,
+        "nor reinstalls a part"
+    );
+    assert!(!inst.exists(".installed.toml.tmp"));
+}
+
+#[test]
+fn an_option_change_reinstalls_that_part_and_updates_the_others() {
+    let config = |b: &str| {
+        format!(
+            r#"
+[buildout]
+parts = ["a", "b"]
+
+[a]
+recipe = "testkit:lifecycle"
+path = "parts/a.txt"
+
+[b]
+recipe = "testkit:lifecycle"
+path = "parts/b.txt"
+content = "{b}"
+"#
+        )
+    };
+    let inst = Instance::new(&config("one"));
+    inst.ok(&["-j", "1"]);
+    assert_eq!(inst.log("lifecycle.log"), ["install a", "install b"]);
+    inst.config(&config("two"));
+    inst.ok(&["-j", "1"]);
+    assert_eq!(
+        inst.log("lifecycle.log"),
+        [
+            "install a",
+            "install b",
+            "uninstall b",
+            "update a",
+            "install b"
+        ]
+    );
+    assert_eq!(inst.read("parts/b.txt"), "two");
+    assert_eq!(
+        part(&inst.state(), "b")["options"]["content"].as_str(),
+        Some("two")
+    );
+    assert_eq!(inst.installed(), ["a", "b"]);
+}
+
+#[test]
+fn a_deleted_path_reinstalls_its_part() {
+    let inst = Instance::new(TWO_FILES);
+    inst.ok(&[]);
+    std::fs::remove_file(inst.path("parts/a.txt")).unwrap();
+    let plan = inst.ok(&["plan"]);
+    assert_eq!(
+        plan.stdout,
+        "uninstall  a  (path parts/a.txt is missing)\n\
+         reinstall  a  (path parts/a.txt is missing)\n\
+         keep       b  (unchanged)\n"
+    );
+    inst.ok(&[]);
+    assert_eq!(inst.read("parts/a.txt"), "A");
+    assert_eq!(inst.installed(), ["a", "b"]);
+}
+
+#[test]
+fn removed_parts_are_uninstalled_in_reverse_order_before_anything_installs() {
+    let part = |name: &str| {
+        format!("\n[{name}]\nrecipe = \"testkit:lifecycle\"\npath = \"parts/{name}.txt\"\n")
+    };
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"a\", \"b\", \"c\"]\n{}{}{}",
+        part("a"),
+        part("b"),
+        part("c")
+    ));
+    inst.ok(&["-j", "1"]);
+    inst.config(&format!(
+        "[buildout]\nparts = [\"d\", \"b\"]\n{}{}",
+        part("b"),
+        part("d")
+    ));
+    inst.ok(&["-j", "4"]);
+    let log = inst.log("lifecycle.log");
+    assert_eq!(
+        log[..5],
+        [
+            "install a",
+            "install b",
+            "install c",
+            "uninstall c",
+            "uninstall a"
+        ]
+    );
+    let mut rest = log[5..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["install d", "update b"]);
+    assert!(!inst.exists("parts/a.txt") && !inst.exists("parts/c.txt"));
+    assert!(inst.exists("parts/b.txt") && inst.exists("parts/d.txt"));
+    assert_eq!(inst.installed(), ["d", "b"]);
+}
+
+#[test]
+fn the_uninstall_hook_gets_the_recorded_options() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["u"]
+
+[u]
+recipe = "testkit:uninstallable"
+path = "parts/u.txt"
+log = "hooks.log"
+"#,
+    );
+    inst.ok(&[]);
+    assert!(inst.log("hooks.log").is_empty());
+    inst.config("[buildout]\nparts = []\n");
+    inst.ok(&[]);
+    assert_eq!(inst.log("hooks.log"), ["uninstall u"]);
+    assert!(!inst.exists("parts/u.txt"));
+    assert!(inst.installed().is_empty());
+    assert!(
+        inst.state()["parts"]
+            .as_table()
+            .is_none_or(|t| t.is_empty())
+    );
+}
+
+#[test]
+fn outputs_reach_dependents_and_their_change_reinstalls_them() {
+    let config = |port: &str| {
+        format!(
+            r#"
+[buildout]
+parts = ["web", "conf", "where"]
+
+[web]
+recipe = "testkit:file"
+path = "parts/web.txt"
+content = "{port}"
+publish-port = "{port}"
+
+[conf]
+recipe = "testkit:lifecycle"
+path = "parts/conf.txt"
+content = "listen ${{web:port}}"
+
+[where]
+recipe = "testkit:lifecycle"
+path = "parts/where.txt"
+content = "${{web:written}}"
+"#
+        )
+    };
+    let inst = Instance::new(&config("8080"));
+    inst.ok(&["-j", "1"]);
+    assert_eq!(inst.read("parts/conf.txt"), "listen 8080");
+    assert_eq!(
+        inst.read("parts/where.txt"),
+        inst.path("parts/web.txt").display().to_string()
+    );
+    assert_eq!(
+        part(&inst.state(), "web")["outputs"]["port"].as_str(),
+        Some("8080")
+    );
+
+    inst.config(&config("8081"));
+    inst.ok(&["-j", "1"]);
+    assert_eq!(inst.read("parts/conf.txt"), "listen 8081");
+    assert_eq!(
+        inst.log("lifecycle.log"),
+        [
+            "install conf",
+            "install where",
+            "uninstall conf",
+            "install conf",
+            "update where"
+        ],
+        "conf sees the new output and is reinstalled; where's options did not change"
+    );
+    assert_eq!(
+        part(&inst.state(), "conf")["options"]["content"].as_str(),
+        Some("listen 8081")
+    );
+    inst.ok(&[]);
+    assert_eq!(
+        inst.log("lifecycle.log").len(),
+        7,
+        "the next run only updates"
+    );
+}
+
+#[test]
+fn a_reference_nobody_provides_fails_when_its_part_is_reached() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["a", "b"]
+
+[a]
+recipe = "testkit:file"
+path = "parts/a.txt"
+
+[b]
+recipe = "testkit:file"
+path = "parts/b.txt"
+content = "${a:nosuch}"
+"#,
+    );
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
+    assert_eq!(inst.installed(), ["a"], "what ran before is recorded");
+    assert!(!inst.exists("parts/b.txt"));
+}
+
+#[test]
+fn a_failing_part_removes_what_it_registered_and_stops_the_run() {
+    let config = |seconds: &str| {
+        format!(
+            r#"
+[buildout]
+parts = ["a", "bad", "c"]
+
+[a]
+recipe = "testkit:file"
+path = "parts/a.txt"
+
+[bad]
+recipe = "testkit:sleep"
+marker = "parts/bad.marker"
+seconds = "{seconds}"
+needs = ["a"]
+
+[c]
+recipe = "testkit:file"
+path = "parts/c.txt"
+needs = ["bad"]
+"#
+        )
+    };
+    let inst = Instance::new(&config("soon"));
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("part `bad` failed during install: option `seconds` must be a number"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !inst.exists("parts/bad.marker"),
+        "the path it registered before failing is removed"
+    );
+    assert_eq!(inst.installed(), ["a"]);
+    assert!(!inst.exists("parts/c.txt"), "the run stopped");
+
+    inst.config(&config("0"));
+    inst.ok(&[]);
+    assert_eq!(inst.installed(), ["a", "bad", "c"]);
+}
+
+#[test]
+fn a_panicking_recipe_fails_its_part_and_nothing_else() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["a", "boom"]
+
+[a]
+recipe = "testkit:file"
+path = "parts/a.txt"
+
+[boom]
+recipe = "testkit:panic"
+message = "the sky fell"
+needs = ["a"]
+"#,
+    );
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("part `boom` failed: its recipe panicked"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("the sky fell"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("RUST_BACKTRACE"),
+        "no backtrace: {}",
+        r.stderr
+    );
+    assert_eq!(inst.installed(), ["a"]);
+}
+
+#[test]
+fn a_failed_update_drops_the_part_and_its_paths() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["u"]
+
+[u]
+recipe = "testkit:updatable"
+path = "parts/u.txt"
+log = "no/such/folder/update.log"
+"#,
+    );
+    inst.ok(&[]);
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("part `u` failed during update"),
+        "{}",
+        r.stderr
+    );
+    assert!(!inst.exists("parts/u.txt"));
+    assert!(inst.installed().is_empty());
+}
+
+#[test]
+fn the_engine_never_removes_anything_outside_the_instance() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("precious.txt");
+    let inst = Instance::new(&format!(
+        r#"
+[buildout]
+parts = ["out", "through-link"]
+
+[out]
+recipe = "testkit:outside"
+path = "{}"
+content = "keep me"
+
+[through-link]
+recipe = "testkit:file"
+path = "link/inner.txt"
+content = "keep me too"
+"#,
+        outside.display()
+    ));
+    std::os::unix::fs::symlink(elsewhere.path(), inst.path("link")).unwrap();
+    let r = inst.ok(&[]);
+    assert!(r.stderr.contains("outside the instance"), "{}", r.stderr);
+    assert_eq!(
+        strings(&part(&inst.state(), "out")["paths"]),
+        [outside.display().to_string()]
+    );
+
+    inst.config("[buildout]\nparts = []\n");
+    let r = inst.ok(&[]);
+    assert!(r.stderr.contains("left"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.path().join("inner.txt")).unwrap(),
+        "keep me too",
+        "a path whose folder is a link to elsewhere is outside too"
+    );
+    assert!(inst.installed().is_empty());
+}
+
+#[test]
+fn a_second_run_fails_naming_the_holder_or_waits_with_a_timeout() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["slow"]
+
+[slow]
+recipe = "testkit:sleep"
+marker = "slow.marker"
+seconds = "2"
+"#,
+    );
+    let mut first = inst.spawn(&[]);
+    wait_for(&inst.path("slow.marker"));
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("(pid {})", first.id())),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(".installed.toml.lock"), "{}", r.stderr);
+
+    let r = inst.run(&["--lock-timeout", "60"]);
+    assert_eq!(
+        r.code, 0,
+        "the waiting run proceeds once the first ends: {}",
+        r.stderr
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(inst.installed(), ["slow"]);
+}
+
+#[test]
+fn plan_says_what_would_change_and_why_touching_nothing() {
+    let config = |a: &str, parts: &str, extra: &str| {
+        format!(
+            r#"
+[buildout]
+parts = [{parts}]
+
+[a]
+recipe = "testkit:file"
+path = "parts/a.txt"
+content = "{a}"
+
+[b]
+recipe = "testkit:updatable"
+path = "parts/b.txt"
+
+[c]
+recipe = "testkit:file"
+path = "parts/c.txt"
+{extra}"#
+        )
+    };
+    let inst = Instance::new(&config("A", r#""a", "b", "c""#, ""));
+    inst.ok(&[]);
+    let before = identity(&inst.path(".installed.toml"));
+    let a_before = identity(&inst.path("parts/a.txt"));
+    inst.config(&config(
+        "A2",
+        r#""a", "b", "d""#,
+        "\n[d]\nrecipe = \"testkit:file\"\npath = \"parts/d.txt\"\n",
+    ));
+    let expected = "uninstall  c  (no longer a part)\n\
+                    uninstall  a  (option `content` changed: \"A2\" != \"A\")\n\
+                    reinstall  a  (option `content` changed: \"A2\" != \"A\")\n\
+                    update     b  (unchanged)\n\
+                    install    d  (new part)\n";
+    assert_eq!(inst.ok(&["plan"]).stdout, expected);
+    assert_eq!(inst.ok(&["install", "--dry-run"]).stdout, expected);
+    assert_eq!(identity(&inst.path(".installed.toml")), before);
+    assert_eq!(identity(&inst.path("parts/a.txt")), a_before);
+    assert!(inst.exists("parts/c.txt") && !inst.exists("parts/d.txt"));
+    assert!(inst.log("update.log").is_empty(), "plan runs no recipe");
+}
+
+#[test]
+fn install_part_handles_only_the_parts_named() {
+    let inst = Instance::new(TWO_FILES);
+    inst.ok(&["install", "b"]);
+    assert_eq!(inst.installed(), ["b"]);
+    assert!(!inst.exists("parts/a.txt"));
+    inst.ok(&[]);
+    inst.config(
+        r#"
+[buildout]
+parts = ["b"]
+
+[b]
+recipe = "testkit:file"
+path = "parts/b.txt"
+content = "B2"
+"#,
+    );
+    inst.ok(&["install", "b"]);
+    assert_eq!(inst.read("parts/b.txt"), "B2");
+    assert!(
+        inst.exists("parts/a.txt"),
+        "parts no longer configured are left alone"
+    );
+    assert_eq!(inst.installed(), ["a", "b"]);
+
+    let r = inst.run(&["install", "nosuch"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not a part of this buildout: `nosuch`"),
+        "{}",
+        r.stderr
+    );
+}
+
+const SLEEPERS: &str = r#"
+[buildout]
+parts = ["s1", "s2", "s3"]
+
+[s1]
+recipe = "testkit:sleep"
+marker = "s1.marker"
+seconds = "1.5"
+
+[s2]
+recipe = "testkit:sleep"
+marker = "s2.marker"
+seconds = "1.5"
+
+[s3]
+recipe = "testkit:sleep"
+marker = "s3.marker"
+seconds = "0"
+needs = ["s1"]
+"#;
+
+/// Seconds from `a`'s marker to `b`'s (each written when its part starts).
+fn started_after(inst: &Instance, a: &str, b: &str) -> f64 {
+    let (a, b) = (mtime(&inst.path(a)), mtime(&inst.path(b)));
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+#[test]
+fn independent_parts_run_at_once_and_a_part_waits_for_its_dependencies() {
+    let inst = Instance::new(SLEEPERS);
+    let r = inst.ok(&["-j", "3"]);
+    // s1 and s2 each sleep 1.5 s after writing their marker: s2 starting less than 1.5 s
+    // after s1 means both were running at once.
+    assert!(started_after(&inst, "s1.marker", "s2.marker").abs() < 1.5);
+    assert!(
+        started_after(&inst, "s1.marker", "s3.marker") >= 1.5,
+        "s3 waits for s1"
+    );
+    for line in r.stderr.lines().filter(|l| l.contains("installing")) {
+        assert!(
+            line.contains("part{part=s"),
+            "a part's log line names it: {line}"
+        );
+    }
+
+    let one = Instance::new(SLEEPERS);
+    one.ok(&["-j", "1"]);
+    assert!(
+        started_after(&one, "s1.marker", "s2.marker") >= 1.5,
+        "-j 1 runs one at a time"
+    );
+}
+
+/// Every file of the instance (relative path → content), leaving out what legitimately
+/// differs between runs: the lock file and the sleep markers hold process ids.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(base).unwrap().display().to_string();
+            if path.is_dir() {
+                out.insert(format!("{rel}/"), String::new());
+                walk(base, &path, out);
+            } else if rel.ends_with(".marker") || rel.ends_with(".lock") {
+                out.insert(rel, String::new());
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.insert(rel, text.replace(&base.display().to_string(), "<instance>"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn kill_config(version: &str, parts: &[&str]) -> String {
+    let mut text = format!("[buildout]\nparts = {parts:?}\n");
+    for p in parts {
+        let recipe = if p.starts_with('s') { "sleep" } else { "file" };
+        text.push_str(&format!(
+            "\n[{p}]\nrecipe = \"testkit:{recipe}\"\npath = \"parts/{p}.txt\"\n\
+             content = \"{p} {version}\"\nmarker = \"parts/{p}.marker\"\nseconds = \"0.05\"\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
+    let old = kill_config("v1", &["f1", "s1", "f2", "o1", "s2", "o2"]);
+    let new = kill_config("v2", &["f1", "s1", "f2", "s3", "f3", "s4", "f4"]);
+
+    let clean = Instance::new(&old);
+    clean.ok(&["-j", "2"]);
+    clean.config(&new);
+    clean.ok(&["-j", "2"]);
+    let expected = snapshot(clean.dir());
+
+    // Kill the old → new run after a growing delay: before the lock, during the uninstalls,
+    // in the middle of a part, between parts, and after it finished.
+    for delay_ms in [
+        0u64, 5, 15, 30, 50, 75, 100, 130, 160, 200, 250, 320, 400, 600,
+    ] {
+        let inst = Instance::new(&old);
+        inst.ok(&["-j", "2"]);
+        inst.config(&new);
+        let mut child = inst.spawn(&["-j", "2"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if inst.exists(".installed.toml") {
+            let _: toml::Table = inst
+                .state_text()
+                .parse()
+                .unwrap_or_else(|e| panic!("state left half-written after {delay_ms} ms: {e}"));
+        }
+        inst.ok(&["-j", "2"]);
+        assert_eq!(snapshot(inst.dir()), expected, "killed after {delay_ms} ms");
+        let r = inst.ok(&["plan"]);
+        assert!(
+            r.stdout.lines().all(|l| l.starts_with("keep")),
+            "converged after {delay_ms} ms:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_lets_the_running_part_finish_and_starts_no_other() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["slow", "f1", "f2"]
+
+[slow]
+recipe = "testkit:sleep"
+marker = "slow.marker"
+seconds = "1"
+
+[f1]
+recipe = "testkit:file"
+path = "parts/f1.txt"
+needs = ["slow"]
+
+[f2]
+recipe = "testkit:file"
+path = "parts/f2.txt"
+needs = ["slow"]
+"#,
+    );
+    let child = inst.spawn(&[]);
+    wait_for(&inst.path("slow.marker"));
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: 2 part(s) not run"),
+        "{stderr}"
+    );
+    assert_eq!(
+        inst.installed(),
+        ["slow"],
+        "the running part finished and is recorded"
+    );
+    assert!(inst.exists("slow.marker"));
+    assert!(!inst.exists("parts/f1.txt") && !inst.exists("parts/f2.txt"));
+
+    inst.ok(&[]);
+    assert_eq!(inst.installed(), ["slow", "f1", "f2"]);
+}
+
+#[test]
+fn plugins_lists_the_testkit_and_its_recipes() {
+    let inst = Instance::new(TWO_FILES);
+    let r = inst.ok(&["plugins", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    let testkit = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "testkit")
+        .unwrap_or_else(|| panic!("testkit not listed: {}", r.stdout));
+    assert_eq!(testkit["version"], "0.1.0");
+    let lifecycle = testkit["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "lifecycle")
+        .expect("lifecycle recipe");
+    assert_eq!(lifecycle["update"], true);
+    assert_eq!(lifecycle["uninstall"], true);
+    let text = inst.ok(&["plugins"]).stdout;
+    assert!(text.contains("  sleep (install)\n"), "{text}");
+}
