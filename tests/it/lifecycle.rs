@@ -795,6 +795,7 @@ fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
     clean.ok(&["-j", "2"]);
     let expected = snapshot(clean.dir());
 
+    let mut states_seen = std::collections::BTreeSet::new();
     // Kill the old → new run after a growing delay: before the lock, during the uninstalls,
     // in the middle of a part, between parts, and after it finished.
     for delay_ms in [
@@ -807,12 +808,15 @@ fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
-        if inst.exists(".installed.toml") {
-            let _: toml::Table = inst
-                .state_text()
-                .parse()
-                .unwrap_or_else(|e| panic!("state left half-written after {delay_ms} ms: {e}"));
-        }
+        let left = if inst.exists(".installed.toml") {
+            inst.state_text()
+        } else {
+            String::new()
+        };
+        let _: toml::Table = left
+            .parse()
+            .unwrap_or_else(|e| panic!("state left half-written after {delay_ms} ms: {e}"));
+        states_seen.insert(left);
         inst.ok(&["-j", "2"]);
         assert_eq!(snapshot(inst.dir()), expected, "killed after {delay_ms} ms");
         let r = inst.ok(&["plan"]);
@@ -822,6 +826,12 @@ fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
             r.stdout
         );
     }
+    // The kills must have hit the run at several different points, or this proves little.
+    assert!(
+        states_seen.len() >= 4,
+        "only {} distinct states after a kill",
+        states_seen.len()
+    );
 }
 
 #[test]

@@ -133,6 +133,10 @@ pub(super) fn registry(config: &Config) -> Registry {
 
 /// A run's error as the command line reports it: exit 2 for the config's fault, else 1.
 pub(super) fn failure(e: RunError) -> Failure {
+    if let RunError::Config(e) = e {
+        // A config error renders itself in full, `error:` and snippet included.
+        return Failure::Config(e.to_string());
+    }
     if e.is_config() {
         Failure::Config(format!("error: {e}"))
     } else {
