@@ -75,6 +75,33 @@
 //! greeting = "hello from ${buildout:directory}"
 //! ```
 //!
+//! # Testing a recipe
+//!
+//! [`testing`] runs a recipe in-process through the same entry points rbuildout calls, and
+//! returns what it registered, published and logged:
+//!
+//! ```
+//! use rbuildout_plugin_api::testing::{self, TestCall};
+//! # use rbuildout_plugin_api::{Context, Options, Recipe, Result};
+//! # pub struct Hello;
+//! # impl Recipe for Hello {
+//! #     fn install(options: &Options, ctx: &Context) -> Result<()> {
+//! #         let path = ctx.buildout_directory().join("hello.txt");
+//! #         std::fs::write(&path, options.get("greeting").unwrap_or("hello"))?;
+//! #         ctx.register(&path)?;
+//! #         ctx.publish("file", &path.display().to_string())
+//! #     }
+//! # }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let call = TestCall::new("greet", dir.path(), &[("greeting", "hi")]);
+//! let outcome = testing::install::<Hello>(&call).unwrap();
+//! let file = dir.path().join("hello.txt");
+//! assert_eq!(std::fs::read_to_string(&file).unwrap(), "hi");
+//! assert_eq!(outcome.paths, [file.clone()]);
+//! assert_eq!(outcome.output("file"), Some(file.to_str().unwrap()));
+//! ```
+//!
 //! # Rules the host enforces
 //!
 //! - A recipe owns what it [registers](Context::register); paths outside the instance are
@@ -90,7 +117,7 @@ mod sdk;
 
 #[doc(hidden)]
 pub use sdk::private;
-pub use sdk::{Context, Error, Options, Recipe, Result};
+pub use sdk::{Context, Error, Options, Recipe, Result, testing};
 /// The `tracing` crate the SDK forwards to the host; use its macros in a recipe.
 pub use tracing;
 

@@ -109,7 +109,7 @@ pub(crate) fn send(call: Option<&abi::Call>, level: Level, target: &str, message
     let current = CURRENT.with(Cell::get);
     // SAFETY: `CURRENT` is only set, by the export guard, to the valid call running on this
     // thread, and reset before that call returns.
-    let call = call.or_else(|| unsafe { current.as_ref() });
+    let call = call.or(unsafe { current.as_ref() });
     let (log, ctx) = match call {
         Some(call) => (call.log, call.ctx),
         None => match HOST.get() {

@@ -5,6 +5,9 @@ mod bridge;
 mod context;
 mod export;
 mod options;
+pub mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use context::Context;
 pub use options::Options;
