@@ -70,7 +70,7 @@ pub struct Failure {
     pub message: String,
     pub panicked: bool,
     /// What the recipe reported before failing.
-    pub outcome: Outcome,
+    pub outcome: Box<Outcome>,
 }
 
 /// Runs `R::install`.
@@ -100,7 +100,7 @@ fn run(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> 
         return Err(Failure {
             message: "the recipe does not implement this hook".into(),
             panicked: false,
-            outcome: Outcome::default(),
+            outcome: Box::default(),
         });
     };
     let state = State {
@@ -152,7 +152,7 @@ fn run(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> 
         status => Err(Failure {
             message: message.unwrap_or_default(),
             panicked: status == abi::PANIC,
-            outcome,
+            outcome: Box::new(outcome),
         }),
     }
 }
