@@ -240,10 +240,6 @@ fn defaults(format: Format, dir: &Path) -> Sections {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| ".cache/rbuildout".to_owned());
     let mut b = Section::default();
-    let empty_list = match format {
-        Format::Toml => Value::List(Vec::new()),
-        Format::Cfg => Value::Str(String::new()),
-    };
     for (k, v) in [
         ("allow-picked-versions", "true"),
         ("bin-directory", "bin"),
@@ -261,9 +257,10 @@ fn defaults(format: Format, dir: &Path) -> Sections {
     ] {
         b.options.insert(k.to_owned(), default_entry(v));
     }
+    // Both formats default these to the empty string (an empty list to `to_list`), so a
+    // converted config resolves to the same values.
     for k in ["develop", "plugin-path"] {
-        b.options
-            .insert(k.to_owned(), Entry::new(empty_list.clone(), Op::Set, Source::Default));
+        b.options.insert(k.to_owned(), default_entry(""));
     }
     b.options.insert(
         "directory".to_owned(),

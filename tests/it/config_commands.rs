@@ -1,0 +1,233 @@
+//! The commands that need no plugin, run through the real binary: `convert` (whose TOML must
+//! resolve to the `.cfg`'s values), `query`, `init`, user defaults and http(s) extends with
+//! their cache.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rbuildout_tests::rbuildout_bin;
+use serde_json::Value as Json;
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut c = Command::new(rbuildout_bin());
+    c.args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RBUILDOUT_HOME")
+        .env_remove("BUILDOUT_HOME")
+        .env_remove("PIP_INDEX_URL");
+    for v in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run rbuildout")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+/// `annotate --json` of a config, reduced to what must match: the parts and every value.
+fn values(dir: &Path, config: &str) -> Json {
+    let out = run(dir, &["-U", "-c", config, "annotate", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{config}: {}", stderr(&out));
+    let doc: Json = serde_json::from_slice(&out.stdout).expect("annotate prints JSON");
+    let mut sections = serde_json::Map::new();
+    for (name, opts) in doc["sections"].as_object().expect("sections") {
+        let mut o = serde_json::Map::new();
+        for (k, v) in opts.as_object().expect("options") {
+            o.insert(k.clone(), v["value"].clone());
+        }
+        sections.insert(name.clone(), Json::Object(o));
+    }
+    serde_json::json!({"parts": doc["parts"], "sections": sections})
+}
+
+const CFG_INPUTS: &[&[(&str, &str)]] = &[
+    // Implicit parts, `${:_buildout_section_name_}`, `$$`, block values.
+    &[(
+        "buildout.cfg",
+        "[buildout]\nparts = b c\nx = ${via:r}\n\n[via]\nrecipe = r\nr = 1\n\n[a]\nrecipe = r\nv = 1\n\n\
+         [b]\nrecipe = r\nv = ${a:v}\nname = ${:_buildout_section_name_}\ndollar = $${x:y} $$ cost $5\n\
+         block =\n    first\n\n      indented\n    last\n\n[c]\nrecipe = r\nhash = a # b\nws =   padded  \n",
+    )],
+    // Macros with += / -=, chained macros, `${:x}` in a macro.
+    &[(
+        "buildout.cfg",
+        "[buildout]\nparts = p\n\n[base]\nlist = one\n  two\ngreeting = hello ${:who}\n\n[mid]\n<= base\nextra = 1\n\n\
+         [p]\n<= mid\nrecipe = r\nwho = world\nlist += three\nlist -= one\n",
+    )],
+    // Extends (a diamond, re-applied as zc.buildout does), += across files, a condition.
+    &[
+        (
+            "buildout.cfg",
+            "[buildout]\nextends = left.cfg right.cfg\nparts = p\n\n[p]\nrecipe = r\nv = ${s:v}\nw = ${s:w}\n",
+        ),
+        ("left.cfg", "[buildout]\nextends = common.cfg\n\n[s]\nv = left\nw += l\n"),
+        ("right.cfg", "[buildout]\nextends = common.cfg\n\n[s]\nw += r\n"),
+        ("common.cfg", "[s]\nv = common\nw = c\n\n[s:posix]\nw += posix\n"),
+    ],
+    // `=>` part dependencies and a data section reached through [buildout].
+    &[(
+        "buildout.cfg",
+        "[buildout]\nparts = z\nlog = ${paths:log}\n\n[paths]\nlog = ${buildout:directory}/var/log\n\n\
+         [z]\nrecipe = r\n=> y\n\n[y]\nrecipe = r\nfile = ${paths:log}/y.log\n",
+    )],
+];
+
+#[test]
+fn convert_gives_toml_that_resolves_to_the_same_values() {
+    for (n, files) in CFG_INPUTS.iter().enumerate() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        for (name, text) in *files {
+            write(dir, name, text);
+        }
+        let out = run(dir, &["-U", "convert", "buildout.cfg"], &[]);
+        assert_eq!(out.status.code(), Some(0), "input {n}: {}", stderr(&out));
+        let toml = String::from_utf8(out.stdout).expect("utf-8");
+        write(dir, "converted.toml", &toml);
+        let want = values(dir, "buildout.cfg");
+        let got = values(dir, "converted.toml");
+        assert_eq!(got, want, "input {n}: converted TOML differs:\n{toml}");
+        assert!(want["parts"].as_array().is_some_and(|p| !p.is_empty()), "input {n} has parts");
+    }
+}
+
+#[test]
+fn query_prints_one_value_and_lists_one_element_per_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        dir,
+        "buildout.toml",
+        "[buildout]\nparts = ['a', 'b']\n\n[a]\nrecipe = 'r'\npath = '${buildout:directory}/x'\n\n[b]\nrecipe = 'r'\n",
+    );
+    let out = run(dir, &["-U", "query", "parts"], &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
+    let out = run(dir, &["-U", "query", "a:path"], &[]);
+    let canonical = dir.canonicalize().expect("canonical");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        printed == format!("{}/x\n", dir.display()) || printed == format!("{}/x\n", canonical.display()),
+        "{printed}"
+    );
+    let out = run(dir, &["-U", "a:path=changed", "query", "a:path"], &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "changed\n");
+    let out = run(dir, &["-U", "query", "a:nosuch"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing option a:nosuch"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let out = run(dir, &["-U", "query", "a:b:c"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn init_writes_a_working_starter_and_never_overwrites() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let out = run(dir, &["init"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.join("buildout.toml")).expect("init wrote buildout.toml");
+    let v = values(dir, "buildout.toml");
+    assert_eq!(v["parts"], serde_json::json!([]));
+    let again = run(dir, &["init"], &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(dir.join("buildout.toml")).expect("still there"), text);
+}
+
+#[test]
+fn user_defaults_apply_under_the_config_and_u_skips_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let rb_home = dir.join("rb-home");
+    let bo_home = dir.join("bo-home");
+    std::fs::create_dir_all(&rb_home).expect("mkdir");
+    std::fs::create_dir_all(&bo_home).expect("mkdir");
+    write(&rb_home, "default.toml", "[buildout]\nfind-links = 'from-rbuildout'\nnewest = 'true'\n");
+    write(&bo_home, "default.cfg", "[buildout]\nfind-links = from-buildout\npython = py-default\n");
+    write(dir, "buildout.cfg", "[buildout]\nparts =\nfind-links += mine\n");
+    write(dir, "buildout.toml", "[buildout]\nparts = []\n");
+    let env = [("RBUILDOUT_HOME", rb_home.as_path()), ("BUILDOUT_HOME", bo_home.as_path())];
+    let query = |args: &[&str]| {
+        let out = run(dir, args, &env);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    };
+    // .cfg: zc.buildout's default.cfg over rbuildout's default.toml, under the project's +=.
+    assert_eq!(query(&["-c", "buildout.cfg", "query", "find-links"]), "from-buildout\nmine");
+    assert_eq!(query(&["-c", "buildout.cfg", "query", "newest"]), "true");
+    assert_eq!(query(&["-c", "buildout.cfg", "query", "python"]), "py-default");
+    // TOML: only rbuildout's own defaults.
+    assert_eq!(query(&["-c", "buildout.toml", "query", "find-links"]), "from-rbuildout");
+    assert_eq!(query(&["-c", "buildout.toml", "query", "python"]), "python3");
+    // -U skips both.
+    assert_eq!(query(&["-U", "-c", "buildout.cfg", "query", "find-links"]), "mine");
+    assert_eq!(query(&["-U", "-c", "buildout.toml", "query", "newest"]), "false");
+}
+
+/// Serves `body` for every request on 127.0.0.1, `count` times; returns the base URL.
+fn serve(body: &'static str, count: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn url_extends_are_downloaded_once_then_read_from_the_cache_offline() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let base = serve("[buildout]\nparts = a\n\n[a]\nrecipe = r\nfrom = the-server\n", 1);
+    write(
+        dir,
+        "buildout.cfg",
+        &format!("[buildout]\nextends = {base}/base.cfg\ndownload-cache = cache\n"),
+    );
+    let out = run(dir, &["-U", "query", "a:from"], &[("NO_PROXY", Path::new("127.0.0.1"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "the-server\n");
+    let cached: Vec<_> = std::fs::read_dir(dir.join("cache/extends")).expect("cache folder").collect();
+    assert_eq!(cached.len(), 1);
+    // The server is gone (it answered once): offline runs read the cache.
+    let out = run(dir, &["-U", "-o", "query", "a:from"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "the-server\n");
+}
+
+#[test]
+fn every_command_has_help() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (cmd, needle) in [
+        ("annotate", "--json"),
+        ("query", "[SECTION:]OPTION"),
+        ("init", "overwrite"),
+        ("convert", "FILE.cfg"),
+    ] {
+        let out = run(tmp.path(), &[cmd, "--help"], &[]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(needle), "{cmd} --help lacks {needle}: {text}");
+    }
+}
