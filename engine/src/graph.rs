@@ -49,12 +49,21 @@ enum Task {
     Finish(usize),
 }
 
+/// Names in a value, as zc.buildout reads `parts`: a string split on any whitespace, a list
+/// element by element.
+fn words(v: &Value) -> Vec<String> {
+    match v {
+        Value::Str(s) => s.split_whitespace().map(str::to_owned).collect(),
+        Value::List(l) => l.clone(),
+    }
+}
+
 /// The names `needs` (TOML) or `<part-dependencies>` (`.cfg`'s `=>`) lists.
 fn needs(resolver: &mut Resolver, section: &str) -> Result<Vec<String>, Error> {
     let mut out = Vec::new();
     for opt in ["needs", "<part-dependencies>"] {
-        if let Some(v) = resolver.get_opt(section, opt)? {
-            out.extend(v.to_list());
+        if let Some(v) = resolver.get_ref(section, opt)? {
+            out.extend(words(&v));
         }
     }
     Ok(out)
@@ -87,7 +96,7 @@ fn find_word(hay: &str, word: &str) -> Option<usize> {
 /// Finds the parts, their order and dependencies. Errors: `buildout:parts` missing, a part
 /// without a section or recipe, a substitution error in an evaluated section, a cycle.
 pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
-    let listed = resolver.get("buildout", "parts")?.to_list();
+    let listed = words(&resolver.get("buildout", "parts")?);
     let parts_span = resolver
         .history("buildout", "parts")?
         .iter()
@@ -203,12 +212,13 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                     if name == "buildout" {
                         continue;
                     }
-                    match resolver.get_ref(name, "recipe")? {
+                    // As in zc.buildout, an empty recipe does not make a part.
+                    match resolver.get_ref(name, "recipe")?.filter(|r| !r.to_text().is_empty()) {
                         Some(r) => {
                             recipes.insert(name.to_owned(), r.to_text());
                             order.push(s);
                         }
-                        None if listed_set.contains(name) => {
+                        None if listed_set.contains(name) && resolver.get_ref(name, "recipe")?.is_none() => {
                             return Err(config.error(
                                 Diagnostic::new(ErrorKind::MissingOption, format!("part [{name}] has no recipe"))
                                     .at(config.section_span(name), "add a `recipe` option to this section"),
@@ -321,10 +331,7 @@ fn reaches(deps: &HashMap<String, Vec<String>>, from: &str, to: &str) -> bool {
 
 /// The resolved `buildout:parts` as a list (helper for callers that show it).
 pub fn listed_parts(resolver: &mut Resolver) -> Result<Vec<String>, Error> {
-    Ok(match resolver.get("buildout", "parts")? {
-        Value::List(l) => l,
-        v => v.to_list(),
-    })
+    Ok(words(&resolver.get("buildout", "parts")?))
 }
 
 #[cfg(test)]

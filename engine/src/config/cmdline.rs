@@ -41,8 +41,10 @@ pub fn parse(assignments: &[String], files: &mut Files) -> Result<Sections, Vec<
                 continue;
             }
         };
-        let bad_section = sec.is_empty() || sec.contains(|c: char| c.is_whitespace() || "#[]:;{}".contains(c));
-        let bad_option = opt.is_empty() || opt.contains(|c: char| c.is_whitespace() || "{}[]=:".contains(c));
+        // As in zc.buildout, any non-empty name is accepted (a section named with a space can
+        // still be referenced as `${my settings:x}`).
+        let bad_section = sec.is_empty();
+        let bad_option = opt.is_empty();
         if bad_section || bad_option {
             let what = if bad_section { "section" } else { "option" };
             errors.push(bad(files, arg, 0, lhs.len(), format!("`{arg}` has an invalid {what} name"), "here"));

@@ -243,6 +243,7 @@ fn defaults(format: Format, dir: &Path) -> Sections {
     for (k, v) in [
         ("allow-picked-versions", "true"),
         ("bin-directory", "bin"),
+        ("develop-eggs-directory", "develop-eggs"),
         ("download-cache", cache.as_str()),
         ("eggs-directory", "eggs"),
         ("find-links", ""),

@@ -82,10 +82,30 @@ fn bad_ref_message(why: BadRef, text: &str) -> String {
     }
 }
 
-/// Calls `f(start, end)` for every `${...}` of one `$$`-free piece starting at `base`.
+/// Where `$` followed by `next` first occurs in `s`: a byte scan, much cheaper than a
+/// substring search for the short values configs hold.
+fn find_dollar(s: &str, next: u8) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'$') {
+        let at = i + p;
+        if b.get(at + 1) == Some(&next) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
+}
+
+/// Whether a value holds a reference (`${`).
+fn has_ref(s: &str) -> bool {
+    find_dollar(s, b'{').is_some()
+}
+
+/// Calls `f(start, end)` for every `${...}` of one `$$`-free piece.
 fn each_ref(s: &str, piece: Range<usize>, mut f: impl FnMut(usize, usize)) {
     let mut at = piece.start;
-    while let Some(i) = s[at..piece.end].find("${") {
+    while let Some(i) = find_dollar(&s[at..piece.end], b'{') {
         let open = at + i;
         let Some(j) = s[open + 2..piece.end].find('}') else {
             break;
@@ -104,7 +124,7 @@ fn pieces(s: &str) -> impl Iterator<Item = Range<usize>> + '_ {
         if done {
             return None;
         }
-        match s[start..].find("$$") {
+        match find_dollar(&s[start..], b'$') {
             Some(i) => {
                 let r = start..start + i;
                 start += i + 2;
@@ -161,7 +181,11 @@ fn element(v: &Value, i: usize) -> &str {
 }
 
 fn needs_substitution(v: &Value, format: Format) -> bool {
-    v.contains("${") || (format == Format::Toml && v.contains("$$"))
+    let any = |f: &dyn Fn(&str) -> bool| match v {
+        Value::Str(s) => f(s),
+        Value::List(l) => l.iter().any(|e| f(e)),
+    };
+    any(&has_ref) || (format == Format::Toml && any(&|s: &str| find_dollar(s, b'$').is_some()))
 }
 
 /// A resolved value: borrowed from the config when nothing was substituted, else shared.
@@ -368,9 +392,9 @@ impl<'c> Resolver<'c> {
             }
         };
         match &e.value {
-            Value::Str(s) if s.contains("${") => scan(s),
+            Value::Str(s) if has_ref(s) => scan(s),
             Value::Str(_) => {}
-            Value::List(l) => l.iter().filter(|x| x.contains("${")).for_each(|x| scan(x)),
+            Value::List(l) => l.iter().filter(|x| has_ref(x)).for_each(|x| scan(x)),
         }
         Ok(out)
     }
@@ -404,7 +428,7 @@ impl<'c> Resolver<'c> {
         for (_, i) in names {
             let v = &secref.options[i].value;
             let mut refs = Vec::new();
-            if v.contains("${") {
+            if needs_substitution(v, Format::Cfg) {
                 let tpl = self.template_at(sec, i, &secref);
                 for r in &tpl.refs {
                     let Ok((a, b)) = &r.target else { continue };
