@@ -148,9 +148,9 @@ pub fn parse_toml_str(text: &str, name: &str) -> Result<(), Error> {
     toml::parse(text, id).map(|_| ()).map_err(|d| Error::new(&files, d))
 }
 
-/// Loads a config from text alone, as if it were the file `name` in `dir` (extends are read
-/// from disk relative to `dir`), then resolves every section: what a fuzz target or a
-/// benchmark calls. Never panics.
+/// Loads a config from one text, as if it were the file `name` in `dir`, with the built-in
+/// defaults and without following `extends` or reading user defaults: what a fuzz target or
+/// a benchmark calls. Never panics.
 pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Config, Error> {
     let mut files = Files::default();
     let env = condition::Env::default();
