@@ -17,6 +17,7 @@
 //! `debug` at `-vv`); warnings and errors keep their level.
 
 mod call;
+mod develop;
 mod digest;
 mod library;
 mod search;
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+pub use develop::develop;
 pub use library::plugin_info;
 pub use search::SearchPath;
 
@@ -76,6 +78,8 @@ pub enum PluginError {
     BadMagic { path: PathBuf, found: u64 },
     #[error("{} is not a valid recipe plugin: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
+    #[error("cannot build the recipe crate {}: {message}", dir.display())]
+    Develop { dir: PathBuf, message: String },
     #[error("recipe plugin {} refused to start: its init returned {code}", path.display())]
     Init { path: PathBuf, code: i32 },
     #[error(
