@@ -9,7 +9,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::config::{Config, Diagnostic, Error, ErrorKind, Resolver, Span, Value};
+use crate::config::{Config, Diagnostic, Error, ErrorKind, IndexRef, Resolver, Span, Value};
 
 /// The parts of a config, their install order and their dependencies.
 #[derive(Debug, Clone)]
@@ -73,7 +73,11 @@ fn span_of_name(config: &Config, span: Option<Span>, name: &str) -> Option<Span>
     let s = span?;
     // Point at the name inside the value when it can be found.
     match config.span_text(s).and_then(|t| find_word(&t, name)) {
-        Some(i) => Some(Span::new(s.file, s.start as usize + i, s.start as usize + i + name.len())),
+        Some(i) => Some(Span::new(
+            s.file,
+            s.start as usize + i,
+            s.start as usize + i + name.len(),
+        )),
         None => Some(s),
     }
 }
@@ -84,7 +88,8 @@ fn find_word(hay: &str, word: &str) -> Option<usize> {
         let at = from + i;
         let before = hay[..at].chars().last();
         let after = hay[at + word.len()..].chars().next();
-        let boundary = |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || "\"',[]=".contains(c));
+        let boundary =
+            |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || "\"',[]=".contains(c));
         if boundary(before) && boundary(after) {
             return Some(at);
         }
@@ -112,13 +117,17 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     };
     for p in &listed {
         if !config.has_section(p) {
-            push_err(config.error(
-                Diagnostic::new(
-                    ErrorKind::MissingSection,
-                    format!("part `{p}` is listed in buildout:parts but there is no section [{p}]"),
-                )
-                .at(span_of_name(config, parts_span, p), "unknown part"),
-            ));
+            push_err(
+                config.error(
+                    Diagnostic::new(
+                        ErrorKind::MissingSection,
+                        format!(
+                            "part `{p}` is listed in buildout:parts but there is no section [{p}]"
+                        ),
+                    )
+                    .at(span_of_name(config, parts_span, p), "unknown part"),
+                ),
+            );
         }
     }
     if let Some(e) = errors.take() {
@@ -128,7 +137,8 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     let n = config.section_names().count();
     let mut inited = vec![false; n];
     let mut walked: HashSet<(usize, usize)> = HashSet::new();
-    let mut tables: Vec<Vec<Vec<(usize, Option<usize>)>>> = vec![Vec::new(); n];
+    // Per section, per option index, the references that option holds.
+    let mut tables: Vec<Vec<Vec<IndexRef>>> = vec![Vec::new(); n];
     let mut targets: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut evaluated = Vec::new();
     let mut order: Vec<usize> = Vec::new();
@@ -154,7 +164,8 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                     resolver.check_section(name)?;
                     let mut seq = Vec::new();
                     let table = resolver.reference_table(s)?;
-                    let mut by_entry = vec![Vec::new(); table.iter().map(|(i, _)| i + 1).max().unwrap_or(0)];
+                    let mut by_entry =
+                        vec![Vec::new(); table.iter().map(|(i, _)| i + 1).max().unwrap_or(0)];
                     for (i, refs) in table {
                         for &(t, e) in &refs {
                             if t != s && !targets[s].contains(&t) {
@@ -171,13 +182,14 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                     if name != "buildout" {
                         for d in needs(resolver, name)? {
                             let Some(di) = resolver.section_index(&d) else {
-                                let span = resolver
-                                    .history(name, "needs")?
-                                    .last()
-                                    .and_then(|st| match st.source {
-                                        crate::config::Source::File(sp) => Some(sp),
-                                        _ => None,
-                                    });
+                                let span =
+                                    resolver
+                                        .history(name, "needs")?
+                                        .last()
+                                        .and_then(|st| match st.source {
+                                            crate::config::Source::File(sp) => Some(sp),
+                                            _ => None,
+                                        });
                                 return Err(config.error(
                                     Diagnostic::new(
                                         ErrorKind::MissingSection,
@@ -213,15 +225,26 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                         continue;
                     }
                     // As in zc.buildout, an empty recipe does not make a part.
-                    match resolver.get_ref(name, "recipe")?.filter(|r| !r.to_text().is_empty()) {
+                    match resolver
+                        .get_ref(name, "recipe")?
+                        .filter(|r| !r.to_text().is_empty())
+                    {
                         Some(r) => {
                             recipes.insert(name.to_owned(), r.to_text());
                             order.push(s);
                         }
-                        None if listed_set.contains(name) && resolver.get_ref(name, "recipe")?.is_none() => {
+                        None if listed_set.contains(name)
+                            && resolver.get_ref(name, "recipe")?.is_none() =>
+                        {
                             return Err(config.error(
-                                Diagnostic::new(ErrorKind::MissingOption, format!("part [{name}] has no recipe"))
-                                    .at(config.section_span(name), "add a `recipe` option to this section"),
+                                Diagnostic::new(
+                                    ErrorKind::MissingOption,
+                                    format!("part [{name}] has no recipe"),
+                                )
+                                .at(
+                                    config.section_span(name),
+                                    "add a `recipe` option to this section",
+                                ),
                             ));
                         }
                         None => {}
@@ -231,7 +254,10 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
         }
     }
     let deps = dependencies(resolver, &targets, &order);
-    let order: Vec<String> = order.iter().map(|&i| resolver.section_name(i).to_owned()).collect();
+    let order: Vec<String> = order
+        .iter()
+        .map(|&i| resolver.section_name(i).to_owned())
+        .collect();
     check_cycles(config, &order, &deps, parts_span)?;
     Ok(Parts {
         order,
@@ -243,7 +269,11 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
 
 /// For each part, the parts its references (through data sections) and `needs` reach
 /// first, stopping at parts; `targets` holds each initialized section's direct targets.
-fn dependencies(resolver: &Resolver, targets: &[Vec<usize>], order: &[usize]) -> HashMap<String, Vec<String>> {
+fn dependencies(
+    resolver: &Resolver,
+    targets: &[Vec<usize>],
+    order: &[usize],
+) -> HashMap<String, Vec<String>> {
     let mut position = vec![usize::MAX; targets.len()];
     for (i, &p) in order.iter().enumerate() {
         position[p] = i;
@@ -267,7 +297,10 @@ fn dependencies(resolver: &Resolver, targets: &[Vec<usize>], order: &[usize]) ->
         found.sort_by_key(|&d| position[d]);
         deps.insert(
             resolver.section_name(p).to_owned(),
-            found.into_iter().map(|d| resolver.section_name(d).to_owned()).collect(),
+            found
+                .into_iter()
+                .map(|d| resolver.section_name(d).to_owned())
+                .collect(),
         );
     }
     deps
@@ -280,7 +313,10 @@ fn check_cycles(
     parts_span: Option<Span>,
 ) -> Result<(), Error> {
     let mut g: DiGraph<&str, ()> = DiGraph::new();
-    let idx: HashMap<&str, NodeIndex> = order.iter().map(|p| (p.as_str(), g.add_node(p.as_str()))).collect();
+    let idx: HashMap<&str, NodeIndex> = order
+        .iter()
+        .map(|p| (p.as_str(), g.add_node(p.as_str())))
+        .collect();
     for (p, ds) in deps {
         for d in ds {
             g.add_edge(idx[d.as_str()], idx[p.as_str()], ());
@@ -308,9 +344,15 @@ fn check_cycles(
     Err(config.error(
         Diagnostic::new(
             ErrorKind::Cycle,
-            format!("parts depend on each other in a cycle: {}", path.join(" -> ")),
+            format!(
+                "parts depend on each other in a cycle: {}",
+                path.join(" -> ")
+            ),
         )
-        .at(span_of_name(config, parts_span, start).or(config.section_span(start)), "part in a cycle")
+        .at(
+            span_of_name(config, parts_span, start).or(config.section_span(start)),
+            "part in a cycle",
+        )
         .note("a part must not reach itself through references or `needs`"),
     ))
 }
@@ -337,28 +379,36 @@ pub fn listed_parts(resolver: &mut Resolver) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load_str, Format};
+    use crate::config::{Format, load_str};
 
     fn order(text: &str, format: Format) -> Result<Vec<String>, String> {
         let dir = std::env::temp_dir();
         let c = load_str(text, "t", &dir, format).map_err(|e| e.to_string())?;
         let mut r = c.resolver();
-        parts(&c, &mut r).map(|p| p.order().to_vec()).map_err(|e| e.to_string())
+        parts(&c, &mut r)
+            .map(|p| p.order().to_vec())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn implicit_parts_come_before_their_users() {
         let cfg = "[buildout]\nparts = b b c\nx = ${viabuildout:r}\n[viabuildout]\nrecipe = r\nr = 1\n\
                    [a]\nrecipe = r\nv = 1\n[data]\nv = ${a:v}\n[b]\nrecipe = r\nv = ${data:v}\n[c]\nrecipe = r\n";
-        assert_eq!(order(cfg, Format::Cfg).unwrap(), ["viabuildout", "a", "b", "c"]);
+        assert_eq!(
+            order(cfg, Format::Cfg).unwrap(),
+            ["viabuildout", "a", "b", "c"]
+        );
     }
 
     #[test]
     fn needs_and_cycles() {
-        let toml = "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nneeds = ['b']\n[b]\nrecipe = 'r'\n";
+        let toml =
+            "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nneeds = ['b']\n[b]\nrecipe = 'r'\n";
         assert_eq!(order(toml, Format::Toml).unwrap(), ["b", "a"]);
         let cyc = "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nx = '${b:y}'\n[b]\nrecipe = 'r'\ny = '1'\nz = '${a:w}'\n[a2]\n";
-        let cyc = cyc.replace("[a2]\n", "").replace("x = '${b:y}'", "x = '${b:y}'\nw = '2'");
+        let cyc = cyc
+            .replace("[a2]\n", "")
+            .replace("x = '${b:y}'", "x = '${b:y}'\nw = '2'");
         let e = order(&cyc, Format::Toml).unwrap_err();
         assert!(e.contains("cycle"), "{e}");
         let e = order("[buildout]\nparts = ['nosuch']\n", Format::Toml).unwrap_err();

@@ -19,7 +19,14 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
         .env_remove("RBUILDOUT_HOME")
         .env_remove("BUILDOUT_HOME")
         .env_remove("PIP_INDEX_URL");
-    for v in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] {
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         c.env_remove(v);
     }
     for (k, v) in env {
@@ -72,9 +79,18 @@ const CFG_INPUTS: &[&[(&str, &str)]] = &[
             "buildout.cfg",
             "[buildout]\nextends = left.cfg right.cfg\nparts = p\n\n[p]\nrecipe = r\nv = ${s:v}\nw = ${s:w}\n",
         ),
-        ("left.cfg", "[buildout]\nextends = common.cfg\n\n[s]\nv = left\nw += l\n"),
-        ("right.cfg", "[buildout]\nextends = common.cfg\n\n[s]\nw += r\n"),
-        ("common.cfg", "[s]\nv = common\nw = c\n\n[s:posix]\nw += posix\n"),
+        (
+            "left.cfg",
+            "[buildout]\nextends = common.cfg\n\n[s]\nv = left\nw += l\n",
+        ),
+        (
+            "right.cfg",
+            "[buildout]\nextends = common.cfg\n\n[s]\nw += r\n",
+        ),
+        (
+            "common.cfg",
+            "[s]\nv = common\nw = c\n\n[s:posix]\nw += posix\n",
+        ),
     ],
     // `=>` part dependencies and a data section reached through [buildout].
     &[(
@@ -99,7 +115,10 @@ fn convert_gives_toml_that_resolves_to_the_same_values() {
         let want = values(dir, "buildout.cfg");
         let got = values(dir, "converted.toml");
         assert_eq!(got, want, "input {n}: converted TOML differs:\n{toml}");
-        assert!(want["parts"].as_array().is_some_and(|p| !p.is_empty()), "input {n} has parts");
+        assert!(
+            want["parts"].as_array().is_some_and(|p| !p.is_empty()),
+            "input {n} has parts"
+        );
     }
 }
 
@@ -118,14 +137,19 @@ fn query_prints_one_value_and_lists_one_element_per_line() {
     let canonical = dir.canonicalize().expect("canonical");
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        printed == format!("{}/x\n", dir.display()) || printed == format!("{}/x\n", canonical.display()),
+        printed == format!("{}/x\n", dir.display())
+            || printed == format!("{}/x\n", canonical.display()),
         "{printed}"
     );
     let out = run(dir, &["-U", "a:path=changed", "query", "a:path"], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "changed\n");
     let out = run(dir, &["-U", "query", "a:nosuch"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("missing option a:nosuch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing option a:nosuch"),
+        "{}",
+        stderr(&out)
+    );
     assert!(out.stdout.is_empty());
     let out = run(dir, &["-U", "query", "a:b:c"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -137,13 +161,21 @@ fn init_writes_a_working_starter_and_never_overwrites() {
     let dir = tmp.path();
     let out = run(dir, &["init"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = std::fs::read_to_string(dir.join("buildout.toml")).expect("init wrote buildout.toml");
+    let text =
+        std::fs::read_to_string(dir.join("buildout.toml")).expect("init wrote buildout.toml");
     let v = values(dir, "buildout.toml");
     assert_eq!(v["parts"], serde_json::json!([]));
     let again = run(dir, &["init"], &[]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
-    assert_eq!(std::fs::read_to_string(dir.join("buildout.toml")).expect("still there"), text);
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("buildout.toml")).expect("still there"),
+        text
+    );
 }
 
 #[test]
@@ -154,26 +186,59 @@ fn user_defaults_apply_under_the_config_and_u_skips_them() {
     let bo_home = dir.join("bo-home");
     std::fs::create_dir_all(&rb_home).expect("mkdir");
     std::fs::create_dir_all(&bo_home).expect("mkdir");
-    write(&rb_home, "default.toml", "[buildout]\nfind-links = 'from-rbuildout'\nnewest = 'true'\n");
-    write(&bo_home, "default.cfg", "[buildout]\nfind-links = from-buildout\npython = py-default\n");
-    write(dir, "buildout.cfg", "[buildout]\nparts =\nfind-links += mine\n");
+    write(
+        &rb_home,
+        "default.toml",
+        "[buildout]\nfind-links = 'from-rbuildout'\nnewest = 'true'\n",
+    );
+    write(
+        &bo_home,
+        "default.cfg",
+        "[buildout]\nfind-links = from-buildout\npython = py-default\n",
+    );
+    write(
+        dir,
+        "buildout.cfg",
+        "[buildout]\nparts =\nfind-links += mine\n",
+    );
     write(dir, "buildout.toml", "[buildout]\nparts = []\n");
-    let env = [("RBUILDOUT_HOME", rb_home.as_path()), ("BUILDOUT_HOME", bo_home.as_path())];
+    let env = [
+        ("RBUILDOUT_HOME", rb_home.as_path()),
+        ("BUILDOUT_HOME", bo_home.as_path()),
+    ];
     let query = |args: &[&str]| {
         let out = run(dir, args, &env);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
     };
     // .cfg: zc.buildout's default.cfg over rbuildout's default.toml, under the project's +=.
-    assert_eq!(query(&["-c", "buildout.cfg", "query", "find-links"]), "from-buildout\nmine");
+    assert_eq!(
+        query(&["-c", "buildout.cfg", "query", "find-links"]),
+        "from-buildout\nmine"
+    );
     assert_eq!(query(&["-c", "buildout.cfg", "query", "newest"]), "true");
-    assert_eq!(query(&["-c", "buildout.cfg", "query", "python"]), "py-default");
+    assert_eq!(
+        query(&["-c", "buildout.cfg", "query", "python"]),
+        "py-default"
+    );
     // TOML: only rbuildout's own defaults.
-    assert_eq!(query(&["-c", "buildout.toml", "query", "find-links"]), "from-rbuildout");
-    assert_eq!(query(&["-c", "buildout.toml", "query", "python"]), "python3");
+    assert_eq!(
+        query(&["-c", "buildout.toml", "query", "find-links"]),
+        "from-rbuildout"
+    );
+    assert_eq!(
+        query(&["-c", "buildout.toml", "query", "python"]),
+        "python3"
+    );
     // -U skips both.
-    assert_eq!(query(&["-U", "-c", "buildout.cfg", "query", "find-links"]), "mine");
-    assert_eq!(query(&["-U", "-c", "buildout.toml", "query", "newest"]), "false");
+    assert_eq!(
+        query(&["-U", "-c", "buildout.cfg", "query", "find-links"]),
+        "mine"
+    );
+    assert_eq!(
+        query(&["-U", "-c", "buildout.toml", "query", "newest"]),
+        "false"
+    );
 }
 
 /// Serves `body` for every request on 127.0.0.1, `count` times; returns the base URL.
@@ -199,16 +264,25 @@ fn serve(body: &'static str, count: usize) -> String {
 fn url_extends_are_downloaded_once_then_read_from_the_cache_offline() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let base = serve("[buildout]\nparts = a\n\n[a]\nrecipe = r\nfrom = the-server\n", 1);
+    let base = serve(
+        "[buildout]\nparts = a\n\n[a]\nrecipe = r\nfrom = the-server\n",
+        1,
+    );
     write(
         dir,
         "buildout.cfg",
         &format!("[buildout]\nextends = {base}/base.cfg\ndownload-cache = cache\n"),
     );
-    let out = run(dir, &["-U", "query", "a:from"], &[("NO_PROXY", Path::new("127.0.0.1"))]);
+    let out = run(
+        dir,
+        &["-U", "query", "a:from"],
+        &[("NO_PROXY", Path::new("127.0.0.1"))],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "the-server\n");
-    let cached: Vec<_> = std::fs::read_dir(dir.join("cache/extends")).expect("cache folder").collect();
+    let cached: Vec<_> = std::fs::read_dir(dir.join("cache/extends"))
+        .expect("cache folder")
+        .collect();
     assert_eq!(cached.len(), 1);
     // The server is gone (it answered once): offline runs read the cache.
     let out = run(dir, &["-U", "-o", "query", "a:from"], &[]);

@@ -53,7 +53,11 @@ fn run_case(case: &Path) -> String {
         case.display(),
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(!stderr.contains("panicked"), "{}: panic: {stderr}", case.display());
+    assert!(
+        !stderr.contains("panicked"),
+        "{}: panic: {stderr}",
+        case.display()
+    );
     format!("exit: {}\n---\n{}", out.status.code().unwrap_or(-1), stderr)
 }
 
@@ -78,16 +82,31 @@ fn every_malformed_config_fails_with_exit_2_and_a_located_message() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if got != expected {
-            failures.push(format!("== {}\n-- expected:\n{expected}\n-- got:\n{got}", case.display()));
+            failures.push(format!(
+                "== {}\n-- expected:\n{expected}\n-- got:\n{got}",
+                case.display()
+            ));
         }
         assert!(got.starts_with("exit: 2\n"), "{}: {got}", case.display());
         // Every message locates itself, except when there is no file to point into.
-        let name = case.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = case
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name != "missing-config" {
-            assert!(got.contains(" --> "), "{}: no file:line:col in {got}", case.display());
+            assert!(
+                got.contains(" --> "),
+                "{}: no file:line:col in {got}",
+                case.display()
+            );
         }
     }
-    assert!(failures.is_empty(), "{} cases differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -104,7 +123,12 @@ fn an_error_in_a_section_nothing_reaches_is_not_reported() {
         .env("HOME", tmp.path())
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["sections"].get("unused").is_none());
     assert_eq!(v["parts"], serde_json::json!(["a"]));

@@ -36,7 +36,8 @@ pub fn cli() -> Command {
 
 /// Loads the config the global flags name.
 pub(super) fn load_config(g: &Global) -> Result<Config, Failure> {
-    let cwd = std::env::current_dir().map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
     let opts = LoadOptions {
         file: g.config.clone(),
         cwd,
@@ -166,7 +167,10 @@ fn origin_text(config: &Config, s: &Step) -> Option<String> {
 
 pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     let config = load_config(g)?;
-    let chosen: Vec<String> = m.get_many::<String>("sections").map(|v| v.cloned().collect()).unwrap_or_default();
+    let chosen: Vec<String> = m
+        .get_many::<String>("sections")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
     let mut resolver = config.resolver();
     resolver.set_lenient(true);
     apply_state_outputs(&mut resolver);
@@ -181,7 +185,10 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     let mut errors: Option<config::Error> = None;
     for c in &chosen {
         if !config.has_section(c) {
-            let e = config::Error::plain(config::ErrorKind::MissingSection, format!("the section [{c}] is not defined"));
+            let e = config::Error::plain(
+                config::ErrorKind::MissingSection,
+                format!("the section [{c}] is not defined"),
+            );
             match &mut errors {
                 Some(all) => all.extend(e),
                 None => errors = Some(e),
@@ -217,7 +224,15 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
                     .map(|(name, opts)| {
                         let o = opts
                             .iter()
-                            .map(|(k, v, h)| (k.as_str(), JsonOption { value: v, origin: origin(&config, h) }))
+                            .map(|(k, v, h)| {
+                                (
+                                    k.as_str(),
+                                    JsonOption {
+                                        value: v,
+                                        origin: origin(&config, h),
+                                    },
+                                )
+                            })
                             .collect();
                         (name.as_str(), Pairs(o))
                     })
@@ -231,7 +246,9 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             .and_then(|()| writeln!(w))
             .and_then(|()| w.flush());
         if let Err(e) = written {
-            return Err(Failure::Config(format!("error: cannot write the output: {e}")));
+            return Err(Failure::Config(format!(
+                "error: cannot write the output: {e}"
+            )));
         }
         // Freeing a big config takes longer than the OS reclaiming it at exit.
         std::mem::forget(sections);

@@ -52,12 +52,14 @@ fn toml_value(v: &Value) -> toml_edit::Value {
 }
 
 fn from_file(h: &[Step]) -> bool {
-    h.iter().any(|s| matches!(s.source, Source::File(_) | Source::CommandLine))
+    h.iter()
+        .any(|s| matches!(s.source, Source::File(_) | Source::CommandLine))
 }
 
 pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     let file = m.get_one::<PathBuf>("file").cloned().unwrap_or_default();
-    let cwd = std::env::current_dir().map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
     let config = config::load(&LoadOptions {
         file: Some(file.clone()),
         cwd,
@@ -80,7 +82,12 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             }
             if key == "<" && name != "buildout" {
                 let names: Vec<String> = match v {
-                    Value::Str(s) => s.lines().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                    Value::Str(s) => s
+                        .lines()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
                     Value::List(l) => l.clone(),
                 };
                 let mut a = toml_edit::Array::new();
@@ -91,11 +98,17 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
                 continue;
             }
             if let Some(base) = key.strip_suffix(" +") {
-                modifiers.entry(base).or_default().insert("append", toml_value(v));
+                modifiers
+                    .entry(base)
+                    .or_default()
+                    .insert("append", toml_value(v));
                 continue;
             }
             if let Some(base) = key.strip_suffix(" -") {
-                modifiers.entry(base).or_default().insert("remove", toml_value(v));
+                modifiers
+                    .entry(base)
+                    .or_default()
+                    .insert("remove", toml_value(v));
                 continue;
             }
             table.insert(key, Item::Value(toml_value(v)));

@@ -38,8 +38,15 @@ pub fn cli() -> Command {
 }
 
 pub fn exec(g: &Global, _m: &ArgMatches) -> Outcome {
-    let path = g.config.clone().unwrap_or_else(|| PathBuf::from("buildout.toml"));
-    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+    let path = g
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("buildout.toml"));
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Failure::Config(format!(
@@ -47,7 +54,12 @@ pub fn exec(g: &Global, _m: &ArgMatches) -> Outcome {
                 path.display()
             )));
         }
-        Err(e) => return Err(Failure::Config(format!("error: cannot create {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Failure::Config(format!(
+                "error: cannot create {}: {e}",
+                path.display()
+            )));
+        }
     };
     file.write_all(STARTER.as_bytes())
         .map_err(|e| Failure::Config(format!("error: cannot write {}: {e}", path.display())))?;

@@ -39,13 +39,20 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     let config = load_config(g)?;
     if !config.has_section(&section) {
         return Err(Failure::Config(
-            Error::plain(ErrorKind::MissingSection, format!("the section [{section}] is not defined")).to_string(),
+            Error::plain(
+                ErrorKind::MissingSection,
+                format!("the section [{section}] is not defined"),
+            )
+            .to_string(),
         ));
     }
     let mut resolver = config.resolver();
     resolver.set_lenient(true);
     apply_state_outputs(&mut resolver);
-    match resolver.get_opt(&section, &option).map_err(config_failure)? {
+    match resolver
+        .get_opt(&section, &option)
+        .map_err(config_failure)?
+    {
         Some(Value::Str(s)) => println!("{s}"),
         Some(Value::List(l)) => {
             for e in l {
@@ -53,10 +60,18 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             }
         }
         None => {
-            return Err(config_failure(config.error(
-                Diagnostic::new(ErrorKind::MissingOption, format!("missing option {section}:{option}"))
-                    .at(config.section_span(&section), format!("section [{section}] has no option `{option}`")),
-            )));
+            return Err(config_failure(
+                config.error(
+                    Diagnostic::new(
+                        ErrorKind::MissingOption,
+                        format!("missing option {section}:{option}"),
+                    )
+                    .at(
+                        config.section_span(&section),
+                        format!("section [{section}] has no option `{option}`"),
+                    ),
+                ),
+            ));
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use super::condition::{self, Env};
 use super::diag::{Diagnostic, ErrorKind, Span};
-use super::model::{op_key, Entry, Op, Sections, Source, Value};
+use super::model::{Entry, Op, Sections, Source, Value, op_key};
 
 /// Characters a section name may not contain (besides whitespace).
 const NAME_FORBIDDEN: &[char] = &['#', '[', ']', ':', ';', '{', '}'];
@@ -131,7 +131,11 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
             if !condition {
                 continue;
             }
-            let piece = if blockmode { line.trim_end() } else { line.trim() };
+            let piece = if blockmode {
+                line.trim_end()
+            } else {
+                line.trim()
+            };
             if !blockmode && piece.is_empty() {
                 continue;
             }
@@ -181,8 +185,10 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
                 continue;
             }
             errors.push(
-                Diagnostic::new(ErrorKind::Syntax, "option outside any section")
-                    .at(Some(span_of(0, line.len())), "this line comes before the first [section] header"),
+                Diagnostic::new(ErrorKind::Syntax, "option outside any section").at(
+                    Some(span_of(0, line.len())),
+                    "this line comes before the first [section] header",
+                ),
             );
             return Err(errors);
         };
@@ -224,7 +230,8 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
                         section.options.shift_remove(&op_key(&key, '+'));
                         section.options.shift_remove(&op_key(&key, '-'));
                     }
-                    let mut e = Entry::new(Value::Str(value.to_owned()), Op::Set, Source::File(span));
+                    let mut e =
+                        Entry::new(Value::Str(value.to_owned()), Op::Set, Source::File(span));
                     e.history[0] = step(op, span);
                     section.options.insert(key.clone(), e);
                 }
@@ -317,7 +324,8 @@ mod tests {
 
     #[test]
     fn conditional_sections() {
-        let s = parse_ok("[a]\nx = 1\n[a:windows]\nx = 2\n[a:posix]\ny = 3\n[b: not posix ]\nz = 1\n");
+        let s =
+            parse_ok("[a]\nx = 1\n[a:windows]\nx = 2\n[a:posix]\ny = 3\n[b: not posix ]\nz = 1\n");
         assert_eq!(v(&s, "a", "x"), if cfg!(windows) { "2" } else { "1" });
         assert!(!s.contains_key("b") || cfg!(windows));
     }

@@ -2,9 +2,16 @@
 //! to `buildout` and is created when missing.
 
 use super::diag::{Diagnostic, ErrorKind, Files, Span};
-use super::model::{op_key, Entry, Op, Section, Sections, Source, Value};
+use super::model::{Entry, Op, Sections, Source, Value, op_key};
 
-fn bad(files: &mut Files, arg: &str, start: usize, end: usize, msg: String, label: &str) -> Diagnostic {
+fn bad(
+    files: &mut Files,
+    arg: &str,
+    start: usize,
+    end: usize,
+    msg: String,
+    label: &str,
+) -> Diagnostic {
     let id = files.add("<command line>".into(), arg.to_owned());
     Diagnostic::new(ErrorKind::CommandLine, msg)
         .at(Some(Span::new(id, start, end)), label)
@@ -17,7 +24,14 @@ pub fn parse(assignments: &[String], files: &mut Files) -> Result<Sections, Vec<
     let mut errors = Vec::new();
     for arg in assignments {
         let Some(eq) = arg.find('=') else {
-            errors.push(bad(files, arg, 0, arg.len(), format!("`{arg}` is not an assignment"), "expected `=`"));
+            errors.push(bad(
+                files,
+                arg,
+                0,
+                arg.len(),
+                format!("`{arg}` is not an assignment"),
+                "expected `=`",
+            ));
             continue;
         };
         let (lhs, value) = (&arg[..eq], arg[eq + 1..].trim());
@@ -47,7 +61,14 @@ pub fn parse(assignments: &[String], files: &mut Files) -> Result<Sections, Vec<
         let bad_option = opt.is_empty();
         if bad_section || bad_option {
             let what = if bad_section { "section" } else { "option" };
-            errors.push(bad(files, arg, 0, lhs.len(), format!("`{arg}` has an invalid {what} name"), "here"));
+            errors.push(bad(
+                files,
+                arg,
+                0,
+                lhs.len(),
+                format!("`{arg}` has an invalid {what} name"),
+                "here",
+            ));
             continue;
         }
         let (key, op) = match op {
@@ -55,16 +76,21 @@ pub fn parse(assignments: &[String], files: &mut Files) -> Result<Sections, Vec<
             '-' => (op_key(opt, '-'), Op::Remove),
             _ => (opt.to_owned(), Op::Set),
         };
-        let section = out.entry(sec.to_owned()).or_insert_with(Section::default);
+        let section = out.entry(sec.to_owned()).or_default();
         if op == Op::Set {
             section.options.shift_remove(&op_key(opt, '+'));
             section.options.shift_remove(&op_key(opt, '-'));
         }
-        section
-            .options
-            .insert(key, Entry::new(Value::Str(value.to_owned()), op, Source::CommandLine));
+        section.options.insert(
+            key,
+            Entry::new(Value::Str(value.to_owned()), op, Source::CommandLine),
+        );
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -74,8 +100,15 @@ mod tests {
     #[test]
     fn sections_default_to_buildout() {
         let mut files = Files::default();
-        let s = parse(&["parts=a b".into(), "x:y += 1".into(), "x:z-=2".into()], &mut files).unwrap();
-        assert_eq!(s["buildout"].options["parts"].value, Value::Str("a b".into()));
+        let s = parse(
+            &["parts=a b".into(), "x:y += 1".into(), "x:z-=2".into()],
+            &mut files,
+        )
+        .unwrap();
+        assert_eq!(
+            s["buildout"].options["parts"].value,
+            Value::Str("a b".into())
+        );
         assert_eq!(s["x"].options["y +"].value, Value::Str("1".into()));
         assert_eq!(s["x"].options["z -"].value, Value::Str("2".into()));
         let e = parse(&["a:b:c=1".into(), "novalue".into()], &mut files).unwrap_err();

@@ -73,7 +73,12 @@ impl Env {
                 "freebsd" => "FreeBSD".into(),
                 o => o.into(),
             },
-            "byteorder" => if cfg!(target_endian = "little") { "little" } else { "big" }.into(),
+            "byteorder" => if cfg!(target_endian = "little") {
+                "little"
+            } else {
+                "big"
+            }
+            .into(),
             "bits" => (usize::BITS).to_string(),
             _ => return None,
         })
@@ -140,7 +145,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 j += 1;
             }
             let n: String = cs[i..j].iter().collect();
-            out.push(Tok::Int(n.parse().map_err(|_| format!("bad number `{n}`"))?));
+            out.push(Tok::Int(
+                n.parse().map_err(|_| format!("bad number `{n}`"))?,
+            ));
             i = j;
         } else if c.is_alphabetic() || c == '_' {
             let mut j = i;
@@ -156,10 +163,12 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             i = j;
         } else {
             let two: String = cs[i..(i + 3).min(cs.len())].iter().collect();
-            let op = ["===", "==", "!=", "<=", ">=", "~=", "<", ">", "(", ")", "[", "]", ","]
-                .into_iter()
-                .find(|o| two.starts_with(o))
-                .ok_or_else(|| format!("unexpected character `{c}`"))?;
+            let op = [
+                "===", "==", "!=", "<=", ">=", "~=", "<", ">", "(", ")", "[", "]", ",",
+            ]
+            .into_iter()
+            .find(|o| two.starts_with(o))
+            .ok_or_else(|| format!("unexpected character `{c}`"))?;
             out.push(Tok::Op(op));
             i += op.chars().count();
         }
@@ -293,7 +302,14 @@ impl Parser<'_> {
                 if !self.eat_op(")") {
                     return Err("expected `)`".into());
                 }
-                Ok((if tuple { Val::Seq(items) } else { items.remove(0) }, None))
+                Ok((
+                    if tuple {
+                        Val::Seq(items)
+                    } else {
+                        items.remove(0)
+                    },
+                    None,
+                ))
             }
             Some(Tok::Op("[")) => {
                 self.pos += 1;
@@ -357,12 +373,21 @@ impl Parser<'_> {
             "platform.machine()" => Val::Str(env.fact("platform_machine")?),
             "platform.release()" => Val::Str(env.fact("platform_release")?),
             "platform.python_version()" => Val::Str(env.py("python_full_version")?),
-            "platform.python_implementation()" => Val::Str(env.py("platform_python_implementation")?),
+            "platform.python_implementation()" => {
+                Val::Str(env.py("platform_python_implementation")?)
+            }
             _ => {
-                if let Some(v) = n.strip_prefix("python").filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit())) {
+                if let Some(v) = n
+                    .strip_prefix("python")
+                    .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+                {
                     let full = env.py("python_version")?;
                     let digits: String = full.chars().filter(char::is_ascii_digit).collect();
-                    return Ok(b(if v.len() == 1 { full.split('.').next() == Some(v) } else { digits == v }));
+                    return Ok(b(if v.len() == 1 {
+                        full.split('.').next() == Some(v)
+                    } else {
+                        digits == v
+                    }));
                 }
                 return Err(format!("unknown name `{n}`"));
             }
@@ -446,7 +471,10 @@ pub fn evaluate(expr: &str, env: &Env) -> Result<bool, String> {
     };
     let v = p.or()?;
     if p.pos != p.toks.len() {
-        return Err(format!("unexpected `{:?}` after the condition", p.toks[p.pos]));
+        return Err(format!(
+            "unexpected `{:?}` after the condition",
+            p.toks[p.pos]
+        ));
     }
     Ok(v.truthy())
 }
@@ -460,11 +488,18 @@ mod tests {
         let env = Env::default();
         let linux = cfg!(target_os = "linux");
         assert_eq!(evaluate("linux", &env), Ok(linux));
-        assert_eq!(evaluate("not linux and posix", &env), Ok(!linux && cfg!(unix)));
+        assert_eq!(
+            evaluate("not linux and posix", &env),
+            Ok(!linux && cfg!(unix))
+        );
         assert_eq!(evaluate("sys.platform == 'linux'", &env), Ok(linux));
         assert_eq!(evaluate("sys_platform == \"linux\"", &env), Ok(linux));
         assert_eq!(evaluate("os.name in ('posix', 'nt')", &env), Ok(true));
-        assert!(evaluate("nosuchname", &env).unwrap_err().contains("nosuchname"));
+        assert!(
+            evaluate("nosuchname", &env)
+                .unwrap_err()
+                .contains("nosuchname")
+        );
         assert!(evaluate("linux ==", &env).is_err());
         assert_eq!(version_cmp("3.10", "3.9"), std::cmp::Ordering::Greater);
     }

@@ -28,7 +28,11 @@ impl Files {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        self.files.push(Arc::new(SourceFile { name, text, line_starts }));
+        self.files.push(Arc::new(SourceFile {
+            name,
+            text,
+            line_starts,
+        }));
         (self.files.len() - 1) as u32
     }
 
@@ -201,7 +205,11 @@ fn render(files: &Files, d: &Diagnostic) -> String {
                 Snippet::source(f.text.as_str())
                     .path(f.name.as_str())
                     .fold(true)
-                    .annotation(AnnotationKind::Primary.span(start..end).label(d.label.as_str())),
+                    .annotation(
+                        AnnotationKind::Primary
+                            .span(start..end)
+                            .label(d.label.as_str()),
+                    ),
             )
         }
         None => Group::with_title(title),

@@ -5,10 +5,10 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::Format;
 use super::condition::Env;
 use super::diag::{Diagnostic, ErrorKind, Files, Span};
 use super::model::{Sections, Value};
-use super::Format;
 
 /// Where a config file lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23,7 +23,11 @@ impl Location {
             Location::Path(p) => p.to_string_lossy().into_owned(),
             Location::Url(u) => u.split(['?', '#']).next().unwrap_or(u).to_owned(),
         };
-        if name.ends_with(".toml") { Format::Toml } else { Format::Cfg }
+        if name.ends_with(".toml") {
+            Format::Toml
+        } else {
+            Format::Cfg
+        }
     }
 
     fn display(&self, cwd: &Path) -> String {
@@ -40,7 +44,9 @@ impl Location {
 /// zc.buildout's `_isurl`: a scheme followed by `://`.
 pub fn is_url(s: &str) -> bool {
     match s.find("://") {
-        Some(i) if i > 0 => s[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)),
+        Some(i) if i > 0 => s[..i]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)),
         _ => false,
     }
 }
@@ -64,7 +70,13 @@ pub struct Loader<'a> {
 }
 
 impl<'a> Loader<'a> {
-    pub fn new(files: &'a mut Files, env: &'a Env, cwd: PathBuf, offline: bool, once: bool) -> Loader<'a> {
+    pub fn new(
+        files: &'a mut Files,
+        env: &'a Env,
+        cwd: PathBuf,
+        offline: bool,
+        once: bool,
+    ) -> Loader<'a> {
         Loader {
             files,
             env,
@@ -105,18 +117,25 @@ impl<'a> Loader<'a> {
 
     fn download(&mut self, url: &str) -> Result<String, String> {
         let cache = self.cache.clone().map(|c| c.join("extends"));
-        let cached = cache.as_ref().map(|c| c.join(format!("{:016x}", fnv1a(url.as_bytes()))));
+        let cached = cache
+            .as_ref()
+            .map(|c| c.join(format!("{:016x}", fnv1a(url.as_bytes()))));
         if let Some(p) = cached.as_ref().filter(|p| p.exists()) {
-            return std::fs::read_to_string(p).map_err(|e| format!("cannot read {} (cached {url}): {e}", p.display()));
+            return std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {} (cached {url}): {e}", p.display()));
         }
         if self.offline {
             return Err(format!(
                 "cannot download {url} in offline mode: it is not in the extends cache{}",
-                cache.map(|c| format!(" {}", c.display())).unwrap_or_default()
+                cache
+                    .map(|c| format!(" {}", c.display()))
+                    .unwrap_or_default()
             ));
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("cannot download {url}: only http and https URLs are supported"));
+            return Err(format!(
+                "cannot download {url}: only http and https URLs are supported"
+            ));
         }
         let body = ureq::get(url)
             .call()
@@ -141,13 +160,21 @@ impl<'a> Loader<'a> {
     /// Opens `loc` and what it extends; returns the results in merge order (extended files
     /// first, depth-first, left to right, then the file itself). `chain` holds the files
     /// being opened, for cycle errors.
-    pub fn open(&mut self, loc: Location, chain: &mut Vec<Location>, from: Option<Span>) -> Vec<Sections> {
+    pub fn open(
+        &mut self,
+        loc: Location,
+        chain: &mut Vec<Location>,
+        from: Option<Span>,
+    ) -> Vec<Sections> {
         if let Some(i) = chain.iter().position(|l| *l == loc) {
             let mut names: Vec<String> = chain[i..].iter().map(|l| l.display(&self.cwd)).collect();
             names.push(loc.display(&self.cwd));
             self.errors.push(
-                Diagnostic::new(ErrorKind::Cycle, format!("extends cycle: {}", names.join(" -> ")))
-                    .at(from, "this file is already being extended"),
+                Diagnostic::new(
+                    ErrorKind::Cycle,
+                    format!("extends cycle: {}", names.join(" -> ")),
+                )
+                .at(from, "this file is already being extended"),
             );
             return Vec::new();
         }
@@ -157,12 +184,20 @@ impl<'a> Loader<'a> {
         let text = match self.read(&loc) {
             Ok(t) => t,
             Err(msg) => {
-                let msg = if from.is_some() { format!("cannot load an extended config: {msg}") } else { msg };
-                self.errors.push(Diagnostic::new(ErrorKind::Io, msg).at(from, "extended here"));
+                let msg = if from.is_some() {
+                    format!("cannot load an extended config: {msg}")
+                } else {
+                    msg
+                };
+                self.errors
+                    .push(Diagnostic::new(ErrorKind::Io, msg).at(from, "extended here"));
                 return Vec::new();
             }
         };
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text).replace("\r\n", "\n");
+        let text = text
+            .strip_prefix('\u{feff}')
+            .unwrap_or(&text)
+            .replace("\r\n", "\n");
         let id = self.files.add(loc.display(&self.cwd), text);
         let dir = match &loc {
             Location::Path(p) => p.parent().map(Path::to_path_buf),
@@ -172,7 +207,11 @@ impl<'a> Loader<'a> {
             self.file_dirs.push(None);
         }
         self.file_dirs.push(dir.clone());
-        let text = &self.files.get(id).map(|f| f.text.clone()).unwrap_or_default();
+        let text = &self
+            .files
+            .get(id)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
         let parsed = match loc.format() {
             Format::Toml => super::toml::parse(text, id),
             Format::Cfg => super::cfg::parse(text, id, self.env),
@@ -186,7 +225,10 @@ impl<'a> Loader<'a> {
         };
         let root = chain.is_empty();
         let (extends, optional) = match result.get_mut("buildout") {
-            Some(b) => (b.options.shift_remove("extends"), b.options.shift_remove("optional-extends")),
+            Some(b) => (
+                b.options.shift_remove("extends"),
+                b.options.shift_remove("optional-extends"),
+            ),
             None => (None, None),
         };
         if let Some(b) = result.get("buildout") {
@@ -284,7 +326,10 @@ mod tests {
             l.resolve(&Location::Url("https://h/x/base.cfg".into()), "other.cfg"),
             Location::Url("https://h/x/other.cfg".into())
         );
-        assert_eq!(l.resolve(&Location::Path("/w/sub".into()), "../a.cfg"), Location::Path("/w/a.cfg".into()));
+        assert_eq!(
+            l.resolve(&Location::Path("/w/sub".into()), "../a.cfg"),
+            Location::Path("/w/a.cfg".into())
+        );
     }
 
     #[test]
@@ -294,11 +339,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Loader::new(&mut files, &env, dir.path().into(), true, false);
         l.cache = Some(dir.path().into());
-        let e = l.read(&Location::Url("https://example.invalid/x.cfg".into())).unwrap_err();
+        let e = l
+            .read(&Location::Url("https://example.invalid/x.cfg".into()))
+            .unwrap_err();
         assert!(e.contains("offline"), "{e}");
         std::fs::create_dir_all(dir.path().join("extends")).unwrap();
         let key = format!("{:016x}", fnv1a(b"https://example.invalid/x.cfg"));
         std::fs::write(dir.path().join("extends").join(key), "[a]\nx = 1\n").unwrap();
-        assert_eq!(l.read(&Location::Url("https://example.invalid/x.cfg".into())).unwrap(), "[a]\nx = 1\n");
+        assert_eq!(
+            l.read(&Location::Url("https://example.invalid/x.cfg".into()))
+                .unwrap(),
+            "[a]\nx = 1\n"
+        );
     }
 }

@@ -19,7 +19,7 @@ use indexmap::IndexMap;
 
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
 pub use model::{Op, Source, Step, Value};
-pub use substitute::Resolver;
+pub use substitute::{IndexRef, ReferenceTable, Resolver, ValueRef};
 
 use model::{Entry, Section, Sections};
 
@@ -43,6 +43,9 @@ pub struct LoadOptions {
     /// Raw `sec:opt=val`, `opt+=val`, `sec:opt-=val`, in command-line order.
     pub assignments: Vec<String>,
 }
+
+/// One raw option as merged: its key (`name`, `name +`, `name -` or `<`), value and history.
+pub type RawOption<'a> = (&'a str, &'a Value, &'a [Step]);
 
 /// A loaded config: every section's raw options, merged, with their history.
 #[derive(Debug)]
@@ -109,7 +112,7 @@ impl Config {
     }
 
     /// The raw (merged, not yet macro-expanded) sections, for `convert`.
-    pub fn raw_sections(&self) -> impl Iterator<Item = (&str, Vec<(&str, &Value, &[Step])>)> {
+    pub fn raw_sections(&self) -> impl Iterator<Item = (&str, Vec<RawOption<'_>>)> {
         self.sections.iter().map(|(n, s)| {
             (
                 n.as_str(),
@@ -124,11 +127,16 @@ impl Config {
     /// The text a span covers.
     pub fn span_text(&self, span: Span) -> Option<String> {
         let f = self.files.get(span.file)?;
-        f.text.get(span.start as usize..span.end as usize).map(str::to_owned)
+        f.text
+            .get(span.start as usize..span.end as usize)
+            .map(str::to_owned)
     }
 
     fn path_dir(&self) -> PathBuf {
-        self.path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.cwd.clone())
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.cwd.clone())
     }
 }
 
@@ -145,7 +153,9 @@ pub fn parse_cfg_str(text: &str, name: &str) -> Result<(), Error> {
 pub fn parse_toml_str(text: &str, name: &str) -> Result<(), Error> {
     let mut files = Files::default();
     let id = files.add(name.to_owned(), text.to_owned());
-    toml::parse(text, id).map(|_| ()).map_err(|d| Error::new(&files, d))
+    toml::parse(text, id)
+        .map(|_| ())
+        .map_err(|d| Error::new(&files, d))
 }
 
 /// Loads a config from one text, as if it were the file `name` in `dir`, with the built-in
@@ -181,7 +191,10 @@ fn find_config(opts: &LoadOptions) -> Result<PathBuf, Error> {
     if let Some(f) = &opts.file {
         let p = substitute::normalize(&opts.cwd.join(f));
         if !p.exists() {
-            return Err(Error::plain(ErrorKind::Io, format!("config file {} does not exist", f.display())));
+            return Err(Error::plain(
+                ErrorKind::Io,
+                format!("config file {} does not exist", f.display()),
+            ));
         }
         return Ok(p);
     }
@@ -229,7 +242,9 @@ fn default_entry(v: &str) -> Entry {
 /// The built-in `[buildout]` defaults of SPEC §2.4.
 fn defaults(format: Format, dir: &Path) -> Sections {
     let jobs = match format {
-        Format::Toml => std::thread::available_parallelism().map_or(1, usize::from).to_string(),
+        Format::Toml => std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .to_string(),
         Format::Cfg => "1".to_owned(),
     };
     let index = std::env::var("PIP_INDEX_URL")
@@ -265,7 +280,11 @@ fn defaults(format: Format, dir: &Path) -> Sections {
     }
     b.options.insert(
         "directory".to_owned(),
-        Entry::new(Value::Str(dir.display().to_string()), Op::Set, Source::Computed),
+        Entry::new(
+            Value::Str(dir.display().to_string()),
+            Op::Set,
+            Source::Computed,
+        ),
     );
     let mut s = Sections::default();
     s.insert("buildout".to_owned(), b);
@@ -288,7 +307,10 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         Some("toml") => Format::Toml,
         _ => Format::Cfg,
     };
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| opts.cwd.clone());
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| opts.cwd.clone());
     let mut files = Files::default();
     let env = condition::Env::default();
     let mut errors = Vec::new();
@@ -306,20 +328,32 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
             .entry("offline".to_owned())
             .or_insert_with(|| Entry::new(Value::Str("true".into()), Op::Set, Source::CommandLine));
     }
-    let cl_extends = cl.get_mut("buildout").and_then(|b| b.options.shift_remove("extends"));
+    let cl_extends = cl
+        .get_mut("buildout")
+        .and_then(|b| b.options.shift_remove("extends"));
     let cl_cache = cl
         .get("buildout")
         .and_then(|b| b.options.get("download-cache"))
         .map(|e| e.value.to_text());
 
-    let mut loader = extends::Loader::new(&mut files, &env, opts.cwd.clone(), opts.offline, format == Format::Toml);
+    let mut loader = extends::Loader::new(
+        &mut files,
+        &env,
+        opts.cwd.clone(),
+        opts.offline,
+        format == Format::Toml,
+    );
     loader.cache = cl_cache.map(|c| opts.cwd.join(extends::expand_home(&c)));
 
     let mut user = Vec::new();
     if opts.user_defaults {
         for f in user_default_files(format) {
             let mut chain = Vec::new();
-            user.push(fold(loader.open(extends::Location::Path(f), &mut chain, None)));
+            user.push(fold(loader.open(
+                extends::Location::Path(f),
+                &mut chain,
+                None,
+            )));
         }
     }
     let mut chain = Vec::new();

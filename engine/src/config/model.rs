@@ -62,11 +62,21 @@ impl Value {
         *self = match (&*self, removed) {
             (Value::Str(a), Value::Str(b)) => {
                 let gone: Vec<&str> = b.split('\n').collect();
-                Value::Str(a.split('\n').filter(|l| !gone.contains(l)).collect::<Vec<_>>().join("\n"))
+                Value::Str(
+                    a.split('\n')
+                        .filter(|l| !gone.contains(l))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
             }
             (a, b) => {
                 let gone = list_elements(b);
-                Value::List(list_elements(a).into_iter().filter(|e| !gone.contains(e)).collect())
+                Value::List(
+                    list_elements(a)
+                        .into_iter()
+                        .filter(|e| !gone.contains(e))
+                        .collect(),
+                )
             }
         };
     }
@@ -227,10 +237,16 @@ pub fn update_section(s1: &mut Section, mut s2: Section) {
         let source = v.history.last().map_or(Source::Implicit, |s| s.source);
         if op == '+' {
             base.value.add(&v.value);
-            base.history.push(Step { op: Op::Add, source });
+            base.history.push(Step {
+                op: Op::Add,
+                source,
+            });
         } else {
             base.value.remove(&v.value);
-            base.history.push(Step { op: Op::Remove, source });
+            base.history.push(Step {
+                op: Op::Remove,
+                source,
+            });
         }
         s2.options.insert(name, base);
     }
@@ -301,7 +317,10 @@ mod tests {
                 '-' => Op::Remove,
                 _ => Op::Set,
             };
-            s.options.insert((*k).into(), Entry::new(Value::Str((*v).into()), op, Source::Implicit));
+            s.options.insert(
+                (*k).into(),
+                Entry::new(Value::Str((*v).into()), op, Source::Implicit),
+            );
         }
         s
     }

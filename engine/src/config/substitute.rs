@@ -11,7 +11,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use indexmap::IndexMap;
 
 use super::diag::{Diagnostic, Error, ErrorKind, Span};
-use super::model::{split_key, update_section, Entry, Op, Section, Source, Step, Value};
+use super::model::{Entry, Op, Section, Source, Step, Value, split_key, update_section};
 use super::{Config, Format};
 
 /// One piece of a value's template, as byte ranges into the element it comes from.
@@ -50,7 +50,9 @@ struct Template {
 }
 
 fn simple(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
 }
 
 /// zc.buildout's checks of one `${...}`, in its order; ranges are relative to `text`.
@@ -65,7 +67,11 @@ fn check_ref(text: &str) -> Result<(Range<usize>, Range<usize>), BadRef> {
     let (sec, opt) = (&inner[..colon], &inner[colon + 1..]);
     if !(sec.is_empty() || simple(sec)) || !simple(opt) {
         // zc.buildout checks the section name first, even when it is empty.
-        return Err(if simple(sec) { BadRef::OptionChars } else { BadRef::SectionChars });
+        return Err(if simple(sec) {
+            BadRef::OptionChars
+        } else {
+            BadRef::SectionChars
+        });
     }
     Ok((2..2 + colon, 2 + colon + 1..text.len() - 1))
 }
@@ -77,8 +83,12 @@ fn bad_ref_message(why: BadRef, text: &str) -> String {
             "the reference {text} has no colon; write ${{section:option}}, or ${{:option}} for the same section"
         ),
         BadRef::TooManyColons => format!("the reference {text} has too many colons"),
-        BadRef::SectionChars => format!("the section name in the reference {text} has invalid characters {chars}"),
-        BadRef::OptionChars => format!("the option name in the reference {text} has invalid characters {chars}"),
+        BadRef::SectionChars => {
+            format!("the section name in the reference {text} has invalid characters {chars}")
+        }
+        BadRef::OptionChars => {
+            format!("the option name in the reference {text} has invalid characters {chars}")
+        }
     }
 }
 
@@ -153,7 +163,8 @@ fn cut(s: &str, elem: usize, refs: &mut Vec<RefSpec>) -> Vec<Seg> {
             refs.push(RefSpec {
                 elem,
                 text: open..end,
-                target: check_ref(&s[open..end]).map(|(a, b)| (a.start + open..a.end + open, b.start + open..b.end + open)),
+                target: check_ref(&s[open..end])
+                    .map(|(a, b)| (a.start + open..a.end + open, b.start + open..b.end + open)),
             });
             lit = end;
         });
@@ -168,9 +179,19 @@ fn template(v: &Value) -> Template {
     let mut refs = Vec::with_capacity(4);
     let (list, elements) = match v {
         Value::Str(s) => (false, vec![cut(s, 0, &mut refs)]),
-        Value::List(l) => (true, l.iter().enumerate().map(|(i, e)| cut(e, i, &mut refs)).collect()),
+        Value::List(l) => (
+            true,
+            l.iter()
+                .enumerate()
+                .map(|(i, e)| cut(e, i, &mut refs))
+                .collect(),
+        ),
     };
-    Template { list, elements, refs }
+    Template {
+        list,
+        elements,
+        refs,
+    }
 }
 
 fn element(v: &Value, i: usize) -> &str {
@@ -187,6 +208,12 @@ fn needs_substitution(v: &Value, format: Format) -> bool {
     };
     any(&has_ref) || (format == Format::Toml && any(&|s: &str| find_dollar(s, b'$').is_some()))
 }
+
+/// A reference by index: the section, and the option within it if the option exists.
+pub type IndexRef = (usize, Option<usize>);
+
+/// A section's options (by index, sorted by name) with the references each holds.
+pub type ReferenceTable = Vec<(usize, Vec<IndexRef>)>;
 
 /// A resolved value: borrowed from the config when nothing was substituted, else shared.
 #[derive(Debug, Clone)]
@@ -227,7 +254,10 @@ impl Frame<'_> {
     }
 
     fn opt(&self) -> &str {
-        self.secref.options.get_index(self.entry).map_or("", |(k, _)| k.as_str())
+        self.secref
+            .options
+            .get_index(self.entry)
+            .map_or("", |(k, _)| k.as_str())
     }
 
     fn ref_text(&self, r: &RefSpec) -> &str {
@@ -298,10 +328,12 @@ impl<'c> Resolver<'c> {
     }
 
     fn index(&self, name: &str) -> Result<usize, Diagnostic> {
-        self.config
-            .sections
-            .get_index_of(name)
-            .ok_or_else(|| Diagnostic::new(ErrorKind::MissingSection, format!("the section [{name}] is not defined")))
+        self.config.sections.get_index_of(name).ok_or_else(|| {
+            Diagnostic::new(
+                ErrorKind::MissingSection,
+                format!("the section [{name}] is not defined"),
+            )
+        })
     }
 
     /// One option, fully substituted.
@@ -310,8 +342,14 @@ impl<'c> Resolver<'c> {
             Some(v) => Ok((*v).clone()),
             None => {
                 let header = self.config.sections.get(section).and_then(|s| s.header);
-                let d = Diagnostic::new(ErrorKind::MissingOption, format!("missing option {section}:{option}"))
-                    .at(header, format!("section [{section}] has no option `{option}`"));
+                let d = Diagnostic::new(
+                    ErrorKind::MissingOption,
+                    format!("missing option {section}:{option}"),
+                )
+                .at(
+                    header,
+                    format!("section [{section}] has no option `{option}`"),
+                );
                 Err(self.error(d))
             }
         }
@@ -350,7 +388,11 @@ impl<'c> Resolver<'c> {
             .cloned()
             .collect();
         if let Some(outs) = self.outputs.get(section) {
-            names.extend(outs.keys().filter(|k| !sec.options.contains_key(*k)).cloned());
+            names.extend(
+                outs.keys()
+                    .filter(|k| !sec.options.contains_key(*k))
+                    .cloned(),
+            );
         }
         names.sort_unstable();
         Ok(names)
@@ -360,8 +402,16 @@ impl<'c> Resolver<'c> {
     pub fn history(&mut self, section: &str, option: &str) -> Result<Vec<Step>, Error> {
         let idx = self.index(section).map_err(|d| self.error(d))?;
         let sec = self.sec(idx).map_err(|d| self.error(d))?;
-        let mut h = sec.options.get(option).map(|e| e.history.clone()).unwrap_or_default();
-        if self.outputs.get(section).is_some_and(|o| o.contains_key(option)) {
+        let mut h = sec
+            .options
+            .get(option)
+            .map(|e| e.history.clone())
+            .unwrap_or_default();
+        if self
+            .outputs
+            .get(section)
+            .is_some_and(|o| o.contains_key(option))
+        {
             h.push(Step {
                 op: Op::Output,
                 source: Source::Computed,
@@ -373,7 +423,11 @@ impl<'c> Resolver<'c> {
     /// The references written in one raw option (after macro expansion), as (section,
     /// option) with `${:x}` naming `section`. Malformed references are skipped: resolving
     /// the option reports them.
-    pub fn references(&mut self, section: &str, option: &str) -> Result<Vec<(String, String)>, Error> {
+    pub fn references(
+        &mut self,
+        section: &str,
+        option: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
         let idx = self.index(section).map_err(|d| self.error(d))?;
         let sec = self.sec(idx).map_err(|d| self.error(d))?;
         let Some(e) = sec.options.get(option) else {
@@ -413,7 +467,7 @@ impl<'c> Resolver<'c> {
     /// its references as (section index, option index in that section, if it exists)).
     /// Malformed references and references to missing sections are skipped: resolving the
     /// option reports them.
-    pub fn reference_table(&mut self, sec: usize) -> Result<Vec<(usize, Vec<(usize, Option<usize>)>)>, Error> {
+    pub fn reference_table(&mut self, sec: usize) -> Result<ReferenceTable, Error> {
         let secref = self.sec(sec).map_err(|d| self.error(d))?;
         let is_buildout = self.is_buildout(sec);
         let mut names: Vec<(&str, usize)> = secref
@@ -433,9 +487,17 @@ impl<'c> Resolver<'c> {
                 for r in &tpl.refs {
                     let Ok((a, b)) = &r.target else { continue };
                     let s = element(v, r.elem);
-                    let t = if a.is_empty() { Some(sec) } else { self.config.sections.get_index_of(&s[a.clone()]) };
+                    let t = if a.is_empty() {
+                        Some(sec)
+                    } else {
+                        self.config.sections.get_index_of(&s[a.clone()])
+                    };
                     let Some(t) = t else { continue };
-                    let entry = self.sec(t).map_err(|d| self.error(d))?.options.get_index_of(&s[b.clone()]);
+                    let entry = self
+                        .sec(t)
+                        .map_err(|d| self.error(d))?
+                        .options
+                        .get_index_of(&s[b.clone()]);
                     refs.push((t, entry));
                 }
             }
@@ -488,7 +550,10 @@ impl<'c> Resolver<'c> {
     fn sec(&mut self, idx: usize) -> Result<SecRef<'c>, Diagnostic> {
         let config = self.config;
         let Some((name, raw)) = config.sections.get_index(idx) else {
-            return Err(Diagnostic::new(ErrorKind::MissingSection, "no such section"));
+            return Err(Diagnostic::new(
+                ErrorKind::MissingSection,
+                "no such section",
+            ));
         };
         if name == "buildout" || !raw.options.contains_key("<") {
             return Ok(SecRef::Raw(raw));
@@ -516,8 +581,14 @@ impl<'c> Resolver<'c> {
         if let Some(i) = doing.iter().position(|d| d == name) {
             let mut chain: Vec<&str> = doing[i..].iter().map(String::as_str).collect();
             chain.push(name);
-            return Err(Diagnostic::new(ErrorKind::Cycle, format!("macro cycle: {}", chain.join(" -> ")))
-                .at(macros.span(), "this section inherits from itself through these macros"));
+            return Err(Diagnostic::new(
+                ErrorKind::Cycle,
+                format!("macro cycle: {}", chain.join(" -> ")),
+            )
+            .at(
+                macros.span(),
+                "this section inherits from itself through these macros",
+            ));
         }
         doing.push(name.to_owned());
         let mut result = Section {
@@ -525,7 +596,12 @@ impl<'c> Resolver<'c> {
             header: raw.header,
         };
         let names: Vec<String> = match &macros.value {
-            Value::Str(s) => s.split('\n').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            Value::Str(s) => s
+                .split('\n')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             Value::List(l) => l.clone(),
         };
         for m in names {
@@ -546,7 +622,10 @@ impl<'c> Resolver<'c> {
                     k,
                     Entry {
                         value: e.value,
-                        history: vec![Step { op: Op::Macro, source }],
+                        history: vec![Step {
+                            op: Op::Macro,
+                            source,
+                        }],
                     },
                 );
             }
@@ -573,7 +652,12 @@ impl<'c> Resolver<'c> {
         if !self.outputs.is_empty()
             && let Some(v) = self
                 .outputs
-                .get(self.config.sections.get_index(sec).map_or("", |(n, _)| n.as_str()))
+                .get(
+                    self.config
+                        .sections
+                        .get_index(sec)
+                        .map_or("", |(n, _)| n.as_str()),
+                )
                 .and_then(|o| o.get(opt))
         {
             return Ok(Start::Done(ValueRef::Shared(Rc::new(v.clone()))));
@@ -628,7 +712,10 @@ impl<'c> Resolver<'c> {
     }
 
     fn is_buildout(&self, sec: usize) -> bool {
-        self.config.sections.get_index(sec).is_some_and(|(n, _)| n == "buildout")
+        self.config
+            .sections
+            .get_index(sec)
+            .is_some_and(|(n, _)| n == "buildout")
     }
 
     /// Post-processing of a substituted value: `[buildout]` paths become absolute.
@@ -653,9 +740,12 @@ impl<'c> Resolver<'c> {
         // As in zc.buildout, the eggs folder and the download cache are relative to the file
         // that set them (so a user default applies to every instance); the rest to `directory`.
         let base = match e.last_source() {
-            Source::File(span) if matches!(opt, "eggs-directory" | "download-cache") => {
-                self.config.file_dirs.get(span.file as usize).cloned().flatten()
-            }
+            Source::File(span) if matches!(opt, "eggs-directory" | "download-cache") => self
+                .config
+                .file_dirs
+                .get(span.file as usize)
+                .cloned()
+                .flatten(),
             _ => None,
         };
         let base = match base {
@@ -680,7 +770,10 @@ impl<'c> Resolver<'c> {
     }
 
     fn name(&self, sec: usize) -> &'c str {
-        self.config.sections.get_index(sec).map_or("", |(n, _)| n.as_str())
+        self.config
+            .sections
+            .get_index(sec)
+            .map_or("", |(n, _)| n.as_str())
     }
 
     fn resolve(&mut self, sec: usize, opt: &str) -> Result<Option<ValueRef<'c>>, Diagnostic> {
@@ -693,7 +786,9 @@ impl<'c> Resolver<'c> {
         active.insert((first.sec, first.entry));
         let mut stack = vec![first];
         loop {
-            let top = stack.last().expect("the stack is never empty inside the loop");
+            let top = stack
+                .last()
+                .expect("the stack is never empty inside the loop");
             let next = top.got.len();
             if next < top.tpl.refs.len() {
                 let r = &top.tpl.refs[next];
@@ -709,32 +804,47 @@ impl<'c> Resolver<'c> {
                         (tsec, &s[b.clone()])
                     }
                     Err(why) => {
-                        let d = Diagnostic::new(ErrorKind::BadReference, bad_ref_message(*why, text))
-                            .at(self.ref_span(top.span, text), format!("in {}:{}", self.name(top.sec), top.opt()));
+                        let d =
+                            Diagnostic::new(ErrorKind::BadReference, bad_ref_message(*why, text))
+                                .at(
+                                    self.ref_span(top.span, text),
+                                    format!("in {}:{}", self.name(top.sec), top.opt()),
+                                );
                         return Err(d);
                     }
                 };
                 let Some(tsec) = tsec else {
-                    let Ok((a, _)) = &r.target else { unreachable!("checked above") };
+                    let Ok((a, _)) = &r.target else {
+                        unreachable!("checked above")
+                    };
                     let missing = &element(top.value(), r.elem)[a.clone()];
-                    let d = Diagnostic::new(ErrorKind::MissingSection, format!("the section [{missing}] is not defined"))
-                        .at(self.ref_span(top.span, text), format!("referenced from {}:{}", self.name(top.sec), top.opt()));
+                    let d = Diagnostic::new(
+                        ErrorKind::MissingSection,
+                        format!("the section [{missing}] is not defined"),
+                    )
+                    .at(
+                        self.ref_span(top.span, text),
+                        format!("referenced from {}:{}", self.name(top.sec), top.opt()),
+                    );
                     return Err(d);
                 };
                 let started = match self.start(tsec, topt) {
                     Ok(s) => s,
                     Err(mut d) => {
                         if d.span.is_none() {
-                            d = d.at(self.ref_span(top.span, text), format!("referenced from {}:{}", self.name(top.sec), top.opt()));
+                            d = d.at(
+                                self.ref_span(top.span, text),
+                                format!("referenced from {}:{}", self.name(top.sec), top.opt()),
+                            );
                         }
                         return Err(d);
                     }
                 };
                 let got = match started {
                     Start::Done(v) => Got::Val(v),
-                    Start::Missing if topt == "_buildout_section_name_" => {
-                        Got::Val(ValueRef::Shared(Rc::new(Value::Str(self.name(top.sec).to_owned()))))
-                    }
+                    Start::Missing if topt == "_buildout_section_name_" => Got::Val(
+                        ValueRef::Shared(Rc::new(Value::Str(self.name(top.sec).to_owned()))),
+                    ),
                     Start::Missing => {
                         let has_recipe = self.sec(tsec)?.options.contains_key("recipe");
                         if self.lenient && has_recipe {
@@ -742,23 +852,40 @@ impl<'c> Resolver<'c> {
                         } else {
                             let d = Diagnostic::new(
                                 ErrorKind::MissingOption,
-                                format!("referenced option does not exist: {}:{topt}", self.name(tsec)),
+                                format!(
+                                    "referenced option does not exist: {}:{topt}",
+                                    self.name(tsec)
+                                ),
                             )
-                            .at(self.ref_span(top.span, text), format!("referenced from {}:{}", self.name(top.sec), top.opt()));
+                            .at(
+                                self.ref_span(top.span, text),
+                                format!("referenced from {}:{}", self.name(top.sec), top.opt()),
+                            );
                             return Err(d);
                         }
                     }
                     Start::Frame(f) => {
                         if !active.insert((f.sec, f.entry)) {
-                            let i = stack.iter().position(|s| s.sec == f.sec && s.entry == f.entry).unwrap_or(0);
-                            let mut chain: Vec<String> =
-                                stack[i..].iter().map(|s| format!("{}:{}", self.name(s.sec), s.opt())).collect();
+                            let i = stack
+                                .iter()
+                                .position(|s| s.sec == f.sec && s.entry == f.entry)
+                                .unwrap_or(0);
+                            let mut chain: Vec<String> = stack[i..]
+                                .iter()
+                                .map(|s| format!("{}:{}", self.name(s.sec), s.opt()))
+                                .collect();
                             chain.push(format!("{}:{}", self.name(f.sec), f.opt()));
                             let d = Diagnostic::new(
                                 ErrorKind::Cycle,
-                                format!("circular reference in substitutions: {}", chain.join(" -> ")),
+                                format!(
+                                    "circular reference in substitutions: {}",
+                                    chain.join(" -> ")
+                                ),
                             )
-                            .at(self.ref_span(top.span, text), "this reference closes the cycle");
+                            .at(
+                                self.ref_span(top.span, text),
+                                "this reference closes the cycle",
+                            );
                             return Err(d);
                         }
                         stack.push(f);
@@ -835,7 +962,11 @@ fn expand_home(p: &str) -> String {
 
 fn absolute(base: &Path, p: &str) -> String {
     let path = Path::new(p);
-    let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
     normalize(&joined).display().to_string()
 }
 

@@ -6,7 +6,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, ErrorKind, Span};
-use super::model::{op_key, Entry, Op, Section, Sections, Source, Value};
+use super::model::{Entry, Op, Section, Sections, Source, Value, op_key};
 
 fn type_error(file: u32, span: std::ops::Range<usize>, what: String, label: &str) -> Diagnostic {
     Diagnostic::new(ErrorKind::Type, what)
@@ -79,8 +79,11 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
         .filter(|e| seen.insert((e.message().to_owned(), e.span())))
         .map(|e| {
             let span = e.span().unwrap_or(0..0);
-            Diagnostic::new(ErrorKind::Syntax, format!("invalid TOML: {}", e.message().trim_end()))
-                .at(Some(Span::new(file, span.start, span.end)), "here")
+            Diagnostic::new(
+                ErrorKind::Syntax,
+                format!("invalid TOML: {}", e.message().trim_end()),
+            )
+            .at(Some(Span::new(file, span.start, span.end)), "here")
         })
         .collect();
     if !errors.is_empty() {
@@ -94,10 +97,15 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
                 DeValue::Array(a) if a.iter().any(|i| i.get_ref().is_table()) => {
                     format!("[[{sec}]] is an array of tables; a section is a plain [{sec}] table")
                 }
-                _ => format!("`{sec}` is outside any section; put options under a [section] header"),
+                _ => {
+                    format!("`{sec}` is outside any section; put options under a [section] header")
+                }
             };
             let sp = name.span().start..table.span().end;
-            errors.push(Diagnostic::new(ErrorKind::Type, what).at(Some(Span::new(file, sp.start, sp.end)), "here"));
+            errors.push(
+                Diagnostic::new(ErrorKind::Type, what)
+                    .at(Some(Span::new(file, sp.start, sp.end)), "here"),
+            );
             continue;
         };
         let mut section = Section {
@@ -110,7 +118,8 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
             let target = if opt == "inherits" { "<" } else { opt };
             if let DeValue::Table(t) = v.get_ref() {
                 let is_modifier = !t.is_empty()
-                    && t.iter().all(|(k, _)| matches!(k.get_ref().as_ref(), "append" | "remove"));
+                    && t.iter()
+                        .all(|(k, _)| matches!(k.get_ref().as_ref(), "append" | "remove"));
                 if !is_modifier {
                     errors.push(type_error(
                         file,
@@ -121,24 +130,34 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
                     continue;
                 }
                 for (k, mv) in t.iter() {
-                    let (suffix, op) = if k.get_ref() == "append" { ('+', Op::Add) } else { ('-', Op::Remove) };
+                    let (suffix, op) = if k.get_ref() == "append" {
+                        ('+', Op::Add)
+                    } else {
+                        ('-', Op::Remove)
+                    };
                     if let Some(val) = value(file, sec, opt, mv, &mut errors) {
-                        section
-                            .options
-                            .insert(op_key(target, suffix), Entry::new(val, op, Source::File(span)));
+                        section.options.insert(
+                            op_key(target, suffix),
+                            Entry::new(val, op, Source::File(span)),
+                        );
                     }
                 }
                 continue;
             }
             if let Some(val) = value(file, sec, opt, v, &mut errors) {
-                section
-                    .options
-                    .insert(target.to_owned(), Entry::new(val, Op::Set, Source::File(span)));
+                section.options.insert(
+                    target.to_owned(),
+                    Entry::new(val, Op::Set, Source::File(span)),
+                );
             }
         }
         sections.insert(sec.to_owned(), section);
     }
-    if errors.is_empty() { Ok(sections) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(sections)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -152,9 +171,15 @@ mod tests {
             0,
         )
         .unwrap();
-        assert_eq!(s["buildout"].options["parts"].value, Value::List(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            s["buildout"].options["parts"].value,
+            Value::List(vec!["a".into(), "b".into()])
+        );
         assert_eq!(s["buildout"].options["jobs"].value, Value::Str("4".into()));
-        assert_eq!(s["buildout"].options["flag"].value, Value::Str("true".into()));
+        assert_eq!(
+            s["buildout"].options["flag"].value,
+            Value::Str("true".into())
+        );
         assert_eq!(s["a"].options["<"].value, Value::Str("m".into()));
         assert_eq!(s["a"].options["x +"].value, Value::Str("y".into()));
         assert_eq!(s["a"].options["x -"].value, Value::List(vec!["z".into()]));
@@ -162,7 +187,11 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_option() {
-        let e = parse("[a]\nwhen = 1979-05-27\n[b]\nt = { x = 1 }\n[[c]]\nx = 1\n", 0).unwrap_err();
+        let e = parse(
+            "[a]\nwhen = 1979-05-27\n[b]\nt = { x = 1 }\n[[c]]\nx = 1\n",
+            0,
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 3);
         assert!(e[0].message.contains("a:when"));
         assert!(e[1].message.contains("b:t"));
