@@ -737,6 +737,33 @@ fn broken_descriptors_are_refused_with_a_reason() {
 }
 
 #[test]
+fn symbols_are_resolved_at_load_and_panic_abort_plugins_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    // RTLD_NOW: a missing symbol refuses the load instead of failing mid-install.
+    let path = broken_c(9, dir.path());
+    let err = plugin_info(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("cannot load recipe plugin {}: ", path.display()))
+            && err.contains("undefined symbol: rb_symbol_nobody_defines"),
+        "{err}"
+    );
+    let path = broken_c(8, dir.path());
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let info = tracing::subscriber::with_default(subscriber, || plugin_info(&path)).unwrap();
+    assert_eq!(info.plugin.as_deref(), Some("broken"));
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("was built with panic=abort: a panic in it will kill rbuildout"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_c_example_works_through_the_header_alone() {
     let dir = tempfile::tempdir().unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-recipe/recipe.c");

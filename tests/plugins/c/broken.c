@@ -9,6 +9,8 @@
  *   5  a plugin name that is not UTF-8
  *   6  an init function that refuses to start (returns 5)
  *   7  the entry returns NULL
+ *   8  a valid plugin flagged RB_FLAG_PANIC_ABORT (loads, with a warning)
+ *   9  a valid plugin that needs a symbol no library defines (refused at load: RTLD_NOW)
  */
 #include "rbuildout_plugin.h"
 
@@ -16,9 +18,17 @@
 #error "compile with -DVARIANT=n"
 #endif
 
+#if VARIANT == 9
+extern int32_t rb_symbol_nobody_defines(void);
+#endif
+
 static int32_t install(const rb_call *call) {
     (void)call;
+#if VARIANT == 9
+    return rb_symbol_nobody_defines();
+#else
     return RB_OK;
+#endif
 }
 
 static int32_t refuse(const rb_host_api *host) {
@@ -33,7 +43,7 @@ static const rb_plugin_descriptor descriptor = {
     VARIANT == 3 ? 0x1122334455667788ULL : RB_MAGIC,
     VARIANT == 2 ? 2 : RB_ABI_MAJOR,
     RB_ABI_MINOR,
-    0,
+    VARIANT == 8 ? RB_FLAG_PANIC_ABORT : 0,
     VARIANT == 4 ? 16 : sizeof(rb_plugin_descriptor),
 #if VARIANT == 5
     RB_STR_INIT("bad\xff"),
