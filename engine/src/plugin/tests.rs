@@ -868,3 +868,16 @@ fn recipe_values_parse_into_name_or_file_and_entry() {
         spec(Target::File("/opt/x:y/libx.so".into()), "default")
     );
 }
+
+#[test]
+fn recipes_are_shareable_and_outlive_their_registry() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Registry>();
+    send_sync::<Recipe>();
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = registry(dir.path()).recipe("testkit:context").unwrap();
+    // The registry is gone; the library stays loaded, so the recipe still works.
+    let host = TestHost::default();
+    let result = recipe.clone().install(&call(dir.path(), &[], &host)).unwrap();
+    assert_eq!(outputs(&result)["part"], "thepart");
+}
