@@ -398,3 +398,136 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
 
 /// The resolved values of one section with their histories, as `annotate` shows them.
 pub type Annotated = IndexMap<String, (Value, Vec<Step>)>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "[buildout]\nparts = a b\nx = ${a:v}\n\n[m]\nlist = one\n  two\ngreet = hi ${:who}\n\n\
+        [a]\n<= m\nrecipe = r\nwho = w\nlist += three\nlist -= one\nv = $${x} ${:who}\n=> b\n\n\
+        [b]\nrecipe = r\nblock =\n    x\n\n      y\n[b:linux]\nz += 1\n";
+    const TOML: &str = "[buildout]\nparts = ['a', 'b']\nx = '${a:v}'\n\n[m]\nlist = ['one', 'two']\n\
+        greet = 'hi ${:who}'\nwho = 'macro'\n\n[a]\ninherits = 'm'\nrecipe = 'r'\nwho = 'w'\n\
+        list = { append = ['three'], remove = 'one' }\nv = '$${x} ${:who}'\nneeds = ['b']\n\n\
+        [b]\nrecipe = 'r'\nn = 8080\nl = ['${m:list}', 'z']\n";
+
+    /// Loads and resolves everything reachable; returns the values, or the error text.
+    fn resolve_all(text: &str, format: Format) -> Result<Vec<(String, String, Value)>, String> {
+        let dir = std::env::temp_dir();
+        let c = load_str(text, "t", &dir, format).map_err(|e| e.to_string())?;
+        let mut r = c.resolver();
+        let parts = crate::graph::parts(&c, &mut r).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for s in parts.evaluated() {
+            for (k, v) in r.section(s).map_err(|e| e.to_string())? {
+                out.push((s.clone(), k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn value(all: &[(String, String, Value)], s: &str, o: &str) -> Value {
+        all.iter()
+            .find(|(a, b, _)| a == s && b == o)
+            .map(|(_, _, v)| v.clone())
+            .unwrap_or_else(|| panic!("{s}:{o} missing"))
+    }
+
+    #[test]
+    fn both_formats_resolve_macros_increments_and_escapes() {
+        let cfg = resolve_all(CFG, Format::Cfg).unwrap();
+        assert_eq!(value(&cfg, "a", "greet"), Value::Str("hi w".into()));
+        assert_eq!(value(&cfg, "a", "list"), Value::Str("two\nthree".into()));
+        assert_eq!(value(&cfg, "a", "v"), Value::Str("$${x} w".into()));
+        assert_eq!(value(&cfg, "buildout", "x"), Value::Str("$${x} w".into()));
+        assert_eq!(value(&cfg, "b", "block"), Value::Str("x\n\n  y".into()));
+        let toml = resolve_all(TOML, Format::Toml).unwrap();
+        assert_eq!(value(&toml, "a", "greet"), Value::Str("hi w".into()));
+        assert_eq!(
+            value(&toml, "a", "list"),
+            Value::List(vec!["two".into(), "three".into()])
+        );
+        assert_eq!(value(&toml, "a", "v"), Value::Str("${x} w".into()));
+        assert_eq!(value(&toml, "b", "n"), Value::Str("8080".into()));
+        assert_eq!(
+            value(&toml, "b", "l"),
+            Value::List(vec!["one".into(), "two".into(), "z".into()])
+        );
+    }
+
+    #[test]
+    fn cycles_name_the_whole_chain() {
+        let e = resolve_all("[buildout]\nparts = a\n[a]\nrecipe = r\nx = ${b:y}\n[b]\ny = ${c:z}\n[c]\nz = ${a:x}\n", Format::Cfg)
+            .unwrap_err();
+        assert!(e.contains("a:x -> b:y -> c:z -> a:x"), "{e}");
+    }
+
+    /// A small deterministic generator, so the mutation test needs no dependency.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    #[test]
+    fn mutated_inputs_never_panic() {
+        const PIECES: &[&str] = &[
+            "${",
+            "}",
+            "$$",
+            ":",
+            "\n",
+            "  ",
+            "[",
+            "]",
+            "=",
+            "+=",
+            "-=",
+            "<=",
+            "${:x}",
+            "${a:b:c}",
+            "é",
+            "\t",
+            "#",
+            "'",
+            "\"",
+            "{ append = 'x' }",
+            "[[a]]",
+            "inherits = 'a'",
+            "${buildout:directory}",
+            "[s:linux]",
+        ];
+        let mut rng = Lcg(42);
+        for (base, format) in [(CFG, Format::Cfg), (TOML, Format::Toml)] {
+            for _ in 0..400 {
+                let mut text = base.to_owned();
+                for _ in 0..(1 + rng.next() % 4) {
+                    let mut at = (rng.next() as usize) % (text.len() + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    match rng.next() % 3 {
+                        0 => text.insert_str(at, PIECES[(rng.next() as usize) % PIECES.len()]),
+                        1 => {
+                            let mut end = (at + 1 + (rng.next() as usize) % 8).min(text.len());
+                            while !text.is_char_boundary(end) {
+                                end += 1;
+                            }
+                            text.replace_range(at..end, "");
+                        }
+                        _ => text
+                            .insert(at, char::from_u32(rng.next() as u32 % 0x250).unwrap_or('x')),
+                    }
+                }
+                let _ = parse_cfg_str(&text, "t");
+                let _ = parse_toml_str(&text, "t");
+                let _ = resolve_all(&text, format);
+            }
+        }
+    }
+}
