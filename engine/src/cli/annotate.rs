@@ -26,7 +26,10 @@ pub fn cli() -> Command {
                 .value_name("SECTION")
                 .num_args(0..)
                 .action(ArgAction::Append)
-                .help("Show only these sections (any section, even one nothing references)"),
+                .help(
+                    "Show only these sections (any section, even one nothing references); with \
+                     --json, add them to the evaluated ones",
+                ),
         )
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help(
             "Print one JSON object: {\"parts\": [install order], \"sections\": {section: {option: \
@@ -200,7 +203,9 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     if let Some(e) = errors {
         return Err(config_failure(e));
     }
-    if !chosen.is_empty() {
+    // The JSON form shows every evaluated section plus the named ones (contract B); the text
+    // form, like zc.buildout's, shows only the named ones when some are named.
+    if !chosen.is_empty() && !m.get_flag("json") {
         names.retain(|n| chosen.contains(n));
     }
     names.sort();
