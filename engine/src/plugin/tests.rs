@@ -878,6 +878,9 @@ fn recipes_are_shareable_and_outlive_their_registry() {
     let recipe = registry(dir.path()).recipe("testkit:context").unwrap();
     // The registry is gone; the library stays loaded, so the recipe still works.
     let host = TestHost::default();
-    let result = recipe.clone().install(&call(dir.path(), &[], &host)).unwrap();
+    let result = recipe
+        .clone()
+        .install(&call(dir.path(), &[], &host))
+        .unwrap();
     assert_eq!(outputs(&result)["part"], "thepart");
 }

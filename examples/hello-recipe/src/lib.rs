@@ -77,8 +77,8 @@ mod tests {
         let outcome = testing::install::<Hello>(&call).unwrap();
         let file = dir.path().join("greet.txt");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "hello, world!\n");
-        assert_eq!(outcome.paths, [file.clone()]);
         assert_eq!(outcome.output("text"), Some("hello, world!"));
+        assert_eq!(outcome.paths, [file]);
     }
 
     #[test]
