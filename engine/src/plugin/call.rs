@@ -156,11 +156,11 @@ pub(super) fn run(
     };
     let part_span = push(call.part);
     let directory_span = push(directory);
-    let spans: Vec<((usize, usize), (usize, usize))> = call
-        .options
-        .iter()
-        .map(|(k, v)| (push(k), push(v)))
-        .collect();
+    // The ABI promises options sorted by name, whatever order the caller has them in.
+    let mut sorted: Vec<&(String, String)> = call.options.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let spans: Vec<((usize, usize), (usize, usize))> =
+        sorted.iter().map(|(k, v)| (push(k), push(v))).collect();
     let base = buffer.as_ptr();
     let at = |(start, len): (usize, usize)| Str {
         // SAFETY: `start` is within `buffer`, which is not modified or dropped before the

@@ -543,12 +543,13 @@ fn calls_into_a_plugin_not_thread_safe_are_serialised() {
 fn host_strings_end_in_nul_and_options_arrive_intact() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = registry(dir.path()).recipe("raw:echo").unwrap();
-    let opts = options(&[("a", ""), ("b", "two\nlines"), ("ünï", "çødé")]);
+    let opts = options(&[("b", "two\nlines"), ("ünï", "çødé"), ("a", "")]);
     let host = TestHost::default();
     let result = recipe.install(&call(dir.path(), &opts, &host)).unwrap();
     let out = outputs(&result);
     assert_eq!(out["nul"], "true");
     assert_eq!((out["a"], out["b"], out["ünï"]), ("", "two\nlines", "çødé"));
+    assert_eq!(out["order"], "a b ünï");
 }
 
 #[test]

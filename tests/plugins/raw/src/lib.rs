@@ -15,7 +15,7 @@
 //! | `no-message` | returns ERROR without a message |
 //! | `old-vtable` | a vtable whose `struct_size` ends after `install`; the slots after it hold a function that aborts |
 //! | `overlap` | fails if another call into this plugin is running (the host must serialise them) |
-//! | `echo` | publishes each option back and `nul` = whether every string the host passed ends in NUL |
+//! | `echo` | publishes each option back, `nul` = whether every string the host passed ends in NUL, and `order` = the option names in the order received |
 
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,6 +149,16 @@ unsafe extern "C" fn echo(c: *const Call) -> i32 {
         // SAFETY: the host's callback with its ctx and its own strings.
         unsafe { (c.set_output.unwrap())(c.ctx, kv.key, kv.value) };
     }
+    let order: Vec<String> = options
+        .iter()
+        // SAFETY: the host passes readable option names.
+        .map(|kv| {
+            String::from_utf8_lossy(unsafe { kv.key.as_bytes() }.unwrap_or_default()).into_owned()
+        })
+        .collect();
+    let order = order.join(" ");
+    // SAFETY: the host's callback with its ctx.
+    unsafe { (c.set_output.unwrap())(c.ctx, Str::new("order"), Str::new(&order)) };
     let answer = if nul { "true" } else { "false" };
     // SAFETY: the host's callback with its ctx.
     unsafe { (c.set_output.unwrap())(c.ctx, Str::new("nul"), Str::new(answer)) };
