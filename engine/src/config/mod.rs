@@ -462,6 +462,24 @@ mod tests {
         assert!(e.contains("a:x -> b:y -> c:z -> a:x"), "{e}");
     }
 
+    #[test]
+    fn long_chains_of_references_and_macros_need_no_deep_stack() {
+        let n = 10_000;
+        let mut text = format!("[buildout]\nparts = s{}\n[s0]\nrecipe = r\nx = 0\n", n - 1);
+        for i in 1..n {
+            text.push_str(&format!("[s{i}]\n<= s{}\nx = ${{s{}:x}}\n", i - 1, i - 1));
+        }
+        let all = resolve_all(&text, Format::Cfg).unwrap();
+        assert_eq!(
+            value(&all, &format!("s{}", n - 1), "x"),
+            Value::Str("0".into())
+        );
+        assert_eq!(
+            value(&all, &format!("s{}", n - 1), "recipe"),
+            Value::Str("r".into())
+        );
+    }
+
     /// A small deterministic generator, so the mutation test needs no dependency.
     struct Lcg(u64);
     impl Lcg {

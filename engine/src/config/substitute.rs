@@ -194,6 +194,24 @@ fn template(v: &Value) -> Template {
     }
 }
 
+/// Whether a section takes options from macros (`[buildout]` never does, as in zc.buildout).
+fn uses_macros(name: &str, raw: &Section) -> bool {
+    name != "buildout" && raw.options.contains_key("<")
+}
+
+/// The macro names of a `<` value: one per line (zc.buildout), or the array's elements.
+fn macro_names(v: &Value) -> Vec<String> {
+    match v {
+        Value::Str(s) => s
+            .split('\n')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::List(l) => l.clone(),
+    }
+}
+
 fn element(v: &Value, i: usize) -> &str {
     match v {
         Value::Str(s) => s,
@@ -555,73 +573,102 @@ impl<'c> Resolver<'c> {
                 "no such section",
             ));
         };
-        if name == "buildout" || !raw.options.contains_key("<") {
+        if !uses_macros(name, raw) {
             return Ok(SecRef::Raw(raw));
         }
         if let Some(e) = self.expanded.get(&idx) {
             return Ok(SecRef::Expanded(e.clone()));
         }
-        let mut doing = Vec::new();
-        let s = Rc::new(self.expand(name, &mut doing)?);
-        self.expanded.insert(idx, s.clone());
-        Ok(SecRef::Expanded(s))
+        self.expand(idx)?;
+        match self.expanded.get(&idx) {
+            Some(e) => Ok(SecRef::Expanded(e.clone())),
+            None => Ok(SecRef::Raw(raw)),
+        }
     }
 
-    /// buildout's `_do_extend_raw`: the macros' raw options, later macros winning, then the
-    /// section's own (whose `+=`/`-=` apply to the macros' values).
-    fn expand(&mut self, name: &str, doing: &mut Vec<String>) -> Result<Section, Diagnostic> {
+    /// Expands `idx` and every macro it uses, depth first without recursion (a chain of
+    /// thousands of macros needs no deep native stack), caching each expansion.
+    fn expand(&mut self, idx: usize) -> Result<(), Diagnostic> {
         let config = self.config;
-        let raw = &config.sections[name];
-        if name == "buildout" {
-            return Ok(raw.clone());
+        // (section, children pushed): a section is expanded once its macros are.
+        let mut stack: Vec<(usize, bool)> = vec![(idx, false)];
+        let mut path: Vec<usize> = Vec::new();
+        while let Some((s, ready)) = stack.pop() {
+            let (name, raw) = config
+                .sections
+                .get_index(s)
+                .expect("indices come from the config");
+            if ready {
+                path.pop();
+                let section = self.expand_one(name, raw)?;
+                self.expanded.insert(s, Rc::new(section));
+                continue;
+            }
+            if !uses_macros(name, raw) || self.expanded.contains_key(&s) {
+                continue;
+            }
+            let macros = &raw.options["<"];
+            if let Some(i) = path.iter().position(|&p| p == s) {
+                let mut chain: Vec<&str> = path[i..].iter().map(|&p| self.name(p)).collect();
+                chain.push(name);
+                return Err(Diagnostic::new(
+                    ErrorKind::Cycle,
+                    format!("macro cycle: {}", chain.join(" -> ")),
+                )
+                .at(
+                    macros.span(),
+                    "this section inherits from itself through these macros",
+                ));
+            }
+            path.push(s);
+            stack.push((s, true));
+            for m in macro_names(&macros.value).iter().rev() {
+                match config.sections.get_index_of(m) {
+                    Some(mi) => stack.push((mi, false)),
+                    None => {
+                        return Err(Diagnostic::new(
+                            ErrorKind::MissingSection,
+                            format!("section [{name}] inherits from [{m}], which is not defined"),
+                        )
+                        .at(macros.span(), "no such section"));
+                    }
+                }
+            }
         }
-        let Some(macros) = raw.options.get("<") else {
-            return Ok(raw.clone());
-        };
-        if let Some(i) = doing.iter().position(|d| d == name) {
-            let mut chain: Vec<&str> = doing[i..].iter().map(String::as_str).collect();
-            chain.push(name);
-            return Err(Diagnostic::new(
-                ErrorKind::Cycle,
-                format!("macro cycle: {}", chain.join(" -> ")),
-            )
-            .at(
-                macros.span(),
-                "this section inherits from itself through these macros",
-            ));
-        }
-        doing.push(name.to_owned());
+        Ok(())
+    }
+
+    /// buildout's `_do_extend_raw` for one section whose macros are already expanded: the
+    /// macros' raw options, later macros winning, then the section's own (whose `+=`/`-=`
+    /// apply to the macros' values).
+    fn expand_one(&self, name: &str, raw: &Section) -> Result<Section, Diagnostic> {
+        let config = self.config;
         let mut result = Section {
             options: super::model::Map::default(),
             header: raw.header,
         };
-        let names: Vec<String> = match &macros.value {
-            Value::Str(s) => s
-                .split('\n')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            Value::List(l) => l.clone(),
-        };
-        for m in names {
+        let macros = raw
+            .options
+            .get("<")
+            .map(|m| macro_names(&m.value))
+            .unwrap_or_default();
+        for m in macros {
             let Some(midx) = config.sections.get_index_of(&m) else {
                 return Err(Diagnostic::new(
                     ErrorKind::MissingSection,
                     format!("section [{name}] inherits from [{m}], which is not defined"),
-                )
-                .at(macros.span(), "no such section"));
+                ));
             };
-            let sub = match self.expanded.get(&midx) {
-                Some(s) => (**s).clone(),
-                None => self.expand(&m, doing)?,
+            let sub: &Section = match self.expanded.get(&midx) {
+                Some(s) => s,
+                None => &config.sections[midx],
             };
-            for (k, e) in sub.options {
+            for (k, e) in &sub.options {
                 let source = e.span().map_or(Source::Implicit, Source::File);
                 result.options.insert(
-                    k,
+                    k.clone(),
                     Entry {
-                        value: e.value,
+                        value: e.value.clone(),
                         history: vec![Step {
                             op: Op::Macro,
                             source,
@@ -634,7 +681,6 @@ impl<'c> Resolver<'c> {
         own.options.shift_remove("<");
         update_section(&mut result, own);
         result.options.retain(|k, _| split_key(k).1 == '=');
-        doing.pop();
         Ok(result)
     }
 
