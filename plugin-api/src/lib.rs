@@ -124,13 +124,24 @@ pub use tracing;
 /// What the SDK puts in the descriptor's `built_with`.
 pub const BUILT_WITH: &str = concat!("rbuildout-plugin-api ", env!("CARGO_PKG_VERSION"));
 
-/// Exports a plugin: its name, its version and its recipes (entry name => a type
-/// implementing [`Recipe`]). Call it once per library; see the crate docs for an example.
+/// Exports a plugin: its name, its version (default: the crate's) and its recipes (entry
+/// name => a type implementing [`Recipe`]). Call it once per library; see the crate docs
+/// for an example.
 ///
 /// It defines the library's one exported symbol, `rbuildout_plugin_v1`. The plugin is
 /// flagged thread-safe: safe Rust recipes may be called from several threads at once.
 #[macro_export]
 macro_rules! export_plugin {
+    (
+        name: $name:expr,
+        recipes: { $($entry:literal => $recipe:ty),+ $(,)? } $(,)?
+    ) => {
+        $crate::export_plugin! {
+            name: $name,
+            version: env!("CARGO_PKG_VERSION"),
+            recipes: { $($entry => $recipe),+ },
+        }
+    };
     (
         name: $name:expr,
         version: $version:expr,

@@ -84,3 +84,36 @@ fn hooks_not_implemented_are_absent() {
     assert_eq!(failure.message, "the recipe does not implement this hook");
     assert!(testing::uninstall::<Talk>(&call).is_err());
 }
+
+mod exported {
+    //! The short form of the macro: the version defaults to the crate's.
+    use super::Talk;
+
+    crate::export_plugin! {
+        name: "short",
+        recipes: { "default" => Talk },
+    }
+
+    #[test]
+    fn the_descriptor_says_what_the_macro_was_given() {
+        let d = rbuildout_plugin_v1();
+        // SAFETY: the descriptor and its strings are static.
+        let (d, name, version) = unsafe {
+            let d = &*d;
+            (d, d.name.as_bytes().unwrap(), d.version.as_bytes().unwrap())
+        };
+        assert_eq!(d.magic, crate::abi::MAGIC);
+        assert_eq!(
+            (name, version),
+            (&b"short"[..], env!("CARGO_PKG_VERSION").as_bytes())
+        );
+        assert_eq!(
+            d.flags & crate::abi::FLAG_THREAD_SAFE,
+            crate::abi::FLAG_THREAD_SAFE
+        );
+        assert_eq!(d.recipe_count, 1);
+        // SAFETY: one static entry with a static vtable.
+        let vtable = unsafe { &*(*d.recipes).vtable };
+        assert!(vtable.install.is_some() && vtable.update.is_some() && vtable.uninstall.is_none());
+    }
+}
