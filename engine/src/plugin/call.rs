@@ -114,14 +114,7 @@ pub(super) fn run(
         Hook::Uninstall => entry.uninstall,
     };
     let Some(function) = function else {
-        return Err(fail(format!(
-            "recipe `{recipe}` has no {}",
-            match hook {
-                Hook::Install => "install",
-                Hook::Update => "update",
-                Hook::Uninstall => "uninstall",
-            }
-        )));
+        return Err(fail(format!("recipe `{recipe}` has no {}", hook.name())));
     };
     if library.poisoned.load(Ordering::SeqCst) {
         return Err(fail(format!(
@@ -249,7 +242,7 @@ pub(super) fn run(
         }),
         abi::ERROR => Err(error(said(), false)),
         abi::UNSUPPORTED => Err(error(
-            format!("recipe `{recipe}` says it does not support this ({hook:?})"),
+            format!("recipe `{recipe}` says it does not support {}", hook.name()),
             false,
         )),
         other => Err(error(

@@ -273,6 +273,16 @@ pub(crate) enum Hook {
     Uninstall,
 }
 
+impl Hook {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Hook::Install => "install",
+            Hook::Update => "update",
+            Hook::Uninstall => "uninstall",
+        }
+    }
+}
+
 impl Recipe {
     fn entry(&self) -> &library::Entry {
         &self.library.entries[self.index]
