@@ -6,7 +6,7 @@
 #  2. Eight independent parts that each take 1 s, installed with -j 8 and with -j 1.
 #
 # Fairness: every part of both tools carries the same two options. rbuildout's parts use the
-# testkit recipe `update`, which has an update hook, so an unchanged part still costs one
+# testkit recipe `updatable`, whose update hook appends a line to a log file, so an unchanged part still costs one
 # recipe call per run, as zc.buildout's `zc.buildout:debug` recipe does (its update prints
 # the options; stdout goes to /dev/null). rbuildout is also timed with a recipe without an
 # update hook (`file`), where an unchanged part costs no call at all. Both tools run with
@@ -80,12 +80,12 @@ printf '\nno-op re-run (median of %s, min in brackets)\n' "$runs"
 printf '%-11s %-22s %-22s %-22s %s\n' parts "rbuildout (update)" "rbuildout (no update)" "zc.buildout -o" "ratio (update)"
 for n in 20 1000; do
     d=$work/n$n
-    make_configs "$d" "$n" update
+    make_configs "$d" "$n" updatable
     make_configs "$d" "$n" file
-    "$rb" -U -q -c "$d/rb-update/buildout.toml"
+    "$rb" -U -q -c "$d/rb-updatable/buildout.toml"
     "$rb" -U -q -c "$d/rb-file/buildout.toml"
     (cd "$d/zc" && "$zcb" -o -U -q >/dev/null)
-    read -r rb_u rb_u_min < <(timeit "$runs" "$d/rb-update" "$rb" -U -q)
+    read -r rb_u rb_u_min < <(timeit "$runs" "$d/rb-updatable" "$rb" -U -q)
     read -r rb_f rb_f_min < <(timeit "$runs" "$d/rb-file" "$rb" -U -q)
     zc_runs=$(( n > 100 ? 3 : 5 ))
     read -r zc zc_min < <(timeit "$zc_runs" "$d/zc" "$zcb" -o -U -q)

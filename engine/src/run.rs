@@ -185,13 +185,41 @@ struct Prepared {
     plan: Plan,
 }
 
-fn record_of(recipe: &Recipe) -> RecipeRecord {
+/// The recipe's identity as the state records it. `recorded` is what an earlier run
+/// recorded for the part: if the library file still has the recorded stamp, its digest is
+/// reused instead of hashing the file again.
+fn record_of(recipe: &Recipe, recorded: Option<&RecipeRecord>) -> RecipeRecord {
+    let stamp = stamp(recipe.library_path());
+    if let Some(old) = recorded.filter(|r| !stamp.is_empty() && r.stamp == stamp) {
+        recipe.assume_digest(&old.digest);
+    }
     let id = recipe.identity();
     RecipeRecord {
         plugin: id.plugin,
         version: id.version,
         entry: id.entry,
         digest: id.digest,
+        stamp,
+    }
+}
+
+/// Size, modification and change times (ns), device and inode of a file: a rebuilt or
+/// replaced file changes at least its change time and usually its inode. Empty if the
+/// file cannot be read, so nothing is reused.
+fn stamp(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) => format!(
+            "{} {}.{:09} {}.{:09} {}:{}",
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.dev(),
+            m.ino()
+        ),
+        Err(_) => String::new(),
     }
 }
 
@@ -254,7 +282,8 @@ fn prepare(
                 resolver.set_output(part, k, Value::Str(v.clone()));
             }
         }
-        let identity = record_of(&recipe);
+        let recorded = state.parts.get(part).and_then(|r| r.recipe.as_ref());
+        let identity = record_of(&recipe, recorded);
         wanted.push(Wanted {
             name: part.clone(),
             recipe: identity.clone(),
@@ -351,6 +380,7 @@ pub fn install(
         file,
         summary: Summary::default(),
         cancel,
+        stale: false,
     };
     std::thread::scope(|scope| runner.go(scope, &worker, &rx))
 }
@@ -618,6 +648,8 @@ struct Runner<'r, 'c> {
     file: Option<StateFile>,
     summary: Summary,
     cancel: &'r AtomicBool,
+    /// Kept parts whose records were refreshed without a save yet.
+    stale: bool,
 }
 
 /// Where a part of the run phase stands.
@@ -748,6 +780,17 @@ impl Runner<'_, '_> {
         let record = self.state.parts.get(part);
         let (action, reason) = plan::decide(record, &wanted, &|p| roots.exists(p));
         let options = wanted.options;
+        if matches!(action, Action::Keep | Action::Update) {
+            // Same code, but the library file was replaced (e.g. rebuilt identically):
+            // record its new stamp so the next run need not hash it again.
+            if let Some(r) = self.state.parts.get_mut(part) {
+                if r.recipe.as_ref() != Some(&identity) {
+                    r.recipe = Some(identity.clone());
+                    self.stale = true;
+                }
+            }
+        }
+        let record = self.state.parts.get(part);
         match (action, record) {
             (Action::Keep, Some(record)) => {
                 let outputs = record.outputs.clone();
@@ -937,8 +980,12 @@ impl Runner<'_, '_> {
                 }
                 Outcome::Updated(record) => {
                     self.publish(&part, &record.outputs);
-                    self.state.insert(&part, record);
-                    self.save()?;
+                    // Most updates change nothing; rendering the state to find that out
+                    // costs as much as the update for a large instance.
+                    if self.state.parts.get(&part) != Some(&record) {
+                        self.state.insert(&part, record);
+                        self.save()?;
+                    }
                     phase[i] = Phase::Done;
                     self.summary.updated.push(part);
                 }
@@ -973,6 +1020,9 @@ impl Runner<'_, '_> {
         }
 
         // Keep the recorded order in step with the config even when nothing else changed.
+        if std::mem::take(&mut self.stale) {
+            self.save()?;
+        }
         let mut reordered = State {
             order: self.state.order.clone(),
             ..State::default()

@@ -50,6 +50,21 @@ pub struct RecipeRecord {
     pub entry: String,
     /// sha256 (hex) of the plugin's library file.
     pub digest: String,
+    /// The library file's size, modification and change times, device and inode when
+    /// `digest` was taken: while they stay the same, later runs reuse the digest instead of
+    /// hashing the file again. Not part of the recipe's identity.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stamp: String,
+}
+
+impl RecipeRecord {
+    /// Whether both run the same code: same plugin, version, entry and library digest.
+    pub fn same_code(&self, other: &RecipeRecord) -> bool {
+        self.plugin == other.plugin
+            && self.version == other.version
+            && self.entry == other.entry
+            && self.digest == other.digest
+    }
 }
 
 /// One installed part.
@@ -259,6 +274,7 @@ mod tests {
                 version: "0.1.0".into(),
                 entry: "file".into(),
                 digest: "ab12".into(),
+                stamp: "1 2.3 4.5 6:7".into(),
             }),
             options: BTreeMap::from([
                 ("recipe".to_string(), "testkit:file".to_string()),

@@ -902,3 +902,60 @@ fn plugins_lists_the_testkit_and_its_recipes() {
     let text = inst.ok(&["plugins"]).stdout;
     assert!(text.contains("  sleep (install)\n"), "{text}");
 }
+
+#[test]
+fn a_replaced_plugin_file_reinstalls_only_when_its_content_changed() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["a"]
+plugin-path = ["plugins"]
+
+[a]
+recipe = "testkit:lifecycle"
+path = "parts/a.txt"
+"#,
+    );
+    let so = "librbuildout_recipe_testkit.so";
+    let place = |bytes: &[u8]| {
+        let dest = inst.path("plugins").join(so);
+        let _ = std::fs::remove_file(&dest);
+        std::fs::create_dir_all(inst.path("plugins")).unwrap();
+        std::fs::write(&dest, bytes).unwrap();
+    };
+    let original = std::fs::read(target_dir().join(so)).unwrap();
+    place(&original);
+    inst.ok(&["-j", "1"]);
+    let recipe = |inst: &Instance| {
+        part(&inst.state(), "a")["recipe"]
+            .as_table()
+            .unwrap()
+            .clone()
+    };
+    let first = recipe(&inst);
+
+    // The same bytes in a new file: same code, so no reinstall; the new stamp is recorded.
+    place(&original);
+    assert_eq!(inst.ok(&["plan"]).stdout, "update     a  (unchanged)\n");
+    inst.ok(&["-j", "1"]);
+    let second = recipe(&inst);
+    assert_eq!(second["digest"], first["digest"]);
+    assert_ne!(second["stamp"], first["stamp"]);
+    assert_eq!(inst.log("lifecycle.log"), ["install a", "update a"]);
+
+    // Other bytes: another digest, so the part is reinstalled.
+    let mut changed = original.clone();
+    changed.extend_from_slice(b"\0rebuilt");
+    place(&changed);
+    let plan = inst.ok(&["plan"]).stdout;
+    assert!(
+        plan.starts_with("uninstall  a  (plugin testkit 0.1.0 was rebuilt: digest "),
+        "{plan}"
+    );
+    inst.ok(&["-j", "1"]);
+    assert_ne!(recipe(&inst)["digest"], first["digest"]);
+    assert_eq!(
+        inst.log("lifecycle.log"),
+        ["install a", "update a", "uninstall a", "install a"]
+    );
+}

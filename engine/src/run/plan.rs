@@ -158,7 +158,11 @@ pub fn change(
     wanted: &Wanted,
     exists: &dyn Fn(&str) -> bool,
 ) -> Option<Reason> {
-    if record.recipe.as_ref() != Some(&wanted.recipe) {
+    if !record
+        .recipe
+        .as_ref()
+        .is_some_and(|r| r.same_code(&wanted.recipe))
+    {
         return Some(Reason::RecipeChanged {
             new: wanted.recipe.clone(),
             old: record.recipe.clone(),
@@ -306,6 +310,7 @@ mod tests {
             version: "1".into(),
             entry: "file".into(),
             digest: digest.into(),
+            stamp: String::new(),
         }
     }
 
@@ -361,6 +366,12 @@ mod tests {
         );
 
         let mut old = record(&w, &[]);
+        old.recipe.as_mut().unwrap().stamp = "another file".into();
+        assert_eq!(
+            decide(Some(&old), &w, &all).0,
+            Action::Keep,
+            "the stamp is no identity"
+        );
         old.recipe = Some(recipe("d0"));
         assert_eq!(
             decide(Some(&old), &w, &all).1.to_string(),
