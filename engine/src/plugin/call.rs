@@ -174,7 +174,7 @@ pub(super) fn run(
         plugin: &library.name,
         part: call.part,
         host: call.host,
-        lock: library.lock.as_ref(),
+        lock: library.lock.as_deref(),
         collected: Mutex::new(Collected::default()),
         arena: Mutex::new(Vec::new()),
     };

@@ -1,10 +1,12 @@
 //! Opening a plugin library and checking its descriptor before anything else is trusted.
 
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::mem::{ManuallyDrop, size_of};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 
 use libloading::os::unix::{Library as Handle, RTLD_LOCAL, RTLD_NOW};
 use rbuildout_plugin_api::abi::{
@@ -30,8 +32,9 @@ pub(super) struct Library {
     pub entries: Vec<Entry>,
     /// Set once a call panicked: the plugin is not called again.
     pub poisoned: AtomicBool,
-    /// Serialises calls into a plugin that is not flagged thread-safe.
-    pub lock: Option<CallLock>,
+    /// Serialises calls into a plugin that is not flagged thread-safe; shared by every
+    /// registry that loads the same file, as they share the loaded library.
+    pub lock: Option<Arc<CallLock>>,
     digest: OnceLock<String>,
     /// Kept open for the life of the process: unloading is unsound (TLS destructors, code
     /// still referenced by function pointers), so this is never dropped.
@@ -95,7 +98,7 @@ impl Library {
             flags: checked.flags,
             entries: checked.entries,
             poisoned: AtomicBool::new(false),
-            lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(CallLock::default),
+            lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(path)),
             digest: OnceLock::new(),
             _handle: handle,
         };
@@ -401,7 +404,20 @@ pub(super) struct CallLock {
     free: Condvar,
 }
 
+/// The call locks of the libraries loaded so far, by device and inode: what the dynamic
+/// loader uses to tell whether a library is already loaded.
+static LOCKS: LazyLock<Mutex<HashMap<(u64, u64), Arc<CallLock>>>> = LazyLock::new(Default::default);
+
 impl CallLock {
+    /// The lock for the library file at `path` (a fresh one if it cannot be read).
+    fn of(path: &Path) -> Arc<CallLock> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Arc::default();
+        };
+        let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry((meta.dev(), meta.ino())).or_default())
+    }
+
     pub(super) fn acquire(&self) {
         let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         while *busy {

@@ -528,10 +528,15 @@ fn a_larger_descriptor_from_a_newer_minor_is_accepted() {
 fn calls_into_a_plugin_not_thread_safe_are_serialised() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = registry(dir.path()).recipe("raw:overlap").unwrap();
+    // Another registry loads the same library: its calls wait for the first one's too.
+    let other = registry(dir.path()).recipe("raw:overlap").unwrap();
     let host = TestHost::default();
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| recipe.install(&call(dir.path(), &[], &host))))
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let recipe = if i % 2 == 0 { &recipe } else { &other };
+                s.spawn(|| recipe.install(&call(dir.path(), &[], &host)))
+            })
             .collect();
         for h in handles {
             h.join().unwrap().unwrap();
