@@ -406,7 +406,10 @@ pub(super) struct CallLock {
 
 /// The call locks of the libraries loaded so far, by device and inode: what the dynamic
 /// loader uses to tell whether a library is already loaded.
-static LOCKS: LazyLock<Mutex<HashMap<(u64, u64), Arc<CallLock>>>> = LazyLock::new(Default::default);
+static LOCKS: LazyLock<Mutex<HashMap<FileId, Arc<CallLock>>>> = LazyLock::new(Default::default);
+
+/// A file's device and inode.
+type FileId = (u64, u64);
 
 impl CallLock {
     /// The lock for the library file at `path` (a fresh one if it cannot be read).
