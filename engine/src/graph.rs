@@ -211,8 +211,7 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                     if !walked.insert((t, e)) {
                         continue;
                     }
-                    let refs = tables[t].get(e).cloned().unwrap_or_default();
-                    for &(u, f) in refs.iter().rev() {
+                    for &(u, f) in tables[t].get(e).map_or(&[][..], Vec::as_slice).iter().rev() {
                         if let Some(f) = f {
                             tasks.push(Task::Walk(u, f));
                         }

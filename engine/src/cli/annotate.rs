@@ -257,6 +257,7 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
         }
         // Freeing a big config takes longer than the OS reclaiming it at exit.
         std::mem::forget(sections);
+        std::mem::forget(parts);
         std::mem::forget(resolver);
         std::mem::forget(config);
         return Ok(());

@@ -327,6 +327,8 @@ pub struct Resolver<'c> {
     expanded: HashMap<usize, Rc<Section>>,
     outputs: HashMap<String, IndexMap<String, Value>>,
     lenient: bool,
+    /// Scratch: the values being resolved (for cycle detection), reused between calls.
+    active: HashSet<(usize, usize)>,
 }
 
 impl<'c> Resolver<'c> {
@@ -338,6 +340,7 @@ impl<'c> Resolver<'c> {
             expanded: HashMap::new(),
             outputs: HashMap::new(),
             lenient: false,
+            active: HashSet::new(),
         }
     }
 
@@ -828,7 +831,20 @@ impl<'c> Resolver<'c> {
             Start::Missing => return Ok(None),
             Start::Frame(f) => f,
         };
-        let mut active: HashSet<(usize, usize)> = HashSet::new();
+        // The set of values being resolved is kept between calls so it is allocated once.
+        let mut active = std::mem::take(&mut self.active);
+        active.clear();
+        let result = self.run_frames(first, &mut active);
+        self.active = active;
+        result
+    }
+
+    /// Resolves `first` and every value it needs, depth first with an explicit stack.
+    fn run_frames(
+        &mut self,
+        first: Frame<'c>,
+        active: &mut HashSet<(usize, usize)>,
+    ) -> Result<Option<ValueRef<'c>>, Diagnostic> {
         active.insert((first.sec, first.entry));
         let mut stack = vec![first];
         loop {
