@@ -381,6 +381,7 @@ pub fn install(
         summary: Summary::default(),
         cancel,
         stale: false,
+        told_interrupt: false,
     };
     std::thread::scope(|scope| runner.go(scope, &worker, &rx))
 }
@@ -650,6 +651,8 @@ struct Runner<'r, 'c> {
     cancel: &'r AtomicBool,
     /// Kept parts whose records were refreshed without a save yet.
     stale: bool,
+    /// Whether the user was told that Ctrl-C is being honoured.
+    told_interrupt: bool,
 }
 
 /// Where a part of the run phase stands.
@@ -739,10 +742,10 @@ impl Runner<'_, '_> {
         });
     }
 
-    /// Serves option queries until a job finishes.
+    /// Serves option queries until a job finishes, saying once when Ctrl-C arrives.
     fn wait(&mut self, rx: &mpsc::Receiver<Event>) -> (String, Outcome) {
         loop {
-            match rx.recv() {
+            match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Event::Query {
                     section,
                     option,
@@ -756,8 +759,16 @@ impl Runner<'_, '_> {
                     let _ = reply.send(value);
                 }
                 Ok(Event::Done { part, outcome }) => return (part, outcome),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.cancelled() && !self.told_interrupt {
+                        warn!("interrupted: letting running parts finish, starting no new one");
+                        self.told_interrupt = true;
+                    }
+                }
                 // The runner holds a sender through the worker, so the channel never closes.
-                Err(_) => unreachable!("the run's event channel closed while jobs were running"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    unreachable!("the run's event channel closed while jobs were running")
+                }
             }
         }
     }

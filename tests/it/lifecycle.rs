@@ -835,7 +835,7 @@ fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
 }
 
 #[test]
-fn ctrl_c_lets_the_running_part_finish_and_starts_no_other() {
+fn ctrl_c_or_sigterm_lets_the_running_part_finish_and_starts_no_other() {
     let inst = Instance::new(
         r#"
 [buildout]
@@ -857,23 +857,34 @@ path = "parts/f2.txt"
 needs = ["slow"]
 "#,
     );
-    let child = inst.spawn(&[]);
-    wait_for(&inst.path("slow.marker"));
-    signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("interrupted: 2 part(s) not run"),
-        "{stderr}"
-    );
-    assert_eq!(
-        inst.installed(),
-        ["slow"],
-        "the running part finished and is recorded"
-    );
-    assert!(inst.exists("slow.marker"));
-    assert!(!inst.exists("parts/f1.txt") && !inst.exists("parts/f2.txt"));
+    for (round, name) in ["INT", "TERM"].iter().enumerate() {
+        let _ = std::fs::remove_file(inst.path(".installed.toml"));
+        let _ = std::fs::remove_file(inst.path("slow.marker"));
+        let child = inst.spawn(&[]);
+        wait_for(&inst.path("slow.marker"));
+        signal(&child, name);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "SIG{name}: {stderr}");
+        assert!(
+            stderr.contains("interrupted: letting running parts finish"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("interrupted: 2 part(s) not run"),
+            "{stderr}"
+        );
+        assert_eq!(
+            inst.installed(),
+            ["slow"],
+            "the running part finished and is recorded"
+        );
+        assert!(inst.exists("slow.marker"));
+        assert!(
+            !inst.exists("parts/f1.txt") && !inst.exists("parts/f2.txt"),
+            "round {round}"
+        );
+    }
 
     inst.ok(&[]);
     assert_eq!(inst.installed(), ["slow", "f1", "f2"]);
@@ -957,5 +968,60 @@ path = "parts/a.txt"
     assert_eq!(
         inst.log("lifecycle.log"),
         ["install a", "update a", "uninstall a", "install a"]
+    );
+}
+
+#[test]
+fn a_nested_build_is_its_own_instance_sharing_the_eggs_folder() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["release"]
+eggs-directory = "shared-eggs"
+
+[release]
+recipe = "testkit:nested"
+config = "release.toml"
+directory = "code/r1"
+"#,
+    );
+    std::fs::write(
+        inst.path("release.toml"),
+        r#"
+[buildout]
+parts = ["app"]
+
+[app]
+recipe = "testkit:file"
+path = "parts/app.txt"
+content = "${buildout:instance-directory} ${buildout:eggs-directory}"
+"#,
+    )
+    .unwrap();
+    inst.ok(&[]);
+    let release = inst.path("code/r1");
+    assert_eq!(
+        inst.read("code/r1/parts/app.txt"),
+        format!(
+            "{} {}",
+            inst.dir().display(),
+            inst.path("shared-eggs").display()
+        )
+    );
+    let nested: toml::Table = std::fs::read_to_string(release.join(".installed.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        strings(&nested["order"]),
+        ["app"],
+        "the release keeps its own state"
+    );
+    assert_eq!(inst.installed(), ["release"]);
+    assert!(
+        part(&inst.state(), "release")["paths"]
+            .as_array()
+            .unwrap()
+            .is_empty()
     );
 }

@@ -67,9 +67,20 @@ impl InstanceLock {
             .open(path)
             .map_err(io)?;
         let start = Instant::now();
+        let mut told = false;
         loop {
             if try_lock(&file).map_err(io)? {
                 break;
+            }
+            if !told && !timeout.is_zero() {
+                let holder = read_holder(&mut file)
+                    .map(|p| format!(" (pid {p})"))
+                    .unwrap_or_default();
+                tracing::info!(
+                    "waiting for another rbuildout run{holder} to release {}",
+                    path.display()
+                );
+                told = true;
             }
             if cancel.load(Ordering::Relaxed) {
                 return Err(LockError::Interrupted {
