@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
-pub use model::{Op, Source, Step, Value};
+pub use model::{History, Op, Source, Step, Value};
 pub use substitute::{IndexRef, ReferenceTable, Resolver, ValueRef};
 
 use model::{Entry, Section, Sections};

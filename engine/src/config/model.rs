@@ -119,18 +119,21 @@ pub struct Step {
     pub source: Source,
 }
 
+/// An option's history, oldest step first; most options have one or two steps, kept inline.
+pub type History = smallvec::SmallVec<[Step; 2]>;
+
 /// One option's raw (unsubstituted) value and how it came to be, oldest step first.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    pub history: Vec<Step>,
+    pub history: History,
 }
 
 impl Entry {
     pub fn new(value: Value, op: Op, source: Source) -> Entry {
         Entry {
             value,
-            history: vec![Step { op, source }],
+            history: smallvec::smallvec![Step { op, source }],
         }
     }
 

@@ -11,7 +11,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use indexmap::IndexMap;
 
 use super::diag::{Diagnostic, Error, ErrorKind, Span};
-use super::model::{Entry, Op, Section, Source, Step, Value, split_key, update_section};
+use super::model::{Entry, History, Op, Section, Source, Step, Value, split_key, update_section};
 use super::{Config, Format};
 
 /// One piece of a value's template, as byte ranges into the element it comes from.
@@ -420,7 +420,7 @@ impl<'c> Resolver<'c> {
     }
 
     /// Where an option's value came from, oldest first.
-    pub fn history(&mut self, section: &str, option: &str) -> Result<Vec<Step>, Error> {
+    pub fn history(&mut self, section: &str, option: &str) -> Result<History, Error> {
         let idx = self.index(section).map_err(|d| self.error(d))?;
         let sec = self.sec(idx).map_err(|d| self.error(d))?;
         let mut h = sec
@@ -672,7 +672,7 @@ impl<'c> Resolver<'c> {
                     k.clone(),
                     Entry {
                         value: e.value.clone(),
-                        history: vec![Step {
+                        history: smallvec::smallvec![Step {
                             op: Op::Macro,
                             source,
                         }],
