@@ -99,24 +99,62 @@ struct JsonOption<'a> {
     origin: Vec<JsonOrigin<'a>>,
 }
 
-/// Key/value pairs serialized as a JSON object, in their order (already sorted).
-struct Pairs<K, V>(Vec<(K, V)>);
-
-impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for Pairs<K, V> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
+enum JsonError {
+    Config(config::Error),
+    Io(std::io::Error),
 }
 
-#[derive(serde::Serialize)]
-struct JsonDoc<'a> {
-    parts: &'a [String],
-    sections: Pairs<&'a str, Pairs<&'a str, JsonOption<'a>>>,
+/// Writes contract B's document, streaming each section as it is visited so no value is
+/// copied: `{"parts": [...], "sections": {section: {option: {"value", "origin"}}}}`.
+fn write_json(
+    config: &Config,
+    resolver: &mut Resolver,
+    parts: &rbuildout::graph::Parts,
+    names: &[String],
+) -> Result<(), JsonError> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let io = |e: std::io::Error| JsonError::Io(e);
+    let js = |e: serde_json::Error| JsonError::Io(std::io::Error::from(e));
+    w.write_all(b"{\"parts\":").map_err(io)?;
+    serde_json::to_writer(&mut w, parts.order()).map_err(js)?;
+    w.write_all(b",\"sections\":{").map_err(io)?;
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",").map_err(io)?;
+        }
+        serde_json::to_writer(&mut w, name).map_err(js)?;
+        w.write_all(b":{").map_err(io)?;
+        let mut first = true;
+        let mut failed: Option<std::io::Error> = None;
+        resolver
+            .visit_section(name, |k, v, h| {
+                if failed.is_some() {
+                    return;
+                }
+                let entry = JsonOption {
+                    value: v,
+                    origin: origin(config, h),
+                };
+                let r = (if first { Ok(()) } else { w.write_all(b",") })
+                    .and_then(|()| serde_json::to_writer(&mut w, k).map_err(std::io::Error::from))
+                    .and_then(|()| w.write_all(b":"))
+                    .and_then(|()| {
+                        serde_json::to_writer(&mut w, &entry).map_err(std::io::Error::from)
+                    });
+                first = false;
+                if let Err(e) = r {
+                    failed = Some(e);
+                }
+            })
+            .map_err(JsonError::Config)?;
+        if let Some(e) = failed {
+            return Err(JsonError::Io(e));
+        }
+        w.write_all(b"}").map_err(io)?;
+    }
+    w.write_all(b"}}\n").map_err(io)?;
+    w.flush().map_err(io)
 }
 
 fn origin<'a>(config: &'a Config, steps: &[Step]) -> Vec<JsonOrigin<'a>> {
@@ -209,6 +247,17 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
         names.retain(|n| chosen.contains(n));
     }
     names.sort();
+    if m.get_flag("json") {
+        let written = write_json(&config, &mut resolver, &parts, &names);
+        // Freeing a big config takes longer than the OS reclaiming it at exit.
+        std::mem::forget(parts);
+        std::mem::forget(resolver);
+        std::mem::forget(config);
+        return written.map_err(|e| match e {
+            JsonError::Config(e) => config_failure(e),
+            JsonError::Io(e) => Failure::Config(format!("error: cannot write the output: {e}")),
+        });
+    }
     let mut sections = Vec::with_capacity(names.len());
     for name in &names {
         let keys = resolver.option_names(name).map_err(config_failure)?;
@@ -219,48 +268,6 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             opts.push((k, v, h));
         }
         sections.push((name.clone(), opts));
-    }
-    if m.get_flag("json") {
-        let doc = JsonDoc {
-            parts: parts.order(),
-            sections: Pairs(
-                sections
-                    .iter()
-                    .map(|(name, opts)| {
-                        let o = opts
-                            .iter()
-                            .map(|(k, v, h)| {
-                                (
-                                    k.as_str(),
-                                    JsonOption {
-                                        value: v,
-                                        origin: origin(&config, h),
-                                    },
-                                )
-                            })
-                            .collect();
-                        (name.as_str(), Pairs(o))
-                    })
-                    .collect(),
-            ),
-        };
-        let stdout = std::io::stdout();
-        let mut w = std::io::BufWriter::new(stdout.lock());
-        let written = serde_json::to_writer(&mut w, &doc)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(w))
-            .and_then(|()| w.flush());
-        if let Err(e) = written {
-            return Err(Failure::Config(format!(
-                "error: cannot write the output: {e}"
-            )));
-        }
-        // Freeing a big config takes longer than the OS reclaiming it at exit.
-        std::mem::forget(sections);
-        std::mem::forget(parts);
-        std::mem::forget(resolver);
-        std::mem::forget(config);
-        return Ok(());
     }
     let mut text = String::from("\nAnnotated sections\n==================\n");
     for (name, opts) in &sections {

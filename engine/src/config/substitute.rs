@@ -543,6 +543,47 @@ impl<'c> Resolver<'c> {
         Ok(())
     }
 
+    /// Calls `f` with every option of a section, sorted by name: its substituted value and its
+    /// history. Resolves the section first (reporting the first error), then borrows the
+    /// values instead of copying them.
+    pub fn visit_section(
+        &mut self,
+        section: &str,
+        mut f: impl FnMut(&str, &Value, &[Step]),
+    ) -> Result<(), Error> {
+        let idx = self.index(section).map_err(|d| self.error(d))?;
+        if self.outputs.contains_key(section) {
+            // Outputs add and replace options: take the general path.
+            for name in self.option_names(section)? {
+                let v = self.get(section, &name)?;
+                let h = self.history(section, &name)?;
+                f(&name, &v, &h);
+            }
+            return Ok(());
+        }
+        let secref = self.sec(idx).map_err(|d| self.error(d))?;
+        let is_buildout = self.is_buildout(idx);
+        let mut names: Vec<(&str, usize)> = secref
+            .options
+            .keys()
+            .enumerate()
+            .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        names.sort_unstable();
+        for (name, entry) in names {
+            let e = &secref.options[entry];
+            if !is_buildout && !needs_substitution(&e.value, self.config.format) {
+                f(name, &e.value, &e.history);
+                continue;
+            }
+            if let Some(v) = self.resolve(idx, name).map_err(|d| self.error(d))? {
+                f(name, &v, &e.history);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the section exists (after the config is loaded, sections never appear).
     pub fn has_section(&self, section: &str) -> bool {
         self.config.sections.contains_key(section)
