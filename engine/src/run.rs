@@ -10,7 +10,7 @@ pub mod lock;
 pub mod paths;
 pub mod plan;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -180,6 +180,9 @@ struct Prepared {
     parts: Parts,
     /// The parts this run handles, in install order.
     order: Vec<String>,
+    /// The parts found unchanged, recorded paths included, when planning: the run need not
+    /// look at their paths again.
+    verified: HashSet<String>,
     /// Each part's recipe and its identity (computed once: it hashes the plugin file).
     recipes: HashMap<String, (Recipe, RecipeRecord)>,
     plan: Plan,
@@ -265,10 +268,26 @@ fn prepare(
     let mut recipes = HashMap::new();
     let mut problems = Vec::new();
     let mut wanted = Vec::new();
-    publish_recorded(config, &mut resolver, state, |p| !order.contains(p));
+    let in_run: HashSet<&str> = order.iter().map(String::as_str).collect();
+    publish_recorded(config, &mut resolver, state, |p| {
+        !in_run.contains(p.as_str())
+    });
+    // Parts mostly share a few recipes: find and identify each once.
+    let mut by_name: HashMap<&str, Result<(Recipe, RecipeRecord), String>> = HashMap::new();
     for part in &order {
-        let recipe = match registry.recipe(parts.recipe(part)) {
-            Ok(r) => r,
+        let name = parts.recipe(part);
+        let recorded = state.parts.get(part).and_then(|r| r.recipe.as_ref());
+        let found = by_name.entry(name).or_insert_with(|| {
+            registry
+                .recipe(name)
+                .map(|r| {
+                    let identity = record_of(&r, recorded);
+                    (r, identity)
+                })
+                .map_err(|e| e.to_string())
+        });
+        let (recipe, identity) = match found {
+            Ok(found) => found.clone(),
             Err(e) => {
                 problems.push(format!("part `{part}`: {e}"));
                 continue;
@@ -282,8 +301,6 @@ fn prepare(
                 resolver.set_output(part, k, Value::Str(v.clone()));
             }
         }
-        let recorded = state.parts.get(part).and_then(|r| r.recipe.as_ref());
-        let identity = record_of(&recipe, recorded);
         wanted.push(Wanted {
             name: part.clone(),
             recipe: identity.clone(),
@@ -297,7 +314,14 @@ fn prepare(
     }
     let exists = |p: &str| roots.exists(p);
     let plan = Plan::new(state, &wanted, !settings.only.is_empty(), &exists);
+    let verified = plan
+        .parts
+        .iter()
+        .filter(|s| matches!(s.action, Action::Keep | Action::Update))
+        .map(|s| s.part.clone())
+        .collect();
     Ok(Prepared {
+        verified,
         parts,
         order,
         recipes,
@@ -789,7 +813,8 @@ impl Runner<'_, '_> {
         };
         let roots = &self.instance.roots;
         let record = self.state.parts.get(part);
-        let (action, reason) = plan::decide(record, &wanted, &|p| roots.exists(p));
+        let verified = self.prepared.verified.contains(part);
+        let (action, reason) = plan::decide(record, &wanted, &|p| verified || roots.exists(p));
         let options = wanted.options;
         if matches!(action, Action::Keep | Action::Update) {
             // Same code, but the library file was replaced (e.g. rebuilt identically):
@@ -897,7 +922,7 @@ impl Runner<'_, '_> {
             .state
             .parts
             .iter()
-            .filter(|(p, _)| !order.contains(p) && self.config.has_section(p))
+            .filter(|(p, _)| !prepared.recipes.contains_key(*p) && self.config.has_section(p))
             .map(|(p, r)| (p.clone(), r.outputs.clone()))
             .collect();
         for (part, outputs) in others {

@@ -6,7 +6,7 @@
 //! It is rewritten only when its content changes: a run that changes nothing leaves the file
 //! byte-identical with its modification time untouched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -125,13 +125,14 @@ impl State {
         };
         // Keep the order consistent with the parts table whatever the file says: every
         // recorded part once, in the recorded order, then any part the order forgot.
+        let mut seen = HashSet::new();
         for name in disk.order {
-            if state.parts.contains_key(&name) && !state.order.contains(&name) {
+            if state.parts.contains_key(&name) && seen.insert(name.clone()) {
                 state.order.push(name);
             }
         }
         for name in state.parts.keys() {
-            if !state.order.contains(name) {
+            if !seen.contains(name) {
                 state.order.push(name.clone());
             }
         }
@@ -158,8 +159,8 @@ impl State {
 
     /// Records `part` as installed; a new part goes to the end of the order.
     pub fn insert(&mut self, part: &str, record: PartRecord) {
-        self.parts.insert(part.to_string(), record);
-        if !self.order.iter().any(|p| p == part) {
+        // `order` and `parts` always name the same parts, so a new key is a new part.
+        if self.parts.insert(part.to_string(), record).is_none() {
             self.order.push(part.to_string());
         }
     }
@@ -173,7 +174,12 @@ impl State {
     /// Sorts the order to follow `wanted` (the config's install order); parts it does not
     /// name keep their relative order and come first, since they were installed earlier.
     pub fn reorder(&mut self, wanted: &[String]) {
-        let position = |p: &String| wanted.iter().position(|w| w == p);
+        let index: HashMap<&str, usize> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_str(), i))
+            .collect();
+        let position = |p: &String| index.get(p.as_str()).copied();
         let (mut known, unknown): (Vec<String>, Vec<String>) =
             self.order.drain(..).partition(|p| position(p).is_some());
         known.sort_by_key(|p| position(p));

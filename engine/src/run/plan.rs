@@ -259,8 +259,10 @@ impl Plan {
             });
         }
         if !partial {
+            let names: std::collections::HashSet<&str> =
+                wanted.iter().map(|w| w.name.as_str()).collect();
             for name in state.parts.keys() {
-                if !wanted.iter().any(|w| &w.name == name) {
+                if !names.contains(name.as_str()) {
                     uninstall.insert(name.clone(), Reason::NoLongerAPart);
                 }
             }
