@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use indexmap::IndexMap;
+use smallvec::SmallVec;
 
 use super::diag::{Diagnostic, Error, ErrorKind, Span};
 use super::model::{Entry, History, Op, Section, Source, Step, Value, split_key, update_section};
@@ -45,8 +46,8 @@ struct RefSpec {
 /// A value cut into segments: one list for a string, one per element for a list.
 struct Template {
     list: bool,
-    elements: Vec<Vec<Seg>>,
-    refs: Vec<RefSpec>,
+    elements: SmallVec<[Segs; 1]>,
+    refs: SmallVec<[RefSpec; 4]>,
 }
 
 fn simple(s: &str) -> bool {
@@ -148,8 +149,11 @@ fn pieces(s: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     })
 }
 
-fn cut(s: &str, elem: usize, refs: &mut Vec<RefSpec>) -> Vec<Seg> {
-    let mut segs = Vec::with_capacity(8);
+/// The segments of one string; short values (the usual case) need no allocation.
+type Segs = SmallVec<[Seg; 8]>;
+
+fn cut(s: &str, elem: usize, refs: &mut SmallVec<[RefSpec; 4]>) -> Segs {
+    let mut segs = Segs::new();
     for (n, piece) in pieces(s).enumerate() {
         if n > 0 {
             segs.push(Seg::Dollar);
@@ -176,9 +180,9 @@ fn cut(s: &str, elem: usize, refs: &mut Vec<RefSpec>) -> Vec<Seg> {
 }
 
 fn template(v: &Value) -> Template {
-    let mut refs = Vec::with_capacity(4);
+    let mut refs = SmallVec::new();
     let (list, elements) = match v {
-        Value::Str(s) => (false, vec![cut(s, 0, &mut refs)]),
+        Value::Str(s) => (false, smallvec::smallvec![cut(s, 0, &mut refs)]),
         Value::List(l) => (
             true,
             l.iter()
@@ -262,7 +266,7 @@ struct Frame<'c> {
     secref: SecRef<'c>,
     entry: usize,
     span: Option<Span>,
-    tpl: Rc<Template>,
+    tpl: Template,
     got: Vec<Got<'c>>,
 }
 
@@ -321,9 +325,6 @@ pub struct Resolver<'c> {
     config: &'c Config,
     /// Substituted values, per section index, per option index (of the expanded section).
     memo: Vec<Vec<Option<Rc<Value>>>>,
-    /// Parsed templates of raw values, per section index, per option index; kept across
-    /// `set_output` since raw values never change.
-    templates: Vec<Vec<Option<Rc<Template>>>>,
     expanded: HashMap<usize, Rc<Section>>,
     outputs: HashMap<String, IndexMap<String, Value>>,
     lenient: bool,
@@ -336,7 +337,6 @@ impl<'c> Resolver<'c> {
         Resolver {
             config,
             memo: vec![Vec::new(); config.sections.len()],
-            templates: vec![Vec::new(); config.sections.len()],
             expanded: HashMap::new(),
             outputs: HashMap::new(),
             lenient: false,
@@ -504,7 +504,7 @@ impl<'c> Resolver<'c> {
             let v = &secref.options[i].value;
             let mut refs = Vec::new();
             if needs_substitution(v, Format::Cfg) {
-                let tpl = self.template_at(sec, i, &secref);
+                let tpl = template(v);
                 for r in &tpl.refs {
                     let Ok((a, b)) = &r.target else { continue };
                     let s = element(v, r.elem);
@@ -772,7 +772,7 @@ impl<'c> Resolver<'c> {
             return Ok(Start::Done(ValueRef::Shared(v)));
         }
         let span = e.span();
-        let tpl = self.template_at(sec, entry, &secref);
+        let tpl = template(&e.value);
         Ok(Start::Frame(Frame {
             sec,
             secref,
@@ -781,24 +781,6 @@ impl<'c> Resolver<'c> {
             got: Vec::with_capacity(tpl.refs.len()),
             tpl,
         }))
-    }
-
-    /// The parsed template of a raw value (memoised).
-    fn template_at(&mut self, sec: usize, entry: usize, secref: &Section) -> Rc<Template> {
-        let t = &mut self.templates[sec];
-        if t.is_empty() {
-            t.resize(secref.options.len(), None);
-        }
-        match t.get(entry) {
-            Some(Some(tpl)) => tpl.clone(),
-            _ => {
-                let tpl = Rc::new(template(&secref.options[entry].value));
-                if let Some(slot) = t.get_mut(entry) {
-                    *slot = Some(tpl.clone());
-                }
-                tpl
-            }
-        }
     }
 
     fn is_buildout(&self, sec: usize) -> bool {
