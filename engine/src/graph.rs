@@ -161,7 +161,14 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                     let name = resolver.section_name(s);
                     evaluated.push(name.to_owned());
                     // Substitutes every option now, so errors show in buildout's order.
-                    resolver.check_section(name)?;
+                    // An error here does not stop the walk: the other sections' errors are
+                    // independent, and one run reports them all.
+                    if let Err(e) = resolver.check_section(name) {
+                        match &mut errors {
+                            Some(all) => all.extend(e),
+                            None => errors = Some(e),
+                        }
+                    }
                     let mut seq = Vec::new();
                     let table = resolver.reference_table(s)?;
                     let mut by_entry =
@@ -223,11 +230,18 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                     if name == "buildout" {
                         continue;
                     }
+                    let recipe = match resolver.get_ref(name, "recipe") {
+                        Ok(r) => r,
+                        Err(e) => {
+                            match &mut errors {
+                                Some(all) => all.extend(e),
+                                None => errors = Some(e),
+                            }
+                            continue;
+                        }
+                    };
                     // As in zc.buildout, an empty recipe does not make a part.
-                    match resolver
-                        .get_ref(name, "recipe")?
-                        .filter(|r| !r.to_text().is_empty())
-                    {
+                    match recipe.filter(|r| !r.to_text().is_empty()) {
                         Some(r) => {
                             recipes.insert(name.to_owned(), r.to_text());
                             order.push(s);
@@ -251,6 +265,9 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                 }
             }
         }
+    }
+    if let Some(e) = errors {
+        return Err(e);
     }
     let deps = dependencies(resolver, &targets, &order);
     let order: Vec<String> = order

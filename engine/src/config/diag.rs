@@ -109,6 +109,8 @@ pub struct Diagnostic {
     pub span: Option<Span>,
     pub label: String,
     pub notes: Vec<String>,
+    /// Diagnostics with the same key are one mistake (a cycle found from two of its points).
+    pub key: Option<String>,
 }
 
 impl Diagnostic {
@@ -119,6 +121,7 @@ impl Diagnostic {
             span: None,
             label: String::new(),
             notes: Vec::new(),
+            key: None,
         }
     }
 
@@ -173,8 +176,17 @@ impl Error {
         self.diagnostics.iter().map(|(d, _)| d)
     }
 
+    /// Adds `other`'s diagnostics, skipping any already present (the same mistake reached
+    /// from two places is reported once).
     pub fn extend(&mut self, other: Error) {
-        self.diagnostics.extend(other.diagnostics);
+        for d in other.diagnostics {
+            let same = |(mine, r): &(Diagnostic, String)| {
+                *r == d.1 || (mine.key.is_some() && mine.key == d.0.key)
+            };
+            if !self.diagnostics.iter().any(same) {
+                self.diagnostics.push(d);
+            }
+        }
     }
 }
 

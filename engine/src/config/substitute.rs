@@ -960,14 +960,18 @@ impl<'c> Resolver<'c> {
                                 .map(|s| format!("{}:{}", self.name(s.sec), s.opt()))
                                 .collect();
                             chain.push(format!("{}:{}", self.name(f.sec), f.opt()));
-                            let d = Diagnostic::new(
+                            let mut members = chain.clone();
+                            members.sort();
+                            members.dedup();
+                            let mut d = Diagnostic::new(
                                 ErrorKind::Cycle,
                                 format!(
                                     "circular reference in substitutions: {}",
                                     chain.join(" -> ")
                                 ),
-                            )
-                            .at(
+                            );
+                            d.key = Some(members.join(" "));
+                            let d = d.at(
                                 self.ref_span(top.span, text),
                                 "this reference closes the cycle",
                             );
