@@ -13,7 +13,7 @@ pub mod plan;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use tracing::{debug, info, info_span, warn};
@@ -393,6 +393,7 @@ pub fn install(
         newest: settings.newest,
         nested: &nested,
     };
+    let (queue_tx, queue_rx) = mpsc::channel::<(String, Job)>();
     let mut runner = Runner {
         config,
         published: HashMap::new(),
@@ -406,8 +407,16 @@ pub fn install(
         cancel,
         stale: false,
         told_interrupt: false,
+        queue: Some(queue_tx),
+        workers: 0,
     };
-    std::thread::scope(|scope| runner.go(scope, &worker, &rx))
+    let queue = Mutex::new(queue_rx);
+    std::thread::scope(|scope| {
+        let result = runner.go(scope, &worker, &rx, &queue);
+        // Closing the queue ends the workers; the scope then waits for them.
+        runner.queue = None;
+        result
+    })
 }
 
 /// Events the worker threads send to the calling thread.
@@ -677,6 +686,10 @@ struct Runner<'r, 'c> {
     stale: bool,
     /// Whether the user was told that Ctrl-C is being honoured.
     told_interrupt: bool,
+    /// Where jobs go to the worker threads; `None` once the run is over.
+    queue: Option<mpsc::Sender<(String, Job)>>,
+    /// Worker threads started so far (at most `jobs`).
+    workers: usize,
 }
 
 /// Where a part of the run phase stands.
@@ -746,24 +759,40 @@ impl Runner<'_, '_> {
         }
     }
 
-    fn spawn<'s>(
-        &self,
+    /// Queues a job, starting a worker thread for it unless `jobs` are running already.
+    /// Workers live for the whole run and take jobs from one queue: starting a thread per
+    /// job costs more than a small `update`.
+    fn dispatch<'s>(
+        &mut self,
         scope: &'s std::thread::Scope<'s, '_>,
         worker: &'s Worker<'_>,
+        queue: &'s Mutex<mpsc::Receiver<(String, Job)>>,
         part: String,
         job: Job,
     ) {
-        scope.spawn(move || {
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(&part, job)))
+        if let Some(tx) = &self.queue {
+            // The workers hold the receiver until the queue closes at the end of the run.
+            let _ = tx.send((part, job));
+        }
+        if self.workers < self.instance.jobs {
+            self.workers += 1;
+            scope.spawn(move || {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((part, job)) = next else { break };
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        worker.run(&part, job)
+                    }))
                     .unwrap_or_else(|_| {
                         Outcome::InstallFailed(format!(
                             "part `{part}` failed: internal error in rbuildout"
                         ))
                     });
-            // The receiver lives until every job is done, so this cannot fail.
-            let _ = worker.tx.send(Event::Done { part, outcome });
-        });
+                    // The receiver lives until every job is done, so this cannot fail.
+                    let _ = worker.tx.send(Event::Done { part, outcome });
+                }
+            });
+        }
     }
 
     /// Serves option queries until a job finishes, saying once when Ctrl-C arrives.
@@ -875,6 +904,7 @@ impl Runner<'_, '_> {
         scope: &'s std::thread::Scope<'s, '_>,
         worker: &'s Worker<'_>,
         rx: &mpsc::Receiver<Event>,
+        queue: &'s Mutex<mpsc::Receiver<(String, Job)>>,
     ) -> Result<Summary, RunError> {
         let prepared = self.prepared;
         let order = &prepared.order;
@@ -891,9 +921,10 @@ impl Runner<'_, '_> {
             info_span!("part", part = %step.part)
                 .in_scope(|| info!("uninstalling ({})", step.reason));
             let recipe = self.uninstaller(&step.part, &record);
-            self.spawn(
+            self.dispatch(
                 scope,
                 worker,
+                queue,
                 step.part.clone(),
                 Job::Uninstall { recipe, record },
             );
@@ -983,13 +1014,13 @@ impl Runner<'_, '_> {
                         Begin::Job(job) => {
                             phase[i] = Phase::Running;
                             running += 1;
-                            self.spawn(scope, worker, order[i].clone(), job);
+                            self.dispatch(scope, worker, queue, order[i].clone(), job);
                         }
                         Begin::Reinstall(uninstall, install) => {
                             phase[i] = Phase::Uninstalling;
                             pending.insert(i, *install);
                             running += 1;
-                            self.spawn(scope, worker, order[i].clone(), uninstall);
+                            self.dispatch(scope, worker, queue, order[i].clone(), uninstall);
                         }
                         Begin::ConfigError(e) => {
                             phase[i] = Phase::Failed;
@@ -1036,7 +1067,7 @@ impl Runner<'_, '_> {
                         } else if !stop {
                             phase[i] = Phase::Running;
                             running += 1;
-                            self.spawn(scope, worker, part, install);
+                            self.dispatch(scope, worker, queue, part, install);
                         }
                     }
                 }
