@@ -328,6 +328,8 @@ pub struct Resolver<'c> {
     expanded: HashMap<usize, Rc<Section>>,
     outputs: HashMap<String, IndexMap<String, Value>>,
     lenient: bool,
+    /// Per section index, whether it uses macros (so needs expanding).
+    macro_users: Vec<bool>,
     /// Scratch: the values being resolved (for cycle detection), reused between calls.
     active: HashSet<(usize, usize)>,
 }
@@ -341,6 +343,11 @@ impl<'c> Resolver<'c> {
             outputs: HashMap::new(),
             lenient: false,
             active: HashSet::new(),
+            macro_users: config
+                .sections
+                .iter()
+                .map(|(n, s)| uses_macros(n, s))
+                .collect(),
         }
     }
 
@@ -504,21 +511,38 @@ impl<'c> Resolver<'c> {
             let v = &secref.options[i].value;
             let mut refs = Vec::new();
             if needs_substitution(v, Format::Cfg) {
-                let tpl = template(v);
-                for r in &tpl.refs {
-                    let Ok((a, b)) = &r.target else { continue };
-                    let s = element(v, r.elem);
+                // Scanned in place: the graph needs only the targets, not a template.
+                let mut found: SmallVec<[(Range<usize>, Range<usize>, usize); 4]> = SmallVec::new();
+                let elems: &[String] = match v {
+                    Value::Str(s) => std::slice::from_ref(s),
+                    Value::List(l) => l,
+                };
+                for (n, s) in elems.iter().enumerate() {
+                    for piece in pieces(s) {
+                        each_ref(s, piece, |open, end| {
+                            if let Ok((a, b)) = check_ref(&s[open..end]) {
+                                found.push((
+                                    a.start + open..a.end + open,
+                                    b.start + open..b.end + open,
+                                    n,
+                                ));
+                            }
+                        });
+                    }
+                }
+                for (a, b, n) in found {
+                    let s = &elems[n];
                     let t = if a.is_empty() {
                         Some(sec)
                     } else {
-                        self.config.sections.get_index_of(&s[a.clone()])
+                        self.config.sections.get_index_of(&s[a])
                     };
                     let Some(t) = t else { continue };
                     let entry = self
                         .sec(t)
                         .map_err(|d| self.error(d))?
                         .options
-                        .get_index_of(&s[b.clone()]);
+                        .get_index_of(&s[b]);
                     refs.push((t, entry));
                 }
             }
@@ -611,13 +635,13 @@ impl<'c> Resolver<'c> {
     /// The section at `idx`, expanded from its macros (memoised).
     fn sec(&mut self, idx: usize) -> Result<SecRef<'c>, Diagnostic> {
         let config = self.config;
-        let Some((name, raw)) = config.sections.get_index(idx) else {
+        let Some((_, raw)) = config.sections.get_index(idx) else {
             return Err(Diagnostic::new(
                 ErrorKind::MissingSection,
                 "no such section",
             ));
         };
-        if !uses_macros(name, raw) {
+        if !self.macro_users[idx] {
             return Ok(SecRef::Raw(raw));
         }
         if let Some(e) = self.expanded.get(&idx) {
