@@ -77,7 +77,7 @@ timeit() { python3 "$work/timeit.py" "$@"; }
 ms() { python3 -c "import sys; print(f'{float(sys.argv[1])*1000:.1f} ms')" "$1"; }
 
 printf '\nno-op re-run (median of %s, min in brackets)\n' "$runs"
-printf '%-11s %-22s %-22s %-22s %s\n' parts "rbuildout (update)" "rbuildout (no update)" "zc.buildout -o" "ratio (update)"
+printf '%-11s %-22s %-22s %-22s %s\n' parts "rbuildout (update)" "rbuildout (no update)" "zc.buildout -o" "zc/rbuildout"
 for n in 20 1000; do
     d=$work/n$n
     make_configs "$d" "$n" updatable
@@ -89,7 +89,7 @@ for n in 20 1000; do
     read -r rb_f rb_f_min < <(timeit "$runs" "$d/rb-file" "$rb" -U -q)
     zc_runs=$(( n > 100 ? 3 : 5 ))
     read -r zc zc_min < <(timeit "$zc_runs" "$d/zc" "$zcb" -o -U -q)
-    ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.0f}x')" "$zc" "$rb_u")
+    ratio=$(python3 -c "import sys; z, u, f = map(float, sys.argv[1:]); print(f'{z/u:.0f}x (update), {z/f:.0f}x (no update)')" "$zc" "$rb_u" "$rb_f")
     printf '%-11s %-22s %-22s %-22s %s\n' "$n" \
         "$(ms "$rb_u") [$(ms "$rb_u_min")]" "$(ms "$rb_f") [$(ms "$rb_f_min")]" \
         "$(ms "$zc") [$(ms "$zc_min")]" "$ratio"

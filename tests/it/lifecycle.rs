@@ -1025,3 +1025,63 @@ content = "${buildout:instance-directory} ${buildout:eggs-directory}"
             .is_empty()
     );
 }
+
+#[test]
+fn recipes_read_options_and_outputs_of_other_sections_through_the_host() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["a", "q", "missing", "ctx"]
+
+[settings]
+greeting = ["hello", "world"]
+
+[a]
+recipe = "testkit:file"
+path = "parts/a.txt"
+
+[q]
+recipe = "testkit:option"
+ref = "a:written"
+needs = ["a"]
+
+[missing]
+recipe = "testkit:option"
+ref = "settings:nosuch"
+
+[ctx]
+recipe = "testkit:context"
+"#,
+    );
+    inst.ok(&["-o"]);
+    let state = inst.state();
+    let written = inst.path("parts/a.txt").display().to_string();
+    assert_eq!(
+        part(&state, "q")["outputs"]["value"].as_str(),
+        Some(written.as_str())
+    );
+    assert_eq!(
+        part(&state, "missing")["outputs"]["found"].as_str(),
+        Some("false")
+    );
+    let ctx = part(&state, "ctx")["outputs"].as_table().unwrap();
+    assert_eq!(ctx["part"].as_str(), Some("ctx"));
+    assert_eq!(ctx["offline"].as_str(), Some("true"));
+    assert_eq!(ctx["newest"].as_str(), Some("false"));
+    assert_eq!(
+        ctx["directory"].as_str(),
+        Some(inst.dir().display().to_string().as_str())
+    );
+
+    inst.config(
+        &inst
+            .read("buildout.toml")
+            .replace("ref = \"settings:nosuch\"", "ref = \"settings:greeting\""),
+    );
+    inst.ok(&[]);
+    let state = inst.state();
+    assert_eq!(
+        part(&state, "missing")["outputs"]["value"].as_str(),
+        Some("hello\nworld")
+    );
+}
