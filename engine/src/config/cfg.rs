@@ -4,7 +4,7 @@
 
 use super::condition::{self, Env};
 use super::diag::{Diagnostic, ErrorKind, Span};
-use super::model::{Entry, Op, Sections, Source, Value, op_key};
+use super::model::{Entry, Op, Section, Sections, Source, Value, op_key};
 
 /// Characters a section name may not contain (besides whitespace).
 const NAME_FORBIDDEN: &[char] = &['#', '[', ']', ':', ';', '{', '}'];
@@ -115,8 +115,11 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
     let mut sections: Sections = Sections::default();
     let mut errors = Vec::new();
     let mut condition = true;
-    let mut cursect: Option<String> = None;
-    let mut optname: Option<String> = None;
+    // The current section and option, as indices into `sections` and its options.
+    let mut cursect: Option<usize> = None;
+    // Sections holding a pending `+=`/`-=`, which a later `=` of the same option discards.
+    let mut pending: Vec<bool> = Vec::new();
+    let mut optname: Option<usize> = None;
     let mut blockmode = false;
     let mut offset = 0usize;
     for raw_line in text.split_inclusive('\n') {
@@ -139,8 +142,10 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
             if !blockmode && piece.is_empty() {
                 continue;
             }
-            if let (Some(s), Some(o)) = (&cursect, &optname)
-                && let Some(e) = sections.get_mut(s).and_then(|s| s.options.get_mut(o))
+            if let (Some(s), Some(o)) = (cursect, optname)
+                && let Some((_, e)) = sections
+                    .get_index_mut(s)
+                    .and_then(|(_, s)| s.options.get_index_mut(o))
             {
                 if let Value::Str(v) = &mut e.value {
                     v.push('\n');
@@ -172,15 +177,23 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
                     continue;
                 }
             }
-            let section = sections.entry(h.name.to_owned()).or_default();
+            let idx = match sections.get_index_of(h.name) {
+                Some(i) => i,
+                None => {
+                    sections.insert(h.name.to_owned(), Section::default());
+                    pending.push(false);
+                    sections.len() - 1
+                }
+            };
+            let section = &mut sections[idx];
             if section.header.is_none() {
                 section.header = Some(span_of(0, line.len()));
             }
-            cursect = Some(h.name.to_owned());
+            cursect = Some(idx);
             optname = None;
             continue;
         }
-        let Some(sect) = cursect.clone() else {
+        let Some(sect) = cursect else {
             if line.trim().is_empty() {
                 continue;
             }
@@ -211,10 +224,10 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
             };
             let value = value.trim();
             let span = span_of(0, line.len());
-            let section = sections.entry(sect).or_default();
-            let existing = section.options.get_mut(&key);
+            let section = &mut sections[sect];
+            let existing = section.options.get_full_mut(&key);
             match existing {
-                Some(e) if op != '=' => {
+                Some((i, _, e)) if op != '=' => {
                     if let Value::Str(v) = &mut e.value {
                         let trimmed = v.trim_end().len();
                         v.truncate(trimmed);
@@ -224,25 +237,33 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
                         }
                     }
                     e.history.push(step(op, span));
+                    optname = Some(i);
                 }
                 _ => {
-                    if op == '=' {
+                    if op == '=' && pending[sect] {
                         section.options.shift_remove(&op_key(&key, '+'));
                         section.options.shift_remove(&op_key(&key, '-'));
+                    } else if op != '=' {
+                        pending[sect] = true;
                     }
                     let mut e =
                         Entry::new(Value::Str(value.to_owned()), Op::Set, Source::File(span));
                     e.history[0] = step(op, span);
-                    section.options.insert(key.clone(), e);
+                    optname = Some(section.options.insert_full(key, e).0);
                 }
             }
-            optname = Some(key);
             blockmode = value.is_empty();
         } else if optname.is_none() && line.trim().is_empty() {
             continue;
         } else {
             errors.push(
-                Diagnostic::new(ErrorKind::Syntax, format!("cannot parse this line of section [{sect}]"))
+                Diagnostic::new(
+                    ErrorKind::Syntax,
+                    format!(
+                        "cannot parse this line of section [{}]",
+                        sections.get_index(sect).map_or("", |(n, _)| n.as_str())
+                    ),
+                )
                     .at(Some(span_of(0, line.len())), "expected `name = value`, a [section] header, or an indented continuation line")
                     .note("options are written `name = value` (zc.buildout does not accept `name: value`)"),
             );

@@ -189,7 +189,11 @@ pub type Map<V> = IndexMap<String, V, FastState>;
 
 /// The key a `+=` (`suffix` '+') or `-=` (`-`) of `name` is stored under.
 pub fn op_key(name: &str, suffix: char) -> String {
-    format!("{name} {suffix}")
+    let mut k = String::with_capacity(name.len() + 2);
+    k.push_str(name);
+    k.push(' ');
+    k.push(suffix);
+    k
 }
 
 /// Splits a raw key into its option name and operation suffix ('=' for a plain value).
