@@ -424,3 +424,30 @@ path = "shout.txt"
         run.stderr
     );
 }
+
+#[test]
+fn many_paths_and_outputs_come_back_through_the_binary() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["many", "after"]
+
+[many]
+recipe = "testkit:million"
+paths = "5000"
+outputs = "100000"
+
+[after]
+recipe = "testkit:file"
+path = "after.txt"
+content = "${many:o99999}"
+"#,
+    );
+    let run = inst.run(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(inst.read("after.txt"), "99999");
+    let state: toml::Table = inst.read(".installed.toml").parse().unwrap();
+    let many = &state["parts"]["many"];
+    assert_eq!(many["paths"].as_array().unwrap().len(), 5000);
+    assert_eq!(many["outputs"].as_table().unwrap().len(), 100_000);
+}
