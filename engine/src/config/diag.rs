@@ -36,6 +36,11 @@ impl Files {
         (self.files.len() - 1) as u32
     }
 
+    /// A shared handle on one file, to read it while the set grows.
+    pub fn source(&self, id: u32) -> Option<Arc<SourceFile>> {
+        self.files.get(id as usize).cloned()
+    }
+
     pub fn get(&self, id: u32) -> Option<&SourceFile> {
         self.files.get(id as usize).map(|f| &**f)
     }

@@ -158,30 +158,68 @@ impl<'a> Loader<'a> {
     }
 
     /// Opens `loc` and what it extends; returns the results in merge order (extended files
-    /// first, depth-first, left to right, then the file itself). `chain` holds the files
-    /// being opened, for cycle errors.
-    pub fn open(
+    /// first, depth-first, left to right, then the file itself). Works with an explicit
+    /// stack, so a chain of thousands of files needs no deep native stack.
+    pub fn open(&mut self, loc: Location, from: Option<Span>) -> Vec<Sections> {
+        enum Task {
+            Enter(Location, Option<Span>),
+            Exit(Sections),
+        }
+        let mut out = Vec::new();
+        // The files being opened, for cycle errors.
+        let mut chain: Vec<Location> = Vec::new();
+        let mut on_chain: HashSet<Location> = HashSet::new();
+        let mut tasks = vec![Task::Enter(loc, from)];
+        while let Some(task) = tasks.pop() {
+            match task {
+                Task::Exit(result) => {
+                    if let Some(l) = chain.pop() {
+                        on_chain.remove(&l);
+                    }
+                    out.push(result);
+                }
+                Task::Enter(loc, from) => {
+                    if on_chain.contains(&loc) {
+                        let i = chain.iter().position(|l| *l == loc).unwrap_or(0);
+                        let mut names: Vec<String> =
+                            chain[i..].iter().map(|l| l.display(&self.cwd)).collect();
+                        names.push(loc.display(&self.cwd));
+                        self.errors.push(
+                            Diagnostic::new(
+                                ErrorKind::Cycle,
+                                format!("extends cycle: {}", names.join(" -> ")),
+                            )
+                            .at(from, "this file is already being extended"),
+                        );
+                        continue;
+                    }
+                    if self.once && !self.applied.insert(loc.clone()) {
+                        continue;
+                    }
+                    let root = chain.is_empty();
+                    let Some((result, children)) = self.load_one(&loc, from, root) else {
+                        continue;
+                    };
+                    chain.push(loc.clone());
+                    on_chain.insert(loc);
+                    tasks.push(Task::Exit(result));
+                    tasks.extend(children.into_iter().rev().map(|(l, s)| Task::Enter(l, s)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads and parses one file; returns its sections (without `extends`) and the files it
+    /// extends, in order, with the span naming each. `None` when it failed (errors recorded).
+    #[allow(clippy::type_complexity)]
+    fn load_one(
         &mut self,
-        loc: Location,
-        chain: &mut Vec<Location>,
+        loc: &Location,
         from: Option<Span>,
-    ) -> Vec<Sections> {
-        if let Some(i) = chain.iter().position(|l| *l == loc) {
-            let mut names: Vec<String> = chain[i..].iter().map(|l| l.display(&self.cwd)).collect();
-            names.push(loc.display(&self.cwd));
-            self.errors.push(
-                Diagnostic::new(
-                    ErrorKind::Cycle,
-                    format!("extends cycle: {}", names.join(" -> ")),
-                )
-                .at(from, "this file is already being extended"),
-            );
-            return Vec::new();
-        }
-        if self.once && !self.applied.insert(loc.clone()) {
-            return Vec::new();
-        }
-        let text = match self.read(&loc) {
+        root: bool,
+    ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
+        let text = match self.read(loc) {
             Ok(t) => t,
             Err(msg) => {
                 let msg = if from.is_some() {
@@ -191,7 +229,7 @@ impl<'a> Loader<'a> {
                 };
                 self.errors
                     .push(Diagnostic::new(ErrorKind::Io, msg).at(from, "extended here"));
-                return Vec::new();
+                return None;
             }
         };
         let text = text
@@ -199,7 +237,7 @@ impl<'a> Loader<'a> {
             .unwrap_or(&text)
             .replace("\r\n", "\n");
         let id = self.files.add(loc.display(&self.cwd), text);
-        let dir = match &loc {
+        let dir = match loc {
             Location::Path(p) => p.parent().map(Path::to_path_buf),
             Location::Url(_) => None,
         };
@@ -207,23 +245,18 @@ impl<'a> Loader<'a> {
             self.file_dirs.push(None);
         }
         self.file_dirs.push(dir.clone());
-        let text = &self
-            .files
-            .get(id)
-            .map(|f| f.text.clone())
-            .unwrap_or_default();
+        let source = self.files.source(id)?;
         let parsed = match loc.format() {
-            Format::Toml => super::toml::parse(text, id),
-            Format::Cfg => super::cfg::parse(text, id, self.env),
+            Format::Toml => super::toml::parse(&source.text, id),
+            Format::Cfg => super::cfg::parse(&source.text, id, self.env),
         };
         let mut result = match parsed {
             Ok(s) => s,
             Err(ds) => {
                 self.errors.extend(ds);
-                return Vec::new();
+                return None;
             }
         };
-        let root = chain.is_empty();
         let (extends, optional) = match result.get_mut("buildout") {
             Some(b) => (
                 b.options.shift_remove("extends"),
@@ -232,10 +265,10 @@ impl<'a> Loader<'a> {
             None => (None, None),
         };
         if let Some(b) = result.get("buildout") {
-            if b.options.contains_key("extended-by") {
+            if let Some(e) = b.options.get("extended-by") {
                 self.errors.push(
                     Diagnostic::new(ErrorKind::Syntax, "`extended-by` is no longer supported")
-                        .at(b.options["extended-by"].span(), "remove this option"),
+                        .at(e.span(), "remove this option"),
                 );
             }
             if root
@@ -251,17 +284,15 @@ impl<'a> Loader<'a> {
                 _ => default_download_cache(),
             };
         }
-        let base = match (&loc, &dir) {
+        let base = match (loc, &dir) {
             (Location::Url(_), _) => loc.clone(),
             (_, Some(d)) => Location::Path(d.clone()),
             _ => Location::Path(self.cwd.clone()),
         };
-        chain.push(loc.clone());
-        let mut out = Vec::new();
+        let mut children = Vec::new();
         if let Some(e) = extends {
             for name in names(&e.value) {
-                let next = self.resolve(&base, &name);
-                out.extend(self.open(next, chain, e.span()));
+                children.push((self.resolve(&base, &name), e.span()));
             }
         }
         if let Some(e) = optional {
@@ -271,12 +302,10 @@ impl<'a> Loader<'a> {
                     tracing::info!("optional-extends file not found: {name}");
                     continue;
                 }
-                out.extend(self.open(next, chain, e.span()));
+                children.push((next, e.span()));
             }
         }
-        chain.pop();
-        out.push(result);
-        out
+        Some((result, children))
     }
 }
 

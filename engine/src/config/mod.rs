@@ -348,17 +348,11 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
     let mut user = Vec::new();
     if opts.user_defaults {
         for f in user_default_files(format) {
-            let mut chain = Vec::new();
-            user.push(fold(loader.open(
-                extends::Location::Path(f),
-                &mut chain,
-                None,
-            )));
+            user.push(fold(loader.open(extends::Location::Path(f), None)));
         }
     }
-    let mut chain = Vec::new();
     let mut results = user;
-    results.extend(loader.open(extends::Location::Path(path.clone()), &mut chain, None));
+    results.extend(loader.open(extends::Location::Path(path.clone()), None));
     let cfg_data = fold(results);
 
     let mut data = defaults(format, &dir);
@@ -366,13 +360,12 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
 
     if let Some(e) = cl_extends {
         for name in e.value.to_list() {
-            let mut chain = Vec::new();
             let loc = if extends::is_url(&name) {
                 extends::Location::Url(name)
             } else {
                 extends::Location::Path(substitute::normalize(&opts.cwd.join(name)))
             };
-            let r = fold(loader.open(loc, &mut chain, None));
+            let r = fold(loader.open(loc, None));
             model::update(&mut data, r);
         }
     }
