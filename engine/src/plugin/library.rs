@@ -52,8 +52,8 @@ pub(super) struct Entry {
 impl Library {
     /// Opens `path` with `RTLD_NOW | RTLD_LOCAL`, checks the descriptor and calls `init`.
     pub(super) fn open(path: &Path) -> Result<Library, PluginError> {
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_file() => {}
+        let id: FileId = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => (meta.dev(), meta.ino()),
             Ok(_) => {
                 return Err(PluginError::Open {
                     path: path.to_path_buf(),
@@ -65,7 +65,7 @@ impl Library {
                     path: path.to_path_buf(),
                 });
             }
-        }
+        };
         // SAFETY: loading a library runs its initialisers. Plugins are code the user chose to
         // run, like a buildout recipe; RTLD_NOW resolves every symbol now rather than failing
         // in the middle of an install.
@@ -98,7 +98,7 @@ impl Library {
             flags: checked.flags,
             entries: checked.entries,
             poisoned: AtomicBool::new(false),
-            lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(path)),
+            lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(id)),
             digest: OnceLock::new(),
             _handle: handle,
         };
@@ -109,17 +109,19 @@ impl Library {
             );
         }
         if let Some(init) = checked.init {
-            let label: &'static String = Box::leak(Box::new(library.name.clone()));
-            let host = HostApi {
-                struct_size: size_of::<HostApi>(),
-                abi_major: abi::ABI_MAJOR,
-                abi_minor: abi::ABI_MINOR,
-                max_level: plugin_max_level(),
-                ctx: label as *const String as *mut c_void,
-                log: Some(super::call::log_global),
-            };
-            // SAFETY: `init` comes from the checked descriptor; `host` outlives the call.
-            let code = unsafe { init(&host) };
+            let code = init_once(id, || {
+                let label: &'static String = Box::leak(Box::new(library.name.clone()));
+                let host = HostApi {
+                    struct_size: size_of::<HostApi>(),
+                    abi_major: abi::ABI_MAJOR,
+                    abi_minor: abi::ABI_MINOR,
+                    max_level: plugin_max_level(),
+                    ctx: label as *const String as *mut c_void,
+                    log: Some(super::call::log_global),
+                };
+                // SAFETY: `init` comes from the checked descriptor; `host` outlives the call.
+                unsafe { init(&host) }
+            });
             if code != abi::OK {
                 return Err(PluginError::Init {
                     path: path.to_path_buf(),
@@ -127,6 +129,15 @@ impl Library {
                 });
             }
         }
+        tracing::debug!(
+            "loaded recipe plugin {} {} (ABI {}.{}, {}) from {}",
+            library.name,
+            library.version,
+            abi::ABI_MAJOR,
+            library.abi_minor,
+            library.built_with,
+            path.display()
+        );
         Ok(library)
     }
 
@@ -411,14 +422,20 @@ static LOCKS: LazyLock<Mutex<HashMap<FileId, Arc<CallLock>>>> = LazyLock::new(De
 /// A file's device and inode.
 type FileId = (u64, u64);
 
+/// What each loaded library's `init` returned. The dynamic loader gives every registry that
+/// opens the same file the same library, so `init` runs once per library, as the ABI says.
+static INITS: LazyLock<Mutex<HashMap<FileId, i32>>> = LazyLock::new(Default::default);
+
+fn init_once(id: FileId, init: impl FnOnce() -> i32) -> i32 {
+    let mut inits = INITS.lock().unwrap_or_else(|e| e.into_inner());
+    *inits.entry(id).or_insert_with(init)
+}
+
 impl CallLock {
-    /// The lock for the library file at `path` (a fresh one if it cannot be read).
-    fn of(path: &Path) -> Arc<CallLock> {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return Arc::default();
-        };
+    /// The lock for the library file `id`.
+    fn of(id: FileId) -> Arc<CallLock> {
         let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(locks.entry((meta.dev(), meta.ino())).or_default())
+        Arc::clone(locks.entry(id).or_default())
     }
 
     pub(super) fn acquire(&self) {
