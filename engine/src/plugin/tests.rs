@@ -890,3 +890,59 @@ fn recipes_are_shareable_and_outlive_their_registry() {
         .unwrap();
     assert_eq!(outputs(&result)["part"], "thepart");
 }
+
+/// A host whose every callback panics.
+struct PanickingHost;
+
+impl Host for PanickingHost {
+    fn option(&self, _section: &str, _option: &str) -> Option<String> {
+        panic!("the host's option lookup panicked");
+    }
+
+    fn nested_build(&self, _config: &Path, _directory: &Path) -> Result<(), String> {
+        panic!("the host's nested build panicked");
+    }
+}
+
+#[test]
+fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let opts = options(&[("ref", "a:b")]);
+    let c = Call {
+        part: "thepart",
+        buildout_directory: dir.path(),
+        offline: false,
+        newest: false,
+        options: &opts,
+        host: &PanickingHost,
+    };
+    // Unwinding into the plugin's `extern "C"` frames would abort this whole test process.
+    let result = registry
+        .recipe("testkit:option")
+        .unwrap()
+        .install(&c)
+        .unwrap();
+    assert_eq!(outputs(&result)["found"], "false");
+    let opts = options(&[("config", "x.toml"), ("directory", "x")]);
+    let c = Call {
+        part: "thepart",
+        buildout_directory: dir.path(),
+        offline: false,
+        newest: false,
+        options: &opts,
+        host: &PanickingHost,
+    };
+    let err = registry
+        .recipe("testkit:nested")
+        .unwrap()
+        .install(&c)
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "nested build of {} panicked in rbuildout",
+            dir.path().join("x.toml").display()
+        )
+    );
+}
