@@ -197,7 +197,12 @@ struct Parser<'a> {
     pos: usize,
     env: &'a Env,
     marker: bool,
+    /// Nesting of parentheses, lists and `not`, bounded so no input overflows the stack.
+    depth: usize,
 }
+
+/// How deeply a condition may nest; real ones nest a few levels.
+const MAX_DEPTH: usize = 64;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
@@ -223,6 +228,16 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Val, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err("the condition is nested too deeply".into());
+        }
+        let v = self.or_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn or_inner(&mut self) -> Result<Val, String> {
         let mut v = self.and()?;
         while self.eat_name("or") {
             let r = self.and()?;
@@ -242,7 +257,13 @@ impl Parser<'_> {
 
     fn not(&mut self) -> Result<Val, String> {
         if self.eat_name("not") {
-            return Ok(Val::Bool(!self.not()?.truthy()));
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err("the condition is nested too deeply".into());
+            }
+            let v = self.not();
+            self.depth -= 1;
+            return Ok(Val::Bool(!v?.truthy()));
         }
         self.comparison()
     }
@@ -468,6 +489,7 @@ pub fn evaluate(expr: &str, env: &Env) -> Result<bool, String> {
         pos: 0,
         env,
         marker,
+        depth: 0,
     };
     let v = p.or()?;
     if p.pos != p.toks.len() {
@@ -502,5 +524,13 @@ mod tests {
         );
         assert!(evaluate("linux ==", &env).is_err());
         assert_eq!(version_cmp("3.10", "3.9"), std::cmp::Ordering::Greater);
+        let deep = format!("{}linux{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(
+            evaluate(&deep, &env)
+                .unwrap_err()
+                .contains("nested too deeply")
+        );
+        assert!(evaluate(&"not ".repeat(100_000), &env).is_err());
+        assert_eq!(evaluate("((linux))", &env), Ok(linux));
     }
 }
