@@ -23,7 +23,7 @@ use crate::graph::{self, Parts};
 use crate::plugin::{Call, Host, Recipe, RecipeError, Registry};
 use crate::state::{PartRecord, RecipeRecord, State, StateError, StateFile};
 use lock::{InstanceLock, LockError};
-use paths::{Removal, Roots};
+use paths::{ParentCache, Removal, Roots};
 use plan::{Action, Plan, Wanted};
 
 /// How a run is asked to go.
@@ -631,29 +631,50 @@ impl Worker<'_> {
     /// ones outside the instance (recorded, but never removed).
     fn record_paths(&self, new: &[PathBuf], old: &[String]) -> Vec<String> {
         let mut out: Vec<String> = old.to_vec();
+        let mut seen: HashSet<String> = old.iter().cloned().collect();
+        let mut cache = ParentCache::default();
+        let mut outside = Vec::new();
         for p in new {
             let rec = self.roots.record(p);
-            if !out.contains(&rec) {
-                if !self.roots.contains(p) {
-                    warn!(
-                        "registered {rec}, which is outside the instance: it will never be removed"
-                    );
+            if seen.insert(rec.clone()) {
+                if !self.roots.contains_with(p, &mut cache) {
+                    outside.push(rec.clone());
                 }
                 out.push(rec);
             }
         }
+        warn_some(
+            &outside,
+            "registered",
+            "outside the instance: never removed",
+        );
         out
     }
 
     fn remove_paths(&self, recorded: &[String]) {
+        let mut cache = ParentCache::default();
+        let mut outside = Vec::new();
         for p in recorded.iter().rev() {
-            match self.roots.remove(p) {
+            match self.roots.remove(p, &mut cache) {
                 Ok(Removal::Removed) => debug!("removed {p}"),
                 Ok(Removal::Missing) => {}
-                Ok(Removal::Outside) => warn!("left {p} in place: it is outside the instance"),
+                Ok(Removal::Outside) => outside.push(p.clone()),
                 Err(e) => warn!("{e}"),
             }
         }
+        warn_some(&outside, "left in place", "outside the instance");
+    }
+}
+
+/// One warning per path for the first few, then one for the rest: a recipe may register a
+/// million paths.
+fn warn_some(paths: &[String], what: &str, why: &str) {
+    const SHOWN: usize = 5;
+    for p in paths.iter().take(SHOWN) {
+        warn!("{what} {p}: {why}");
+    }
+    if paths.len() > SHOWN {
+        warn!("{what} {} more paths: {why}", paths.len() - SHOWN);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The paths parts own: how they are recorded, checked and removed, and the rule that the
 //! engine never removes anything outside the instance (or the shared eggs and cache folders).
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// What happened to one recorded path on removal.
@@ -12,6 +13,10 @@ pub enum Removal {
     /// Outside every folder the engine may remove from: left alone (the caller warns).
     Outside,
 }
+
+/// Parent folders already resolved (symlinks followed) during one batch of path checks.
+#[derive(Debug, Default)]
+pub struct ParentCache(HashMap<PathBuf, Option<PathBuf>>);
 
 /// The folders inside which the engine may remove paths.
 #[derive(Debug, Clone)]
@@ -73,6 +78,13 @@ impl Roots {
     /// `link` pointing elsewhere, is outside). The path itself may be a symlink: removing it
     /// removes the link, not its target.
     pub fn contains(&self, path: &Path) -> bool {
+        self.contains_with(path, &mut ParentCache::default())
+    }
+
+    /// [`contains`](Roots::contains), resolving each parent folder once per `cache`: a
+    /// recipe may register a million files in a few folders. A cache must not outlive the
+    /// batch of paths it serves, since folders and links change between batches.
+    pub fn contains_with(&self, path: &Path, cache: &mut ParentCache) -> bool {
         let abs = self.absolute(path);
         let inside = |roots: &[PathBuf], p: &Path| roots.iter().any(|r| p != r && p.starts_with(r));
         if !inside(&self.lexical, &abs) {
@@ -81,17 +93,21 @@ impl Roots {
         let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
             return false;
         };
-        match parent.canonicalize() {
-            Ok(real_parent) => inside(&self.canonical, &real_parent.join(name)),
+        let real_parent = cache
+            .0
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| parent.canonicalize().ok());
+        match real_parent {
+            Some(real_parent) => inside(&self.canonical, &real_parent.join(name)),
             // No parent folder, so nothing to remove and nothing outside to harm.
-            Err(_) => true,
+            None => true,
         }
     }
 
     /// Removes a recorded path (a file, a symlink or a whole folder) if it is inside a root.
-    pub fn remove(&self, recorded: &str) -> std::io::Result<Removal> {
+    pub fn remove(&self, recorded: &str, cache: &mut ParentCache) -> std::io::Result<Removal> {
         let path = Path::new(recorded);
-        if !self.contains(path) {
+        if !self.contains_with(path, cache) {
             return Ok(Removal::Outside);
         }
         let abs = self.absolute(path);
@@ -182,21 +198,43 @@ mod tests {
             inst.to_str().unwrap(),
             eggs.to_str().unwrap(),
         ] {
-            assert_eq!(roots.remove(p).unwrap(), Removal::Outside, "{p}");
+            assert_eq!(
+                roots.remove(p, &mut ParentCache::default()).unwrap(),
+                Removal::Outside,
+                "{p}"
+            );
         }
         assert!(outside.join("keep").exists());
         assert!(inst.exists() && eggs.exists());
 
-        assert_eq!(roots.remove("link").unwrap(), Removal::Removed);
+        assert_eq!(
+            roots.remove("link", &mut ParentCache::default()).unwrap(),
+            Removal::Removed
+        );
         assert!(
             outside.join("keep").exists(),
             "removing a link keeps its target"
         );
-        assert_eq!(roots.remove("parts/a").unwrap(), Removal::Removed);
-        assert!(!inst.join("parts/a").exists());
-        assert_eq!(roots.remove("parts/a").unwrap(), Removal::Missing);
         assert_eq!(
-            roots.remove(eggs.join("e-1").to_str().unwrap()).unwrap(),
+            roots
+                .remove("parts/a", &mut ParentCache::default())
+                .unwrap(),
+            Removal::Removed
+        );
+        assert!(!inst.join("parts/a").exists());
+        assert_eq!(
+            roots
+                .remove("parts/a", &mut ParentCache::default())
+                .unwrap(),
+            Removal::Missing
+        );
+        assert_eq!(
+            roots
+                .remove(
+                    eggs.join("e-1").to_str().unwrap(),
+                    &mut ParentCache::default()
+                )
+                .unwrap(),
             Removal::Removed
         );
     }
