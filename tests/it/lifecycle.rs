@@ -1085,3 +1085,41 @@ recipe = "testkit:context"
         Some("hello\nworld")
     );
 }
+
+#[test]
+fn a_recipe_registering_a_hundred_thousand_paths_and_outputs_is_recorded_whole() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["many", "last"]
+
+[many]
+recipe = "testkit:million"
+paths = "100000"
+outputs = "100000"
+
+[last]
+recipe = "testkit:file"
+path = "parts/last.txt"
+content = "${many:o99999}"
+"#,
+    );
+    inst.ok(&[]);
+    assert_eq!(inst.read("parts/last.txt"), "99999");
+    let state = inst.state();
+    let many = part(&state, "many");
+    let paths = many["paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 100_000);
+    assert_eq!(paths[99_999].as_str(), Some("million/99999"));
+    assert_eq!(many["outputs"].as_table().unwrap().len(), 100_000);
+    // The registered paths never existed, so every run reinstalls the part: with its
+    // outputs unchanged, the dependent stays as it is.
+    let before = identity(&inst.path("parts/last.txt"));
+    let plan = inst.ok(&["plan"]).stdout;
+    assert!(
+        plan.starts_with("uninstall  many  (path million/0 is missing)\n"),
+        "{plan}"
+    );
+    inst.ok(&[]);
+    assert_eq!(identity(&inst.path("parts/last.txt")), before);
+}
