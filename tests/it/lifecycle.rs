@@ -1123,3 +1123,29 @@ content = "${many:o99999}"
     inst.ok(&[]);
     assert_eq!(identity(&inst.path("parts/last.txt")), before);
 }
+
+#[test]
+fn a_legacy_cfg_instance_goes_through_the_same_lifecycle() {
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    let cfg = |x: &str| {
+        format!(
+            "[buildout]\nparts = a b\n\n[a]\nrecipe = testkit:file\npath = parts/a.txt\n\
+             publish-x = {x}\n\n[b]\nrecipe = testkit:lifecycle\npath = parts/b.txt\n\
+             content = x is ${{a:x}}\n"
+        )
+    };
+    std::fs::write(inst.path("buildout.cfg"), cfg("1")).unwrap();
+    inst.ok(&[]);
+    assert_eq!(inst.read("parts/b.txt"), "x is 1");
+    let text = inst.state_text();
+    inst.ok(&[]);
+    assert_eq!(inst.state_text(), text);
+    std::fs::write(inst.path("buildout.cfg"), cfg("2")).unwrap();
+    inst.ok(&[]);
+    assert_eq!(inst.read("parts/b.txt"), "x is 2");
+    assert_eq!(
+        inst.log("lifecycle.log"),
+        ["install b", "update b", "uninstall b", "install b"]
+    );
+}
