@@ -115,16 +115,20 @@ fn text(resolver: &mut Resolver<'_>, option: &str) -> Option<String> {
 }
 
 impl Instance {
-    fn read(config: &Config, resolver: &mut Resolver<'_>, settings: &Settings) -> Instance {
+    fn read(
+        config: &Config,
+        resolver: &mut Resolver<'_>,
+        settings: &Settings,
+    ) -> Result<Instance, RunError> {
         let directory = config.directory().to_path_buf();
         let path = |v: Option<String>| {
             v.map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .map(|s| directory.join(s))
         };
-        let installed = match resolver.get("buildout", "installed") {
-            Ok(v) => path(Some(v.to_text())),
-            Err(_) => Some(directory.join(".installed.toml")),
+        let installed = match resolver.get_opt("buildout", "installed")? {
+            Some(v) => path(Some(v.to_text())),
+            None => Some(directory.join(".installed.toml")),
         };
         let lock_path = match &installed {
             Some(p) => {
@@ -138,9 +142,17 @@ impl Instance {
         let cache = path(text(resolver, "download-cache"));
         let shared: Vec<PathBuf> = eggs.iter().chain(cache.iter()).cloned().collect();
         let roots = Roots::new(&directory, &shared);
+        let configured = match text(resolver, "jobs") {
+            Some(j) => Some(j.trim().parse::<usize>().map_err(|_| {
+                RunError::Usage(format!(
+                    "buildout:jobs must be a number of parts to run at once, not `{j}`"
+                ))
+            })?),
+            None => None,
+        };
         let jobs = settings
             .jobs
-            .or_else(|| text(resolver, "jobs").and_then(|j| j.trim().parse().ok()))
+            .or(configured)
             .unwrap_or_else(|| match config.format() {
                 Format::Toml => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 Format::Cfg => 1,
@@ -152,7 +164,7 @@ impl Instance {
             .collect();
         let instance_directory =
             path(text(resolver, "instance-directory")).unwrap_or_else(|| directory.clone());
-        Instance {
+        Ok(Instance {
             directory,
             state_path: installed,
             lock_path,
@@ -164,7 +176,7 @@ impl Instance {
                 eggs_directory: eggs,
                 download_cache: cache,
             },
-        }
+        })
     }
 
     fn open_state(&self) -> Result<(Option<StateFile>, State), StateError> {
@@ -351,7 +363,7 @@ fn publish_recorded(
 pub fn plan(config: &Config, registry: &Registry, settings: &Settings) -> Result<Plan, RunError> {
     let mut resolver = config.resolver();
     resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings);
+    let instance = Instance::read(config, &mut resolver, settings)?;
     let (_, state) = instance.open_state()?;
     Ok(prepare(config, registry, settings, &state, &instance.roots)?.plan)
 }
@@ -366,7 +378,7 @@ pub fn install(
 ) -> Result<Summary, RunError> {
     let mut resolver = config.resolver();
     resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings);
+    let instance = Instance::read(config, &mut resolver, settings)?;
     drop(resolver);
     let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
     let (file, state) = instance.open_state()?;

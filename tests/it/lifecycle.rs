@@ -728,12 +728,11 @@ fn independent_parts_run_at_once_and_a_part_waits_for_its_dependencies() {
     let inst = Instance::new(SLEEPERS);
     let r = inst.ok(&["-j", "3"]);
     // s1 and s2 each sleep 1.5 s after writing their marker: s2 starting less than 1.5 s
-    // after s1 means both were running at once.
-    assert!(started_after(&inst, "s1.marker", "s2.marker").abs() < 1.5);
-    assert!(
-        started_after(&inst, "s1.marker", "s3.marker") >= 1.5,
-        "s3 waits for s1"
-    );
+    // after s1 means both were running at once. File times come from the kernel's coarse
+    // clock (a few ms), so the bounds keep a margin.
+    assert!(started_after(&inst, "s1.marker", "s2.marker").abs() < 1.0);
+    let s3 = started_after(&inst, "s1.marker", "s3.marker");
+    assert!(s3 >= 1.4, "s3 waits for s1, yet started {s3} s after it");
     for line in r.stderr.lines().filter(|l| l.contains("installing")) {
         assert!(
             line.contains("part{part=s"),
@@ -744,7 +743,7 @@ fn independent_parts_run_at_once_and_a_part_waits_for_its_dependencies() {
     let one = Instance::new(SLEEPERS);
     one.ok(&["-j", "1"]);
     assert!(
-        started_after(&one, "s1.marker", "s2.marker") >= 1.5,
+        started_after(&one, "s1.marker", "s2.marker") >= 1.4,
         "-j 1 runs one at a time"
     );
 }
@@ -1148,4 +1147,37 @@ fn a_legacy_cfg_instance_goes_through_the_same_lifecycle() {
         inst.log("lifecycle.log"),
         ["install b", "update b", "uninstall b", "install b"]
     );
+}
+
+#[test]
+fn a_part_whose_plugin_is_gone_is_still_uninstalled_without_its_hook() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["u"]
+
+[u]
+recipe = "./plugins/librbuildout_recipe_testkit.so:uninstallable"
+path = "parts/u.txt"
+"#,
+    );
+    std::fs::create_dir_all(inst.path("plugins")).unwrap();
+    let so = "librbuildout_recipe_testkit.so";
+    std::fs::copy(target_dir().join(so), inst.path("plugins").join(so)).unwrap();
+    inst.ok(&[]);
+    assert!(inst.exists("parts/u.txt"));
+
+    std::fs::remove_dir_all(inst.path("plugins")).unwrap();
+    inst.config("[buildout]\nparts = []\n");
+    let r = inst.ok(&[]);
+    assert!(r.stderr.contains("cannot load recipe"), "{}", r.stderr);
+    assert!(
+        !inst.exists("parts/u.txt"),
+        "its paths are removed all the same"
+    );
+    assert!(
+        inst.log("uninstall.log").is_empty(),
+        "the hook could not run"
+    );
+    assert!(inst.installed().is_empty());
 }
