@@ -358,6 +358,18 @@ fn publish_recorded(
     }
 }
 
+/// For commands that run no recipe (`annotate`, `query`): makes the outputs recorded in the
+/// instance's state visible to `resolver`, so `${part:output}` shows what the last run
+/// published. A missing state file publishes nothing.
+pub fn publish_state_outputs(config: &Config, resolver: &mut Resolver<'_>) -> Result<(), RunError> {
+    let mut probe = config.resolver();
+    probe.set_lenient(true);
+    let instance = Instance::read(config, &mut probe, &Settings::default())?;
+    let (_, state) = instance.open_state()?;
+    publish_recorded(config, resolver, &state, |_| true);
+    Ok(())
+}
+
 /// What `plan` and `install --dry-run` show: computed from the state without the lock,
 /// touching nothing.
 pub fn plan(config: &Config, registry: &Registry, settings: &Settings) -> Result<Plan, RunError> {

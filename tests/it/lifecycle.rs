@@ -1181,3 +1181,19 @@ path = "parts/u.txt"
     );
     assert!(inst.installed().is_empty());
 }
+
+#[test]
+fn a_broken_state_file_is_reported_naming_it() {
+    let inst = Instance::new(TWO_FILES);
+    std::fs::write(inst.path(".installed.toml"), "order = [\n").unwrap();
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("the state file"), "{}", r.stderr);
+    assert!(r.stderr.contains(".installed.toml"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("delete it to reinstall every part"),
+        "{}",
+        r.stderr
+    );
+    assert!(!inst.exists("parts/a.txt"), "nothing ran");
+}
