@@ -1197,3 +1197,34 @@ fn a_broken_state_file_is_reported_naming_it() {
     );
     assert!(!inst.exists("parts/a.txt"), "nothing ran");
 }
+
+#[test]
+fn develop_builds_a_recipe_crate_and_puts_it_first_in_the_plugin_path() {
+    let hello = rbuildout_tests::repo_root().join("examples/hello-recipe");
+    let inst = Instance::new(&format!(
+        r#"
+[buildout]
+parts = ["greet"]
+develop = ["{}"]
+
+[greet]
+recipe = "hello"
+greeting = "hi"
+"#,
+        hello.display()
+    ));
+    let r = inst.ok(&[]);
+    assert!(r.stderr.contains("building recipe crate"), "{}", r.stderr);
+    assert_eq!(inst.read("greet.txt"), "hi, greet!\n");
+    let recipe = part(&inst.state(), "greet")["recipe"]
+        .as_table()
+        .unwrap()
+        .clone();
+    assert_eq!(recipe["plugin"].as_str(), Some("hello"));
+
+    inst.config("[buildout]\nparts = []\ndevelop = [\"no/such/crate\"]\n");
+    let r = inst.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no/such/crate"), "{}", r.stderr);
+    assert!(inst.exists("greet.txt"), "nothing ran");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use rbuildout::config::{self, Config, LoadOptions};
-use rbuildout::plugin::{Registry, SearchPath};
+use rbuildout::plugin::{self, Registry, SearchPath};
 use rbuildout::run::{self, RunError, Settings};
 
 use super::{Failure, Global, Outcome};
@@ -112,22 +112,44 @@ pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
         assignments: g.assignments.clone(),
     };
     let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
-    let registry = registry(&config);
+    let developed = develop(&config, g.offline)?;
+    let registry = registry(&config, developed);
     Ok((config, registry))
 }
 
-/// The registry searching `buildout:plugin-path` (relative to the buildout directory), then
-/// the default places.
-pub(super) fn registry(config: &Config) -> Registry {
+/// Builds the `buildout:develop` recipe crates (relative to the buildout directory) with
+/// cargo, returning the folders of their libraries: the recipe author's edit-run loop.
+fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
     let mut resolver = config.resolver();
     resolver.set_lenient(true);
-    let dirs: Vec<PathBuf> = resolver
-        .get("buildout", "plugin-path")
+    let crates = resolver
+        .get("buildout", "develop")
         .map(|v| v.to_list())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| config.directory().join(d))
-        .collect();
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    crates
+        .iter()
+        .map(|c| {
+            let dir = config.directory().join(c);
+            tracing::info!("building recipe crate {}", dir.display());
+            plugin::develop(&dir, offline).map_err(|e| Failure::Part(format!("error: {e}")))
+        })
+        .collect()
+}
+
+/// The registry searching the `developed` folders, then `buildout:plugin-path` (relative to
+/// the buildout directory), then the default places.
+pub(super) fn registry(config: &Config, developed: Vec<PathBuf>) -> Registry {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let mut dirs = developed;
+    dirs.extend(
+        resolver
+            .get("buildout", "plugin-path")
+            .map(|v| v.to_list())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| config.directory().join(d)),
+    );
     Registry::new(SearchPath::new(dirs, config.directory().to_path_buf()))
 }
 

@@ -51,7 +51,7 @@ fn registry(g: &Global) -> Result<Registry, Failure> {
         assignments: g.assignments.clone(),
     };
     let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
-    Ok(super::install::registry(&config))
+    Ok(super::install::registry(&config, Vec::new()))
 }
 
 /// One block per plugin: name, version, ABI and path, then one line per recipe with the
