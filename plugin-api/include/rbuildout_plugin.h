@@ -109,6 +109,7 @@ typedef struct rb_call {
     void (*set_error)(void *ctx, rb_str message);
     int32_t (*get_option)(void *ctx, rb_str section, rb_str option, rb_str *value);
     int32_t (*nested_build)(void *ctx, rb_str config, rb_str directory, rb_str *error);
+    int32_t (*cancelled)(void *ctx); /* non-zero once the run should stop (Ctrl-C) */
 } rb_call;
 
 typedef int32_t (*rb_recipe_fn)(const rb_call *call);

@@ -246,6 +246,9 @@ pub struct Call {
     pub nested_build: Option<
         unsafe extern "C" fn(ctx: *mut c_void, config: Str, directory: Str, error: *mut Str) -> i32,
     >,
+    /// Non-zero once the user asked the run to stop (Ctrl-C): a long recipe should give up
+    /// soon, cleanly, returning [`ERROR`].
+    pub cancelled: Option<unsafe extern "C" fn(ctx: *mut c_void) -> i32>,
 }
 
 /// Whether the field `$field` of the struct `$ty` lies within the first `$size` bytes, that

@@ -69,7 +69,7 @@ fn layout() -> Layout {
     record!(l, HostApi => "rb_host_api" { struct_size, abi_major, abi_minor, max_level, ctx, log });
     record!(l, Call => "rb_call" {
         struct_size, ctx, part, buildout_directory, flags, options, option_count, log,
-        add_path, set_output, set_error, get_option, nested_build,
+        add_path, set_output, set_error, get_option, nested_build, cancelled,
     });
     record!(l, RecipeVTable => "rb_recipe_vtable" { struct_size, install, update, uninstall });
     record!(l, RecipeEntry => "rb_recipe_entry" { name, vtable });

@@ -193,6 +193,7 @@ pub(super) fn run(
         set_error: Some(set_error),
         get_option: Some(get_option),
         nested_build: Some(nested_build),
+        cancelled: Some(cancelled),
     };
 
     if let Some(lock) = &library.lock {
@@ -398,6 +399,14 @@ unsafe extern "C" fn nested_build(
                 abi::ERROR
             }
         }
+    })
+}
+
+unsafe extern "C" fn cancelled(ctx: *mut c_void) -> i32 {
+    guarded(|| {
+        // SAFETY: called by the recipe with our ctx, during the call.
+        let state = unsafe { state(ctx) };
+        i32::from(state.host.cancelled())
     })
 }
 

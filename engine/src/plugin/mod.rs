@@ -354,6 +354,10 @@ pub trait Host: Sync {
     fn option(&self, section: &str, option: &str) -> Option<String>;
     /// Build another config into another folder as its own nested buildout (symlink recipe).
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String>;
+    /// Whether the run should stop (Ctrl-C); long recipes poll it.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// One call of a recipe: the part and its context.

@@ -74,6 +74,7 @@ struct TestHost {
     options: HashMap<(String, String), String>,
     nested: Mutex<Vec<(PathBuf, PathBuf)>>,
     nested_error: Option<String>,
+    cancelled: bool,
 }
 
 impl Host for TestHost {
@@ -92,6 +93,10 @@ impl Host for TestHost {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled
     }
 }
 
@@ -945,4 +950,24 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
             dir.path().join("x.toml").display()
         )
     );
+}
+
+#[test]
+fn a_long_recipe_sees_the_run_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost {
+        cancelled: true,
+        ..TestHost::default()
+    };
+    let opts = options(&[("seconds", "30")]);
+    let start = Instant::now();
+    let err = registry(dir.path())
+        .recipe("testkit:sleep")
+        .unwrap()
+        .install(&call(dir.path(), &opts, &host))
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(err.message, "sleep cancelled");
+    // What it registered before giving up comes back, for the runner to remove.
+    assert_eq!(err.paths, vec![dir.path().join("sleep.marker")]);
 }

@@ -159,6 +159,17 @@ impl<'a> Context<'a> {
         }))
     }
 
+    /// Whether the user asked the run to stop (Ctrl-C). A recipe that works for long should
+    /// check it now and then and return an error when it is set, leaving nothing
+    /// half-written.
+    pub fn cancelled(&self) -> bool {
+        match self.call.cancelled {
+            // SAFETY: the callback and ctx come from the host for this call.
+            Some(cancelled) => unsafe { cancelled(self.call.ctx) != 0 },
+            None => false,
+        }
+    }
+
     /// Logs a message attributed to this part; the host shows it through its own logging
     /// (`-v` for debug). `tracing` macros inside a call do the same.
     pub fn log(&self, level: Level, message: &str) {

@@ -24,6 +24,8 @@ pub struct TestCall {
     pub other_options: HashMap<(String, String), String>,
     /// When set, nested builds fail with this message.
     pub nested_error: Option<String>,
+    /// What [`Context::cancelled`](crate::Context::cancelled) says.
+    pub cancelled: bool,
 }
 
 impl TestCall {
@@ -138,6 +140,7 @@ fn run(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> 
         set_error: Some(set_error),
         get_option: Some(get_option),
         nested_build: Some(nested_build),
+        cancelled: Some(cancelled),
     };
     // SAFETY: `function` is the SDK's own guard for `R`; `raw` and all it points to outlive
     // the call.
@@ -272,4 +275,10 @@ unsafe extern "C" fn nested_build(
             abi::ERROR
         }
     }
+}
+
+unsafe extern "C" fn cancelled(ctx: *mut c_void) -> i32 {
+    // SAFETY: the ctx is ours, alive during the call.
+    let state = unsafe { &*(ctx as *const State) };
+    i32::from(state.call.cancelled)
 }

@@ -28,6 +28,7 @@ impl Recipe for Talk {
         let other = ctx.option("buildout", "greeting");
         ctx.publish("other", other.as_deref().unwrap_or("none"))?;
         ctx.publish("list", &options.get_list("eggs").join(","))?;
+        ctx.publish("cancelled", &ctx.cancelled().to_string())?;
         ctx.nested_build(Path::new("sub/buildout.toml"), Path::new("/tmp/sub"))
     }
 }
@@ -71,6 +72,10 @@ fn context_reaches_the_host() {
         outcome.nested,
         [("sub/buildout.toml".into(), "/tmp/sub".into())]
     );
+    assert_eq!(outcome.output("cancelled"), Some("false"));
+    call.cancelled = true;
+    let outcome = testing::install::<Talk>(&call).unwrap();
+    assert_eq!(outcome.output("cancelled"), Some("true"));
     call.nested_error = Some("nested part failed".into());
     let failure = testing::install::<Talk>(&call).unwrap_err();
     assert_eq!(failure.message, "nested part failed");

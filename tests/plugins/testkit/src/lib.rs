@@ -13,7 +13,7 @@
 //! | `error` | fails with `message` (default `testkit fails on purpose`) |
 //! | `outside` | writes `content` (if set) to `path` and registers `path` as given, typically outside the instance |
 //! | `million` | publishes `paths` paths `million/N` and `outputs` outputs `oN` (both default 1,000,000) |
-//! | `sleep` | writes `marker` (default `sleep.marker`) with the process id, registers it, then sleeps `seconds` |
+//! | `sleep` | writes `marker` (default `sleep.marker`) with the process id, registers it, then sleeps `seconds` (failing with `sleep cancelled` if the run is cancelled meanwhile) |
 //! | `option` | publishes `value` = the option named by `ref` (`section:option`), or `found = false` |
 //! | `context` | publishes `part`, `directory`, `offline`, `newest` |
 //! | `nested` | builds the config `config` into `directory` (both relative to the buildout directory) |
@@ -226,7 +226,14 @@ impl Recipe for Sleep {
             .trim()
             .parse()
             .map_err(|_| Error::new("option `seconds` must be a number"))?;
-        std::thread::sleep(Duration::from_secs_f64(seconds.max(0.0)));
+        // Sleep in steps, giving up early when the run is cancelled.
+        let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            if ctx.cancelled() {
+                return Err(Error::new("sleep cancelled"));
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
         Ok(())
     }
 }
