@@ -37,6 +37,8 @@ pub struct Settings {
     pub lock_timeout: Duration,
     pub offline: bool,
     pub newest: bool,
+    /// `--locked`: recipes must fail rather than change a lock file.
+    pub locked: bool,
     /// Whether nested builds read the user defaults (false with `-U`).
     pub user_defaults: bool,
 }
@@ -415,6 +417,7 @@ pub fn install(
         directory: &instance.directory,
         offline: settings.offline,
         newest: settings.newest,
+        locked: settings.locked,
         nested: &nested,
     };
     let (queue_tx, queue_rx) = mpsc::channel::<(String, Job)>();
@@ -492,6 +495,7 @@ struct Worker<'a> {
     directory: &'a Path,
     offline: bool,
     newest: bool,
+    locked: bool,
     nested: &'a Nested<'a>,
 }
 
@@ -589,6 +593,7 @@ impl Worker<'_> {
             buildout_directory: self.directory,
             offline: self.offline,
             newest: self.newest,
+            locked: self.locked,
             options: &options,
             host: &host,
         };

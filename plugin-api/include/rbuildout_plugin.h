@@ -45,6 +45,7 @@ extern "C" {
 /* rb_call.flags */
 #define RB_CALL_OFFLINE 1u
 #define RB_CALL_NEWEST 2u
+#define RB_CALL_LOCKED 4u
 
 /* Log levels; in max_level, 0 means nothing is shown. */
 #define RB_LEVEL_ERROR 1u

@@ -51,6 +51,9 @@ pub const FLAG_PANIC_ABORT: u32 = 2;
 pub const CALL_OFFLINE: u32 = 1;
 /// [`Call::flags`]: the run looks for newest versions (`-n`).
 pub const CALL_NEWEST: u32 = 2;
+/// [`Call::flags`]: the run must not change lock files (`--locked`); a recipe that would
+/// fails instead.
+pub const CALL_LOCKED: u32 = 4;
 
 /// Log level of [`LogFn`]: the numbers grow with verbosity; `0` in `max_level` means off.
 pub const LEVEL_ERROR: u32 = 1;

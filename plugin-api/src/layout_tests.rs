@@ -89,6 +89,7 @@ fn layout() -> Layout {
     constant!(l, FLAG_PANIC_ABORT, "RB_FLAG_PANIC_ABORT");
     constant!(l, CALL_OFFLINE, "RB_CALL_OFFLINE");
     constant!(l, CALL_NEWEST, "RB_CALL_NEWEST");
+    constant!(l, CALL_LOCKED, "RB_CALL_LOCKED");
     constant!(l, LEVEL_ERROR, "RB_LEVEL_ERROR");
     constant!(l, LEVEL_WARN, "RB_LEVEL_WARN");
     constant!(l, LEVEL_INFO, "RB_LEVEL_INFO");

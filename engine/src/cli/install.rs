@@ -96,6 +96,7 @@ pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failur
         lock_timeout,
         offline: g.offline,
         newest: g.newest,
+        locked: g.locked,
         user_defaults: !g.no_user_defaults,
     })
 }

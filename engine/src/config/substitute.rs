@@ -287,11 +287,17 @@ impl Frame<'_> {
     }
 }
 
+/// Where resolving one option begins. Kept unboxed: a `Start` lives only on the stack for
+/// one step, and boxing the frame would cost an allocation per option resolved.
+#[allow(clippy::large_enum_variant)]
 enum Start<'c> {
     Done(ValueRef<'c>),
     Missing,
     Frame(Frame<'c>),
 }
+
+/// A reference found in place: the section's range, the option's range, and the list element.
+type FoundRef = (Range<usize>, Range<usize>, usize);
 
 /// A section as the resolver sees it: raw from the config, or expanded from its macros.
 #[derive(Clone)]
@@ -512,7 +518,7 @@ impl<'c> Resolver<'c> {
             let mut refs = Vec::new();
             if needs_substitution(v, Format::Cfg) {
                 // Scanned in place: the graph needs only the targets, not a template.
-                let mut found: SmallVec<[(Range<usize>, Range<usize>, usize); 4]> = SmallVec::new();
+                let mut found: SmallVec<[FoundRef; 4]> = SmallVec::new();
                 let elems: &[String] = match v {
                     Value::Str(s) => std::slice::from_ref(s),
                     Value::List(l) => l,

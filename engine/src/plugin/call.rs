@@ -184,7 +184,8 @@ pub(super) fn run(
         part: at(part_span),
         buildout_directory: at(directory_span),
         flags: if call.offline { abi::CALL_OFFLINE } else { 0 }
-            | if call.newest { abi::CALL_NEWEST } else { 0 },
+            | if call.newest { abi::CALL_NEWEST } else { 0 }
+            | if call.locked { abi::CALL_LOCKED } else { 0 },
         options: options.as_ptr(),
         option_count: options.len(),
         log: Some(log_call),

@@ -366,6 +366,8 @@ pub struct Call<'a> {
     pub buildout_directory: &'a Path,
     pub offline: bool,
     pub newest: bool,
+    /// `--locked`: lock files must not change.
+    pub locked: bool,
     /// Resolved options, lists joined by "\n".
     pub options: &'a [(String, String)],
     pub host: &'a dyn Host,

@@ -113,6 +113,7 @@ fn call<'a>(dir: &'a Path, options: &'a [(String, String)], host: &'a TestHost) 
         buildout_directory: dir,
         offline: false,
         newest: false,
+        locked: false,
         options,
         host,
     }
@@ -919,6 +920,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         buildout_directory: dir.path(),
         offline: false,
         newest: false,
+        locked: false,
         options: &opts,
         host: &PanickingHost,
     };
@@ -935,6 +937,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         buildout_directory: dir.path(),
         offline: false,
         newest: false,
+        locked: false,
         options: &opts,
         host: &PanickingHost,
     };

@@ -73,6 +73,11 @@ impl<'a> Context<'a> {
         self.call.flags & abi::CALL_NEWEST != 0
     }
 
+    /// Whether the run must not change lock files (`--locked`): fail instead.
+    pub fn locked(&self) -> bool {
+        self.call.flags & abi::CALL_LOCKED != 0
+    }
+
     /// Registers a path the part owns (relative paths are relative to the buildout
     /// directory). The engine removes it when the part is uninstalled or this call fails; a
     /// path outside the instance is reported and left alone.

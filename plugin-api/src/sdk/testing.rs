@@ -18,6 +18,7 @@ pub struct TestCall {
     pub buildout_directory: PathBuf,
     pub offline: bool,
     pub newest: bool,
+    pub locked: bool,
     /// The part's options.
     pub options: Vec<(String, String)>,
     /// What [`Context::option`](crate::Context::option) finds, by `(section, option)`.
@@ -131,7 +132,8 @@ fn run(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> 
         part: text_of(&part),
         buildout_directory: text_of(&directory),
         flags: if call.offline { abi::CALL_OFFLINE } else { 0 }
-            | if call.newest { abi::CALL_NEWEST } else { 0 },
+            | if call.newest { abi::CALL_NEWEST } else { 0 }
+            | if call.locked { abi::CALL_LOCKED } else { 0 },
         options: options.as_ptr(),
         option_count: options.len(),
         log: Some(log),
