@@ -1,7 +1,12 @@
 //! End-to-end tests of the rbuildout binary; one module per area.
 
+mod activate;
 mod config_cases;
 mod config_commands;
 mod config_errors;
+mod egg;
 mod lifecycle;
+mod mkdir_template;
 mod plugins;
+mod scripts;
+mod symlink;

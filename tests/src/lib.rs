@@ -31,3 +31,101 @@ pub fn repo_root() -> PathBuf {
         .expect("tests/ has a parent")
         .to_path_buf()
 }
+
+/// One instance folder in a temporary directory, run with the real binary and the workspace's
+/// plugins (`RBUILDOUT_PLUGIN_PATH` is the target folder), without user defaults, no colour.
+pub struct Instance {
+    tmp: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Instance {
+    /// A new instance whose `buildout.toml` is `config`.
+    pub fn new(config: &str) -> Instance {
+        let instance = Instance {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        };
+        instance.write("buildout.toml", config);
+        instance
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.tmp.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir().join(rel)
+    }
+
+    /// Writes `text` to `rel`, creating its folders.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folders");
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    /// The binary with this instance as working directory; `args` follow `-U`.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(rbuildout_bin());
+        c.current_dir(self.dir())
+            .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+            .env("RBUILDOUT_HOME", self.path(".home"))
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .arg("-U")
+            .args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run rbuildout");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts success.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "rbuildout {args:?} failed:\n{}", r.stderr);
+        r
+    }
+
+    /// Runs and asserts the exit code `code`.
+    pub fn fails(&self, args: &[&str], code: i32) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, code,
+            "rbuildout {args:?}: expected exit {code}:\n{}",
+            r.stderr
+        );
+        r
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Whether `rel` exists (a dangling link counts).
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).symlink_metadata().is_ok()
+    }
+
+    /// The state file `.installed.toml`, parsed.
+    pub fn state(&self) -> toml::Table {
+        self.read(".installed.toml")
+            .parse()
+            .expect("the state file is valid TOML")
+    }
+}

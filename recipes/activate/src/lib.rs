@@ -1,0 +1,18 @@
+//! The `activate` recipe (SPEC §5). Scaffold: replaced by the real recipe.
+
+use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+
+/// Not written yet: fails every install with a message saying so.
+pub struct Scaffold;
+
+impl Recipe for Scaffold {
+    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
+        Err(Error::new("the activate recipe is not written yet"))
+    }
+}
+
+export_plugin! {
+    name: "activate",
+    version: env!("CARGO_PKG_VERSION"),
+    recipes: { "default" => Scaffold },
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of the `mkdir_template` recipe(s): written with the recipe.

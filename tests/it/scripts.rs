@@ -1,0 +1,1 @@
+//! End-to-end tests of the `scripts` recipe(s): written with the recipe.

@@ -1,0 +1,1 @@
+//! End-to-end tests of the `symlink` recipe(s): written with the recipe.
