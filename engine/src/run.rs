@@ -41,6 +41,8 @@ pub struct Settings {
     pub locked: bool,
     /// Whether nested builds read the user defaults (false with `-U`).
     pub user_defaults: bool,
+    /// Set by a second Ctrl-C: running recipes are told to stop (`Context::cancelled`).
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// Why a run did not complete.
@@ -520,6 +522,13 @@ impl Host for JobHost<'_> {
 
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         self.nested.build(config, directory)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.nested
+            .settings
+            .stop
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
     }
 }
 

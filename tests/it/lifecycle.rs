@@ -890,6 +890,48 @@ needs = ["slow"]
 }
 
 #[test]
+fn a_second_ctrl_c_tells_the_running_recipe_to_stop() {
+    let inst = Instance::new(
+        r#"
+[buildout]
+parts = ["slow", "after"]
+
+[slow]
+recipe = "testkit:sleep"
+marker = "slow.marker"
+seconds = "60"
+
+[after]
+recipe = "testkit:file"
+path = "parts/after.txt"
+needs = ["slow"]
+"#,
+    );
+    let child = inst.spawn(&[]);
+    wait_for(&inst.path("slow.marker"));
+    let started = Instant::now();
+    signal(&child, "INT");
+    // Standard signals do not queue: let the first be handled before the second is sent.
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the 60 s recipe was stopped, not waited for"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sleep cancelled"), "{stderr}");
+    // The stopped part failed: what it registered is gone and nothing is recorded for it.
+    assert!(!inst.exists("slow.marker"));
+    assert!(!inst.exists("parts/after.txt"));
+    if inst.exists(".installed.toml") {
+        let state = inst.state();
+        assert!(state.get("parts").and_then(|p| p.get("slow")).is_none());
+    }
+}
+
+#[test]
 fn plugins_lists_the_testkit_and_its_recipes() {
     let inst = Instance::new(TWO_FILES);
     let r = inst.ok(&["plugins", "--json"]);
@@ -1086,7 +1128,7 @@ recipe = "testkit:context"
 }
 
 #[test]
-fn a_recipe_registering_a_hundred_thousand_paths_and_outputs_is_recorded_whole() {
+fn a_recipe_registering_a_million_paths_and_a_hundred_thousand_outputs_is_recorded_whole() {
     let inst = Instance::new(
         r#"
 [buildout]
@@ -1094,7 +1136,7 @@ parts = ["many", "last"]
 
 [many]
 recipe = "testkit:million"
-paths = "100000"
+paths = "1000000"
 outputs = "100000"
 
 [last]
@@ -1108,8 +1150,8 @@ content = "${many:o99999}"
     let state = inst.state();
     let many = part(&state, "many");
     let paths = many["paths"].as_array().unwrap();
-    assert_eq!(paths.len(), 100_000);
-    assert_eq!(paths[99_999].as_str(), Some("million/99999"));
+    assert_eq!(paths.len(), 1_000_000);
+    assert_eq!(paths[999_999].as_str(), Some("million/999999"));
     assert_eq!(many["outputs"].as_table().unwrap().len(), 100_000);
     // The registered paths never existed, so every run reinstalls the part: with its
     // outputs unchanged, the dependent stays as it is.

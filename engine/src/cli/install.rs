@@ -44,15 +44,29 @@ pub fn exec_default(g: &Global) -> Outcome {
     install(g, Vec::new())
 }
 
-/// Set by SIGINT/SIGTERM: the run starts no new part and returns once running ones finish.
+/// Set by the first SIGINT/SIGTERM: the run starts no new part and returns once running ones
+/// finish.
 static CANCEL: AtomicBool = AtomicBool::new(false);
+/// Set by the second: running recipes see `cancelled()` and are asked to stop now.
+static STOP: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_signal: libc::c_int) {
-    CANCEL.store(true, Ordering::Relaxed);
+extern "C" fn on_signal(signal: libc::c_int) {
+    if !CANCEL.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    if !STOP.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    // A third signal kills the process the default way, which is safe too: the state file
+    // is only ever replaced atomically.
+    // SAFETY: signal() and raise() are async-signal-safe.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
 }
 
-/// Routes the first Ctrl-C (or SIGTERM) to [`CANCEL`]; a second one kills the process the
-/// default way, which is safe too since the state file is only ever replaced atomically.
+/// Routes Ctrl-C and SIGTERM to [`CANCEL`], then [`STOP`], then the default action.
 fn catch_signals() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
@@ -60,7 +74,7 @@ fn catch_signals() {
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
@@ -98,6 +112,7 @@ pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failur
         newest: g.newest,
         locked: g.locked,
         user_defaults: !g.no_user_defaults,
+        stop: Some(&STOP),
     })
 }
 
