@@ -3,113 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime};
 
-use rbuildout_tests::{rbuildout_bin, target_dir};
-
-/// One instance folder with a `buildout.toml`.
-struct Instance {
-    tmp: tempfile::TempDir,
-}
-
-/// What one run of the binary did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Instance {
-    fn new(config: &str) -> Instance {
-        let instance = Instance {
-            tmp: tempfile::tempdir().expect("temp dir"),
-        };
-        instance.config(config);
-        instance
-    }
-
-    fn dir(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir().join(rel)
-    }
-
-    fn config(&self, text: &str) {
-        std::fs::write(self.path("buildout.toml"), text).expect("write buildout.toml");
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(rbuildout_bin());
-        c.current_dir(self.dir())
-            .env("RBUILDOUT_PLUGIN_PATH", target_dir())
-            .env("RBUILDOUT_HOME", self.path(".home"))
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .arg("-U")
-            .args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("run rbuildout");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Runs and asserts success.
-    fn ok(&self, args: &[&str]) -> Run {
-        let r = self.run(args);
-        assert_eq!(r.code, 0, "rbuildout {args:?} failed:\n{}", r.stderr);
-        r
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rbuildout")
-    }
-
-    fn state_text(&self) -> String {
-        std::fs::read_to_string(self.path(".installed.toml")).expect("read .installed.toml")
-    }
-
-    fn state(&self) -> toml::Table {
-        self.state_text()
-            .parse()
-            .expect("the state file is valid TOML")
-    }
-
-    /// The installed parts, in recorded order.
-    fn installed(&self) -> Vec<String> {
-        strings(&self.state()["order"])
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
-    }
-
-    fn exists(&self, rel: &str) -> bool {
-        self.path(rel).symlink_metadata().is_ok()
-    }
-
-    /// Lines of a testkit log file (empty when absent).
-    fn log(&self, rel: &str) -> Vec<String> {
-        std::fs::read_to_string(self.path(rel))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use rbuildout_tests::{Instance, target_dir};
 
 fn strings(v: &toml::Value) -> Vec<String> {
     v.as_array()

@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: locating the real binary and its plugins.
 
+
 use std::path::PathBuf;
 
 /// The cargo target profile folder the test binary runs from (`target/debug`), where the
@@ -122,10 +123,48 @@ impl Instance {
         self.path(rel).symlink_metadata().is_ok()
     }
 
+    /// Replaces `buildout.toml`.
+    pub fn config(&self, text: &str) {
+        self.write("buildout.toml", text);
+    }
+
+    /// Starts a run in the background, stdout discarded and stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn rbuildout")
+    }
+
+    /// The text of the state file `.installed.toml`.
+    pub fn state_text(&self) -> String {
+        self.read(".installed.toml")
+    }
+
     /// The state file `.installed.toml`, parsed.
     pub fn state(&self) -> toml::Table {
-        self.read(".installed.toml")
+        self.state_text()
             .parse()
             .expect("the state file is valid TOML")
+    }
+
+    /// The installed parts, in recorded order.
+    pub fn installed(&self) -> Vec<String> {
+        self.state()["order"]
+            .as_array()
+            .expect("order is an array")
+            .iter()
+            .map(|s| s.as_str().expect("a part name").to_string())
+            .collect()
+    }
+
+    /// The lines of a file, empty when it does not exist (the testkit's log files).
+    pub fn log(&self, rel: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(rel))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
