@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: locating the real binary and its plugins.
 
+pub mod pyindex;
 
 use std::path::PathBuf;
 
