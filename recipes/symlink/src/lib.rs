@@ -1,18 +1,637 @@
-//! The `symlink` recipe (SPEC §5). Scaffold: replaced by the real recipe.
+//! The `symlink` recipe (SPEC §5.4): releases built as nested buildouts in
+//! `directory/<revision>`, and a `current` link switched atomically to the active one.
+//!
+//! ```toml
+//! [code]
+//! recipe = "symlink"
+//! revision = "r2"                 # or "previous": the release activated before the current
+//! config = "release.toml"         # built as its own buildout into code/r2
+//! directory = "code"              # default ${buildout:directory}/code
+//! link = "current"                # relative to `directory`
+//! keep = 5                        # good releases kept besides the current one
+//! links = ["bin = code/current/bin"]
+//! ```
+//!
+//! The decisions (markers, history, pruning, why nothing is registered) are in
+//! `docs/symlink.md`.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::symlink;
+use std::path::{Component, Path, PathBuf};
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
-/// Not written yet: fails every install with a message saying so.
-pub struct Scaffold;
+/// The file inside a release that says how its build went.
+const MARKER: &str = ".rbuildout-release";
+/// The activation log inside `directory`, one revision per line, oldest first.
+const HISTORY: &str = "history";
+/// Prefix of a release folder being removed (renamed first, so a half-removed release is
+/// never mistaken for one).
+const PRUNING: &str = ".pruning-";
+/// The `revision` value that means "the release activated before the current one".
+const PREVIOUS: &str = "previous";
 
-impl Recipe for Scaffold {
-    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
-        Err(Error::new("the symlink recipe is not written yet"))
+/// How a release's build went, as its marker file says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// A build started and has not finished (or was killed).
+    Building,
+    Failed,
+    Good,
+}
+
+impl Status {
+    fn text(self) -> &'static str {
+        match self {
+            Status::Building => "building\n",
+            Status::Failed => "failed\n",
+            Status::Good => "good\n",
+        }
+    }
+
+    /// The status of the release folder `release`; `None` when it has no marker (it is not
+    /// a release this recipe made).
+    fn of(release: &Path) -> Option<Status> {
+        let text = fs::read_to_string(release.join(MARKER)).ok()?;
+        Some(match text.trim() {
+            "good" => Status::Good,
+            "failed" => Status::Failed,
+            _ => Status::Building,
+        })
+    }
+
+    /// Writes the marker of `release` atomically and durably.
+    fn mark(self, release: &Path) -> Result<()> {
+        write_atomic(&release.join(MARKER), self.text().as_bytes())
+    }
+}
+
+/// The part's options, checked, with every path absolute.
+#[derive(Debug)]
+struct Settings {
+    directory: PathBuf,
+    link: PathBuf,
+    /// As written: a release name or `previous`.
+    revision: String,
+    config: Option<PathBuf>,
+    keep: usize,
+    /// Extra links: (link, target), both absolute.
+    links: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Settings {
+    fn read(options: &Options, ctx: &Context) -> Result<Settings> {
+        let root = ctx.buildout_directory();
+        let directory = normalize(
+            &options
+                .get_path("directory")
+                .unwrap_or_else(|| root.join("code")),
+        );
+        let link = normalize(&directory.join(options.get("link").unwrap_or("current").trim()));
+        let revision = options.require("revision")?.trim().to_owned();
+        let config = options.get_path("config");
+        let keep = match options.get("keep") {
+            None => 5,
+            Some(text) => text.trim().parse().map_err(|_| {
+                Error::new(format!(
+                    "option `keep` must be a number of releases, not `{text}`"
+                ))
+            })?,
+        };
+        let mut links = Vec::new();
+        // One link per line (a TOML array arrives one element per line); not split on
+        // whitespace, since `LINK = TARGET` has spaces.
+        let lines = options.get("links").unwrap_or("").lines().map(str::trim);
+        for line in lines.filter(|l| !l.is_empty()) {
+            let Some((name, target)) = line.split_once('=') else {
+                return Err(Error::new(format!(
+                    "option `links`: `{line}` must be `LINK = TARGET`"
+                )));
+            };
+            let (name, target) = (name.trim(), target.trim());
+            if name.is_empty() || target.is_empty() {
+                return Err(Error::new(format!(
+                    "option `links`: `{line}` must be `LINK = TARGET`"
+                )));
+            }
+            links.push((normalize(&root.join(name)), normalize(&root.join(target))));
+        }
+        Ok(Settings {
+            directory,
+            link,
+            revision,
+            config,
+            keep,
+            links,
+        })
+    }
+
+    fn history(&self) -> PathBuf {
+        self.directory.join(HISTORY)
+    }
+
+    /// Refuses a release name that is not one plain folder name of `directory`, or that
+    /// would collide with the recipe's own files there.
+    fn check_name(&self, name: &str) -> Result<()> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains('/')
+            && !name.contains('\0');
+        let link_name = (self.link.parent() == Some(self.directory.as_path()))
+            .then(|| self.link.file_name())
+            .flatten();
+        if !plain || name == HISTORY || link_name.is_some_and(|l| l == name) {
+            return Err(Error::new(format!(
+                "option `revision`: `{name}` cannot name a release folder in {} (use a plain \
+                 name without `/` or a leading `.`, other than `{HISTORY}` and the link's name)",
+                self.directory.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `path` with `.` and `..` removed lexically (the instance's paths are absolute already).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The relative path that leads from the folder `from` to `to` (both absolute, normalised).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for component in &to[common..] {
+        out.push(component);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::new(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// Flushes a folder's entries (new names, renames) to disk.
+fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_error("sync the folder", dir, e))
+}
+
+/// Writes `bytes` to `path` through a temp file, fsync and rename, then syncs the folder.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    let mut file = fs::File::create(&tmp).map_err(|e| io_error("write", &tmp, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error("write", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| io_error("write", path, e))?;
+    sync_dir(dir)
+}
+
+/// Points `link` at `target` (a relative path) atomically: a new link beside it renamed
+/// over it, then the folder synced. An empty real folder in the way (such as the
+/// `bin-directory` the engine creates before parts run) is replaced; anything else that
+/// is not a link is an error. Returns whether anything changed.
+fn replace_link(link: &Path, target: &Path) -> Result<bool> {
+    let dir = link.parent().unwrap_or(Path::new("/"));
+    if fs::read_link(link).is_ok_and(|t| t == target) {
+        return Ok(false);
+    }
+    fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+    match fs::symlink_metadata(link) {
+        Ok(meta) if meta.is_dir() => {
+            fs::remove_dir(link).map_err(|e| {
+                Error::new(format!(
+                    "{} is a folder, not a link, and cannot be replaced by a link to {}: {e} \
+                     (move it away)",
+                    link.display(),
+                    target.display()
+                ))
+            })?;
+        }
+        Ok(meta) if !meta.file_type().is_symlink() => {
+            return Err(Error::new(format!(
+                "{} is a file, not a link (move it away so it can point at {})",
+                link.display(),
+                target.display()
+            )));
+        }
+        _ => {}
+    }
+    let tmp = temp_link(link, std::process::id());
+    let _ = fs::remove_file(&tmp);
+    symlink(target, &tmp).map_err(|e| io_error("create the link", &tmp, e))?;
+    if let Err(e) = fs::rename(&tmp, link) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error("switch the link", link, e));
+    }
+    sync_dir(dir)?;
+    Ok(true)
+}
+
+/// The temporary name a new `link` is created under before it is renamed over the link.
+fn temp_link(link: &Path, id: u32) -> PathBuf {
+    let mut name = link.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{id}"));
+    link.with_file_name(name)
+}
+
+/// Removes temporary links beside `link` that a killed run left behind.
+fn remove_stale_temp_links(link: &Path) {
+    let (Some(dir), Some(name)) = (link.parent(), link.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry.file_type().is_ok_and(|t| t.is_symlink());
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The release `link` points at: the last component of its target, when that is a
+/// folder of `directory`.
+fn current_revision(settings: &Settings) -> Option<String> {
+    let target = fs::read_link(&settings.link).ok()?;
+    let name = target.file_name()?.to_str()?.to_owned();
+    let resolved = normalize(&settings.link.parent()?.join(&target));
+    (resolved == settings.directory.join(&name)).then_some(name)
+}
+
+fn read_history(settings: &Settings) -> Result<Vec<String>> {
+    let path = settings.history();
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_error("read", &path, e)),
+    }
+}
+
+/// The most recently activated good release other than `current`.
+fn previous(settings: &Settings, history: &[String], current: Option<&str>) -> Option<String> {
+    history
+        .iter()
+        .rev()
+        .filter(|r| Some(r.as_str()) != current)
+        .find(|r| Status::of(&settings.directory.join(r)) == Some(Status::Good))
+        .cloned()
+}
+
+/// Builds the release `revision` unless it is already good.
+fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()> {
+    let release = settings.directory.join(revision);
+    match Status::of(&release) {
+        Some(Status::Good) => {
+            ctx.info(&format!(
+                "release `{revision}` is already built: {}",
+                release.display()
+            ));
+            return Ok(());
+        }
+        Some(status) => ctx.info(&format!(
+            "release `{revision}` was left {}: building it again",
+            status.text().trim()
+        )),
+        None => ctx.info(&format!(
+            "building release `{revision}` into {}",
+            release.display()
+        )),
+    }
+    let Some(config) = &settings.config else {
+        if !release.is_dir() {
+            return Err(Error::new(format!(
+                "release folder {} does not exist and no `config` is set to build it",
+                release.display()
+            )));
+        }
+        return Status::Good.mark(&release);
+    };
+    fs::create_dir_all(&release).map_err(|e| io_error("create", &release, e))?;
+    Status::Building.mark(&release)?;
+    match ctx.nested_build(config, &release) {
+        Ok(()) => Status::Good.mark(&release),
+        Err(e) => {
+            let marked = Status::Failed.mark(&release);
+            let current = current_revision(settings)
+                .map_or_else(|| "nothing".to_owned(), |r| format!("`{r}`"));
+            let mut message = format!(
+                "release `{revision}` failed to build ({}), `current` still points at \
+                 {current}: {}",
+                release.display(),
+                e.message()
+            );
+            if let Err(m) = marked {
+                message.push_str(&format!("; and {}", m.message()));
+            }
+            Err(Error::new(message))
+        }
+    }
+}
+
+/// Appends `revision` to the history unless it is already the last entry.
+fn record_activation(settings: &Settings, history: &mut Vec<String>, revision: &str) -> Result<()> {
+    if history.last().map(String::as_str) == Some(revision) {
+        return Ok(());
+    }
+    history.push(revision.to_owned());
+    let mut text = String::new();
+    for line in history.iter() {
+        text.push_str(line);
+        text.push('\n');
+    }
+    write_atomic(&settings.history(), text.as_bytes())
+}
+
+/// The release folders in `directory` (folders with a marker), by name.
+fn releases(settings: &Settings) -> Result<Vec<(String, Status)>> {
+    let entries =
+        fs::read_dir(&settings.directory).map_err(|e| io_error("read", &settings.directory, e))?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Some(status) = Status::of(&entry.path()) {
+            out.push((name, status));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Which releases to remove: every release that is not good, and the good ones beyond the
+/// `keep` most recently activated besides `current`; never `current` or `previous`.
+fn to_prune(
+    releases: &[(String, Status)],
+    history: &[String],
+    current: &str,
+    previous: Option<&str>,
+    keep: usize,
+) -> Vec<String> {
+    let last_activation = |name: &str| history.iter().rposition(|h| h == name);
+    let mut good: Vec<&str> = releases
+        .iter()
+        .filter(|(name, status)| *status == Status::Good && name != current)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    // Most recently activated first; never-activated ones last, by name.
+    good.sort_by(|a, b| last_activation(b).cmp(&last_activation(a)).then(a.cmp(b)));
+    let mut out: Vec<String> = good
+        .iter()
+        .skip(keep)
+        .filter(|name| Some(**name) != previous)
+        .map(|name| name.to_string())
+        .collect();
+    out.extend(
+        releases
+            .iter()
+            .filter(|(name, status)| *status != Status::Good && name != current)
+            .filter(|(name, _)| Some(name.as_str()) != previous)
+            .map(|(name, _)| name.clone()),
+    );
+    out.sort();
+    out
+}
+
+/// Removes a release: renamed to `.pruning-<name>` first (atomic, so a run killed while
+/// deleting leaves no half release under the release's name), then deleted.
+fn remove_release(settings: &Settings, name: &str) -> Result<()> {
+    let release = settings.directory.join(name);
+    let doomed = settings.directory.join(format!("{PRUNING}{name}"));
+    if doomed.exists() {
+        fs::remove_dir_all(&doomed).map_err(|e| io_error("remove", &doomed, e))?;
+    }
+    fs::rename(&release, &doomed).map_err(|e| io_error("move away", &release, e))?;
+    sync_dir(&settings.directory)?;
+    fs::remove_dir_all(&doomed).map_err(|e| io_error("remove", &doomed, e))
+}
+
+/// Finishes removals a killed run started.
+fn remove_stale_prunings(settings: &Settings) {
+    let Ok(entries) = fs::read_dir(&settings.directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let doomed = entry.file_name().to_string_lossy().starts_with(PRUNING)
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if doomed {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Creates or repoints the extra links (targets relative to each link's folder).
+fn extra_links(settings: &Settings, ctx: &Context) -> Result<()> {
+    for (link, target) in &settings.links {
+        let parent = link.parent().unwrap_or(Path::new("/"));
+        let relative_target = relative(parent, target);
+        if replace_link(link, &relative_target)? {
+            ctx.info(&format!(
+                "linked {} -> {}",
+                link.display(),
+                relative_target.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Activates the release `settings.revision` (building it first if needed), then prunes.
+fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
+    fs::create_dir_all(&settings.directory)
+        .map_err(|e| io_error("create", &settings.directory, e))?;
+    remove_stale_temp_links(&settings.link);
+    remove_stale_prunings(settings);
+    let mut history = read_history(settings)?;
+    let current = current_revision(settings);
+    let revision = if settings.revision == PREVIOUS {
+        previous(settings, &history, current.as_deref()).ok_or_else(|| {
+            Error::new(format!(
+                "option `revision` is `previous`, but {} names no good release activated \
+                 before the current one",
+                settings.history().display()
+            ))
+        })?
+    } else {
+        settings.check_name(&settings.revision)?;
+        settings.revision.clone()
+    };
+    ensure_built(settings, &revision, ctx)?;
+    let release = settings.directory.join(&revision);
+    let parent = settings.link.parent().unwrap_or(Path::new("/"));
+    if replace_link(&settings.link, &relative(parent, &release))? {
+        ctx.info(&format!(
+            "{} -> {revision} (was {})",
+            settings.link.display(),
+            current.as_deref().unwrap_or("nothing")
+        ));
+    }
+    record_activation(settings, &mut history, &revision)?;
+    extra_links(settings, ctx)?;
+    let before = previous(settings, &history, Some(&revision));
+    for name in to_prune(
+        &releases(settings)?,
+        &history,
+        &revision,
+        before.as_deref(),
+        settings.keep,
+    ) {
+        ctx.info(&format!("removing release `{name}`"));
+        remove_release(settings, &name)?;
+    }
+    publish(settings, &release, &revision, ctx)
+}
+
+fn publish(settings: &Settings, release: &Path, revision: &str, ctx: &Context) -> Result<()> {
+    ctx.publish("path", &release.display().to_string())?;
+    ctx.publish("revision", revision)?;
+    ctx.publish("current", &settings.link.display().to_string())
+}
+
+/// Whether the part is still wanted by the config, so an uninstall is the first half of a
+/// reinstall and must leave the links for the install to switch atomically.
+fn reinstalling(ctx: &Context) -> bool {
+    let listed = ctx
+        .option("buildout", "parts")
+        .is_some_and(|parts| parts.split_whitespace().any(|p| p == ctx.part()));
+    listed && ctx.option(ctx.part(), "recipe").is_some()
+}
+
+pub struct Symlink;
+
+impl Recipe for Symlink {
+    const UPDATE: bool = true;
+    const UNINSTALL: bool = true;
+
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        activate(&Settings::read(options, ctx)?, ctx)
+    }
+
+    /// Same options as last time: converge to them again (rebuild a release deleted by
+    /// hand, repair links), except that `previous` keeps whatever is current instead of
+    /// switching back and forth on every run.
+    fn update(options: &Options, ctx: &Context) -> Result<()> {
+        let settings = Settings::read(options, ctx)?;
+        let kept = (settings.revision == PREVIOUS)
+            .then(|| current_revision(&settings))
+            .flatten()
+            .filter(|current| Status::of(&settings.directory.join(current)) == Some(Status::Good));
+        match kept {
+            Some(current) => {
+                extra_links(&settings, ctx)?;
+                publish(&settings, &settings.directory.join(&current), &current, ctx)
+            }
+            None => activate(&settings, ctx),
+        }
+    }
+
+    /// Removes the links (never a release) when the part goes away; leaves them when the
+    /// part is being reinstalled, so `current` never disappears.
+    fn uninstall(options: &Options, ctx: &Context) -> Result<()> {
+        if reinstalling(ctx) {
+            return Ok(());
+        }
+        let settings = Settings::read(options, ctx)?;
+        let links = std::iter::once(&settings.link).chain(settings.links.iter().map(|(l, _)| l));
+        for link in links {
+            let is_link = fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link {
+                fs::remove_file(link).map_err(|e| io_error("remove", link, e))?;
+                ctx.info(&format!("removed {}", link.display()));
+            }
+        }
+        Ok(())
     }
 }
 
 export_plugin! {
     name: "symlink",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Scaffold },
+    recipes: { "default" => Symlink },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn relative_targets() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(relative(&p("/i/code"), &p("/i/code/r1")), p("r1"));
+        assert_eq!(
+            relative(&p("/i"), &p("/i/code/current/bin")),
+            p("code/current/bin")
+        );
+        assert_eq!(relative(&p("/i/a/b"), &p("/i/code/x")), p("../../code/x"));
+        assert_eq!(normalize(&p("/i/code/./../x")), p("/i/x"));
+    }
+
+    #[test]
+    fn pruning_keeps_current_previous_and_the_newest_good() {
+        let good = |n: &str| (n.to_owned(), Status::Good);
+        let releases = vec![
+            good("r1"),
+            good("r2"),
+            good("r3"),
+            good("r4"),
+            ("r5".to_owned(), Status::Failed),
+            ("r6".to_owned(), Status::Building),
+        ];
+        let history = names(&["r1", "r2", "r3", "r1", "r4"]);
+        // keep 1 besides current r4: r1 (most recent) stays, and so does previous r1.
+        assert_eq!(
+            to_prune(&releases, &history, "r4", Some("r1"), 1),
+            names(&["r2", "r3", "r5", "r6"])
+        );
+        // keep 0 still keeps the previous one.
+        assert_eq!(
+            to_prune(&releases, &history, "r4", Some("r3"), 0),
+            names(&["r1", "r2", "r5", "r6"])
+        );
+        assert_eq!(
+            to_prune(&releases, &history, "r4", Some("r1"), 5),
+            names(&["r5", "r6"])
+        );
+    }
 }
