@@ -1,18 +1,351 @@
-//! The `mkdir` recipe (SPEC §5). Scaffold: replaced by the real recipe.
+//! `mkdir`: creates the folders of an instance (SPEC §5.5), and on uninstall removes only
+//! the ones it created that are still empty.
+//!
+//! ```toml
+//! [dirs]
+//! recipe = "mkdir"
+//! paths = ["etc", "run", "tmp", "var/log"]   # or "etc run tmp var/log"
+//! mode = "0750"                              # optional, octal
+//! ```
+//!
+//! The engine removes registered paths recursively, which would delete whatever the service
+//! wrote into `var/log`; so this recipe registers nothing. Instead it keeps the list of the
+//! folders it created in `<parts-directory>/<part>.mkdir` (one path per line, relative to the
+//! buildout directory), written *before* creating them, and its `uninstall` hook removes those
+//! that are empty, deepest first. Folders it kept because they were not empty stay listed in
+//! the file, so a reinstall of the same part takes them over again; when none is left the
+//! file goes too. Decisions are in `docs/recipes.md`.
+
+use std::collections::BTreeSet;
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Component, Path, PathBuf};
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
-/// Not written yet: fails every install with a message saying so.
-pub struct Scaffold;
+pub struct Mkdir;
 
-impl Recipe for Scaffold {
-    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
-        Err(Error::new("the mkdir recipe is not written yet"))
+impl Recipe for Mkdir {
+    const UPDATE: bool = true;
+    const UNINSTALL: bool = true;
+
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        make(options, ctx)
     }
+
+    /// Creates the folders that went missing since, and gives the owned ones `mode` again.
+    fn update(options: &Options, ctx: &Context) -> Result<()> {
+        make(options, ctx)
+    }
+
+    fn uninstall(_options: &Options, ctx: &Context) -> Result<()> {
+        let record = record_file(ctx);
+        let owned = read_record(&record)?;
+        let root = ctx.buildout_directory();
+        let mut kept = Vec::new();
+        for folder in deepest_first(&owned) {
+            let path = root.join(folder);
+            match path.symlink_metadata() {
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Ok(meta) if !meta.is_dir() => {
+                    // Replaced by a file or a link since: not the folder it created.
+                    continue;
+                }
+                _ => {}
+            }
+            match std::fs::remove_dir(&path) {
+                Ok(()) => ctx.debug(&format!("removed {}", path.display())),
+                Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {
+                    ctx.info(&format!("kept {}: not empty", path.display()));
+                    kept.push(folder.clone());
+                }
+                Err(e) => {
+                    ctx.warn(&format!("kept {}: {e}", path.display()));
+                    kept.push(folder.clone());
+                }
+            }
+        }
+        kept.reverse();
+        write_record(&record, &kept)
+    }
+}
+
+/// Creates the missing folders of `paths` (and their missing parents), records them, and
+/// applies `mode` to every folder the part owns.
+fn make(options: &Options, ctx: &Context) -> Result<()> {
+    let root = ctx.buildout_directory();
+    let folders = folders(options, root)?;
+    let mode = mode(options)?;
+    let record = record_file(ctx);
+
+    // Folders created by an earlier install of this part that are still there stay its own.
+    let mut owned: Vec<PathBuf> = read_record(&record)?
+        .into_iter()
+        .filter(|f| is_real_dir(&root.join(f)))
+        .collect();
+    let mut create = Vec::new();
+    let mut seen: BTreeSet<PathBuf> = owned.iter().cloned().collect();
+    for folder in &folders {
+        let mut prefix = PathBuf::new();
+        for part in folder.components() {
+            prefix.push(part);
+            let path = root.join(&prefix);
+            match path.metadata() {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::new(format!(
+                        "option `paths`: {} exists and is not a folder",
+                        path.display()
+                    )));
+                }
+                Err(_) => {
+                    if seen.insert(prefix.clone()) {
+                        create.push(prefix.clone());
+                    }
+                }
+            }
+        }
+    }
+    owned.extend(create.iter().cloned());
+    // Written before creating, so a run killed halfway still knows what it made.
+    write_record(&record, &owned)?;
+
+    let mut lost = Vec::new();
+    for folder in &create {
+        let path = root.join(folder);
+        match std::fs::create_dir(&path) {
+            Ok(()) => ctx.info(&format!("created {}", path.display())),
+            // Another part created it meanwhile: that one owns it.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && path.is_dir() => {
+                lost.push(folder.clone());
+            }
+            Err(e) => {
+                return Err(Error::new(format!("cannot create {}: {e}", path.display())));
+            }
+        }
+    }
+    if !lost.is_empty() {
+        owned.retain(|f| !lost.contains(f));
+        write_record(&record, &owned)?;
+    }
+
+    if let Some(mode) = mode {
+        // Deepest first: a mode without search permission on a parent must not stop the
+        // children from getting theirs.
+        for folder in deepest_first(&owned) {
+            let path = root.join(folder);
+            let current = path
+                .metadata()
+                .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            if current != mode {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(
+                    |e| Error::new(format!("cannot set the mode of {}: {e}", path.display())),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `paths` option: folders relative to the buildout directory, normalised, each inside it.
+pub fn folders(options: &Options, root: &Path) -> Result<Vec<PathBuf>> {
+    let list = options.get_list("paths");
+    if list.is_empty() {
+        return Err(Error::new(
+            "option `paths` is required: the folders to create, relative to the buildout directory",
+        ));
+    }
+    list.into_iter().map(|text| inside(root, text)).collect()
+}
+
+/// `text` as a path relative to `root`, with `.` and `..` resolved; an absolute path is
+/// accepted when it lies inside `root`. Anything reaching outside is an error.
+fn inside(root: &Path, text: &str) -> Result<PathBuf> {
+    let outside = || {
+        Error::new(format!(
+            "option `paths`: `{text}` is outside the buildout directory {}",
+            root.display()
+        ))
+    };
+    let given = Path::new(text);
+    let relative = if given.is_absolute() {
+        given.strip_prefix(root).map_err(|_| outside())?
+    } else {
+        given
+    };
+    let mut out = PathBuf::new();
+    for component in relative.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return Err(outside());
+                }
+            }
+            Component::Normal(name) => out.push(name),
+            Component::RootDir | Component::Prefix(_) => return Err(outside()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(Error::new(format!(
+            "option `paths`: `{text}` is the buildout directory itself"
+        )));
+    }
+    Ok(out)
+}
+
+/// The `mode` option: an octal mode such as `0750` (`750` and `0o750` too).
+pub fn mode(options: &Options) -> Result<Option<u32>> {
+    let Some(text) = options.get("mode") else {
+        return Ok(None);
+    };
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if octal && mode <= 0o7777 => Ok(Some(mode)),
+        _ => Err(Error::new(format!(
+            "option `mode` must be an octal mode such as 0750, not `{text}`"
+        ))),
+    }
+}
+
+/// Where the part keeps the list of folders it created.
+fn record_file(ctx: &Context) -> PathBuf {
+    let root = ctx.buildout_directory();
+    let parts = ctx
+        .option("buildout", "parts-directory")
+        .map_or_else(|| root.join("parts"), |p| root.join(p));
+    parts.join(format!("{}.mkdir", ctx.part()))
+}
+
+fn read_record(path: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::new(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// Writes the list atomically (temp file + rename); an empty list removes the file.
+fn write_record(path: &Path, folders: &[PathBuf]) -> Result<()> {
+    if folders.is_empty() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(Error::new(format!("cannot remove {}: {e}", path.display())))
+            }
+            _ => Ok(()),
+        };
+    }
+    let mut text = String::new();
+    for folder in folders {
+        let line = folder
+            .to_str()
+            .ok_or_else(|| Error::new(format!("folder name {} is not UTF-8", folder.display())))?;
+        text.push_str(line);
+        text.push('\n');
+    }
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let tmp = path.with_extension("mkdir.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Deepest folders first, so a parent is tried after its children.
+fn deepest_first(folders: &[PathBuf]) -> Vec<&PathBuf> {
+    let mut sorted: Vec<&PathBuf> = folders.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.components()
+            .count()
+            .cmp(&a.components().count())
+            .then_with(|| b.cmp(a))
+    });
+    sorted
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    path.symlink_metadata().is_ok_and(|m| m.is_dir())
 }
 
 export_plugin! {
     name: "mkdir",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Scaffold },
+    recipes: { "default" => Mkdir },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rbuildout_plugin_api::Options;
+
+    use super::{folders, inside, mode};
+
+    #[test]
+    fn paths_are_normalised_and_kept_inside() {
+        let root = Path::new("/srv/app");
+        assert_eq!(inside(root, "var/./log/").unwrap(), Path::new("var/log"));
+        assert_eq!(inside(root, "a/../b").unwrap(), Path::new("b"));
+        assert_eq!(inside(root, "/srv/app/etc").unwrap(), Path::new("etc"));
+        for bad in ["../x", "a/../../x", "/etc", "/srv/application"] {
+            let message = inside(root, bad).unwrap_err().message().to_owned();
+            assert!(
+                message.contains("is outside the buildout directory"),
+                "{message}"
+            );
+            assert!(message.contains(bad), "{message}");
+        }
+        assert!(
+            inside(root, "a/..")
+                .unwrap_err()
+                .message()
+                .contains("the buildout directory itself")
+        );
+    }
+
+    #[test]
+    fn paths_as_words_or_lines() {
+        let root = Path::new("/srv/app");
+        let words = Options::new(vec![("paths", "etc run  var/log")], root);
+        assert_eq!(folders(&words, root).unwrap().len(), 3);
+        let lines = Options::new(vec![("paths", "my data\nvar/log")], root);
+        assert_eq!(
+            folders(&lines, root).unwrap(),
+            [Path::new("my data"), Path::new("var/log")]
+        );
+        let none = Options::new(vec![], root);
+        assert!(
+            folders(&none, root)
+                .unwrap_err()
+                .message()
+                .contains("`paths` is required")
+        );
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        let root = Path::new("/srv/app");
+        let parse = |text| mode(&Options::new(vec![("mode", text)], root));
+        assert_eq!(parse("0750").unwrap(), Some(0o750));
+        assert_eq!(parse("755").unwrap(), Some(0o755));
+        assert_eq!(parse("0o2775").unwrap(), Some(0o2775));
+        for bad in ["", "rwx", "0999", "77777", "-1", "+755"] {
+            assert!(parse(bad).unwrap_err().message().contains("octal"), "{bad}");
+        }
+        assert_eq!(mode(&Options::new(vec![], root)).unwrap(), None);
+    }
 }

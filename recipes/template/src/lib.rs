@@ -1,18 +1,262 @@
-//! The `template` recipe (SPEC §5). Scaffold: replaced by the real recipe.
+//! `template`: writes a file from a template (SPEC §5.5).
+//!
+//! ```toml
+//! [app-conf]
+//! recipe = "template"
+//! input = "templates/app.conf.in"   # relative to the buildout directory; or:
+//! # inline = "port = ${web:port}"   # text, substituted by the engine like any option
+//! output = "etc/app.conf"           # relative to the buildout directory
+//! mode = "0640"                     # optional, octal
+//! ```
+//!
+//! In the text of `input`, `${section:option}` (any resolved option or output of any section),
+//! `${:option}` (an option of this part) and `$$` (a literal `$`) are substituted as the
+//! engine substitutes option values; a reference that does not resolve fails the part,
+//! naming the file, the line and the reference. The output is written atomically (a temp
+//! file renamed over it) and only when its content changes, and registered, so uninstalling
+//! the part removes it. `update` renders again on every run: the engine cannot know that the input
+//! file, or an option it reaches only through the file, changed.
+
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
-/// Not written yet: fails every install with a message saying so.
-pub struct Scaffold;
+pub struct Template;
 
-impl Recipe for Scaffold {
-    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
-        Err(Error::new("the template recipe is not written yet"))
+impl Recipe for Template {
+    const UPDATE: bool = true;
+
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        render_and_write(options, ctx)
     }
+
+    fn update(options: &Options, ctx: &Context) -> Result<()> {
+        render_and_write(options, ctx)
+    }
+}
+
+fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
+    let output = options
+        .get_path("output")
+        .filter(|_| options.get("output").is_some_and(|o| !o.trim().is_empty()))
+        .ok_or_else(|| Error::new("option `output` is required: the file to write"))?;
+    let mode = mode(options)?;
+    let text = match (options.get("input"), options.get("inline")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::new(
+                "options `input` and `inline` exclude each other: set one",
+            ));
+        }
+        (None, None) => {
+            return Err(Error::new(
+                "set option `input` (a template file) or `inline` (the text itself)",
+            ));
+        }
+        (None, Some(inline)) => inline.to_owned(),
+        (Some(_), None) => {
+            let input = options.get_path("input").unwrap_or_default();
+            let source = std::fs::read_to_string(&input).map_err(|e| {
+                Error::new(format!("cannot read template {}: {e}", input.display()))
+            })?;
+            substitute(&source, &input.display().to_string(), |section, option| {
+                if (section.is_empty() || section == ctx.part())
+                    && let Some(value) = options.get(option)
+                {
+                    return Some(value.to_owned());
+                }
+                let section = if section.is_empty() {
+                    ctx.part()
+                } else {
+                    section
+                };
+                ctx.option(section, option)
+            })?
+        }
+    };
+    if write_if_changed(&output, &text, mode)? {
+        ctx.info(&format!("wrote {}", output.display()));
+    }
+    ctx.register(&output)
+}
+
+/// Substitutes `${section:option}`, `${:option}` and `$$` in `text`; `source` names the text
+/// in errors (`file:line: ...`). Any other `$` stays as it is.
+pub fn substitute(
+    text: &str,
+    source: &str,
+    lookup: impl Fn(&str, &str) -> Option<String>,
+) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+        } else if tail.starts_with("${") {
+            let line = text[..text.len() - tail.len()].matches('\n').count() + 1;
+            let Some(end) = tail.find('}') else {
+                return Err(malformed(source, line, first_line(tail)));
+            };
+            let reference = &tail[..=end];
+            let Some((section, option)) = reference[2..end].split_once(':') else {
+                return Err(malformed(source, line, reference));
+            };
+            if !valid_name(section, true) || !valid_name(option, false) {
+                return Err(malformed(source, line, reference));
+            }
+            let value = lookup(section, option).ok_or_else(|| {
+                Error::new(format!(
+                    "{source}:{line}: unknown reference `{reference}`: no option `{option}` in section `{}`",
+                    if section.is_empty() { "(this part)" } else { section }
+                ))
+            })?;
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Names match `[-a-zA-Z0-9 ._]` as in the engine (SPEC §2.3); a section may be empty.
+fn valid_name(name: &str, may_be_empty: bool) -> bool {
+    (may_be_empty || !name.is_empty())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ' ' | '.' | '_'))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+fn malformed(source: &str, line: usize, reference: &str) -> Error {
+    Error::new(format!(
+        "{source}:{line}: malformed reference `{}`: write `${{section:option}}`, `${{:option}}`, or `$$` for a literal `$`",
+        first_line(reference)
+    ))
+}
+
+/// The `mode` option: an octal mode such as `0640` (`640` and `0o640` too).
+pub fn mode(options: &Options) -> Result<Option<u32>> {
+    let Some(text) = options.get("mode") else {
+        return Ok(None);
+    };
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if octal && mode <= 0o7777 => Ok(Some(mode)),
+        _ => Err(Error::new(format!(
+            "option `mode` must be an octal mode such as 0640, not `{text}`"
+        ))),
+    }
+}
+
+/// Writes `text` to `path` unless it already holds exactly that, through a temp file renamed
+/// over it; gives it `mode` (or keeps the old file's mode). Missing parent folders are
+/// created. Returns whether the file was written.
+pub fn write_if_changed(path: &Path, text: &str, mode: Option<u32>) -> Result<bool> {
+    let old_mode = match path.metadata() {
+        Ok(meta) => Some(meta.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
+    };
+    if old_mode.is_some() && std::fs::read(path).ok().as_deref() == Some(text.as_bytes()) {
+        if let Some(mode) = mode.filter(|m| Some(*m) != old_mode) {
+            set_mode(path, mode)?;
+        }
+        return Ok(false);
+    }
+    let parent = path
+        .parent()
+        .ok_or_else(|| Error::new(format!("{} names no file", path.display())))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(format!("{} names no file", path.display())))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".rbuildout-tmp");
+    let tmp = parent.join(tmp_name);
+    // A leftover of a killed run would keep its old mode under `create`.
+    let _ = std::fs::remove_file(&tmp);
+    let final_mode = mode.or(old_mode);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            // Without a mode to keep or set, a new file gets what the umask gives.
+            .mode(final_mode.map_or(0o666, |_| 0o600))
+            .open(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        if let Some(m) = final_mode {
+            file.set_permissions(std::fs::Permissions::from_mode(m))?;
+        }
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::new(format!("cannot write {}: {e}", path.display())));
+    }
+    Ok(true)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::new(format!("cannot set the mode of {}: {e}", path.display())))
 }
 
 export_plugin! {
     name: "template",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Scaffold },
+    recipes: { "default" => Template },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::substitute;
+
+    fn lookup(section: &str, option: &str) -> Option<String> {
+        match (section, option) {
+            ("db", "port") => Some("5432".into()),
+            ("", "name") => Some("web".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn references_and_dollars() {
+        let text = "port=${db:port} name=${:name} cost=$$5 raw=$HOME $${x:y} end$";
+        assert_eq!(
+            substitute(text, "t.in", lookup).unwrap(),
+            "port=5432 name=web cost=$5 raw=$HOME ${x:y} end$"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_reference() {
+        let e = substitute("a\nb\nx=${db:host}\n", "t.in", lookup).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "t.in:3: unknown reference `${db:host}`: no option `host` in section `db`"
+        );
+        for bad in ["${nocolon}", "${a:b", "${a:b/c}", "${a:}"] {
+            let e = substitute(bad, "t.in", lookup).unwrap_err();
+            assert!(
+                e.message().starts_with("t.in:1: malformed reference"),
+                "{}",
+                e.message()
+            );
+        }
+    }
 }
