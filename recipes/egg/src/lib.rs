@@ -1,18 +1,466 @@
-//! The `egg` recipe (SPEC §5). Scaffold: replaced by the real recipe.
+//! The `egg` recipe (SPEC §5.1): resolves PEP 508 requirements against the target
+//! interpreter, installs each distribution into its own folder of `eggs-directory`, keeps a
+//! lock beside the config, and publishes `paths` and `eggs`. See docs/egg.md.
 
+mod build;
+mod http;
+mod index;
+mod install;
+mod interp;
+mod lockfile;
+mod metadata;
+mod resolve;
+mod store;
+mod util;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use pep508_rs::{ExtraName, Requirement};
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+use sha2::{Digest, Sha256};
 
-/// Not written yet: fails every install with a message saying so.
-pub struct Scaffold;
+use crate::index::{Finder, Kind};
+use crate::lockfile::{LockedDist, PartLock};
+use crate::store::Store;
+use crate::util::normalize;
 
-impl Recipe for Scaffold {
-    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
-        Err(Error::new("the egg recipe is not written yet"))
+pub struct Egg;
+
+impl Recipe for Egg {
+    const UPDATE: bool = true;
+
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        run(options, ctx)
+    }
+
+    /// Runs like install: the lock, `-n` and missing eggs are checked on every build.
+    fn update(options: &Options, ctx: &Context) -> Result<()> {
+        run(options, ctx)
     }
 }
 
 export_plugin! {
     name: "egg",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Scaffold },
+    recipes: { "default" => Egg },
+}
+
+/// Reads the requirement lines of `eggs`: one per line; a single line that is not one
+/// requirement is split on whitespace (`eggs = alpha beta`).
+fn requirements(text: &str, extras: &[&str]) -> Result<Vec<Requirement>> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if lines.len() == 1 && Requirement::<pep508_rs::VerbatimUrl>::from_str(&lines[0]).is_err() {
+        lines = lines[0].split_whitespace().map(str::to_owned).collect();
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        let mut req = Requirement::from_str(&line)
+            .map_err(|e| Error::new(format!("option `eggs`: bad requirement `{line}`: {e}")))?;
+        for e in extras {
+            let extra = ExtraName::from_str(e)
+                .map_err(|err| Error::new(format!("option `extras`: bad extra `{e}`: {err}")))?;
+            if !req.extras.contains(&extra) {
+                req.extras.push(extra);
+            }
+        }
+        out.push(req);
+    }
+    Ok(out)
+}
+
+/// The spellings under which a pin for `name` (normalised) is looked up in `[versions]`.
+fn pin_spellings(name: &str) -> Vec<String> {
+    let mut out = vec![
+        name.to_owned(),
+        name.replace('-', "_"),
+        name.replace('-', "."),
+    ];
+    let mut cap = name.to_owned();
+    if let Some(f) = cap.get_mut(..1) {
+        f.make_ascii_uppercase();
+    }
+    out.push(cap);
+    out.dedup();
+    out
+}
+
+/// The digest of what a lock entry was made from.
+fn inputs_digest(
+    reqs: &[String],
+    prereleases: bool,
+    env: &str,
+    pins: &[(String, Option<String>)],
+) -> String {
+    let mut h = Sha256::new();
+    for r in reqs {
+        h.update(format!("req {r}\n"));
+    }
+    h.update(format!("pre {prereleases}\nenv {env}\n"));
+    for (n, p) in pins {
+        h.update(format!("pin {n} {}\n", p.as_deref().unwrap_or("-")));
+    }
+    data_encoding::HEXLOWER.encode(&h.finalize())
+}
+
+fn absolute(dir: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
+fn run(options: &Options, ctx: &Context) -> Result<()> {
+    let part = ctx.part();
+    let dir = ctx.buildout_directory();
+    let from_buildout = |name: &str| {
+        ctx.option("buildout", name)
+            .filter(|s| !s.trim().is_empty())
+    };
+    let option = |name: &str| {
+        options
+            .get(name)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+            .or_else(|| from_buildout(name))
+    };
+
+    let extras = options.get_list("extras");
+    let reqs = requirements(options.get("eggs").unwrap_or(part), &extras)?;
+    let python = option("python").unwrap_or_else(|| "python3".to_owned());
+    let eggs_dir = absolute(
+        dir,
+        &from_buildout("eggs-directory").unwrap_or_else(|| "eggs".into()),
+    );
+    let cache = match from_buildout("download-cache") {
+        Some(c) => absolute(dir, &c),
+        None => eggs_dir.parent().unwrap_or(dir).join(".rbuildout-cache"),
+    };
+    let index_url = option("index").or_else(|| {
+        std::env::var("PIP_INDEX_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    let find_links: Vec<String> = match options.get("find-links") {
+        Some(_) => options
+            .get_list("find-links")
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        None => from_buildout("find-links")
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    };
+    let allow_picked = match options.get("allow-picked-versions") {
+        Some(_) => options.get_bool("allow-picked-versions", true)?,
+        None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
+    };
+    let prereleases = options.get_bool("prereleases", false)?;
+    let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
+    let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
+
+    let interp = interp::query(&python, &cache)?;
+    let client = if offline {
+        None
+    } else {
+        Some(http::Client::new()?)
+    };
+    let lock_path = lockfile::path(ctx);
+    let lock = lockfile::read(&lock_path)?;
+    let lock_name = lock_path.display().to_string();
+
+    let pin_of = |name: &str| -> Option<String> {
+        pin_spellings(name)
+            .iter()
+            .find_map(|n| ctx.option(&versions_section, n))
+            .filter(|v| !v.trim().is_empty())
+    };
+    let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
+    let env = interp.identity();
+    let digest_for = |dists: &[LockedDist]| {
+        let pins: Vec<(String, Option<String>)> = dists
+            .iter()
+            .map(|d| (d.name.clone(), pin_of(&d.name)))
+            .collect();
+        inputs_digest(&req_texts, prereleases, &env, &pins)
+    };
+
+    let existing = lock.parts.get(part);
+    let fresh = existing.filter(|l| l.inputs == digest_for(&l.dist));
+    if ctx.locked() && !ctx.newest() {
+        match (existing, fresh) {
+            (None, _) => {
+                return Err(Error::new(format!(
+                    "--locked: {lock_name} has no entry for part [{part}]; run without --locked to write it"
+                )));
+            }
+            (Some(_), None) => {
+                return Err(Error::new(format!(
+                    "--locked: the entry for part [{part}] in {lock_name} is out of date \
+                     (requirements, pins or interpreter changed); run without --locked to update it"
+                )));
+            }
+            _ => {}
+        }
+    }
+
+    let finder = Finder::new(
+        client.as_ref(),
+        index_url.as_deref(),
+        find_links.clone(),
+        dir,
+    );
+    let store = Store::new(&cache, client.as_ref());
+    let mut pip_args = Vec::new();
+    match (&index_url, offline) {
+        (Some(i), false) => pip_args.extend(["--index-url".to_owned(), i.clone()]),
+        _ => pip_args.push("--no-index".to_owned()),
+    }
+    for f in &find_links {
+        pip_args.extend([
+            "--find-links".to_owned(),
+            absolute(dir, f).display().to_string(),
+        ]);
+    }
+    let builder = build::Builder {
+        python: &interp.command,
+        cache: cache.clone(),
+        interp_key: util::sha256_hex(env.as_bytes())[..16].to_owned(),
+        pip_args,
+    };
+
+    let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
+        Some(entry) => entry.dist.clone(),
+        None => {
+            ctx.info(&format!("resolving {}", req_texts.join(", ")));
+            let root: Vec<Requirement> = reqs
+                .iter()
+                .filter(|r| r.evaluate_markers(&interp.markers, &[]))
+                .cloned()
+                .collect();
+            let resolver = resolve::Resolver::new(
+                &finder,
+                &store,
+                client.as_ref(),
+                &interp,
+                &builder,
+                prereleases,
+                &pin_of,
+                root,
+            );
+            let chosen = resolver.resolve()?;
+            let mut out = Vec::new();
+            for c in chosen {
+                let sha = match &c.file.sha256 {
+                    Some(s) => s.clone(),
+                    None => store.fetch(&c.file.url, &c.file.filename, None)?.1,
+                };
+                out.push(LockedDist {
+                    name: c.name,
+                    version: c.version.to_string(),
+                    file: c.file.filename,
+                    url: c.file.url,
+                    sha256: sha,
+                });
+            }
+            if ctx.locked()
+                && existing.is_none_or(|e| e.dist != out || e.inputs != digest_for(&out))
+            {
+                return Err(Error::new(format!(
+                    "--locked: resolving part [{part}] again would change {lock_name}; \
+                     run without --locked to update it"
+                )));
+            }
+            out
+        }
+    };
+
+    if !allow_picked {
+        let picked: Vec<String> = dists
+            .iter()
+            .filter(|d| pin_of(&d.name).is_none())
+            .map(|d| format!("{} = {}", d.name, d.version))
+            .collect();
+        if !picked.is_empty() {
+            return Err(Error::new(format!(
+                "allow-picked-versions is false and these versions were picked, not pinned; \
+                 add them to [{versions_section}]:\n{}",
+                picked.join("\n")
+            )));
+        }
+    }
+
+    let folders = install_all(&dists, &eggs_dir, &store, &builder, &interp, ctx)?;
+
+    // sys.path order: the requested distributions in `eggs` order, then the rest by name.
+    let mut order: Vec<usize> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in &reqs {
+        let n = normalize(r.name.as_ref());
+        if let Some(i) = dists.iter().position(|d| d.name == n)
+            && seen.insert(i)
+        {
+            order.push(i);
+        }
+    }
+    order.extend((0..dists.len()).filter(|i| !seen.contains(i)));
+    let paths: Vec<String> = order
+        .iter()
+        .map(|&i| folders[i].display().to_string())
+        .collect();
+    let eggs: Vec<String> = order
+        .iter()
+        .map(|&i| format!("{}=={}", dists[i].name, dists[i].version))
+        .collect();
+    ctx.publish("paths", &paths.join("\n"))?;
+    ctx.publish("eggs", &eggs.join("\n"))?;
+
+    if !ctx.locked() {
+        let entry = PartLock {
+            requirements: req_texts.clone(),
+            environment: env.clone(),
+            inputs: digest_for(&dists),
+            dist: dists,
+        };
+        lockfile::store(&lock_path, part, &entry)?;
+    }
+    Ok(())
+}
+
+/// Makes sure every distribution has its egg folder; returns them in `dists` order.
+/// Downloads, builds and unpacks run in parallel; new folders are compiled in one
+/// interpreter run and only then moved in. On any failure no new folder is moved in.
+fn install_all(
+    dists: &[LockedDist],
+    eggs_dir: &Path,
+    store: &Store,
+    builder: &build::Builder,
+    interp: &interp::Interpreter,
+    ctx: &Context,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(eggs_dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", eggs_dir.display())))?;
+    let mut folders: Vec<Option<PathBuf>> = vec![None; dists.len()];
+    let mut todo = Vec::new();
+    for (i, d) in dists.iter().enumerate() {
+        let wheel_name = if d.file.ends_with(".whl") {
+            Some(d.file.clone())
+        } else {
+            builder.cached_wheel_name(&d.sha256)
+        };
+        match wheel_name.map(|w| eggs_dir.join(install::egg_name(&w))) {
+            Some(f) if f.is_dir() => folders[i] = Some(f),
+            _ => todo.push(i),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(folders.into_iter().flatten().collect());
+    }
+    let queue = Mutex::new(todo.clone().into_iter());
+    let done: Mutex<Vec<(usize, tempfile::TempDir, PathBuf)>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let threads = todo.len().min(8);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    if failure.lock().expect("failure").is_some() {
+                        return;
+                    }
+                    let Some(i) = queue.lock().expect("queue").next() else {
+                        return;
+                    };
+                    match install_one(&dists[i], eggs_dir, store, builder, interp) {
+                        Ok(Some((tmp, dest))) => done.lock().expect("done").push((i, tmp, dest)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            failure.lock().expect("failure").get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("failure") {
+        return Err(e);
+    }
+    let done = done.into_inner().expect("done");
+    let pairs: Vec<(PathBuf, PathBuf)> = done
+        .iter()
+        .map(|(_, t, d)| (t.path().to_path_buf(), d.clone()))
+        .collect();
+    if let Err(e) = install::compile(&interp.command, &pairs) {
+        ctx.warn(&format!(
+            "compiling .pyc failed (eggs are installed without them): {e}"
+        ));
+    }
+    for (i, tmp, dest) in done {
+        install::commit(tmp, &dest)?;
+        ctx.info(&format!("installed {}", dest.display()));
+        folders[i] = Some(dest);
+    }
+    // Folders that another process installed while we worked.
+    for (i, d) in dists.iter().enumerate() {
+        if folders[i].is_none() {
+            let w = if d.file.ends_with(".whl") {
+                Some(d.file.clone())
+            } else {
+                builder.cached_wheel_name(&d.sha256)
+            };
+            folders[i] = w.map(|w| eggs_dir.join(install::egg_name(&w)));
+        }
+    }
+    folders
+        .into_iter()
+        .zip(dists)
+        .map(|(f, d)| f.ok_or_else(|| Error::new(format!("{} was not installed", d.file))))
+        .collect()
+}
+
+/// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
+/// destination; `None` when the destination exists already.
+fn install_one(
+    d: &LockedDist,
+    eggs_dir: &Path,
+    store: &Store,
+    builder: &build::Builder,
+    interp: &interp::Interpreter,
+) -> Result<Option<(tempfile::TempDir, PathBuf)>> {
+    let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
+    let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
+        Some(Kind::Wheel { .. }) => (file, d.file.clone()),
+        _ => {
+            let w = builder.build(&file, &d.sha256)?;
+            let n = w
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (w, n)
+        }
+    };
+    let dest = eggs_dir.join(install::egg_name(&wheel_name));
+    if dest.is_dir() {
+        return Ok(None);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(eggs_dir)
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot create a folder in {}: {e}",
+                eggs_dir.display()
+            ))
+        })?;
+    install::unpack(&wheel, &wheel_name, tmp.path(), &interp.executable)?;
+    Ok(Some((tmp, dest)))
 }

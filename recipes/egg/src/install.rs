@@ -1,0 +1,444 @@
+//! Unpacking a wheel into its own egg folder, safely: every member name is checked by path
+//! components, links and duplicates are refused, local headers must agree with the central
+//! directory, every file must match RECORD, and the folder appears only by a rename of a
+//! complete temp folder (another process that got there first wins; its folder is used).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rbuildout_plugin_api::{Error, Result};
+use sha2::Digest;
+
+/// The egg folder name of a wheel: its file name without build tag and extension.
+pub fn egg_name(wheel_filename: &str) -> String {
+    let stem = wheel_filename
+        .strip_suffix(".whl")
+        .unwrap_or(wheel_filename);
+    let parts: Vec<&str> = stem.split('-').collect();
+    if parts.len() == 6 {
+        [parts[0], parts[1], parts[3], parts[4], parts[5]].join("-")
+    } else {
+        stem.to_owned()
+    }
+}
+
+/// The components of a member name, or why it is refused.
+fn components(name: &str) -> std::result::Result<Vec<&str>, String> {
+    if name.contains('\\') {
+        return Err("contains a backslash".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("contains a control character".into());
+    }
+    if name.starts_with('/') {
+        return Err("is an absolute path".into());
+    }
+    let trimmed = name.strip_suffix('/').unwrap_or(name);
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    for p in &parts {
+        match *p {
+            "" => return Err("has an empty path component".into()),
+            "." | ".." => return Err(format!("has a `{p}` component")),
+            _ if p.contains(':') => return Err("has a drive prefix or colon".into()),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+/// Parses one CSV line of RECORD (quoted fields may hold commas and doubled quotes).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// `algo=base64digest` of `data` checked against a RECORD hash field.
+fn record_hash_ok(field: &str, data: &[u8]) -> std::result::Result<bool, String> {
+    let (algo, want) = field
+        .split_once('=')
+        .ok_or_else(|| format!("bad hash field {field:?}"))?;
+    let got = match algo {
+        "sha256" => data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(data)),
+        "sha384" => data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha384::digest(data)),
+        "sha512" => data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha512::digest(data)),
+        other => {
+            return Err(format!(
+                "hash algorithm {other} is not accepted (sha256 or stronger)"
+            ));
+        }
+    };
+    Ok(got == want.trim_end_matches('='))
+}
+
+/// Whether the local file header at `offset` names `name`.
+fn local_name_matches(bytes: &[u8], offset: u64, name: &[u8]) -> bool {
+    let Ok(o) = usize::try_from(offset) else {
+        return false;
+    };
+    let Some(h) = bytes.get(o..o + 30) else {
+        return false;
+    };
+    if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return false;
+    }
+    let n = usize::from(u16::from_le_bytes([h[26], h[27]]));
+    bytes.get(o + 30..o + 30 + n) == Some(name)
+}
+
+fn write_new(path: &Path, data: &[u8], executable: bool) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if executable { 0o755 } else { 0o644 });
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(data)
+}
+
+/// Unpacks `wheel` (named `filename`) into the empty folder `dest`; `python` replaces
+/// `#!python` in scripts.
+pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result<()> {
+    let fail = |why: String| Error::new(format!("{filename} refused: {why}"));
+    let bytes =
+        std::fs::read(wheel).map_err(|e| fail(format!("cannot read {}: {e}", wheel.display())))?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(&bytes[..]))
+        .map_err(|e| fail(format!("not a valid zip archive: {e}")))?;
+
+    // Pass 1: names.
+    let mut seen = HashSet::new();
+    let mut files = Vec::new();
+    let mut dist_info: Option<String> = None;
+    let wheel_name = crate::util::normalize(filename.split('-').next().unwrap_or(""));
+    for i in 0..zip.len() {
+        let f = zip
+            .by_index_raw(i)
+            .map_err(|e| fail(format!("unreadable member #{i}: {e}")))?;
+        let raw = f.name_raw().to_vec();
+        let name = std::str::from_utf8(&raw)
+            .map_err(|_| fail(format!("member #{i} has a name that is not UTF-8")))?
+            .to_owned();
+        let parts = components(&name).map_err(|why| fail(format!("member {name:?} {why}")))?;
+        if f.is_symlink() {
+            return Err(fail(format!("member {name:?} is a link")));
+        }
+        if !local_name_matches(&bytes, f.header_start(), &raw) {
+            return Err(fail(format!(
+                "member {name:?}: its local header disagrees with the central directory"
+            )));
+        }
+        let key = parts.join("/");
+        if !seen.insert(key.clone()) {
+            return Err(fail(format!("member {name:?} appears twice")));
+        }
+        if let Some(top) = parts.first()
+            && let Some(stem) = top.strip_suffix(".dist-info")
+            && crate::util::normalize(stem.split('-').next().unwrap_or("")) == wheel_name
+        {
+            dist_info = Some((*top).to_owned());
+        }
+        if !f.is_dir() {
+            let exec = f.unix_mode().is_some_and(|m| m & 0o111 != 0);
+            files.push((i, key, exec));
+        }
+    }
+    let dist_info =
+        dist_info.ok_or_else(|| fail("no .dist-info folder for this distribution".into()))?;
+    let data_dir = format!("{}.data", dist_info.trim_end_matches(".dist-info"));
+
+    let mut read = |i: usize| -> Result<Vec<u8>> {
+        let mut f = zip
+            .by_index(i)
+            .map_err(|e| fail(format!("unreadable member #{i}: {e}")))?;
+        let mut buf = Vec::with_capacity(usize::try_from(f.size()).unwrap_or(0).min(1 << 28));
+        f.read_to_end(&mut buf).map_err(|e| {
+            fail(format!(
+                "member {:?} is corrupt: {e}",
+                f.name_raw().escape_ascii().to_string()
+            ))
+        })?;
+        Ok(buf)
+    };
+
+    // RECORD.
+    let record_path = format!("{dist_info}/RECORD");
+    let record_idx = files
+        .iter()
+        .find(|(_, k, _)| *k == record_path)
+        .map(|(i, _, _)| *i)
+        .ok_or_else(|| fail(format!("{record_path} is missing")))?;
+    let record_text = String::from_utf8(read(record_idx)?)
+        .map_err(|_| fail(format!("{record_path} is not UTF-8")))?;
+    let mut record: HashMap<String, String> = HashMap::new();
+    for line in record_text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields = csv_fields(line);
+        let path = fields[0].trim_start_matches("./").to_owned();
+        let hash = fields.get(1).cloned().unwrap_or_default();
+        record.insert(path, hash);
+    }
+
+    // WHEEL.
+    if let Some((i, _, _)) = files
+        .iter()
+        .find(|(_, k, _)| *k == format!("{dist_info}/WHEEL"))
+    {
+        let text = String::from_utf8_lossy(&read(*i)?).into_owned();
+        if let Some(v) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Wheel-Version:"))
+            .map(str::trim)
+            && v.split('.')
+                .next()
+                .and_then(|m| m.parse::<u32>().ok())
+                .unwrap_or(1)
+                > 1
+        {
+            return Err(fail(format!("Wheel-Version {v} is not supported")));
+        }
+    } else {
+        return Err(fail(format!("{dist_info}/WHEEL is missing")));
+    }
+
+    // Pass 2: contents.
+    let mut listed: HashSet<&str> = HashSet::new();
+    for (i, key, exec) in &files {
+        let data = read(*i)?;
+        let signature = key == &record_path
+            || key == &format!("{record_path}.jws")
+            || key == &format!("{record_path}.p7s");
+        if !signature {
+            let Some((rkey, hash)) = record.get_key_value(key.as_str()) else {
+                return Err(fail(format!("{key} is not listed in RECORD")));
+            };
+            if hash.is_empty() {
+                return Err(fail(format!("{key} has no hash in RECORD")));
+            }
+            match record_hash_ok(hash, &data) {
+                Ok(true) => {}
+                Ok(false) => return Err(fail(format!("{key} does not match its RECORD hash"))),
+                Err(why) => return Err(fail(format!("{key}: {why}"))),
+            }
+            listed.insert(rkey.as_str());
+        }
+        if key.ends_with("/entry_points.txt") && key.starts_with(&dist_info) {
+            check_entry_points(&String::from_utf8_lossy(&data)).map_err(fail)?;
+        }
+        let (target, data, exec) = match key.strip_prefix(&format!("{data_dir}/")) {
+            None => (dest.join(key), data, *exec),
+            Some(rest) => {
+                let (scheme, rest) = rest
+                    .split_once('/')
+                    .ok_or_else(|| fail(format!("{key}: a file directly in {data_dir}")))?;
+                match scheme {
+                    "purelib" | "platlib" | "data" => (dest.join(rest), data, *exec),
+                    "headers" => (dest.join("include").join(rest), data, *exec),
+                    "scripts" => (dest.join("bin").join(rest), shebang(data, python), true),
+                    other => return Err(fail(format!("{key}: unknown .data scheme `{other}`"))),
+                }
+            }
+        };
+        write_new(&target, &data, exec).map_err(|e| {
+            fail(format!(
+                "cannot write {} ({e}); a member may collide with another",
+                target.display()
+            ))
+        })?;
+    }
+    for (path, hash) in &record {
+        if !hash.is_empty() && !listed.contains(path.as_str()) {
+            return Err(fail(format!(
+                "RECORD lists {path} but the wheel does not hold it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `#!python` / `#!pythonw` headers become the interpreter's path (wheel spec).
+fn shebang(data: Vec<u8>, python: &str) -> Vec<u8> {
+    for prefix in [&b"#!pythonw"[..], &b"#!python"[..]] {
+        if let Some(rest) = data.strip_prefix(prefix)
+            && rest.first().is_none_or(|c| c.is_ascii_whitespace())
+        {
+            let mut out = format!("#!{python}").into_bytes();
+            out.extend_from_slice(rest);
+            return out;
+        }
+    }
+    data
+}
+
+/// Entry-point names later become file names in `bin/`: no separators, no dot-names.
+fn check_entry_points(text: &str) -> std::result::Result<(), String> {
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(s) = line.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = s.trim().to_owned();
+            continue;
+        }
+        if !(section == "console_scripts" || section == "gui_scripts") {
+            continue;
+        }
+        if let Some((name, _)) = line.split_once('=') {
+            let name = name.trim();
+            if name.is_empty()
+                || name.contains(['/', '\\', '\0'])
+                || name.starts_with('.')
+                || name.chars().any(char::is_control)
+            {
+                return Err(format!(
+                    "entry point name {name:?} in [{section}] is not a plain file name"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compiles the `.py` files of freshly unpacked folders (`(temp, final)` pairs) to `.pyc`
+/// recording their final paths, in one interpreter run using every CPU. Best effort: a
+/// module that does not compile is left without `.pyc`, as pip does.
+const COMPILE: &str = r#"
+import sys, json, os, py_compile
+jobs = json.load(sys.stdin)
+files = []
+for tmp, final in jobs:
+    for root, dirs, names in os.walk(tmp):
+        for n in names:
+            if n.endswith(".py"):
+                src = os.path.join(root, n)
+                files.append((src, os.path.join(final, os.path.relpath(src, tmp))))
+def comp(a):
+    try:
+        py_compile.compile(a[0], dfile=a[1], doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except Exception:
+        pass
+if len(files) > 200 and (os.cpu_count() or 1) > 1:
+    import concurrent.futures as cf
+    with cf.ProcessPoolExecutor() as ex:
+        list(ex.map(comp, files, chunksize=64))
+else:
+    for f in files:
+        comp(f)
+"#;
+
+pub fn compile(python: &Path, pairs: &[(PathBuf, PathBuf)]) -> std::result::Result<(), String> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let json: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| (a.display().to_string(), b.display().to_string()))
+        .collect();
+    let input = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
+    let mut child = Command::new(python)
+        .arg("-I")
+        .arg("-c")
+        .arg(COMPILE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&input).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// Moves the complete temp folder `tmp` to `dest`; if `dest` appeared meanwhile (another
+/// process installed the same egg), `tmp` is dropped and `dest` used.
+pub fn commit(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
+    let path = tmp.keep();
+    match std::fs::rename(&path, dest) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&path);
+            if dest.is_dir() {
+                Ok(())
+            } else {
+                Err(Error::new(format!(
+                    "cannot move an egg into {}: {e}",
+                    dest.display()
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_names_by_components() {
+        assert!(components("a/b.py").is_ok());
+        assert!(components("a/").is_ok());
+        for bad in [
+            "/etc/x",
+            "../x",
+            "a/../../x",
+            "a\\b",
+            "C:/x",
+            "c:x",
+            "a//b",
+            "./a",
+            "a/\u{1}",
+        ] {
+            assert!(components(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn record_lines() {
+        assert_eq!(
+            csv_fields(r#""a,b.py",sha256=xx,12"#),
+            vec!["a,b.py", "sha256=xx", "12"]
+        );
+        assert!(record_hash_ok("md5=abc", b"").is_err());
+        let h = data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(b"x"));
+        assert_eq!(record_hash_ok(&format!("sha256={h}"), b"x"), Ok(true));
+        assert_eq!(record_hash_ok(&format!("sha256={h}"), b"y"), Ok(false));
+    }
+
+    #[test]
+    fn entry_point_names() {
+        assert!(check_entry_points("[console_scripts]\nok = a:b\n").is_ok());
+        assert!(check_entry_points("[console_scripts]\n../x = a:b\n").is_err());
+        assert!(check_entry_points("[other]\n../x = a:b\n").is_ok());
+    }
+
+    #[test]
+    fn egg_names() {
+        assert_eq!(egg_name("a-1.0-1-py3-none-any.whl"), "a-1.0-py3-none-any");
+        assert_eq!(egg_name("a-1.0-py3-none-any.whl"), "a-1.0-py3-none-any");
+    }
+}
