@@ -398,3 +398,121 @@ environment = ["GOOD=1", "NOT A NAME=2"]
     assert!(run.stderr.contains("activate"), "{}", run.stderr);
     assert!(!inst.exists("bin/activate"));
 }
+
+/// Each shell activates a real virtualenv (`python3 -m venv`), then the instance over it,
+/// then deactivates once: the shell is back where it started.
+const OVER_VENV: [(&str, &[&str], &str); 4] = [
+    (
+        "bash",
+        &["--norc", "--noprofile"],
+        // CPython's activate exports PS1 and cannot restore an unset one: start with an
+        // exported PS1 (bash drops the one it inherits when not interactive).
+        r#"PS1='$ '
+export PS1
+env -0 > "$OUT/before"
+. "$VENV/bin/activate"
+env -0 > "$OUT/venv"
+. bin/activate
+env -0 > "$OUT/during"
+deactivate
+env -0 > "$OUT/after"
+"#,
+    ),
+    (
+        "zsh",
+        &["-f"],
+        // CPython's activate exports PS1 and cannot restore an unset one: start with an
+        // exported PS1 (bash drops the one it inherits when not interactive).
+        r#"PS1='$ '
+export PS1
+env -0 > "$OUT/before"
+. "$VENV/bin/activate"
+env -0 > "$OUT/venv"
+. bin/activate
+env -0 > "$OUT/during"
+deactivate
+env -0 > "$OUT/after"
+"#,
+    ),
+    (
+        "fish",
+        &["--no-config"],
+        r#"env -0 > $OUT/before
+source $VENV/bin/activate.fish
+env -0 > $OUT/venv
+source bin/activate.fish
+env -0 > $OUT/during
+deactivate
+env -0 > $OUT/after
+"#,
+    ),
+    (
+        "tcsh",
+        &["-f"],
+        // CPython's activate.csh needs a prompt.
+        r#"set prompt = '> '
+env -0 > "$OUT/before"
+source "$VENV/bin/activate.csh"
+env -0 > "$OUT/venv"
+source bin/activate.csh
+env -0 > "$OUT/during"
+deactivate
+env -0 > "$OUT/after"
+"#,
+    ),
+];
+
+#[test]
+fn activating_over_a_virtualenv_leaves_it_first() {
+    let (_inst, dir) = built(CONFIG);
+    let venvs = tempfile::tempdir().unwrap();
+    let venv = venvs.path().join("venv");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .expect("run python3 -m venv");
+    assert!(
+        made.status.success(),
+        "python3 -m venv: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let venv_text = venv.to_str().unwrap();
+    let bin = format!("{}/bin", dir.display());
+    for (program, args, script) in OVER_VENV {
+        let shell = Shell {
+            name: program,
+            program,
+            args,
+            script,
+        };
+        let seen = source_in(&shell, &dir, &[("VENV", venv_text)]);
+        assert_eq!(seen.env("venv")["VIRTUAL_ENV"], venv_text, "{program}");
+        let during = seen.env("during");
+        assert_eq!(during["VIRTUAL_ENV"], dir.to_str().unwrap(), "{program}");
+        assert_eq!(during["VIRTUAL_ENV_PROMPT"], ODD, "{program}");
+        assert!(during["PATH"].starts_with(&format!("{bin}:")), "{program}");
+        assert!(
+            !during["PATH"].contains(venv_text),
+            "{program}: the virtualenv is still on PATH: {}",
+            during["PATH"]
+        );
+        assert_eq!(seen.env("after"), seen.env("before"), "{program}");
+    }
+}
+
+#[test]
+fn running_instead_of_sourcing_says_so() {
+    let (_inst, dir) = built(CONFIG);
+    let out = Command::new("bash")
+        .arg("bin/activate")
+        .current_dir(&dir)
+        .output()
+        .expect("run bash");
+    assert_eq!(out.status.code(), Some(33));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be sourced: . bin/activate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
