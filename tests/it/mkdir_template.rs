@@ -221,6 +221,12 @@ fn template_rewrites_only_what_changed() {
         "an unchanged output was rewritten"
     );
 
+    // A mode changed by hand is put back without rewriting the file.
+    std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    inst.ok(&[]);
+    assert_eq!(mode(&inst, "etc/app.conf"), 0o640);
+    assert_eq!(identity(&conf).2, conf_id.2, "same inode");
+
     // The engine cannot see the input file change; the recipe's update does.
     inst.write("templates/app.conf.in", "db = ${db:host}\n");
     inst.ok(&[]);
@@ -308,5 +314,38 @@ fn template_needs_input_or_inline_and_output() {
         ));
         let run = inst.fails(&[], 1);
         assert!(run.stderr.contains(says), "{options}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_template_inside_mkdir_folders() {
+    let inst = Instance::new(
+        r#"[buildout]
+parts = ["dirs", "conf"]
+
+[dirs]
+recipe = "mkdir"
+paths = ["etc", "var/log"]
+mode = "0700"
+
+[conf]
+recipe = "template"
+inline = "logs = ${buildout:directory}/var/log"
+output = "etc/app.conf"
+needs = ["dirs"]
+"#,
+    );
+    inst.ok(&[]);
+    assert_eq!(mode(&inst, "etc"), 0o700, "etc is the mkdir part's");
+    let root = inst.dir().canonicalize().unwrap();
+    assert_eq!(
+        inst.read("etc/app.conf"),
+        format!("logs = {}/var/log", root.display())
+    );
+    // Uninstalled in reverse order: the file goes, then the folders, now empty.
+    inst.write("buildout.toml", NO_PARTS);
+    inst.ok(&[]);
+    for gone in ["etc", "var"] {
+        assert!(!inst.exists(gone), "{gone} is still there");
     }
 }
