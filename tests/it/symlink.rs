@@ -321,8 +321,14 @@ fn assert_current_is_good(inst: &Instance, when: &str) -> String {
 fn killing_an_upgrade_at_any_moment_leaves_a_good_current_and_converges() {
     let inst = instance("r0", "keep = 2");
     inst.write("release.toml", SLOW_RELEASE);
+    // Kills spread over the length of a whole build, however slow the machine is today.
+    let started = std::time::Instant::now();
     inst.ok(&[]);
-    let delays = [0, 20, 80, 200, 350, 500, 700];
+    let whole = started.elapsed().as_millis() as u64;
+    let delays: Vec<u64> = [0, 5, 15, 30, 45, 60, 75, 90, 105]
+        .iter()
+        .map(|percent| whole * percent / 100)
+        .collect();
     let mut mid_build = 0;
     for (i, delay) in delays.iter().enumerate() {
         let revision = format!("r{}", i + 1);
@@ -359,4 +365,58 @@ fn killing_an_upgrade_at_any_moment_leaves_a_good_current_and_converges() {
     }
     assert!(mid_build > 0, "no kill landed during a release build");
     assert_eq!(releases(&inst).len(), 3, "current plus keep = 2");
+    assert_eq!(history(&inst).len(), delays.len() + 1);
+}
+
+#[test]
+fn scripts_of_the_current_release_run_through_the_bin_link_after_a_move() {
+    let inst = instance("r1", "");
+    // A distribution in the instance, shared by the releases (as a shared eggs folder is).
+    inst.write(
+        "site/app-1.0/app/__init__.py",
+        "import os, sys\n\ndef main():\n    release = os.path.realpath(sys.argv[0])\n    \
+         print('app of', os.path.basename(os.path.dirname(os.path.dirname(release))))\n",
+    );
+    inst.write(
+        "site/app-1.0/app-1.0.dist-info/entry_points.txt",
+        "[console_scripts]\napp = app:main\n",
+    );
+    inst.write(
+        "release.toml",
+        r#"
+[buildout]
+parts = ["scripts"]
+
+[scripts]
+recipe = "scripts"
+paths = ["${buildout:instance-directory}/site/app-1.0"]
+relative-paths = true
+"#,
+    );
+    let run_app = |dir: &Path| {
+        let out = std::process::Command::new(dir.join("bin/app"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    inst.ok(&[]);
+    assert_eq!(run_app(inst.dir()), "app of r1\n");
+    assert!(
+        inst.read("code/r1/bin/app")
+            .contains("_rel('../../../site/app-1.0')")
+    );
+    inst.write("buildout.toml", &config("r2", ""));
+    inst.ok(&[]);
+    assert_eq!(run_app(inst.dir()), "app of r2\n");
+
+    let moved = inst.dir().with_extension("moved");
+    std::fs::rename(inst.dir(), &moved).unwrap();
+    let after_move = std::panic::catch_unwind(|| run_app(&moved));
+    std::fs::rename(&moved, inst.dir()).unwrap();
+    assert_eq!(after_move.unwrap(), "app of r2\n");
 }

@@ -76,7 +76,7 @@ struct Settings {
     revision: String,
     config: Option<PathBuf>,
     keep: usize,
-    /// Extra links: (link, target), both absolute.
+    /// Extra links: (link, the target as the link holds it), the link absolute.
     links: Vec<(PathBuf, PathBuf)>,
 }
 
@@ -115,7 +115,18 @@ impl Settings {
                     "option `links`: `{line}` must be `LINK = TARGET`"
                 )));
             }
-            links.push((normalize(&root.join(name)), normalize(&root.join(target))));
+            let link = normalize(&root.join(name));
+            // A relative target stays relative (the instance can move); an absolute one
+            // is meant to point outside and stays absolute.
+            let target = if Path::new(target).is_absolute() {
+                PathBuf::from(target)
+            } else {
+                relative(
+                    link.parent().unwrap_or(Path::new("/")),
+                    &normalize(&root.join(target)),
+                )
+            };
+            links.push((link, target));
         }
         Ok(Settings {
             directory,
@@ -457,16 +468,14 @@ fn remove_stale_prunings(settings: &Settings) {
     }
 }
 
-/// Creates or repoints the extra links (targets relative to each link's folder).
+/// Creates or repoints the extra links.
 fn extra_links(settings: &Settings, ctx: &Context) -> Result<()> {
     for (link, target) in &settings.links {
-        let parent = link.parent().unwrap_or(Path::new("/"));
-        let relative_target = relative(parent, target);
-        if replace_link(link, &relative_target)? {
+        if replace_link(link, target)? {
             ctx.info(&format!(
                 "linked {} -> {}",
                 link.display(),
-                relative_target.display()
+                target.display()
             ));
         }
     }
@@ -593,6 +602,78 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A fresh folder under the system temp folder, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir()
+                .join(format!("rbuildout-symlink-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn links_and_the_uninstall_hook() {
+        use rbuildout_plugin_api::testing::{self, TestCall};
+        let tmp = TempDir::new("links");
+        let dir = tmp.0.as_path();
+        let options = [
+            ("revision", "r1"),
+            ("config", "release.toml"),
+            ("links", "a/b = code/current\netc = /nonexistent/etc"),
+        ];
+        let mut call = TestCall::new("code", dir, &options);
+        let outcome = testing::install::<Symlink>(&call).unwrap();
+        assert_eq!(
+            outcome.nested,
+            [(dir.join("release.toml"), dir.join("code/r1"))]
+        );
+        assert!(outcome.paths.is_empty(), "nothing registered");
+        assert_eq!(outcome.output("revision"), Some("r1"));
+        assert_eq!(
+            fs::read_link(dir.join("code/current")).unwrap(),
+            Path::new("r1")
+        );
+        assert_eq!(
+            fs::read_link(dir.join("a/b")).unwrap(),
+            Path::new("../code/current")
+        );
+        assert_eq!(
+            fs::read_link(dir.join("etc")).unwrap(),
+            Path::new("/nonexistent/etc")
+        );
+
+        // Still a part with a recipe: a reinstall, the links stay.
+        for (key, value) in [
+            (("buildout", "parts"), "other\ncode"),
+            (("code", "recipe"), "symlink"),
+        ] {
+            call.other_options
+                .insert((key.0.into(), key.1.into()), value.into());
+        }
+        testing::uninstall::<Symlink>(&call).unwrap();
+        assert!(dir.join("code/current").symlink_metadata().is_ok());
+        // Gone from the config: the links go, the release stays.
+        call.other_options.clear();
+        testing::uninstall::<Symlink>(&call).unwrap();
+        for link in ["code/current", "a/b", "etc"] {
+            assert!(dir.join(link).symlink_metadata().is_err(), "{link}");
+        }
+        assert_eq!(
+            fs::read_to_string(dir.join("code/r1").join(MARKER)).unwrap(),
+            "good\n"
+        );
     }
 
     #[test]
