@@ -212,9 +212,13 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes `bytes` to `path` through a temp file, fsync and rename, then syncs the folder.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = dir.join(name);
+    // Hidden, so it can never be taken for (or collide with) a release folder.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(if name.starts_with('.') {
+        format!("{name}.tmp")
+    } else {
+        format!(".{name}.tmp")
+    });
     let mut file = fs::File::create(&tmp).map_err(|e| io_error("write", &tmp, e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
@@ -515,15 +519,25 @@ fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
     record_activation(settings, &mut history, &revision)?;
     extra_links(settings, ctx)?;
     let before = previous(settings, &history, Some(&revision));
+    // The switch is done: a release that cannot be removed is a warning, not a failure.
+    let found = releases(settings).unwrap_or_else(|e| {
+        ctx.warn(e.message());
+        Vec::new()
+    });
     for name in to_prune(
-        &releases(settings)?,
+        &found,
         &history,
         &revision,
         before.as_deref(),
         settings.keep,
     ) {
         ctx.info(&format!("removing release `{name}`"));
-        remove_release(settings, &name)?;
+        if let Err(e) = remove_release(settings, &name) {
+            ctx.warn(&format!(
+                "release `{name}` was not removed: {}",
+                e.message()
+            ));
+        }
     }
     publish(settings, &release, &revision, ctx)
 }
