@@ -1,1 +1,373 @@
-//! End-to-end tests of the `egg` recipe(s): written with the recipe.
+//! End-to-end tests of the `egg` recipe: the real binary and plugin against a real package
+//! index on 127.0.0.1 (`rbuildout_tests::pyindex`), with the real Python importing the result.
+
+use std::path::Path;
+use std::process::Command;
+
+use rbuildout_tests::Instance;
+use rbuildout_tests::pyindex::{Fault, Index, Package};
+
+/// An instance with one egg part `app` installing `eggs` from `index` (plus `extra` lines
+/// appended to the config), with its own download cache.
+fn instance(index: &Index, eggs: &[&str], extra: &str) -> Instance {
+    Instance::new(&config(&index.url(), eggs, extra))
+}
+
+fn config(index_url: &str, eggs: &[&str], extra: &str) -> String {
+    let eggs: Vec<String> = eggs.iter().map(|e| format!("{e:?}")).collect();
+    format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{index_url}\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [{}]\n{extra}",
+        eggs.join(", ")
+    )
+}
+
+/// An output the part published, from the state file.
+fn output(inst: &Instance, name: &str) -> String {
+    let state = inst.state();
+    state["parts"]["app"]["outputs"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no output {name} in the state"))
+        .to_owned()
+}
+
+/// Runs `code` with the published `paths` first on sys.path; returns stdout.
+fn python_with_paths(inst: &Instance, code: &str) -> String {
+    let paths = output(inst, "paths");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sys\nsys.path[0:0] = {:?}\n{code}",
+            paths.lines().collect::<Vec<_>>()
+        ))
+        .env_remove("PYTHONPATH")
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names in `dir` (sorted), empty if it does not exist.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn simple_requests(index: &Index) -> Vec<String> {
+    index
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("/simple"))
+        .collect()
+}
+
+fn alpha_beta() -> Vec<Package> {
+    vec![
+        Package::new("alpha", "1.0")
+            .requires("beta>=2")
+            .module(
+                "alpha/__init__.py",
+                "import beta\nX = 1\ndef main():\n    print('alpha', beta.__version__)\n",
+            )
+            .entry_point("console_scripts", "alpha", "alpha:main"),
+        Package::new("beta", "1.0"),
+        Package::new("beta", "2.0").requires_python(">=3.8"),
+        Package::new("beta", "3.0").yanked(),
+    ]
+}
+
+#[test]
+fn installs_from_the_index_and_the_code_runs() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["alpha"], "");
+    inst.ok(&[]);
+    // The yanked 3.0 is skipped; beta 2.0 satisfies alpha's `beta>=2`.
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    let paths = output(&inst, "paths");
+    let folders: Vec<&str> = paths.lines().collect();
+    assert_eq!(folders.len(), 2);
+    assert!(
+        folders[0].ends_with("eggs/alpha-1.0-py3-none-any"),
+        "{paths}"
+    );
+    assert!(
+        folders[1].ends_with("eggs/beta-2.0-py3-none-any"),
+        "{paths}"
+    );
+    assert_eq!(
+        python_with_paths(
+            &inst,
+            "import alpha, beta; print(alpha.X, beta.__version__)"
+        )
+        .trim(),
+        "1 2.0"
+    );
+    // Bytecode was compiled once, at install, into the egg.
+    let pycache = Path::new(folders[0]).join("alpha/__pycache__");
+    assert!(
+        entries(&pycache).iter().any(|n| n.ends_with(".pyc")),
+        "no .pyc in {}",
+        pycache.display()
+    );
+    // The negotiated format was JSON; PEP 658 metadata was used instead of whole wheels.
+    let reqs = index.requests();
+    assert!(
+        reqs.iter().any(|r| r.ends_with(".whl.metadata")),
+        "{reqs:?}"
+    );
+    // The lock names every distribution with its file, URL and sha256.
+    let lock: toml::Table = inst.read("buildout.lock").parse().expect("lock is TOML");
+    let dists = lock["parts"]["app"]["dist"].as_array().expect("dist list");
+    assert_eq!(dists.len(), 2);
+    assert_eq!(dists[1]["name"].as_str(), Some("beta"));
+    assert_eq!(dists[1]["version"].as_str(), Some("2.0"));
+    assert_eq!(dists[1]["file"].as_str(), Some("beta-2.0-py3-none-any.whl"));
+    assert_eq!(
+        dists[1]["url"].as_str(),
+        Some(index.file_url("beta-2.0-py3-none-any.whl").as_str())
+    );
+    assert_eq!(dists[1]["sha256"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn the_lock_is_reused_without_asking_the_index() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["alpha"], "");
+    inst.ok(&[]);
+    let lock = inst.read("buildout.lock");
+    // A fresh instance with the same config and lock, sharing nothing else.
+    let other = instance(&index, &["alpha"], "");
+    other.write("buildout.lock", &lock);
+    index.clear_requests();
+    other.ok(&[]);
+    assert_eq!(simple_requests(&index), Vec::<String>::new());
+    assert_eq!(output(&other, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(other.read("buildout.lock"), lock, "the lock is unchanged");
+    // A no-op run asks nothing at all.
+    index.clear_requests();
+    other.ok(&[]);
+    assert_eq!(index.requests(), Vec::<String>::new());
+    // -n resolves again (asks the index) and keeps the same result.
+    other.ok(&["-n"]);
+    assert!(!simple_requests(&index).is_empty());
+    assert_eq!(other.read("buildout.lock"), lock);
+}
+
+#[test]
+fn locked_fails_when_the_lock_would_change() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["alpha"], "");
+    // No lock yet.
+    let r = inst.fails(&["--locked"], 1);
+    assert!(r.stderr.contains("--locked"), "{}", r.stderr);
+    assert!(!inst.exists("buildout.lock"));
+    inst.ok(&[]);
+    let lock = inst.read("buildout.lock");
+    inst.ok(&["--locked"]);
+    // Resolving again gives the same lock: fine.
+    inst.ok(&["--locked", "-n"]);
+    // Another requirement: the lock would change.
+    inst.write("buildout.toml", &config(&index.url(), &["beta"], ""));
+    let r = inst.fails(&["--locked"], 1);
+    assert!(r.stderr.contains("out of date"), "{}", r.stderr);
+    assert_eq!(
+        inst.read("buildout.lock"),
+        lock,
+        "--locked never writes the lock"
+    );
+}
+
+#[test]
+fn offline_works_from_lock_and_caches_and_names_a_missing_file() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["alpha"], "");
+    inst.ok(&[]);
+    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
+    std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
+    index.clear_requests();
+    inst.ok(&["-o"]);
+    assert_eq!(index.requests(), Vec::<String>::new());
+    assert_eq!(
+        python_with_paths(&inst, "import alpha; print(alpha.X)").trim(),
+        "1"
+    );
+    // Without the download cache, offline cannot work: the message names the file.
+    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
+    std::fs::remove_dir_all(inst.path("cache/dists")).expect("remove cache");
+    std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
+    let r = inst.fails(&["-o"], 1);
+    assert!(r.stderr.contains("offline"), "{}", r.stderr);
+    assert!(r.stderr.contains(".whl"), "{}", r.stderr);
+    assert_eq!(index.requests(), Vec::<String>::new());
+}
+
+/// The eggs folder holds nothing (no egg, no temp folder).
+fn assert_no_eggs(inst: &Instance) {
+    assert_eq!(entries(&inst.path("eggs")), Vec::<String>::new());
+}
+
+#[test]
+fn a_hash_mismatch_is_refused_and_leaves_nothing() {
+    let index = Index::serve(&alpha_beta());
+    index.set_fault(Fault::WrongHash);
+    let inst = instance(&index, &["alpha"], "");
+    let r = inst.fails(&[], 1);
+    assert!(r.stderr.contains("sha256 mismatch"), "{}", r.stderr);
+    assert_no_eggs(&inst);
+    assert!(!inst.exists("buildout.lock"));
+}
+
+#[test]
+fn a_truncated_download_is_retried_then_refused() {
+    let index = Index::serve(&alpha_beta());
+    index.set_fault(Fault::Truncate);
+    let inst = instance(&index, &["alpha"], "");
+    let r = inst.fails(&[], 1);
+    assert!(
+        r.stderr.contains("alpha-1.0-py3-none-any.whl") || r.stderr.contains("beta-2.0"),
+        "{}",
+        r.stderr
+    );
+    assert_no_eggs(&inst);
+}
+
+#[test]
+fn a_malicious_wheel_is_refused_and_leaves_nothing() {
+    for member in ["../escape.txt", "/tmp/abs-escape.txt", "evil\\..\\x.txt"] {
+        let index = Index::serve(&[Package::new("evil", "1.0").malicious_member(member)]);
+        let inst = instance(&index, &["evil"], "");
+        let r = inst.fails(&[], 1);
+        assert!(r.stderr.contains("refused"), "{member}: {}", r.stderr);
+        assert_no_eggs(&inst);
+        assert!(!inst.exists("escape.txt"));
+    }
+}
+
+#[test]
+fn server_errors_are_retried_then_reported() {
+    let index = Index::serve(&alpha_beta());
+    index.set_fault(Fault::Status500);
+    let inst = instance(&index, &["alpha"], "");
+    let r = inst.fails(&[], 1);
+    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
+    assert!(r.stderr.contains("/simple/alpha/"), "{}", r.stderr);
+    let tries = simple_requests(&index)
+        .iter()
+        .filter(|r| r.starts_with("/simple/alpha"))
+        .count();
+    assert_eq!(tries, 3, "{:?}", index.requests());
+}
+
+#[test]
+fn a_garbage_page_is_a_clear_error() {
+    let index = Index::serve(&alpha_beta());
+    index.set_fault(Fault::Garbage);
+    let inst = instance(&index, &["alpha"], "");
+    let r = inst.fails(&[], 1);
+    assert!(r.stderr.contains("not PEP 691 JSON"), "{}", r.stderr);
+}
+
+#[test]
+fn a_nonexistent_requirement_is_named() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["nosuchthing"], "");
+    let r = inst.fails(&[], 1);
+    assert!(
+        r.stderr.contains("no distribution named `nosuchthing`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_conflict_is_explained() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["alpha", "beta<2"], "");
+    let r = inst.fails(&[], 1);
+    assert!(r.stderr.contains("cannot be satisfied"), "{}", r.stderr);
+    assert!(r.stderr.contains("alpha"), "{}", r.stderr);
+    assert!(r.stderr.contains("beta"), "{}", r.stderr);
+}
+
+#[test]
+fn markers_and_extras_follow_the_interpreter() {
+    let index = Index::serve(&[
+        Package::new("beta", "2.0")
+            .extra("fast", &["gamma"])
+            .requires("old; python_version < '3'"),
+        Package::new("gamma", "1.0"),
+        Package::new("old", "1.0"),
+    ]);
+    let inst = instance(&index, &["beta[fast]", "old; python_version < '3'"], "");
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "eggs"), "beta==2.0\ngamma==1.0");
+    // Without the extra, gamma is not needed.
+    let plain = instance(&index, &["beta"], "");
+    plain.ok(&[]);
+    assert_eq!(output(&plain, "eggs"), "beta==2.0");
+}
+
+#[test]
+fn pins_and_allow_picked_versions() {
+    let index = Index::serve(&alpha_beta());
+    let pinned = instance(&index, &["beta"], "\n[versions]\nbeta = \"1.0\"\n");
+    pinned.ok(&[]);
+    assert_eq!(output(&pinned, "eggs"), "beta==1.0");
+    // A yanked version is installed only when pinned with ==.
+    let yanked = instance(&index, &["beta==3.0"], "");
+    yanked.ok(&[]);
+    assert_eq!(output(&yanked, "eggs"), "beta==3.0");
+    let strict = instance(&index, &["alpha"], "\n[versions]\nalpha = \"1.0\"\n");
+    strict.write(
+        "buildout.toml",
+        &strict.read("buildout.toml").replace(
+            "[buildout]\n",
+            "[buildout]\nallow-picked-versions = false\n",
+        ),
+    );
+    let r = strict.fails(&[], 1);
+    assert!(r.stderr.contains("beta = 2.0"), "{}", r.stderr);
+    assert!(!r.stderr.contains("alpha = 1.0"), "{}", r.stderr);
+}
+
+#[test]
+fn an_sdist_only_requirement_is_built_once() {
+    let index = Index::serve(&[Package::new("delta", "1.0")
+        .sdist_only()
+        .module("delta/__init__.py", "D = 4\n")]);
+    let inst = instance(&index, &["delta"], "");
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "eggs"), "delta==1.0");
+    assert_eq!(
+        python_with_paths(&inst, "import delta; print(delta.D)").trim(),
+        "4"
+    );
+    // The built wheel is cached: another instance with the same cache does not rebuild.
+    let built = entries(&inst.path("cache/built"));
+    assert_eq!(built.len(), 1, "{built:?}");
+}
+
+#[test]
+fn find_links_folders_work_offline() {
+    let index = Index::serve(&alpha_beta());
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\
+         find-links = \"{}\"\n\n[app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\n",
+        index.files_dir().display()
+    ));
+    inst.ok(&["-o"]);
+    // A folder cannot say a file is yanked: beta 3.0 is the newest there.
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==3.0");
+    assert_eq!(index.requests(), Vec::<String>::new());
+}
