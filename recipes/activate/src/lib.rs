@@ -219,7 +219,7 @@ pub fn sh(s: &Settings) -> String {
     let vars = s.variables();
     let mut o = String::from(HEADER);
     o.push_str(
-        r#"# Use it with `. bin/activate` from sh, bash or zsh; running it does nothing.
+        r#"# Use it with `. bin/activate` from sh, bash or zsh: run as a program it cannot change your shell.
 if [ "${BASH_SOURCE-}" = "$0" ]; then
     echo "$0 must be sourced: . $0" >&2
     exit 33
