@@ -670,8 +670,11 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
         ctx.register(&path)?;
         generated.push(path.display().to_string());
     }
-    ctx.publish("scripts", &generated.join("\n"))
+    ctx.publish(GENERATED, &generated.join("\n"))
 }
+
+/// The output listing the scripts written (absolute paths, one per line).
+const GENERATED: &str = "generated";
 
 pub struct Scripts;
 
