@@ -169,11 +169,6 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
 
     let interp = interp::query(&python, &cache)?;
-    let client = if offline {
-        None
-    } else {
-        Some(http::Client::new()?)
-    };
     let lock_path = lockfile::path(ctx);
     let lock = lockfile::read(&lock_path)?;
     let lock_name = lock_path.display().to_string();
@@ -213,13 +208,6 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
     }
 
-    let finder = Finder::new(
-        client.as_ref(),
-        index_url.as_deref(),
-        find_links.clone(),
-        dir,
-    );
-    let store = Store::new(&cache, client.as_ref());
     let mut pip_args = Vec::new();
     match (&index_url, offline) {
         (Some(i), false) => pip_args.extend(["--index-url".to_owned(), i.clone()]),
@@ -237,6 +225,27 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         interp_key: util::sha256_hex(env.as_bytes())[..16].to_owned(),
         pip_args,
     };
+
+    // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
+    if let Some(entry) = fresh.filter(|_| !ctx.newest())
+        && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
+    {
+        check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
+        return publish(ctx, &reqs, &entry.dist, &folders);
+    }
+
+    let client = if offline {
+        None
+    } else {
+        Some(http::Client::new()?)
+    };
+    let finder = Finder::new(
+        client.as_ref(),
+        index_url.as_deref(),
+        find_links.clone(),
+        dir,
+    );
+    let store = Store::new(&cache, client.as_ref());
 
     let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
         Some(entry) => entry.dist.clone(),
@@ -284,27 +293,60 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
     };
 
-    if !allow_picked {
-        let picked: Vec<String> = dists
-            .iter()
-            .filter(|d| pin_of(&d.name).is_none())
-            .map(|d| format!("{} = {}", d.name, d.version))
-            .collect();
-        if !picked.is_empty() {
-            return Err(Error::new(format!(
-                "allow-picked-versions is false and these versions were picked, not pinned; \
-                 add them to [{versions_section}]:\n{}",
-                picked.join("\n")
-            )));
-        }
-    }
+    check_picked(allow_picked, &dists, &pin_of, &versions_section)?;
 
     let folders = install_all(&dists, &eggs_dir, &store, &builder, &interp, ctx)?;
 
-    // sys.path order: the requested distributions in `eggs` order, then the rest by name.
+    publish(ctx, &reqs, &dists, &folders)?;
+
+    if !ctx.locked() {
+        let entry = PartLock {
+            requirements: req_texts.clone(),
+            environment: env.clone(),
+            inputs: digest_for(&dists),
+            dist: dists,
+        };
+        lockfile::store(&lock_path, part, &entry)?;
+    }
+    Ok(())
+}
+
+/// `allow-picked-versions = false`: every distribution must be pinned.
+fn check_picked(
+    allow_picked: bool,
+    dists: &[LockedDist],
+    pin_of: &dyn Fn(&str) -> Option<String>,
+    versions_section: &str,
+) -> Result<()> {
+    if allow_picked {
+        return Ok(());
+    }
+    let picked: Vec<String> = dists
+        .iter()
+        .filter(|d| pin_of(&d.name).is_none())
+        .map(|d| format!("{} = {}", d.name, d.version))
+        .collect();
+    if picked.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "allow-picked-versions is false and these versions were picked, not pinned; \
+         add them to [{versions_section}]:\n{}",
+        picked.join("\n")
+    )))
+}
+
+/// Publishes `paths` (sys.path order: the requested distributions in `eggs` order, then the
+/// rest by name) and `eggs` (`name==version` lines in the same order).
+fn publish(
+    ctx: &Context,
+    reqs: &[Requirement],
+    dists: &[LockedDist],
+    folders: &[PathBuf],
+) -> Result<()> {
     let mut order: Vec<usize> = Vec::new();
     let mut seen = HashSet::new();
-    for r in &reqs {
+    for r in reqs {
         let n = normalize(r.name.as_ref());
         if let Some(i) = dists.iter().position(|d| d.name == n)
             && seen.insert(i)
@@ -322,18 +364,29 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         .map(|&i| format!("{}=={}", dists[i].name, dists[i].version))
         .collect();
     ctx.publish("paths", &paths.join("\n"))?;
-    ctx.publish("eggs", &eggs.join("\n"))?;
+    ctx.publish("eggs", &eggs.join("\n"))
+}
 
-    if !ctx.locked() {
-        let entry = PartLock {
-            requirements: req_texts.clone(),
-            environment: env.clone(),
-            inputs: digest_for(&dists),
-            dist: dists,
-        };
-        lockfile::store(&lock_path, part, &entry)?;
-    }
-    Ok(())
+/// The egg folder a distribution goes to, when its name is known without building.
+fn egg_folder(d: &LockedDist, eggs_dir: &Path, builder: &build::Builder) -> Option<PathBuf> {
+    let wheel = if d.file.ends_with(".whl") {
+        Some(d.file.clone())
+    } else {
+        builder.cached_wheel_name(&d.sha256)
+    };
+    wheel.map(|w| eggs_dir.join(install::egg_name(&w)))
+}
+
+/// The egg folders of `dists`, if every one exists.
+fn present(
+    dists: &[LockedDist],
+    eggs_dir: &Path,
+    builder: &build::Builder,
+) -> Option<Vec<PathBuf>> {
+    dists
+        .iter()
+        .map(|d| egg_folder(d, eggs_dir, builder).filter(|f| f.is_dir()))
+        .collect()
 }
 
 /// Makes sure every distribution has its egg folder; returns them in `dists` order.
@@ -352,12 +405,7 @@ fn install_all(
     let mut folders: Vec<Option<PathBuf>> = vec![None; dists.len()];
     let mut todo = Vec::new();
     for (i, d) in dists.iter().enumerate() {
-        let wheel_name = if d.file.ends_with(".whl") {
-            Some(d.file.clone())
-        } else {
-            builder.cached_wheel_name(&d.sha256)
-        };
-        match wheel_name.map(|w| eggs_dir.join(install::egg_name(&w))) {
+        match egg_folder(d, eggs_dir, builder) {
             Some(f) if f.is_dir() => folders[i] = Some(f),
             _ => todo.push(i),
         }
@@ -412,12 +460,7 @@ fn install_all(
     // Folders that another process installed while we worked.
     for (i, d) in dists.iter().enumerate() {
         if folders[i].is_none() {
-            let w = if d.file.ends_with(".whl") {
-                Some(d.file.clone())
-            } else {
-                builder.cached_wheel_name(&d.sha256)
-            };
-            folders[i] = w.map(|w| eggs_dir.join(install::egg_name(&w)));
+            folders[i] = egg_folder(d, eggs_dir, builder);
         }
     }
     folders
