@@ -275,9 +275,14 @@ fn the_interpreter_behaves_like_python() {
     let out = run_script(&py, &["-", "q"], Some(program));
     assert_eq!(out.stdout, "stdin mypkg ['-', 'q']\n", "{}", out.stderr);
 
-    // Interactive after a command (`-i`), reading the session from stdin.
+    // Interactive after a command (`-i`), reading the session from stdin; flags cluster.
     let out = run_script(&py, &["-i", "-c", "x = 21"], Some("print(x * 2)\n"));
     assert!(out.stdout.contains("42"), "{} / {}", out.stdout, out.stderr);
+    let out = run_script(&py, &["-uic", "x = 4"], Some("print(x * 2)\n"));
+    assert!(out.stdout.contains('8'), "{} / {}", out.stdout, out.stderr);
+    let out = run_script(&py, &["-X", "dev"], None);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("Unknown option: -X"), "{}", out.stderr);
 
     // On a terminal without arguments: the interactive prompt (python's pty module
     // gives it one).

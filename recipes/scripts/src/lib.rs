@@ -591,23 +591,36 @@ def _python(args):
 
     interactive = False
     command = module = None
-    while args and args[0].startswith('-') and args[0] != '-':
-        flag = args.pop(0)
-        if flag == '--':
+    # Short flags as python reads them: clustered (`-ic CODE`), and `-c`/`-m` take the rest
+    # of their word or the next one, ending the options.
+    while command is None and module is None and args and args[0].startswith('-') \
+            and args[0] != '-':
+        word = args.pop(0)
+        if word == '--':
             break
-        if flag == '-i':
-            interactive = True
-            continue
-        if flag[:2] not in ('-c', '-m'):
-            sys.exit('unknown option %s: this interpreter takes -c, -m and -i' % flag)
-        value = flag[2:] or (args.pop(0) if args else None)
-        if value is None:
-            sys.exit('Argument expected for the %s option' % flag[:2])
-        if flag[:2] == '-c':
-            command = value
-        else:
-            module = value
-        break
+        for i, flag in enumerate(word[1:], 2):
+            if flag in 'cm':
+                value = word[i:] or (args.pop(0) if args else None)
+                if value is None:
+                    sys.stderr.write('Argument expected for the -%s option\n' % flag)
+                    sys.exit(2)
+                if flag == 'c':
+                    command = value
+                else:
+                    module = value
+                break
+            elif flag == 'i':
+                interactive = True
+            elif flag == 'u':
+                sys.stdout.reconfigure(write_through=True)
+                sys.stderr.reconfigure(write_through=True)
+            elif flag == 'B':
+                sys.dont_write_bytecode = True
+            elif flag != 'q':
+                sys.stderr.write(
+                    'Unknown option: -%s (this interpreter takes -c, -m, -i, -u, -B, -q)\n'
+                    % flag)
+                sys.exit(2)
     if command is not None:
         sys.argv[:] = ['-c'] + args
         namespace = main_namespace('')
