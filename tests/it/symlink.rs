@@ -256,6 +256,22 @@ fn uninstalling_removes_the_links_and_never_a_release() {
 }
 
 #[test]
+fn renamed_links_replace_the_old_ones() {
+    let inst = instance("r1", "");
+    inst.ok(&[]);
+    inst.write(
+        "buildout.toml",
+        &config("r1", "link = \"live\"").replace("bin = code/current/bin", "tools = code/live/bin"),
+    );
+    inst.ok(&[]);
+    assert!(!inst.exists("code/current"));
+    assert!(!inst.exists("bin"));
+    assert_eq!(link(&inst, "code/live"), Path::new("r1"));
+    assert_eq!(link(&inst, "tools"), Path::new("code/live/bin"));
+    assert!(inst.read("tools/app").ends_with("code/r1"));
+}
+
+#[test]
 fn the_instance_can_be_moved() {
     let inst = instance("r1", "");
     inst.ok(&[]);

@@ -557,6 +557,22 @@ fn reinstalling(ctx: &Context) -> bool {
     listed && ctx.option(ctx.part(), "recipe").is_some()
 }
 
+/// The links (`link` and the extra ones) the part's options in the config make now, read
+/// through the host; `None` when those options do not parse (the install will say why).
+fn new_links(ctx: &Context) -> Option<Vec<PathBuf>> {
+    let names = ["config", "directory", "keep", "link", "links", "revision"];
+    let values: Vec<(&str, String)> = names
+        .iter()
+        .filter_map(|name| Some((*name, ctx.option(ctx.part(), name)?)))
+        .collect();
+    let items = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let options = Options::new(items, ctx.buildout_directory());
+    let settings = Settings::read(&options, ctx).ok()?;
+    let mut links = vec![settings.link];
+    links.extend(settings.links.into_iter().map(|(link, _)| link));
+    Some(links)
+}
+
 pub struct Symlink;
 
 impl Recipe for Symlink {
@@ -585,15 +601,22 @@ impl Recipe for Symlink {
         }
     }
 
-    /// Removes the links (never a release) when the part goes away; leaves them when the
-    /// part is being reinstalled, so `current` never disappears.
+    /// Removes the links (never a release) when the part goes away; leaves the ones the new
+    /// options still make when the part is being reinstalled, so `current` never
+    /// disappears.
     fn uninstall(options: &Options, ctx: &Context) -> Result<()> {
-        if reinstalling(ctx) {
-            return Ok(());
-        }
         let settings = Settings::read(options, ctx)?;
+        // On a reinstall, only the links the new options no longer make go now.
+        let kept: Vec<PathBuf> = if reinstalling(ctx) {
+            match new_links(ctx) {
+                Some(links) => links,
+                None => return Ok(()),
+            }
+        } else {
+            Vec::new()
+        };
         let links = std::iter::once(&settings.link).chain(settings.links.iter().map(|(l, _)| l));
-        for link in links {
+        for link in links.filter(|l| !kept.contains(l)) {
             let is_link = fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
             if is_link {
                 fs::remove_file(link).map_err(|e| io_error("remove", link, e))?;
