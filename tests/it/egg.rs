@@ -371,3 +371,109 @@ fn find_links_folders_work_offline() {
     assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==3.0");
     assert_eq!(index.requests(), Vec::<String>::new());
 }
+
+/// The wheel of `pkg` rebuilt member by member: `edit` returns a member's new content
+/// (`None` keeps it); `extra` members are appended; `link` adds a symlink member.
+fn rewrite_wheel(
+    pkg: &Package,
+    edit: &dyn Fn(&str, &[u8]) -> Option<Vec<u8>>,
+    link: Option<(&str, &str)>,
+) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let bytes = pkg.wheel_bytes();
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("wheel");
+    let mut zout = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for i in 0..zin.len() {
+        let mut f = zin.by_index(i).expect("member");
+        let name = f.name().to_owned();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).expect("read member");
+        let data = edit(&name, &data).unwrap_or(data);
+        zout.start_file(name, opts).expect("start");
+        zout.write_all(&data).expect("write");
+    }
+    if let Some((name, target)) = link {
+        zout.add_symlink(name, target, opts).expect("symlink");
+    }
+    zout.finish().expect("finish").into_inner()
+}
+
+/// Replaces every occurrence of `from` with `to` (same length) in `bytes`.
+fn patch(mut bytes: Vec<u8>, from: &str, to: &str, only_first: bool) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut found = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from.as_bytes() {
+            bytes[i..i + from.len()].copy_from_slice(to.as_bytes());
+            found += 1;
+            if only_first {
+                break;
+            }
+        }
+        i += 1;
+    }
+    assert!(found > 0, "{from} not in the archive");
+    bytes
+}
+
+fn tampered_is_refused(wheel: Vec<u8>, expect: &str) {
+    let index = Index::serve(&[Package::new("tampered", "1.0").wheel_override(wheel)]);
+    let inst = instance(&index, &["tampered"], "");
+    let r = inst.fails(&[], 1);
+    assert!(r.stderr.contains("refused"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(expect),
+        "expected {expect:?} in: {}",
+        r.stderr
+    );
+    assert_no_eggs(&inst);
+}
+
+fn tampered() -> Package {
+    Package::new("tampered", "1.0")
+        .module("tampered/__init__.py", "X = 1\n")
+        .module("tampered/other.py", "Y = 2\n")
+}
+
+#[test]
+fn a_file_that_does_not_match_record_is_refused() {
+    let wheel = rewrite_wheel(
+        &tampered(),
+        &|name, _| (name == "tampered/other.py").then(|| b"Y = 666\n".to_vec()),
+        None,
+    );
+    tampered_is_refused(wheel, "does not match its RECORD hash");
+}
+
+#[test]
+fn a_link_member_is_refused() {
+    let wheel = rewrite_wheel(
+        &tampered(),
+        &|_, _| None,
+        Some(("tampered/link", "/etc/passwd")),
+    );
+    tampered_is_refused(wheel, "is a link");
+}
+
+#[test]
+fn a_duplicate_member_is_refused() {
+    // Both the local and the central name of `ab.py` become `aa.py`.
+    let pkg = Package::new("tampered", "1.0")
+        .module("tampered/aa.py", "A = 1\n")
+        .module("tampered/ab.py", "B = 2\n");
+    let wheel = patch(pkg.wheel_bytes(), "tampered/ab.py", "tampered/aa.py", false);
+    tampered_is_refused(wheel, "appears twice");
+}
+
+#[test]
+fn a_local_header_that_disagrees_with_the_central_directory_is_refused() {
+    let wheel = patch(
+        tampered().wheel_bytes(),
+        "tampered/other.py",
+        "tampered/evil!.py",
+        true,
+    );
+    tampered_is_refused(wheel, "local header");
+}

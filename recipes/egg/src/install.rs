@@ -102,6 +102,62 @@ fn local_name_matches(bytes: &[u8], offset: u64, name: &[u8]) -> bool {
     bytes.get(o + 30..o + 30 + n) == Some(name)
 }
 
+fn u16_at(b: &[u8], o: usize) -> Option<usize> {
+    b.get(o..o + 2)
+        .map(|x| usize::from(u16::from_le_bytes([x[0], x[1]])))
+}
+
+fn u32_at(b: &[u8], o: usize) -> Option<u64> {
+    b.get(o..o + 4)
+        .map(|x| u64::from(u32::from_le_bytes([x[0], x[1], x[2], x[3]])))
+}
+
+fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+    b.get(o..o + 8).map(|x| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(x);
+        u64::from_le_bytes(a)
+    })
+}
+
+/// The member names of the central directory, read directly (the zip crate keeps one entry
+/// per name, so duplicates are only visible here).
+fn central_names(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let eocd = (0..=b.len().checked_sub(22)?)
+        .rev()
+        .take(65_557)
+        .find(|&i| b[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])?;
+    let mut count = u64::try_from(u16_at(b, eocd + 10)?).ok()?;
+    let mut offset = u32_at(b, eocd + 16)?;
+    if count == 0xffff || offset == 0xffff_ffff {
+        let loc = eocd.checked_sub(20)?;
+        if b.get(loc..loc + 4)? != [0x50, 0x4b, 0x06, 0x07] {
+            return None;
+        }
+        let rec = usize::try_from(u64_at(b, loc + 8)?).ok()?;
+        if b.get(rec..rec + 4)? != [0x50, 0x4b, 0x06, 0x06] {
+            return None;
+        }
+        count = u64_at(b, rec + 32)?;
+        offset = u64_at(b, rec + 48)?;
+    }
+    let mut pos = usize::try_from(offset).ok()?;
+    let mut names = Vec::new();
+    for _ in 0..count {
+        if b.get(pos..pos + 4)? != [0x50, 0x4b, 0x01, 0x02] {
+            return None;
+        }
+        let (n, e, c) = (
+            u16_at(b, pos + 28)?,
+            u16_at(b, pos + 30)?,
+            u16_at(b, pos + 32)?,
+        );
+        names.push(b.get(pos + 46..pos + 46 + n)?.to_vec());
+        pos += 46 + n + e + c;
+    }
+    Some(names)
+}
+
 fn write_new(path: &Path, data: &[u8], executable: bool) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -127,7 +183,20 @@ pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result
         .map_err(|e| fail(format!("not a valid zip archive: {e}")))?;
 
     // Pass 1: names.
+    let central =
+        central_names(&bytes).ok_or_else(|| fail("its central directory cannot be read".into()))?;
     let mut seen = HashSet::new();
+    for raw in &central {
+        let name = String::from_utf8_lossy(raw);
+        let key = name.trim_end_matches('/').to_owned();
+        if !seen.insert(key) {
+            return Err(fail(format!("member {name:?} appears twice")));
+        }
+    }
+    if central.len() != zip.len() {
+        return Err(fail("its central directory has duplicate entries".into()));
+    }
+    seen.clear();
     let mut files = Vec::new();
     let mut dist_info: Option<String> = None;
     let wheel_name = crate::util::normalize(filename.split('-').next().unwrap_or(""));
