@@ -400,6 +400,14 @@ pub fn install(
     let (file, state) = instance.open_state()?;
     let prepared = prepare(config, registry, settings, &state, &instance.roots)?;
     for dir in &instance.create {
+        // A link stands there (even a dangling one, such as `bin -> code/current/bin` before
+        // the first release): it belongs to a recipe, which makes it point somewhere.
+        if dir
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            continue;
+        }
         std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
             path: dir.clone(),
             source,

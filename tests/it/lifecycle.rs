@@ -1168,3 +1168,18 @@ greeting = "hi"
     assert!(r.stderr.contains("no/such/crate"), "{}", r.stderr);
     assert!(inst.exists("greet.txt"), "nothing ran");
 }
+
+#[test]
+fn a_link_where_the_bin_folder_goes_is_left_to_its_recipe() {
+    let inst = Instance::new(TWO_FILES);
+    // `bin -> code/current/bin` before the first release exists: dangling.
+    std::os::unix::fs::symlink("code/current/bin", inst.path("bin")).unwrap();
+    inst.ok(&[]);
+    let meta = inst.path("bin").symlink_metadata().unwrap();
+    assert!(meta.file_type().is_symlink(), "the link was not replaced");
+    assert_eq!(
+        std::fs::read_link(inst.path("bin")).unwrap(),
+        Path::new("code/current/bin")
+    );
+    assert_eq!(inst.installed(), ["a", "b"]);
+}
