@@ -477,3 +477,139 @@ fn a_local_header_that_disagrees_with_the_central_directory_is_refused() {
     );
     tampered_is_refused(wheel, "local header");
 }
+
+/// Every file under `dir` with its sha256 and mode, sorted: a tree manifest.
+fn manifest(dir: &Path) -> Vec<String> {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            let meta = std::fs::symlink_metadata(&p).expect("meta");
+            let rel = p.strip_prefix(dir).expect("inside").display().to_string();
+            if meta.is_dir() {
+                stack.push(p);
+                out.push(format!("{rel}/"));
+            } else {
+                let data = std::fs::read(&p).expect("read");
+                let sha = sha2::Sha256::digest(&data);
+                let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+                out.push(format!(
+                    "{rel} {:o} {hex}",
+                    meta.permissions().mode() & 0o777
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn installs_from_the_same_lock_are_byte_identical() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["alpha"], "");
+    inst.ok(&[]);
+    let first = manifest(&inst.path("eggs"));
+    assert!(first.iter().any(|l| l.contains(".pyc ")), "{first:?}");
+    let lock = inst.read("buildout.lock");
+    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
+    std::fs::remove_dir_all(inst.path("cache")).expect("remove cache");
+    std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
+    inst.ok(&[]);
+    assert_eq!(manifest(&inst.path("eggs")), first);
+    assert_eq!(inst.read("buildout.lock"), lock);
+}
+
+#[test]
+fn instances_sharing_the_eggs_folder_install_at_the_same_time() {
+    let index = Index::serve(&alpha_beta());
+    let shared = tempfile::tempdir().expect("shared eggs");
+    let a = instance(&index, &["alpha"], "");
+    let b = instance(&index, &["alpha"], "");
+    for inst in [&a, &b] {
+        inst.write(
+            "buildout.toml",
+            &inst.read("buildout.toml").replace(
+                "[buildout]\n",
+                &format!(
+                    "[buildout]\neggs-directory = \"{}\"\n",
+                    shared.path().display()
+                ),
+            ),
+        );
+    }
+    let ca = a.spawn(&[]);
+    let cb = b.spawn(&[]);
+    for (c, name) in [(ca, "a"), (cb, "b")] {
+        let out = c.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "instance {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        entries(shared.path()),
+        vec!["alpha-1.0-py3-none-any", "beta-2.0-py3-none-any"]
+    );
+    assert_eq!(output(&a, "paths"), output(&b, "paths"));
+    assert_eq!(
+        python_with_paths(&b, "import alpha; print(alpha.X)").trim(),
+        "1"
+    );
+}
+
+/// The interpreter's best wheel tag (`cp311-cp311-manylinux_2_36_x86_64`).
+fn best_tag() -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "from pip._vendor.packaging import tags; print(next(iter(tags.sys_tags())))",
+        ])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_wheel_for_the_interpreter_beats_a_pure_one() {
+    let best = best_tag();
+    let index = Index::serve(&[Package::new("fast", "1.0").wheel_tags(&[
+        "py3-none-any",
+        best.as_str(),
+        "cp27-cp27mu-manylinux1_x86_64",
+    ])]);
+    let inst = instance(&index, &["fast"], "");
+    inst.ok(&[]);
+    assert!(
+        output(&inst, "paths").ends_with(&format!("eggs/fast-1.0-{best}")),
+        "{}",
+        output(&inst, "paths")
+    );
+}
+
+#[test]
+fn the_lock_wins_over_a_newer_release_until_newest() {
+    let old = Index::serve(&alpha_beta());
+    let inst = instance(&old, &["beta"], "");
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    // Another index with a newer beta: the lock still installs 2.0, asking nothing.
+    let mut newer = alpha_beta();
+    newer.push(Package::new("beta", "4.0"));
+    let new = Index::serve(&newer);
+    inst.write("buildout.toml", &config(&new.url(), &["beta"], ""));
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert_eq!(new.requests(), Vec::<String>::new());
+    // -n resolves again against the new index and rewrites the lock.
+    inst.ok(&["-n"]);
+    assert_eq!(output(&inst, "eggs"), "beta==4.0");
+    assert!(
+        inst.read("buildout.lock")
+            .contains("beta-4.0-py3-none-any.whl")
+    );
+}
