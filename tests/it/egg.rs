@@ -613,3 +613,84 @@ fn the_lock_wins_over_a_newer_release_until_newest() {
             .contains("beta-4.0-py3-none-any.whl")
     );
 }
+
+/// A CONNECT proxy on 127.0.0.1 that tunnels to the requested host and records the targets.
+struct Proxy {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn start_proxy() -> Proxy {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                log.lock().expect("log").push(line.trim().to_owned());
+                let Ok(upstream) = TcpStream::connect(&target) else {
+                    return;
+                };
+                let mut client = client;
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let mut up_read = upstream.try_clone().expect("clone");
+                let mut client_write = client.try_clone().expect("clone");
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_read, &mut client_write);
+                    let _ = client_write.shutdown(std::net::Shutdown::Write);
+                });
+                let mut upstream = upstream;
+                let _ = std::io::copy(&mut reader, &mut upstream);
+                let _ = upstream.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+            });
+        }
+    });
+    Proxy { port, seen }
+}
+
+#[test]
+fn proxies_come_from_the_environment() {
+    let index = Index::serve(&alpha_beta());
+    let proxy = start_proxy();
+    let inst = instance(&index, &["alpha"], "");
+    let out = inst
+        .command(&[])
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = proxy.seen.lock().expect("seen").clone();
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with(&format!("CONNECT 127.0.0.1:{}", index.port()))),
+        "{seen:?}"
+    );
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+}
