@@ -2,16 +2,17 @@
 //! Python expressions (`linux`, `python3 and not windows`, `sys.platform == 'linux'`),
 //! evaluated for this machine and its `python3`.
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// Facts about this machine that conditions test; the Python ones are asked of `python3`
-/// once, only when a condition needs them.
+/// once per process, only when a condition needs them.
 #[derive(Debug, Default)]
-pub struct Env {
-    python: OnceCell<Option<HashMap<String, String>>>,
-}
+pub struct Env {}
+
+/// The answers of the Python probe, shared by every [`Env`] of the process.
+static PYTHON: OnceLock<Option<HashMap<String, String>>> = OnceLock::new();
 
 /// What the probe asks `python3`, one `name=value` per line.
 const PROBE: &str = r#"import sys, os, platform, struct
@@ -32,8 +33,8 @@ for k, x in [('python_version', '.'.join(platform.python_version_tuple()[:2])),
 "#;
 
 impl Env {
-    fn python(&self) -> Option<&HashMap<String, String>> {
-        self.python
+    fn python(&self) -> Option<&'static HashMap<String, String>> {
+        PYTHON
             .get_or_init(|| {
                 let out = Command::new("python3").arg("-c").arg(PROBE).output().ok()?;
                 if !out.status.success() {
