@@ -383,7 +383,8 @@ pub struct Finder<'a> {
     index: Option<String>,
     find_links: Vec<String>,
     directory: PathBuf,
-    pages: Mutex<HashMap<String, Arc<Vec<DistFile>>>>,
+    /// Per project: its files, or why they could not be read (not asked twice).
+    pages: Mutex<HashMap<String, std::result::Result<Arc<Vec<DistFile>>, String>>>,
     links: OnceLock<std::result::Result<Vec<(String, DistFile)>, String>>,
 }
 
@@ -430,8 +431,20 @@ impl<'a> Finder<'a> {
     /// Every file of `project` (normalised name) from all sources.
     pub fn files(&self, project: &str) -> Result<Arc<Vec<DistFile>>> {
         if let Some(f) = self.pages.lock().expect("pages").get(project) {
-            return Ok(f.clone());
+            return f.clone().map_err(Error::new);
         }
+        let result = self.read_files(project);
+        self.pages.lock().expect("pages").insert(
+            project.to_owned(),
+            result
+                .as_ref()
+                .map(Arc::clone)
+                .map_err(|e| e.message().to_owned()),
+        );
+        result
+    }
+
+    fn read_files(&self, project: &str) -> Result<Arc<Vec<DistFile>>> {
         let mut all = Vec::new();
         if let (Some(client), Some(index)) = (self.client, &self.index) {
             all.extend(self.index_page(client, index, project)?);
@@ -447,12 +460,7 @@ impl<'a> Finder<'a> {
             ),
             Err(e) => return Err(Error::new(e.clone())),
         }
-        let files = Arc::new(all);
-        self.pages
-            .lock()
-            .expect("pages")
-            .insert(project.to_owned(), files.clone());
-        Ok(files)
+        Ok(Arc::new(all))
     }
 
     fn index_page(&self, client: &Client, index: &str, project: &str) -> Result<Vec<DistFile>> {

@@ -33,6 +33,9 @@ pub enum Pkg {
     Extra(String, String),
 }
 
+/// Requests in flight at once when prefetching.
+const PARALLEL: usize = 8;
+
 const ROOT: &str = "⟨requirements⟩";
 
 impl fmt::Display for Pkg {
@@ -264,59 +267,80 @@ impl<'a> Resolver<'a> {
             self.chosen.borrow().get(&key).cloned().ok_or_else(|| {
                 Error::new(format!("internal: no file chosen for {name} {version}"))
             })?;
-        let m = Rc::new(self.read_metadata(&file)?);
+        let m = Rc::new(read_metadata(self.store, self.client, self.builder, &file)?);
         self.metadata.borrow_mut().insert(key, m.clone());
         Ok(m)
     }
 
-    fn read_metadata(&self, file: &DistFile) -> Result<Metadata> {
-        // Cached by the distribution's hash when known.
-        let cache = file.sha256.as_ref().map(|s| {
-            self.store
-                .root
-                .join("metadata")
-                .join(format!("{s}.metadata"))
-        });
-        if let Some(c) = &cache
-            && let Ok(text) = std::fs::read_to_string(c)
-        {
-            return Ok(metadata::parse(&text));
-        }
-        let text = match (&file.kind, &file.metadata, self.client) {
-            (Kind::Wheel { .. }, Some(hash), Some(client)) if !file.url.starts_with("file:") => {
-                let url = format!("{}.metadata", file.url);
-                let answer = client.get(&url, None)?.ok_or_else(|| {
-                    Error::new(format!("{url} was advertised but not found (404)"))
-                })?;
-                if let Some(h) = hash
-                    && *h != sha256_hex(&answer.body)
-                {
-                    return Err(Error::new(format!("sha256 mismatch for {url}; refused")));
+    /// Reads, in parallel, the index pages of the projects in `list` not seen yet, then the
+    /// metadata of the wheel each would get: PubGrub asks for them one at a time, and each
+    /// is a round trip.
+    fn prefetch(&self, list: &[(Pkg, Ranges<Version>)]) {
+        let names: Vec<&String> = list
+            .iter()
+            .filter_map(|(p, _)| match p {
+                Pkg::Dist(n) => Some(n),
+                _ => None,
+            })
+            .filter(|n| !self.candidates.borrow().contains_key(*n))
+            .collect();
+        if names.len() > 1 {
+            let finder = self.finder;
+            std::thread::scope(|s| {
+                for chunk in names.chunks(names.len().div_ceil(PARALLEL)) {
+                    s.spawn(move || {
+                        for n in chunk {
+                            let _ = finder.files(n);
+                        }
+                    });
                 }
-                String::from_utf8_lossy(&answer.body).into_owned()
-            }
-            (Kind::Wheel { .. }, _, _) => {
-                let (path, _) =
-                    self.store
-                        .fetch(&file.url, &file.filename, file.sha256.as_deref())?;
-                wheel_metadata(&path, &file.filename)?
-            }
-            (Kind::Sdist, _, _) => {
-                let (path, sha) =
-                    self.store
-                        .fetch(&file.url, &file.filename, file.sha256.as_deref())?;
-                let wheel = self.builder.build(&path, &sha)?;
-                let name = wheel
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                wheel_metadata(&wheel, &name)?
-            }
-        };
-        if let Some(c) = &cache {
-            let _ = crate::util::write_atomic(c, text.as_bytes());
+            });
         }
-        Ok(metadata::parse(&text))
+        let mut jobs = Vec::new();
+        for (p, r) in list {
+            let Pkg::Dist(n) = p else { continue };
+            let Ok(Some(v)) = self.choose(n, r) else {
+                continue;
+            };
+            let key = (n.clone(), v);
+            if self.metadata.borrow().contains_key(&key) {
+                continue;
+            }
+            if let Some(f) = self.chosen.borrow().get(&key)
+                && matches!(f.kind, Kind::Wheel { .. })
+            {
+                jobs.push((key, f.clone()));
+            }
+        }
+        if jobs.len() < 2 {
+            return;
+        }
+        let (store, client, builder) = (self.store, self.client, self.builder);
+        let results: Vec<((String, Version), Metadata)> = std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .chunks(jobs.len().div_ceil(PARALLEL))
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .filter_map(|(k, f)| {
+                                read_metadata(store, client, builder, f)
+                                    .ok()
+                                    .map(|m| (k.clone(), m))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let mut cache = self.metadata.borrow_mut();
+        for (k, m) in results {
+            cache.entry(k).or_insert_with(|| Rc::new(m));
+        }
     }
 
     /// Dependencies of `name` at `version` for the given extra (`None`: the base).
@@ -416,6 +440,57 @@ pub fn edges(req: &Requirement) -> std::result::Result<Vec<(Pkg, Ranges<Version>
     Ok(out)
 }
 
+/// The core metadata of `file`: PEP 658 when advertised, else from the wheel (or the wheel
+/// built from the sdist); cached by the file's hash.
+fn read_metadata(
+    store: &Store,
+    client: Option<&Client>,
+    builder: &Builder,
+    file: &DistFile,
+) -> Result<Metadata> {
+    // Cached by the distribution's hash when known.
+    let cache = file
+        .sha256
+        .as_ref()
+        .map(|s| store.root.join("metadata").join(format!("{s}.metadata")));
+    if let Some(c) = &cache
+        && let Ok(text) = std::fs::read_to_string(c)
+    {
+        return Ok(metadata::parse(&text));
+    }
+    let text = match (&file.kind, &file.metadata, client) {
+        (Kind::Wheel { .. }, Some(hash), Some(client)) if !file.url.starts_with("file:") => {
+            let url = format!("{}.metadata", file.url);
+            let answer = client
+                .get(&url, None)?
+                .ok_or_else(|| Error::new(format!("{url} was advertised but not found (404)")))?;
+            if let Some(h) = hash
+                && *h != sha256_hex(&answer.body)
+            {
+                return Err(Error::new(format!("sha256 mismatch for {url}; refused")));
+            }
+            String::from_utf8_lossy(&answer.body).into_owned()
+        }
+        (Kind::Wheel { .. }, _, _) => {
+            let (path, _) = store.fetch(&file.url, &file.filename, file.sha256.as_deref())?;
+            wheel_metadata(&path, &file.filename)?
+        }
+        (Kind::Sdist, _, _) => {
+            let (path, sha) = store.fetch(&file.url, &file.filename, file.sha256.as_deref())?;
+            let wheel = builder.build(&path, &sha)?;
+            let name = wheel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            wheel_metadata(&wheel, &name)?
+        }
+    };
+    if let Some(c) = &cache {
+        let _ = crate::util::write_atomic(c, text.as_bytes());
+    }
+    Ok(metadata::parse(&text))
+}
+
 /// `METADATA` of a wheel file.
 pub fn wheel_metadata(path: &std::path::Path, filename: &str) -> Result<String> {
     let f = std::fs::File::open(path)
@@ -495,6 +570,7 @@ impl DependencyProvider for Resolver<'_> {
                 for req in &self.root {
                     list.extend(edges(req).map_err(ResolveError)?);
                 }
+                self.prefetch(&list);
                 Ok(edges_of(list))
             }
             Pkg::Dist(n) | Pkg::Extra(n, _) => {
@@ -519,6 +595,7 @@ impl DependencyProvider for Resolver<'_> {
                 if extra.is_some() {
                     list.push((Pkg::Dist(n.clone()), Ranges::singleton(version.clone())));
                 }
+                self.prefetch(&list);
                 Ok(edges_of(list))
             }
         }
