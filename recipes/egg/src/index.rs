@@ -376,6 +376,9 @@ pub fn file_url(path: &Path) -> String {
         .unwrap_or_else(|()| format!("file://{}", path.display()))
 }
 
+/// The files of one project, or why they could not be read.
+type Page = std::result::Result<Arc<Vec<DistFile>>, String>;
+
 /// The configured sources, with the pages read so far.
 pub struct Finder<'a> {
     client: Option<&'a Client>,
@@ -384,7 +387,7 @@ pub struct Finder<'a> {
     find_links: Vec<String>,
     directory: PathBuf,
     /// Per project: its files, or why they could not be read (not asked twice).
-    pages: Mutex<HashMap<String, std::result::Result<Arc<Vec<DistFile>>, String>>>,
+    pages: Mutex<HashMap<String, Page>>,
     links: OnceLock<std::result::Result<Vec<(String, DistFile)>, String>>,
 }
 
