@@ -413,6 +413,19 @@ fn install_all(
     if todo.is_empty() {
         return Ok(folders.into_iter().flatten().collect());
     }
+    // A progress bar on a terminal (indicatif draws nothing otherwise).
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(todo.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} [{prefix}] eggs {pos}/{len} {wide_msg}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_prefix(ctx.part().to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let queue = Mutex::new(todo.clone().into_iter());
     let done: Mutex<Vec<(usize, tempfile::TempDir, PathBuf)>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -427,7 +440,10 @@ fn install_all(
                     let Some(i) = queue.lock().expect("queue").next() else {
                         return;
                     };
-                    match install_one(&dists[i], eggs_dir, store, builder, interp) {
+                    bar.set_message(dists[i].file.clone());
+                    let result = install_one(&dists[i], eggs_dir, store, builder, interp);
+                    bar.inc(1);
+                    match result {
                         Ok(Some((tmp, dest))) => done.lock().expect("done").push((i, tmp, dest)),
                         Ok(None) => {}
                         Err(e) => {
@@ -440,6 +456,7 @@ fn install_all(
         }
     });
     if let Some(e) = failure.into_inner().expect("failure") {
+        bar.finish_and_clear();
         return Err(e);
     }
     let done = done.into_inner().expect("done");
@@ -447,7 +464,10 @@ fn install_all(
         .iter()
         .map(|(_, t, d)| (t.path().to_path_buf(), d.clone()))
         .collect();
-    if let Err(e) = install::compile(&interp.command, &pairs) {
+    bar.set_message("compiling .pyc");
+    let compiled = install::compile(&interp.command, &pairs);
+    bar.finish_and_clear();
+    if let Err(e) = compiled {
         ctx.warn(&format!(
             "compiling .pyc failed (eggs are installed without them): {e}"
         ));
