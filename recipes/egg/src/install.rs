@@ -505,6 +505,104 @@ mod tests {
         assert!(check_entry_points("[other]\n../x = a:b\n").is_ok());
     }
 
+    /// A wheel with `members` and a matching RECORD.
+    fn wheel(members: &[(&str, &[u8])]) -> Vec<u8> {
+        wheel_with_record(members, "")
+    }
+
+    /// A wheel with `members` and a RECORD listing them, plus `extra` lines.
+    fn wheel_with_record(members: &[(&str, &[u8])], extra: &str) -> Vec<u8> {
+        let mut record = extra.to_owned();
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, data) in members {
+            let h = data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(data));
+            record.push_str(&format!("{name},sha256={h},{}\n", data.len()));
+            zip.start_file(*name, opts).unwrap();
+            zip.write_all(data).unwrap();
+        }
+        record.push_str("d-1.0.dist-info/RECORD,,\n");
+        zip.start_file("d-1.0.dist-info/RECORD", opts).unwrap();
+        zip.write_all(record.as_bytes()).unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn data_folders_are_spread_and_scripts_rewritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let whl = tmp.path().join("d-1.0-py3-none-any.whl");
+        std::fs::write(
+            &whl,
+            wheel(&[
+                ("d/__init__.py", b"X = 1\n"),
+                ("d-1.0.data/purelib/extra.py", b"E = 1\n"),
+                ("d-1.0.data/headers/d.h", b"int d;\n"),
+                ("d-1.0.data/scripts/tool", b"#!python\nprint(1)\n"),
+                ("d-1.0.data/data/share/d.txt", b"data\n"),
+                ("d-1.0.dist-info/METADATA", b"Name: d\nVersion: 1.0\n"),
+                ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
+            ]),
+        )
+        .unwrap();
+        let dest = tmp.path().join("egg");
+        std::fs::create_dir(&dest).unwrap();
+        unpack(&whl, "d-1.0-py3-none-any.whl", &dest, "/usr/bin/python3").unwrap();
+        assert!(dest.join("d/__init__.py").is_file());
+        assert!(dest.join("extra.py").is_file());
+        assert!(dest.join("include/d.h").is_file());
+        assert!(dest.join("share/d.txt").is_file());
+        let script = std::fs::read_to_string(dest.join("bin/tool")).unwrap();
+        assert_eq!(script, "#!/usr/bin/python3\nprint(1)\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dest.join("bin/tool"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o111, 0o111);
+        }
+    }
+
+    #[test]
+    fn a_missing_record_line_or_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let whl = tmp.path().join("d-1.0-py3-none-any.whl");
+        let mut bytes = wheel(&[
+            ("d-1.0.dist-info/METADATA", b"Name: d\n"),
+            ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
+        ]);
+        // An extra member that RECORD does not list.
+        let mut zip = zip::ZipWriter::new_append(Cursor::new(&mut bytes)).unwrap();
+        zip.start_file("d/unlisted.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"x").unwrap();
+        zip.finish().unwrap();
+        std::fs::write(&whl, &bytes).unwrap();
+        let dest = tmp.path().join("egg");
+        std::fs::create_dir(&dest).unwrap();
+        let err = unpack(&whl, "d-1.0-py3-none-any.whl", &dest, "python").unwrap_err();
+        assert!(err.message().contains("not listed in RECORD"), "{err}");
+        // A file RECORD lists that the archive lacks.
+        let meta: &[(&str, &[u8])] = &[
+            ("d-1.0.dist-info/METADATA", b"Name: d\n"),
+            ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
+        ];
+        std::fs::write(&whl, wheel_with_record(meta, "d/gone.py,sha256=AAAA,1\n")).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let err = unpack(&whl, "d-1.0-py3-none-any.whl", dest.path(), "python").unwrap_err();
+        assert!(err.message().contains("does not hold it"), "{err}");
+        // A newer major Wheel-Version.
+        let meta: &[(&str, &[u8])] = &[
+            ("d-1.0.dist-info/METADATA", b"Name: d\n"),
+            ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 2.0\n"),
+        ];
+        std::fs::write(&whl, wheel(meta)).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let err = unpack(&whl, "d-1.0-py3-none-any.whl", dest.path(), "python").unwrap_err();
+        assert!(err.message().contains("Wheel-Version 2.0"), "{err}");
+    }
+
     #[test]
     fn egg_names() {
         assert_eq!(egg_name("a-1.0-1-py3-none-any.whl"), "a-1.0-py3-none-any");
