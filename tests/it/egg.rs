@@ -882,3 +882,37 @@ fn tls_trusts_ssl_cert_file_and_refuses_unknown_authorities() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
 }
+
+#[test]
+fn parts_running_together_share_one_lock_and_extras_apply_to_every_egg() {
+    let index = Index::serve(&[
+        Package::new("beta", "2.0").extra("fast", &["gamma"]),
+        Package::new("gamma", "1.0"),
+        Package::new("solo", "1.0"),
+    ]);
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"one\", \"two\"]\njobs = 2\ndownload-cache = \"cache\"\n\
+         index = \"{}\"\n\n[one]\nrecipe = \"egg\"\neggs = [\"beta\"]\nextras = \"fast\"\n\n\
+         [two]\nrecipe = \"egg\"\neggs = [\"solo\"]\n",
+        index.url()
+    ));
+    inst.ok(&[]);
+    let lock: toml::Table = inst.read("buildout.lock").parse().expect("lock");
+    let names = |part: &str| -> Vec<String> {
+        lock["parts"][part]["dist"]
+            .as_array()
+            .expect("dists")
+            .iter()
+            .map(|d| d["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(names("one"), vec!["beta", "gamma"]);
+    assert_eq!(names("two"), vec!["solo"]);
+    assert_eq!(
+        lock["parts"]["one"]["requirements"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(inst.read("buildout.lock").contains("beta[fast]"));
+}
