@@ -202,6 +202,15 @@ fn offline_works_from_lock_and_caches_and_names_a_missing_file() {
         python_with_paths(&inst, "import alpha; print(alpha.X)").trim(),
         "1"
     );
+    // Without the lock either, offline resolution reads the download cache.
+    let lock = inst.read("buildout.lock");
+    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
+    std::fs::remove_file(inst.path("buildout.lock")).expect("remove lock");
+    std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
+    inst.ok(&["-o"]);
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(index.requests(), Vec::<String>::new());
+    inst.write("buildout.lock", &lock);
     // Without the download cache, offline cannot work: the message names the file.
     std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
     std::fs::remove_dir_all(inst.path("cache/dists")).expect("remove cache");

@@ -389,6 +389,8 @@ pub struct Finder<'a> {
     /// Per project: its files, or why they could not be read (not asked twice).
     pages: Mutex<HashMap<String, Page>>,
     links: OnceLock<std::result::Result<Vec<(String, DistFile)>, String>>,
+    /// Offline: the download cache's `dists/` folder, read as one more find-links folder.
+    cached: Option<PathBuf>,
 }
 
 impl<'a> Finder<'a> {
@@ -414,6 +416,43 @@ impl<'a> Finder<'a> {
             directory: directory.to_path_buf(),
             pages: Mutex::new(HashMap::new()),
             links: OnceLock::new(),
+            cached: None,
+        }
+    }
+
+    /// Offline, the files of the download cache (`dists/<aa>/<sha256>/<file>`) are sources.
+    pub fn with_cache(mut self, dists: PathBuf) -> Finder<'a> {
+        if self.client.is_none() {
+            self.cached = Some(dists);
+        }
+        self
+    }
+
+    /// The files in the download cache, with the hash their folder names.
+    fn read_cache(&self, out: &mut Vec<(String, DistFile)>) {
+        let Some(root) = &self.cached else { return };
+        let sorted = |p: &Path| -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        for prefix in sorted(root) {
+            for sha_dir in sorted(&prefix) {
+                let sha = sha_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                for file in sorted(&sha_dir) {
+                    if let Some((p, mut f)) =
+                        entry_from_link(None, &file_url(&file), &HashMap::new())
+                    {
+                        f.sha256 = Some(sha.clone());
+                        out.push((p, f));
+                    }
+                }
+            }
         }
     }
 
@@ -506,6 +545,7 @@ impl<'a> Finder<'a> {
     /// Every distribution file reachable from the find-links entries.
     fn read_find_links(&self) -> Result<Vec<(String, DistFile)>> {
         let mut out = Vec::new();
+        self.read_cache(&mut out);
         for entry in &self.find_links {
             let is_url = entry.starts_with("http://") || entry.starts_with("https://");
             if !is_url {

@@ -244,7 +244,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         index_url.as_deref(),
         find_links.clone(),
         dir,
-    );
+    )
+    .with_cache(cache.join("dists"));
     let store = Store::new(&cache, client.as_ref());
 
     let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
