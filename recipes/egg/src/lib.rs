@@ -267,7 +267,9 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 &pin_of,
                 root,
             );
+            let start = std::time::Instant::now();
             let chosen = resolver.resolve()?;
+            ctx.debug(&format!("resolved in {:.0?}", start.elapsed()));
             let mut out = Vec::new();
             for c in chosen {
                 let sha = match &c.file.sha256 {
@@ -427,6 +429,7 @@ fn install_all(
     }
     bar.set_prefix(ctx.part().to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let timings: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let queue = Mutex::new(todo.clone().into_iter());
     let done: Mutex<Vec<(usize, tempfile::TempDir, PathBuf)>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -442,7 +445,13 @@ fn install_all(
                         return;
                     };
                     bar.set_message(dists[i].file.clone());
+                    let start = std::time::Instant::now();
                     let result = install_one(&dists[i], eggs_dir, store, builder, interp);
+                    timings.lock().expect("timings").push(format!(
+                        "{} ready in {:.0?}",
+                        dists[i].file,
+                        start.elapsed()
+                    ));
                     bar.inc(1);
                     match result {
                         Ok(Some((tmp, dest))) => done.lock().expect("done").push((i, tmp, dest)),
@@ -456,6 +465,9 @@ fn install_all(
             });
         }
     });
+    for t in timings.into_inner().expect("timings") {
+        ctx.debug(&t);
+    }
     if let Some(e) = failure.into_inner().expect("failure") {
         bar.finish_and_clear();
         return Err(e);
@@ -466,8 +478,14 @@ fn install_all(
         .map(|(_, t, d)| (t.path().to_path_buf(), d.clone()))
         .collect();
     bar.set_message("compiling .pyc");
+    let start = std::time::Instant::now();
     let compiled = install::compile(&interp.command, &pairs);
     bar.finish_and_clear();
+    ctx.debug(&format!(
+        "compiled {} eggs in {:.0?}",
+        pairs.len(),
+        start.elapsed()
+    ));
     if let Err(e) = compiled {
         ctx.warn(&format!(
             "compiling .pyc failed (eggs are installed without them): {e}"
