@@ -307,6 +307,25 @@ fn a_conflict_is_explained() {
     assert!(r.stderr.contains("cannot be satisfied"), "{}", r.stderr);
     assert!(r.stderr.contains("alpha"), "{}", r.stderr);
     assert!(r.stderr.contains("beta"), "{}", r.stderr);
+    assert!(r.stderr.contains("Because"), "{}", r.stderr);
+    // Two requirements of `eggs` that cannot both hold.
+    let both = instance(&index, &["beta>=2", "beta<2"], "");
+    let r = both.fails(&[], 1);
+    assert!(
+        r.stderr
+            .contains("incompatible versions of beta: >=2 and <2"),
+        "{}",
+        r.stderr
+    );
+    // A pin that excludes what is required names the pin.
+    let pinned = instance(&index, &["alpha"], "\n[versions]\nbeta = \"1.0\"\n");
+    let r = pinned.fails(&[], 1);
+    assert!(r.stderr.contains("beta = 1.0"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("alpha 1.0 depends on beta >=2"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -388,11 +388,14 @@ impl<'a> Resolver<'a> {
                 out.sort_by(|a, b| a.name.cmp(&b.name));
                 Ok(out)
             }
-            Err(PubGrubError::NoSolution(mut tree)) => {
-                tree.collapse_no_versions();
+            Err(PubGrubError::NoSolution(tree)) => {
                 let report = DefaultStringReporter::report(&tree)
-                    .replace(&format!("{ROOT} 0"), "the requirements")
-                    .replace(ROOT, "the requirements");
+                    .replace(&format!("{ROOT} 0"), "option `eggs`")
+                    .replace(ROOT, "option `eggs`")
+                    .replace(
+                        "option `eggs` is forbidden",
+                        "no set of versions satisfies option `eggs`",
+                    );
                 let pins: Vec<String> = self
                     .pins
                     .borrow()
@@ -404,7 +407,7 @@ impl<'a> Resolver<'a> {
                     let mut pins = pins;
                     pins.sort();
                     msg.push_str(&format!(
-                        "\npins from [versions] taken into account: {}",
+                        "\nnote: pins in [versions] allow only these versions: {}",
                         pins.join(", ")
                     ));
                 }
@@ -566,9 +569,18 @@ impl DependencyProvider for Resolver<'_> {
         };
         match package {
             Pkg::Root => {
-                let mut list = Vec::new();
+                let mut list: Vec<(Pkg, Ranges<Version>)> = Vec::new();
                 for req in &self.root {
-                    list.extend(edges(req).map_err(ResolveError)?);
+                    for (p, r) in edges(req).map_err(ResolveError)? {
+                        if let Some((_, other)) = list.iter().find(|(q, _)| *q == p)
+                            && other.intersection(&r) == Ranges::empty()
+                        {
+                            return Err(ResolveError(format!(
+                                "option `eggs` asks for incompatible versions of {p}: {other} and {r}"
+                            )));
+                        }
+                        list.push((p, r));
+                    }
                 }
                 self.prefetch(&list);
                 Ok(edges_of(list))
