@@ -1,0 +1,1 @@
+"""A tiny Django project served from the instance (see ../../README.md)."""
