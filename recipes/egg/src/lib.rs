@@ -257,7 +257,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 .filter(|r| r.evaluate_markers(&interp.markers, &[]))
                 .cloned()
                 .collect();
-            let resolver = resolve::Resolver::new(
+            let cancelled = || ctx.cancelled();
+            let mut resolver = resolve::Resolver::new(
                 &finder,
                 &store,
                 client.as_ref(),
@@ -267,6 +268,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 &pin_of,
                 root,
             );
+            resolver.cancelled = &cancelled;
             let start = std::time::Instant::now();
             let chosen = resolver.resolve()?;
             ctx.debug(&format!("resolved in {:.0?}", start.elapsed()));
@@ -439,6 +441,13 @@ fn install_all(
             s.spawn(|| {
                 loop {
                     if failure.lock().expect("failure").is_some() {
+                        return;
+                    }
+                    if ctx.cancelled() {
+                        failure
+                            .lock()
+                            .expect("failure")
+                            .get_or_insert(Error::new("cancelled"));
                         return;
                     }
                     let Some(i) = queue.lock().expect("queue").next() else {

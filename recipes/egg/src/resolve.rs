@@ -91,6 +91,8 @@ pub struct Resolver<'a> {
     metadata: RefCell<HashMap<(String, Version), Rc<Metadata>>>,
     chosen: RefCell<HashMap<(String, Version), DistFile>>,
     root: Vec<Requirement>,
+    /// Whether the user asked to stop (Ctrl-C).
+    pub cancelled: &'a dyn Fn() -> bool,
 }
 
 /// Parses a `[versions]` value: a bare version means `==`.
@@ -138,6 +140,7 @@ impl<'a> Resolver<'a> {
             metadata: RefCell::new(HashMap::new()),
             chosen: RefCell::new(HashMap::new()),
             root,
+            cancelled: &|| false,
         }
     }
 
@@ -418,7 +421,7 @@ impl<'a> Resolver<'a> {
             }
             Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
             | Err(PubGrubError::ErrorChoosingVersion { source, .. }) => Err(Error::new(source.0)),
-            Err(e) => Err(Error::new(e.to_string())),
+            Err(PubGrubError::ErrorInShouldCancel(e)) => Err(Error::new(e.0)),
         }
     }
 }
@@ -536,6 +539,13 @@ impl DependencyProvider for Resolver<'_> {
             u32::from(range.as_singleton().is_some()),
             stats.conflict_count(),
         )
+    }
+
+    fn should_cancel(&self) -> std::result::Result<(), ResolveError> {
+        if (self.cancelled)() {
+            return Err(ResolveError("cancelled".into()));
+        }
+        Ok(())
     }
 
     fn choose_version(
