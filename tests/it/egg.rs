@@ -944,3 +944,38 @@ fn parts_running_together_share_one_lock_and_extras_apply_to_every_egg() {
     );
     assert!(inst.read("buildout.lock").contains("beta[fast]"));
 }
+
+#[test]
+fn the_lock_is_named_after_the_config_and_python_can_be_a_path() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["beta"], "");
+    let python = String::from_utf8(
+        Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3")
+            .stdout,
+    )
+    .expect("utf-8");
+    let config = inst.read("buildout.toml").replace(
+        "[app]\n",
+        &format!("[app]\npython = \"{}\"\n", python.trim()),
+    );
+    inst.write("release.toml", &config);
+    std::fs::remove_file(inst.path("buildout.toml")).expect("remove buildout.toml");
+    inst.ok(&["-c", "release.toml"]);
+    assert!(inst.exists("release.lock"));
+    assert!(!inst.exists("buildout.lock"));
+    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    // A python that does not exist is named.
+    inst.write(
+        "release.toml",
+        &config.replace(python.trim(), "bin/nopython"),
+    );
+    let r = inst.fails(&["-c", "release.toml"], 1);
+    assert!(
+        r.stderr.contains("bin/nopython does not exist"),
+        "{}",
+        r.stderr
+    );
+}

@@ -136,7 +136,12 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
 
     let extras = options.get_list("extras");
     let reqs = requirements(options.get("eggs").unwrap_or(part), &extras)?;
-    let python = option("python").unwrap_or_else(|| "python3".to_owned());
+    // A name is looked up on PATH; a relative path is relative to the buildout directory.
+    let python = match option("python") {
+        Some(p) if p.contains('/') => absolute(dir, p.trim()).display().to_string(),
+        Some(p) => p.trim().to_owned(),
+        None => "python3".to_owned(),
+    };
     let eggs_dir = absolute(
         dir,
         &from_buildout("eggs-directory").unwrap_or_else(|| "eggs".into()),
