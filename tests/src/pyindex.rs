@@ -40,8 +40,13 @@
 //!   the `wheel` package, which is not installed and must not be downloaded), and the wheel it
 //!   builds has the same content as the wheel this module builds.
 //! - **Broken archives**: [`Package::malicious_member`] adds a member with any name (such as
-//!   `../escape.txt` or `/etc/x`) to the wheels; [`Package::wheel_override`] serves arbitrary
-//!   bytes as the wheel for archives this module cannot write.
+//!   `../escape.txt` or `/etc/x`) to the wheels; [`Package::duplicate_member`] a second member
+//!   of a name; [`Package::mismatched_member`] a member whose local header names it otherwise
+//!   than the central directory; [`Package::symlink_member`] a symbolic link;
+//!   [`Package::wheel_override`] serves arbitrary bytes as the wheel.
+//! - **Other members**: [`Package::module`] takes any path, so `<dist>-<version>.data/scripts/x`
+//!   (with a `#!python` first line) or `<dist>-<version>.data/purelib/...` members are written
+//!   the same way (and listed in RECORD).
 //! - **Yanked** files (PEP 592): [`Package::yanked`] / [`Package::yanked_because`].
 //!
 //! # The endpoints
@@ -127,7 +132,7 @@ pub struct Package {
     wheel_tags: Vec<String>,
     wheel: bool,
     sdist: bool,
-    malicious: Vec<String>,
+    odd: Vec<Odd>,
     wheel_override: Option<Vec<u8>>,
 }
 
@@ -146,7 +151,7 @@ impl Package {
             wheel_tags: vec!["py3-none-any".to_string()],
             wheel: true,
             sdist: false,
-            malicious: Vec::new(),
+            odd: Vec::new(),
             wheel_override: None,
         }
     }
@@ -216,9 +221,39 @@ impl Package {
         self
     }
 
-    /// Adds a member named `member` verbatim (e.g. `../escape.txt`) to the wheels.
+    /// Adds a member named `member` verbatim (e.g. `../escape.txt`, `/etc/x`, `a\\b`,
+    /// `C:x`) to the wheels, listed in RECORD.
     pub fn malicious_member(mut self, member: &str) -> Package {
-        self.malicious.push(member.to_string());
+        self.odd.push(Odd::Named(member.to_string()));
+        self
+    }
+
+    /// Adds a second member named `member` (which should be a module or another member) with
+    /// `content`, so the wheel holds two members of that name.
+    pub fn duplicate_member(mut self, member: &str, content: &str) -> Package {
+        self.odd
+            .push(Odd::Duplicate(member.to_string(), content.to_string()));
+        self
+    }
+
+    /// Adds a member named `member` in the central directory whose local header names it
+    /// `local` instead (the ZIP parser differential of uv's CVE-2025-54368). Both names must
+    /// have the same length.
+    pub fn mismatched_member(mut self, member: &str, local: &str) -> Package {
+        assert_eq!(
+            member.len(),
+            local.len(),
+            "mismatched_member: {member:?} and {local:?} must have the same length"
+        );
+        self.odd
+            .push(Odd::Mismatched(member.to_string(), local.to_string()));
+        self
+    }
+
+    /// Adds a symbolic link member `member` pointing to `target` (Unix mode `S_IFLNK`).
+    pub fn symlink_member(mut self, member: &str, target: &str) -> Package {
+        self.odd
+            .push(Odd::Symlink(member.to_string(), target.to_string()));
         self
     }
 
@@ -358,8 +393,35 @@ impl Package {
         }
         let info = format!("{}-{}.dist-info", self.dist(), self.version);
         let mut members = self.sources();
-        for evil in &self.malicious {
-            members.push((evil.clone(), b"written outside the target\n".to_vec()));
+        let mut links = Vec::new();
+        let mut patches = Vec::new();
+        for odd in &self.odd {
+            match odd {
+                Odd::Named(name) => {
+                    members.push((name.clone(), b"written outside the target\n".to_vec()))
+                }
+                Odd::Duplicate(name, content) => {
+                    // zip refuses to write a name twice: write a placeholder, rename it after.
+                    let placeholder = placeholder(name, patches.len());
+                    members.push((placeholder.clone(), content.clone().into_bytes()));
+                    patches.push(Patch {
+                        from: placeholder,
+                        to: name.clone(),
+                        local: true,
+                        central: true,
+                    });
+                }
+                Odd::Mismatched(name, local) => {
+                    members.push((name.clone(), b"which name is mine?\n".to_vec()));
+                    patches.push(Patch {
+                        from: name.clone(),
+                        to: local.clone(),
+                        local: true,
+                        central: false,
+                    });
+                }
+                Odd::Symlink(name, target) => links.push((name.clone(), target.clone())),
+            }
         }
         members.push((format!("{info}/METADATA"), self.metadata().into_bytes()));
         let wheel = format!(
@@ -385,7 +447,11 @@ impl Package {
         }
         let _ = writeln!(record, "{info}/RECORD,,");
         members.push((format!("{info}/RECORD"), record.into_bytes()));
-        zip_bytes(&members)
+        let mut bytes = zip_bytes(&members, &links);
+        for patch in &patches {
+            patch.apply(&mut bytes);
+        }
+        bytes
     }
 
     /// The bytes of the sdist (`.tar.gz`), buildable offline (see the module docs).
@@ -1121,8 +1187,67 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A deflated zip of `members`, dated 1980-01-01, mode 0644, in the order given.
-fn zip_bytes(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+/// An unusual wheel member (see [`Package::malicious_member`] and the next methods).
+#[derive(Clone, Debug)]
+enum Odd {
+    Named(String),
+    Duplicate(String, String),
+    Mismatched(String, String),
+    Symlink(String, String),
+}
+
+/// A name of the same length as `name`, unique per `i`, that no real member has.
+fn placeholder(name: &str, i: usize) -> String {
+    let tag = format!("~{i}~");
+    assert!(
+        name.len() >= tag.len(),
+        "duplicate_member: {name:?} is too short (at least {} bytes)",
+        tag.len()
+    );
+    format!("{tag:~<width$}", width = name.len())
+}
+
+/// Renames a member in a written zip: in its local header, its central directory entry, or
+/// both (names of the same length, so no offset moves).
+struct Patch {
+    from: String,
+    to: String,
+    local: bool,
+    central: bool,
+}
+
+impl Patch {
+    fn apply(&self, zip: &mut [u8]) {
+        let (from, to) = (self.from.as_bytes(), self.to.as_bytes());
+        // (signature, offset of the name length, offset of the name) of both header kinds.
+        let mut kinds = Vec::new();
+        if self.local {
+            kinds.push((b"PK\x03\x04", 26, 30));
+        }
+        if self.central {
+            kinds.push((b"PK\x01\x02", 28, 46));
+        }
+        for (signature, len_at, name_at) in kinds {
+            for start in 0..zip.len().saturating_sub(name_at) {
+                if &zip[start..start + 4] != signature {
+                    continue;
+                }
+                let len = usize::from(u16::from_le_bytes([
+                    zip[start + len_at],
+                    zip[start + len_at + 1],
+                ]));
+                let name = start + name_at..start + name_at + len;
+                if len == from.len() && zip.get(name.clone()) == Some(from) {
+                    zip[name].copy_from_slice(to);
+                }
+            }
+        }
+    }
+}
+
+/// A deflated zip of `members` then the symbolic links `links` (name, target), dated
+/// 1980-01-01, mode 0644, in the order given.
+fn zip_bytes(members: &[(String, Vec<u8>)], links: &[(String, String)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -1132,6 +1257,10 @@ fn zip_bytes(members: &[(String, Vec<u8>)]) -> Vec<u8> {
         zip.start_file(name.as_str(), options)
             .unwrap_or_else(|e| panic!("zip member {name}: {e}"));
         zip.write_all(data).expect("write to an in-memory zip");
+    }
+    for (name, target) in links {
+        zip.add_symlink(name.as_str(), target.as_str(), options)
+            .unwrap_or_else(|e| panic!("zip link {name}: {e}"));
     }
     zip.finish().expect("finish an in-memory zip").into_inner()
 }
@@ -1289,6 +1418,7 @@ mod tests {
         let p = &packages()[0];
         let bytes = p.wheel_bytes();
         assert_eq!(bytes, p.wheel_bytes(), "wheels are reproducible");
+        assert_eq!(p.sdist_bytes(), p.sdist_bytes(), "sdists are reproducible");
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
         let mut members = BTreeMap::new();
         for i in 0..zip.len() {
@@ -1340,6 +1470,37 @@ mod tests {
             .wheel_bytes();
         let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
         assert!(zip.file_names().any(|n| n == "../escape.txt"));
+    }
+
+    /// Python's zipfile, a real second parser, sees what the archive tricks wrote.
+    #[test]
+    fn duplicate_mismatched_and_symlink_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("evil-1.0-py3-none-any.whl");
+        let bytes = Package::new("evil", "1.0")
+            .duplicate_member("evil/__init__.py", "EVIL = 1\n")
+            .mismatched_member("evil/okay.txt", "evil/oops.txt")
+            .symlink_member("evil/link", "/etc/passwd")
+            .wheel_bytes();
+        std::fs::write(&wheel, bytes).unwrap();
+        let script = "import sys, zipfile\n\
+            z = zipfile.ZipFile(sys.argv[1])\n\
+            print(z.namelist().count('evil/__init__.py'))\n\
+            print(sorted({z.read(i).decode() for i in z.infolist() if i.filename == 'evil/__init__.py'}))\n\
+            link = z.getinfo('evil/link')\n\
+            print(oct(link.external_attr >> 16 & 0o170000), z.read(link).decode())\n\
+            try:\n    z.read('evil/okay.txt')\nexcept zipfile.BadZipFile as e:\n    print('refused:', e)\n";
+        let out = Command::new("python3")
+            .args(["-W", "ignore", "-c", script])
+            .arg(&wheel)
+            .output()
+            .unwrap();
+        assert_ok(&out, "python zipfile");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "2\n['EVIL = 1\\n', '__version__ = \"1.0\"\\n']\n0o120000 /etc/passwd\n\
+             refused: File name in directory 'evil/okay.txt' and header b'evil/oops.txt' differ.\n"
+        );
     }
 
     #[test]
