@@ -979,3 +979,18 @@ fn the_lock_is_named_after_the_config_and_python_can_be_a_path() {
         r.stderr
     );
 }
+
+#[test]
+fn find_links_pages_are_read_over_http() {
+    let index = Index::serve(&alpha_beta());
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [\"{0}alpha/\", \"{0}beta/\"]\n",
+        index.url()
+    ));
+    inst.ok(&[]);
+    // The HTML pages mark 3.0 yanked.
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    let reqs = index.requests();
+    assert!(reqs.iter().any(|r| r == "/simple/beta/"), "{reqs:?}");
+}
