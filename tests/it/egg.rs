@@ -538,17 +538,28 @@ fn manifest(dir: &Path) -> Vec<String> {
 #[test]
 fn installs_from_the_same_lock_are_byte_identical() {
     let index = Index::serve(&alpha_beta());
-    let inst = instance(&index, &["alpha"], "");
-    inst.ok(&[]);
-    let first = manifest(&inst.path("eggs"));
-    assert!(first.iter().any(|l| l.contains(".pyc ")), "{first:?}");
-    let lock = inst.read("buildout.lock");
-    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
-    std::fs::remove_dir_all(inst.path("cache")).expect("remove cache");
-    std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
-    inst.ok(&[]);
-    assert_eq!(manifest(&inst.path("eggs")), first);
-    assert_eq!(inst.read("buildout.lock"), lock);
+    let first = instance(&index, &["alpha"], "");
+    first.ok(&[]);
+    let tree = manifest(&first.path("eggs"));
+    assert!(tree.iter().any(|l| l.contains(".pyc ")), "{tree:?}");
+    // Another instance elsewhere, from the same config and lock, with nothing shared.
+    let second = instance(&index, &["alpha"], "");
+    second.write("buildout.lock", &first.read("buildout.lock"));
+    second.ok(&[]);
+    assert_eq!(manifest(&second.path("eggs")), tree);
+    assert_eq!(second.read("buildout.lock"), first.read("buildout.lock"));
+    // The .pyc name their module by the path inside the egg; Python reports the real one.
+    let file = python_with_paths(
+        &second,
+        "import alpha; print(alpha.main.__code__.co_filename)",
+    );
+    assert_eq!(
+        file.trim(),
+        second
+            .path("eggs/alpha-1.0-py3-none-any/alpha/__init__.py")
+            .display()
+            .to_string()
+    );
 }
 
 #[test]

@@ -386,19 +386,21 @@ fn check_entry_points(text: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Compiles the `.py` files of freshly unpacked folders (`(temp, final)` pairs) to `.pyc`
-/// recording their final paths, in one interpreter run using every CPU. Best effort: a
-/// module that does not compile is left without `.pyc`, as pip does.
+/// Compiles the `.py` files of freshly unpacked folders to `.pyc`, in one interpreter run
+/// using every CPU. The recorded source name is the path inside the egg: the import system
+/// replaces it with the real path when it loads the `.pyc` (`_imp._fix_co_filename`), and
+/// so the same distribution compiles to the same bytes wherever the eggs folder is. Best
+/// effort: a module that does not compile is left without `.pyc`, as pip does.
 const COMPILE: &str = r#"
 import sys, json, os, py_compile
-jobs = json.load(sys.stdin)
+folders = json.load(sys.stdin)
 files = []
-for tmp, final in jobs:
-    for root, dirs, names in os.walk(tmp):
+for folder in folders:
+    for root, dirs, names in os.walk(folder):
         for n in names:
             if n.endswith(".py"):
                 src = os.path.join(root, n)
-                files.append((src, os.path.join(final, os.path.relpath(src, tmp))))
+                files.append((src, os.path.relpath(src, folder)))
 def comp(a):
     try:
         py_compile.compile(a[0], dfile=a[1], doraise=True,
@@ -414,14 +416,11 @@ else:
         comp(f)
 "#;
 
-pub fn compile(python: &Path, pairs: &[(PathBuf, PathBuf)]) -> std::result::Result<(), String> {
-    if pairs.is_empty() {
+pub fn compile(python: &Path, folders: &[PathBuf]) -> std::result::Result<(), String> {
+    if folders.is_empty() {
         return Ok(());
     }
-    let json: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(a, b)| (a.display().to_string(), b.display().to_string()))
-        .collect();
+    let json: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
     let input = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
     let mut child = Command::new(python)
         .arg("-I")

@@ -487,17 +487,17 @@ fn install_all(
         return Err(e);
     }
     let done = done.into_inner().expect("done");
-    let pairs: Vec<(PathBuf, PathBuf)> = done
+    let folders_new: Vec<PathBuf> = done
         .iter()
-        .map(|(_, t, d)| (t.path().to_path_buf(), d.clone()))
+        .map(|(_, t, _)| t.path().to_path_buf())
         .collect();
     bar.set_message("compiling .pyc");
     let start = std::time::Instant::now();
-    let compiled = install::compile(&interp.command, &pairs);
+    let compiled = install::compile(&interp.command, &folders_new);
     bar.finish_and_clear();
     ctx.debug(&format!(
         "compiled {} eggs in {:.0?}",
-        pairs.len(),
+        folders_new.len(),
         start.elapsed()
     ));
     if let Err(e) = compiled {
