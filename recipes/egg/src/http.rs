@@ -2,6 +2,7 @@
 //! `SSL_CERT_DIR`), proxies from the environment, retries on server errors and broken
 //! transfers. `file:` URLs are read from disk.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +86,26 @@ impl Client {
         if url.starts_with("file://") {
             return get_file(url);
         }
+        self.get_with(url, accept, &mut |body, content_type, final_url| {
+            let mut buf = Vec::new();
+            body.read_to_end(&mut buf)?;
+            Ok(Answer {
+                body: buf,
+                content_type: content_type.to_owned(),
+                url: final_url.to_owned(),
+            })
+        })
+    }
+
+    /// GETs `url` and hands the body (read as it arrives) to `consume` with the content
+    /// type and the final URL. A body that breaks off is retried like a 5xx: `consume`
+    /// must start afresh on each call.
+    pub fn get_with<T>(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        consume: &mut dyn FnMut(&mut dyn Read, &str, &str) -> std::io::Result<T>,
+    ) -> Result<Option<T>> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -119,14 +140,9 @@ impl Client {
                 .unwrap_or("")
                 .to_ascii_lowercase();
             let final_url = ureq::ResponseExt::get_uri(&resp).to_string();
-            match resp.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
-                Ok(body) => {
-                    return Ok(Some(Answer {
-                        body,
-                        content_type,
-                        url: final_url,
-                    }));
-                }
+            let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
+            match consume(&mut reader, &content_type, &final_url) {
+                Ok(v) => return Ok(Some(v)),
                 Err(e) => {
                     last = format!("transfer broken: {e}");
                     continue;

@@ -4,7 +4,8 @@
 //! complete temp folder (another process that got there first wins; its folder is used).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Cursor, Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -87,19 +88,24 @@ fn record_hash_ok(field: &str, data: &[u8]) -> std::result::Result<bool, String>
     Ok(got == want.trim_end_matches('='))
 }
 
+/// `n` bytes of `f` at `pos`.
+fn read_at(mut f: &File, pos: u64, n: usize) -> Option<Vec<u8>> {
+    f.seek(SeekFrom::Start(pos)).ok()?;
+    let mut buf = vec![0; n];
+    f.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
 /// Whether the local file header at `offset` names `name`.
-fn local_name_matches(bytes: &[u8], offset: u64, name: &[u8]) -> bool {
-    let Ok(o) = usize::try_from(offset) else {
-        return false;
-    };
-    let Some(h) = bytes.get(o..o + 30) else {
+fn local_name_matches(f: &File, offset: u64, name: &[u8]) -> bool {
+    let Some(h) = read_at(f, offset, 30) else {
         return false;
     };
     if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
         return false;
     }
     let n = usize::from(u16::from_le_bytes([h[26], h[27]]));
-    bytes.get(o + 30..o + 30 + n) == Some(name)
+    read_at(f, offset + 30, n).as_deref() == Some(name)
 }
 
 fn u16_at(b: &[u8], o: usize) -> Option<usize> {
@@ -122,26 +128,35 @@ fn u64_at(b: &[u8], o: usize) -> Option<u64> {
 
 /// The member names of the central directory, read directly (the zip crate keeps one entry
 /// per name, so duplicates are only visible here).
-fn central_names(b: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let eocd = (0..=b.len().checked_sub(22)?)
+fn central_names(f: &File, len: u64) -> Option<Vec<Vec<u8>>> {
+    let tail_len = len.min(65_557 + 22);
+    let tail_start = len - tail_len;
+    let tail = read_at(f, tail_start, usize::try_from(tail_len).ok()?)?;
+    let i = (0..=tail.len().checked_sub(22)?)
         .rev()
-        .take(65_557)
-        .find(|&i| b[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])?;
-    let mut count = u64::try_from(u16_at(b, eocd + 10)?).ok()?;
-    let mut offset = u32_at(b, eocd + 16)?;
+        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])?;
+    let eocd = tail_start + u64::try_from(i).ok()?;
+    let mut count = u64::try_from(u16_at(&tail, i + 10)?).ok()?;
+    let mut offset = u32_at(&tail, i + 16)?;
     if count == 0xffff || offset == 0xffff_ffff {
-        let loc = eocd.checked_sub(20)?;
-        if b.get(loc..loc + 4)? != [0x50, 0x4b, 0x06, 0x07] {
+        let loc = read_at(f, eocd.checked_sub(20)?, 20)?;
+        if loc[..4] != [0x50, 0x4b, 0x06, 0x07] {
             return None;
         }
-        let rec = usize::try_from(u64_at(b, loc + 8)?).ok()?;
-        if b.get(rec..rec + 4)? != [0x50, 0x4b, 0x06, 0x06] {
+        let rec = read_at(f, u64_at(&loc, 8)?, 56)?;
+        if rec[..4] != [0x50, 0x4b, 0x06, 0x06] {
             return None;
         }
-        count = u64_at(b, rec + 32)?;
-        offset = u64_at(b, rec + 48)?;
+        count = u64_at(&rec, 32)?;
+        offset = u64_at(&rec, 48)?;
     }
-    let mut pos = usize::try_from(offset).ok()?;
+    let size = eocd.checked_sub(offset)?;
+    if size > 1 << 30 {
+        return None;
+    }
+    let cd = read_at(f, offset, usize::try_from(size).ok()?)?;
+    let b = &cd[..];
+    let mut pos = 0usize;
     let mut names = Vec::new();
     for _ in 0..count {
         if b.get(pos..pos + 4)? != [0x50, 0x4b, 0x01, 0x02] {
@@ -177,14 +192,19 @@ fn write_new(path: &Path, data: &[u8], executable: bool) -> std::io::Result<()> 
 /// `#!python` in scripts.
 pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result<()> {
     let fail = |why: String| Error::new(format!("{filename} refused: {why}"));
-    let bytes =
-        std::fs::read(wheel).map_err(|e| fail(format!("cannot read {}: {e}", wheel.display())))?;
-    let mut zip = zip::ZipArchive::new(Cursor::new(&bytes[..]))
+    let open =
+        || File::open(wheel).map_err(|e| fail(format!("cannot read {}: {e}", wheel.display())));
+    let raw_file = open()?;
+    let len = raw_file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read {}: {e}", wheel.display())))?
+        .len();
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(open()?))
         .map_err(|e| fail(format!("not a valid zip archive: {e}")))?;
 
     // Pass 1: names.
-    let central =
-        central_names(&bytes).ok_or_else(|| fail("its central directory cannot be read".into()))?;
+    let central = central_names(&raw_file, len)
+        .ok_or_else(|| fail("its central directory cannot be read".into()))?;
     let mut seen = HashSet::new();
     for raw in &central {
         let name = String::from_utf8_lossy(raw);
@@ -212,7 +232,7 @@ pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result
         if f.is_symlink() {
             return Err(fail(format!("member {name:?} is a link")));
         }
-        if !local_name_matches(&bytes, f.header_start(), &raw) {
+        if !local_name_matches(&raw_file, f.header_start(), &raw) {
             return Err(fail(format!(
                 "member {name:?}: its local header disagrees with the central directory"
             )));
@@ -465,6 +485,7 @@ pub fn commit(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     #[test]
     fn member_names_by_components() {

@@ -7,7 +7,27 @@ use std::path::{Path, PathBuf};
 use rbuildout_plugin_api::{Error, Result};
 
 use crate::http::Client;
-use crate::util::{sha256_hex, write_atomic};
+use std::io::{Read, Write};
+
+use sha2::{Digest, Sha256};
+
+/// Hashes what goes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 pub struct Store<'a> {
     pub root: PathBuf,
@@ -60,8 +80,34 @@ impl<'a> Store<'a> {
                 return Ok((p, sha.to_owned()));
             }
         }
-        let body = if url.starts_with("file://") {
-            crate::http::get_file(url)?
+        // Streamed into a temp file in the cache while hashing, then renamed to its
+        // content address once the hash is known (and checked).
+        let tmp_dir = self.root.join("dists");
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", tmp_dir.display())))?;
+        let mut consume = |body: &mut dyn Read, _: &str, _: &str| -> std::io::Result<_> {
+            let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)?;
+            let sha = {
+                let mut hasher = HashingWriter {
+                    inner: std::io::BufWriter::new(tmp.as_file_mut()),
+                    hasher: Sha256::new(),
+                };
+                std::io::copy(body, &mut hasher)?;
+                hasher.inner.flush()?;
+                data_encoding::HEXLOWER.encode(&hasher.hasher.finalize())
+            };
+            Ok((tmp, sha))
+        };
+        let got = if let Some(path) = url.strip_prefix("file://") {
+            let path = crate::http::percent_decode(path);
+            match std::fs::File::open(&path) {
+                Ok(mut f) => Some(
+                    consume(&mut f, "", url)
+                        .map_err(|e| Error::new(format!("cannot read {path}: {e}")))?,
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::new(format!("cannot read {path}: {e}"))),
+            }
         } else {
             let Some(client) = self.client else {
                 return Err(Error::new(format!(
@@ -70,12 +116,11 @@ impl<'a> Store<'a> {
                     self.root.display()
                 )));
             };
-            client.get(url, None)?
+            client.get_with(url, None, &mut consume)?
         };
-        let Some(answer) = body else {
+        let Some((tmp, got)) = got else {
             return Err(Error::new(format!("{url} was not found (404)")));
         };
-        let got = sha256_hex(&answer.body);
         if let Some(sha) = expect
             && sha != got
         {
@@ -85,7 +130,14 @@ impl<'a> Store<'a> {
         }
         let p = self.path_for(&got, filename);
         if !p.is_file() {
-            write_atomic(&p, &answer.body)?;
+            let parent = p.parent().unwrap_or(&self.root);
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::new(format!("cannot write {}: {e}", p.display())))?;
+            tmp.persist(&p)
+                .map_err(|e| Error::new(format!("cannot write {}: {e}", p.display())))?;
         }
         Ok((p, got))
     }
