@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rbuildout_plugin_api::{Error, Result};
@@ -406,59 +406,113 @@ fn check_entry_points(text: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Compiles the `.py` files of freshly unpacked folders to `.pyc`, in one interpreter run
-/// using every CPU. The recorded source name is the path inside the egg: the import system
-/// replaces it with the real path when it loads the `.pyc` (`_imp._fix_co_filename`), and
-/// so the same distribution compiles to the same bytes wherever the eggs folder is. Best
-/// effort: a module that does not compile is left without `.pyc`, as pip does.
+/// Compiles the `.py` files of the folders it is given (one JSON string per line on stdin)
+/// to `.pyc`, over a process pool when there is work for several CPUs, while the other
+/// distributions are still downloading. The recorded source name is the path inside the egg:
+/// the import system replaces it with the real path when it loads the `.pyc`
+/// (`_imp._fix_co_filename`), so the same distribution compiles to the same bytes wherever
+/// the eggs folder is. Best effort: a module that does not compile is left without `.pyc`,
+/// as pip does.
 const COMPILE: &str = r#"
 import sys, json, os, py_compile
-folders = json.load(sys.stdin)
-files = []
-for folder in folders:
+def comp(batch):
+    for src, rel in batch:
+        try:
+            py_compile.compile(src, dfile=rel, doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        except Exception:
+            pass
+ex = None
+futures = []
+for line in sys.stdin:
+    folder = json.loads(line)
+    files = []
     for root, dirs, names in os.walk(folder):
         for n in names:
             if n.endswith(".py"):
                 src = os.path.join(root, n)
                 files.append((src, os.path.relpath(src, folder)))
-def comp(a):
-    try:
-        py_compile.compile(a[0], dfile=a[1], doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-    except Exception:
-        pass
-if len(files) > 200 and (os.cpu_count() or 1) > 1:
-    import concurrent.futures as cf
-    with cf.ProcessPoolExecutor() as ex:
-        list(ex.map(comp, files, chunksize=64))
-else:
-    for f in files:
-        comp(f)
+    if ex is None and len(files) > 50 and (os.cpu_count() or 1) > 1:
+        import concurrent.futures
+        ex = concurrent.futures.ProcessPoolExecutor()
+    if ex is None:
+        comp(files)
+    else:
+        for i in range(0, len(files), 32):
+            futures.append(ex.submit(comp, files[i:i + 32]))
+for f in futures:
+    f.result()
 "#;
 
-pub fn compile(python: &Path, folders: &[PathBuf]) -> std::result::Result<(), String> {
-    if folders.is_empty() {
-        return Ok(());
+/// The interpreter run compiling folders as they are unpacked. Dropped without
+/// [`finish`](Compiler::finish), it is killed.
+pub struct Compiler {
+    child: Option<std::process::Child>,
+    stdin: Option<std::process::ChildStdin>,
+    error: Option<String>,
+}
+
+impl Compiler {
+    pub fn start(python: &Path) -> Compiler {
+        match Command::new(python)
+            .arg("-I")
+            .arg("-c")
+            .arg(COMPILE)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(mut child) => Compiler {
+                stdin: child.stdin.take(),
+                child: Some(child),
+                error: None,
+            },
+            Err(e) => Compiler {
+                child: None,
+                stdin: None,
+                error: Some(format!("cannot run {}: {e}", python.display())),
+            },
+        }
     }
-    let json: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
-    let input = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
-    let mut child = Command::new(python)
-        .arg("-I")
-        .arg("-c")
-        .arg(COMPILE)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(&input).map_err(|e| e.to_string())?;
+
+    /// Queues `folder` for compiling.
+    pub fn add(&mut self, folder: &Path) {
+        let Some(stdin) = &mut self.stdin else { return };
+        let line = serde_json::to_string(&folder.display().to_string()).unwrap_or_default();
+        if let Err(e) = writeln!(stdin, "{line}") {
+            self.error.get_or_insert(e.to_string());
+            self.stdin = None;
+        }
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+
+    /// Waits until every queued folder is compiled.
+    pub fn finish(mut self) -> std::result::Result<(), String> {
+        drop(self.stdin.take());
+        let child = self.child.take();
+        if let Some(e) = self.error.take() {
+            if let Some(mut c) = child {
+                let _ = c.wait();
+            }
+            return Err(e);
+        }
+        let Some(child) = child else { return Ok(()) };
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+}
+
+impl Drop for Compiler {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

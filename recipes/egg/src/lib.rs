@@ -440,6 +440,7 @@ fn install_all(
     let queue = Mutex::new(todo.clone().into_iter());
     let done: Mutex<Vec<(usize, tempfile::TempDir, PathBuf)>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let compiler = Mutex::new(install::Compiler::start(&interp.command));
     let threads = todo.len().min(8);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -468,7 +469,10 @@ fn install_all(
                     ));
                     bar.inc(1);
                     match result {
-                        Ok(Some((tmp, dest))) => done.lock().expect("done").push((i, tmp, dest)),
+                        Ok(Some((tmp, dest))) => {
+                            compiler.lock().expect("compiler").add(tmp.path());
+                            done.lock().expect("done").push((i, tmp, dest));
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             failure.lock().expect("failure").get_or_insert(e);
@@ -482,22 +486,20 @@ fn install_all(
     for t in timings.into_inner().expect("timings") {
         ctx.debug(&t);
     }
+    let compiler = compiler.into_inner().expect("compiler");
     if let Some(e) = failure.into_inner().expect("failure") {
+        drop(compiler);
         bar.finish_and_clear();
         return Err(e);
     }
     let done = done.into_inner().expect("done");
-    let folders_new: Vec<PathBuf> = done
-        .iter()
-        .map(|(_, t, _)| t.path().to_path_buf())
-        .collect();
     bar.set_message("compiling .pyc");
     let start = std::time::Instant::now();
-    let compiled = install::compile(&interp.command, &folders_new);
+    let compiled = compiler.finish();
     bar.finish_and_clear();
     ctx.debug(&format!(
-        "compiled {} eggs in {:.0?}",
-        folders_new.len(),
+        "compiled {} eggs, {:.0?} after the last was unpacked",
+        done.len(),
         start.elapsed()
     ));
     if let Err(e) = compiled {
