@@ -400,13 +400,12 @@ fn find_links_folders_work_offline() {
     assert_eq!(index.requests(), Vec::<String>::new());
 }
 
+/// A member's new content from its name and content, `None` to keep it.
+type Edit = dyn Fn(&str, &[u8]) -> Option<Vec<u8>>;
+
 /// The wheel of `pkg` rebuilt member by member: `edit` returns a member's new content
 /// (`None` keeps it); `extra` members are appended; `link` adds a symlink member.
-fn rewrite_wheel(
-    pkg: &Package,
-    edit: &dyn Fn(&str, &[u8]) -> Option<Vec<u8>>,
-    link: Option<(&str, &str)>,
-) -> Vec<u8> {
+fn rewrite_wheel(pkg: &Package, edit: &Edit, link: Option<(&str, &str)>) -> Vec<u8> {
     use std::io::{Read, Write};
     let bytes = pkg.wheel_bytes();
     let mut zin = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("wheel");
