@@ -404,7 +404,7 @@ fn find_links_folders_work_offline() {
 type Edit = dyn Fn(&str, &[u8]) -> Option<Vec<u8>>;
 
 /// The wheel of `pkg` rebuilt member by member: `edit` returns a member's new content
-/// (`None` keeps it); `extra` members are appended; `link` adds a symlink member.
+/// (`None` keeps it); `link` adds a symlink member.
 fn rewrite_wheel(pkg: &Package, edit: &Edit, link: Option<(&str, &str)>) -> Vec<u8> {
     use std::io::{Read, Write};
     let bytes = pkg.wheel_bytes();
