@@ -82,11 +82,11 @@ PY
 # best RUNS TIMEOUT DIR CMD...: "WALL CPU" of the fastest run in seconds (CPU = user +
 # system time of the process), or "timeout" / "error".
 cat >"$work/best.py" <<'PY'
-import os, subprocess, sys, time
+import resource, subprocess, sys, time
 runs, limit, cwd, *cmd = sys.argv[1:]
 best = None
 for _ in range(int(runs)):
-    before = os.times()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -95,8 +95,8 @@ for _ in range(int(runs)):
         print("timeout")
         sys.exit()
     dt = time.perf_counter() - t
-    after = os.times()
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if p.returncode != 0 or b'"error"' in p.stdout[:200]:
         print("error")
         sys.exit()
