@@ -210,10 +210,29 @@ fn offline_works_from_lock_and_caches_and_names_a_missing_file() {
     inst.ok(&["-o"]);
     assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
     assert_eq!(index.requests(), Vec::<String>::new());
-    inst.write("buildout.lock", &lock);
-    // Without the download cache, offline cannot work: the message names the file.
-    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
+    // Without lock and download cache, offline resolution finds the eggs already unpacked.
     std::fs::remove_dir_all(inst.path("cache/dists")).expect("remove cache");
+    std::fs::remove_file(inst.path("buildout.lock")).expect("remove lock");
+    std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
+    inst.ok(&["-o"]);
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(index.requests(), Vec::<String>::new());
+    let found: toml::Table = inst.read("buildout.lock").parse().expect("lock");
+    let original: toml::Table = lock.parse().expect("lock");
+    for i in 0..2 {
+        let (a, b) = (
+            &found["parts"]["app"]["dist"][i],
+            &original["parts"]["app"]["dist"][i],
+        );
+        assert_eq!(
+            a["sha256"], b["sha256"],
+            "the eggs remember their files' hashes"
+        );
+        assert_eq!(a["file"], b["file"]);
+    }
+    inst.write("buildout.lock", &lock);
+    // Without eggs and download cache, offline cannot work: the message names the file.
+    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
     std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
     let r = inst.fails(&["-o"], 1);
     assert!(r.stderr.contains("offline"), "{}", r.stderr);

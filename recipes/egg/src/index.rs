@@ -369,6 +369,15 @@ fn parse_json(project: &str, page_url: &str, body: &[u8]) -> Result<Vec<DistFile
     Ok(out)
 }
 
+/// The entries of `dir`, sorted (none if it cannot be read).
+fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// A file URL for a local path.
 pub fn file_url(path: &Path) -> String {
     url::Url::from_file_path(path)
@@ -391,6 +400,8 @@ pub struct Finder<'a> {
     links: OnceLock<std::result::Result<Vec<(String, DistFile)>, String>>,
     /// Offline: the download cache's `dists/` folder, read as one more find-links folder.
     cached: Option<PathBuf>,
+    /// Offline: the eggs folder, whose eggs name the file they came from.
+    eggs: Option<PathBuf>,
 }
 
 impl<'a> Finder<'a> {
@@ -417,6 +428,62 @@ impl<'a> Finder<'a> {
             pages: Mutex::new(HashMap::new()),
             links: OnceLock::new(),
             cached: None,
+            eggs: None,
+        }
+    }
+
+    /// Offline, the eggs already unpacked in `eggs_dir` are sources too: each names the file
+    /// it was installed from (and its hash) in its `.dist-info`.
+    pub fn with_eggs(mut self, eggs_dir: &Path) -> Finder<'a> {
+        if self.client.is_none() {
+            self.eggs = Some(eggs_dir.to_path_buf());
+        }
+        self
+    }
+
+    fn read_eggs(&self, out: &mut Vec<(String, DistFile)>) {
+        let Some(dir) = &self.eggs else { return };
+        for folder in sorted_entries(dir) {
+            let hidden = folder
+                .file_name()
+                .is_none_or(|n| n.to_string_lossy().starts_with('.'));
+            if hidden || !folder.is_dir() {
+                continue;
+            }
+            let Some(text) = sorted_entries(&folder)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "dist-info"))
+                .find_map(|p| std::fs::read_to_string(p.join(crate::install::SOURCE_FILE)).ok())
+            else {
+                continue;
+            };
+            let field = |k: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .map(str::to_owned)
+            };
+            let (Some(sha), Some(file)) = (field("sha256="), field("file=")) else {
+                continue;
+            };
+            let Some(project) = project_of(&file) else {
+                continue;
+            };
+            let Some((version, kind)) = parse_filename(&project, &file) else {
+                continue;
+            };
+            out.push((
+                project,
+                DistFile {
+                    filename: file,
+                    url: file_url(&folder),
+                    sha256: Some(sha),
+                    requires_python: None,
+                    yanked: false,
+                    metadata: None,
+                    version,
+                    kind,
+                },
+            ));
         }
     }
 
@@ -431,20 +498,13 @@ impl<'a> Finder<'a> {
     /// The files in the download cache, with the hash their folder names.
     fn read_cache(&self, out: &mut Vec<(String, DistFile)>) {
         let Some(root) = &self.cached else { return };
-        let sorted = |p: &Path| -> Vec<PathBuf> {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map(|rd| rd.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            v.sort();
-            v
-        };
-        for prefix in sorted(root) {
-            for sha_dir in sorted(&prefix) {
+        for prefix in sorted_entries(root) {
+            for sha_dir in sorted_entries(&prefix) {
                 let sha = sha_dir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                for file in sorted(&sha_dir) {
+                for file in sorted_entries(&sha_dir) {
                     if let Some((p, mut f)) =
                         entry_from_link(None, &file_url(&file), &HashMap::new())
                     {
@@ -546,6 +606,7 @@ impl<'a> Finder<'a> {
     fn read_find_links(&self) -> Result<Vec<(String, DistFile)>> {
         let mut out = Vec::new();
         self.read_cache(&mut out);
+        self.read_eggs(&mut out);
         for entry in &self.find_links {
             let is_url = entry.starts_with("http://") || entry.starts_with("https://");
             if !is_url {

@@ -188,9 +188,13 @@ fn write_new(path: &Path, data: &[u8], executable: bool) -> std::io::Result<()> 
     f.write_all(data)
 }
 
+/// The file in an egg's `.dist-info` naming the distribution file it was installed from
+/// (`sha256=<hex>` and `file=<name>` lines): what `-o` needs to lock an egg it finds.
+pub const SOURCE_FILE: &str = "RBUILDOUT_SOURCE";
+
 /// Unpacks `wheel` (named `filename`) into the empty folder `dest`; `python` replaces
-/// `#!python` in scripts.
-pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result<()> {
+/// `#!python` in scripts. Returns the name of the `.dist-info` folder.
+pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result<String> {
     let fail = |why: String| Error::new(format!("{filename} refused: {why}"));
     let open =
         || File::open(wheel).map_err(|e| fail(format!("cannot read {}: {e}", wheel.display())));
@@ -361,7 +365,7 @@ pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result
             )));
         }
     }
-    Ok(())
+    Ok(dist_info)
 }
 
 /// `#!python` / `#!pythonw` headers become the interpreter's path (wheel spec).

@@ -250,7 +250,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         find_links.clone(),
         dir,
     )
-    .with_cache(cache.join("dists"));
+    .with_cache(cache.join("dists"))
+    .with_eggs(&eggs_dir);
     let store = Store::new(&cache, client.as_ref());
 
     let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
@@ -379,6 +380,17 @@ fn publish(
 
 /// The egg folder a distribution goes to, when its name is known without building.
 fn egg_folder(d: &LockedDist, eggs_dir: &Path, builder: &build::Builder) -> Option<PathBuf> {
+    // Locked offline from an egg found in the eggs folder: that folder.
+    if let Some(p) = d.url.strip_prefix("file://") {
+        let folder = PathBuf::from(http::percent_decode(p));
+        let inside = folder
+            .parent()
+            .and_then(|p| p.canonicalize().ok())
+            .is_some_and(|p| eggs_dir.canonicalize().is_ok_and(|e| e == p));
+        if inside && folder.is_dir() {
+            return Some(folder);
+        }
+    }
     let wheel = if d.file.ends_with(".whl") {
         Some(d.file.clone())
     } else {
@@ -559,6 +571,9 @@ fn install_one(
                 eggs_dir.display()
             ))
         })?;
-    install::unpack(&wheel, &wheel_name, tmp.path(), &interp.executable)?;
+    let dist_info = install::unpack(&wheel, &wheel_name, tmp.path(), &interp.executable)?;
+    let source = tmp.path().join(dist_info).join(install::SOURCE_FILE);
+    std::fs::write(&source, format!("sha256={}\nfile={}\n", d.sha256, d.file))
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", source.display())))?;
     Ok(Some((tmp, dest)))
 }

@@ -454,6 +454,13 @@ fn read_metadata(
     builder: &Builder,
     file: &DistFile,
 ) -> Result<Metadata> {
+    // An egg found offline in the eggs folder: its own metadata.
+    if let Some(p) = file.url.strip_prefix("file://") {
+        let dir = std::path::PathBuf::from(crate::http::percent_decode(p));
+        if dir.is_dir() {
+            return egg_metadata(&dir, &file.filename).map(|t| metadata::parse(&t));
+        }
+    }
     // Cached by the distribution's hash when known.
     let cache = file
         .sha256
@@ -495,6 +502,27 @@ fn read_metadata(
         let _ = crate::util::write_atomic(c, text.as_bytes());
     }
     Ok(metadata::parse(&text))
+}
+
+/// `METADATA` of an unpacked egg folder.
+fn egg_metadata(dir: &std::path::Path, filename: &str) -> Result<String> {
+    let wanted = normalize(filename.split('-').next().unwrap_or(""));
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| Error::new(format!("cannot read {}: {e}", dir.display())))?;
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".dist-info")
+            && normalize(stem.split('-').next().unwrap_or("")) == wanted
+        {
+            let path = entry.path().join("METADATA");
+            return std::fs::read_to_string(&path)
+                .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())));
+        }
+    }
+    Err(Error::new(format!(
+        "{} has no .dist-info folder",
+        dir.display()
+    )))
 }
 
 /// `METADATA` of a wheel file.
