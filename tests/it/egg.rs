@@ -1023,3 +1023,14 @@ fn find_links_pages_are_read_over_http() {
     let reqs = index.requests();
     assert!(reqs.iter().any(|r| r == "/simple/beta/"), "{reqs:?}");
 }
+
+#[test]
+fn an_entry_point_name_with_a_separator_is_refused() {
+    let index = Index::serve(&[Package::new("evil", "1.0")
+        .module("evil/__init__.py", "def main():\n    pass\n")
+        .entry_point("console_scripts", "../../bin/evil", "evil:main")]);
+    let inst = instance(&index, &["evil"], "");
+    let r = inst.fails(&[], 1);
+    assert!(r.stderr.contains("entry point name"), "{}", r.stderr);
+    assert_no_eggs(&inst);
+}
