@@ -1012,9 +1012,11 @@ fn the_lock_is_named_after_the_config_and_python_can_be_a_path() {
 #[test]
 fn find_links_pages_are_read_over_http() {
     let index = Index::serve(&alpha_beta());
+    // `index = ""` in the part: no index, although [buildout] names one.
     let inst = Instance::new(&format!(
-        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
-         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [\"{0}alpha/\", \"{0}beta/\"]\n",
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{0}\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nindex = \"\"\n\
+         find-links = [\"{0}alpha/\", \"{0}beta/\"]\n",
         index.url()
     ));
     inst.ok(&[]);
@@ -1022,6 +1024,12 @@ fn find_links_pages_are_read_over_http() {
     assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
     let reqs = index.requests();
     assert!(reqs.iter().any(|r| r == "/simple/beta/"), "{reqs:?}");
+    // Only the two pages and the files: no index lookup of alpha's dependency by name.
+    assert_eq!(
+        reqs.iter().filter(|r| r.starts_with("/simple/")).count(),
+        2,
+        "{reqs:?}"
+    );
 }
 
 #[test]

@@ -119,59 +119,109 @@ fn absolute(dir: &Path, p: &str) -> PathBuf {
     }
 }
 
+/// The part's options, with `[buildout]`'s as defaults.
+struct Settings {
+    reqs: Vec<Requirement>,
+    /// A name looked up on PATH, or an absolute path.
+    python: String,
+    eggs_dir: PathBuf,
+    cache: PathBuf,
+    index_url: Option<String>,
+    find_links: Vec<String>,
+    allow_picked: bool,
+    prereleases: bool,
+    /// The name of the pins section.
+    versions_section: String,
+    offline: bool,
+}
+
+impl Settings {
+    fn read(options: &Options, ctx: &Context) -> Result<Settings> {
+        let part = ctx.part();
+        let dir = ctx.buildout_directory();
+        let from_buildout = |name: &str| {
+            ctx.option("buildout", name)
+                .filter(|s| !s.trim().is_empty())
+        };
+        let option = |name: &str| {
+            options
+                .get(name)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+                .or_else(|| from_buildout(name))
+        };
+
+        let extras = options.get_list("extras");
+        let reqs = requirements(options.get("eggs").unwrap_or(part), &extras)?;
+        // A name is looked up on PATH; a relative path is relative to the buildout directory.
+        let python = match option("python") {
+            Some(p) if p.contains('/') => absolute(dir, p.trim()).display().to_string(),
+            Some(p) => p.trim().to_owned(),
+            None => "python3".to_owned(),
+        };
+        let eggs_dir = absolute(
+            dir,
+            &from_buildout("eggs-directory").unwrap_or_else(|| "eggs".into()),
+        );
+        let cache = match from_buildout("download-cache") {
+            Some(c) => absolute(dir, &c),
+            None => eggs_dir.parent().unwrap_or(dir).join(".rbuildout-cache"),
+        };
+        // Set but empty (in the part or in [buildout]) means no index.
+        let index_url = match options.get("index") {
+            Some(v) => Some(v.trim().to_owned()),
+            None => ctx
+                .option("buildout", "index")
+                .or_else(|| std::env::var("PIP_INDEX_URL").ok()),
+        }
+        .filter(|s| !s.trim().is_empty());
+        let find_links: Vec<String> = match options.get("find-links") {
+            Some(_) => options
+                .get_list("find-links")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            None => from_buildout("find-links")
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        };
+        let allow_picked = match options.get("allow-picked-versions") {
+            Some(_) => options.get_bool("allow-picked-versions", true)?,
+            None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
+        };
+        let prereleases = options.get_bool("prereleases", false)?;
+        let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
+        let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
+        Ok(Settings {
+            reqs,
+            python,
+            eggs_dir,
+            cache,
+            index_url,
+            find_links,
+            allow_picked,
+            prereleases,
+            versions_section,
+            offline,
+        })
+    }
+}
+
 fn run(options: &Options, ctx: &Context) -> Result<()> {
     let part = ctx.part();
     let dir = ctx.buildout_directory();
-    let from_buildout = |name: &str| {
-        ctx.option("buildout", name)
-            .filter(|s| !s.trim().is_empty())
-    };
-    let option = |name: &str| {
-        options
-            .get(name)
-            .filter(|s| !s.trim().is_empty())
-            .map(str::to_owned)
-            .or_else(|| from_buildout(name))
-    };
-
-    let extras = options.get_list("extras");
-    let reqs = requirements(options.get("eggs").unwrap_or(part), &extras)?;
-    // A name is looked up on PATH; a relative path is relative to the buildout directory.
-    let python = match option("python") {
-        Some(p) if p.contains('/') => absolute(dir, p.trim()).display().to_string(),
-        Some(p) => p.trim().to_owned(),
-        None => "python3".to_owned(),
-    };
-    let eggs_dir = absolute(
-        dir,
-        &from_buildout("eggs-directory").unwrap_or_else(|| "eggs".into()),
-    );
-    let cache = match from_buildout("download-cache") {
-        Some(c) => absolute(dir, &c),
-        None => eggs_dir.parent().unwrap_or(dir).join(".rbuildout-cache"),
-    };
-    let index_url = option("index").or_else(|| {
-        std::env::var("PIP_INDEX_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-    });
-    let find_links: Vec<String> = match options.get("find-links") {
-        Some(_) => options
-            .get_list("find-links")
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        None => from_buildout("find-links")
-            .map(|s| s.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default(),
-    };
-    let allow_picked = match options.get("allow-picked-versions") {
-        Some(_) => options.get_bool("allow-picked-versions", true)?,
-        None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
-    };
-    let prereleases = options.get_bool("prereleases", false)?;
-    let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
-    let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
+    let Settings {
+        reqs,
+        python,
+        eggs_dir,
+        cache,
+        index_url,
+        find_links,
+        allow_picked,
+        prereleases,
+        versions_section,
+        offline,
+    } = Settings::read(options, ctx)?;
 
     let interp = interp::query(&python, &cache)?;
     let lock_path = lockfile::path(ctx);
