@@ -1042,3 +1042,24 @@ fn an_entry_point_name_with_a_separator_is_refused() {
     assert!(r.stderr.contains("entry point name"), "{}", r.stderr);
     assert_no_eggs(&inst);
 }
+
+#[test]
+fn pip_index_url_is_the_default_index() {
+    let index = Index::serve(&alpha_beta());
+    let inst = Instance::new(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"beta\"]\n",
+    );
+    let out = inst
+        .command(&[])
+        .env("PIP_INDEX_URL", index.url())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert!(simple_requests(&index).iter().any(|r| r == "/simple/beta/"));
+}
