@@ -1063,3 +1063,22 @@ fn pip_index_url_is_the_default_index() {
     assert_eq!(output(&inst, "eggs"), "beta==2.0");
     assert!(simple_requests(&index).iter().any(|r| r == "/simple/beta/"));
 }
+
+#[test]
+fn old_temp_folders_of_killed_runs_are_swept() {
+    let index = Index::serve(&alpha_beta());
+    let inst = instance(&index, &["beta"], "");
+    inst.write("eggs/.tmp-killed/beta/__init__.py", "");
+    inst.write("eggs/.tmp-running/beta/__init__.py", "");
+    let touched = Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(inst.path("eggs/.tmp-killed"))
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    inst.ok(&[]);
+    assert_eq!(
+        entries(&inst.path("eggs")),
+        vec![".tmp-running", "beta-2.0-py3-none-any"]
+    );
+}

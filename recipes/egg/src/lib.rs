@@ -485,6 +485,7 @@ fn install_all(
     if todo.is_empty() {
         return Ok(folders.into_iter().flatten().collect());
     }
+    sweep_stale_temps(eggs_dir);
     // A progress bar on a terminal (indicatif draws nothing otherwise).
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::new(todo.len() as u64)
@@ -585,6 +586,26 @@ fn install_all(
         .zip(dists)
         .map(|(f, d)| f.ok_or_else(|| Error::new(format!("{} was not installed", d.file))))
         .collect()
+}
+
+/// Removes `.tmp-*` folders that a killed run left in the eggs folder. Only old ones: a
+/// recent one may belong to another process installing right now.
+fn sweep_stale_temps(eggs_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(eggs_dir) else {
+        return;
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    for e in rd.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > hour);
+        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
