@@ -24,7 +24,8 @@
 //!   [`Package::module`] (or, when none is given, `<dist>/__init__.py` defining
 //!   `__version__`), then `<dist>-<version>.dist-info/` with `METADATA` (metadata 2.1: `Name`,
 //!   `Version`, `Requires-Python`, `Requires-Dist`, `Provides-Extra`), `WHEEL`
-//!   (`Root-Is-Purelib: true`), `entry_points.txt` (when there are entry points),
+//!   (`Root-Is-Purelib: true` for `*-none-any` tags, else `false`), `entry_points.txt` (when
+//!   there are entry points),
 //!   `top_level.txt` and `RECORD` (`sha256=` urlsafe base64 without padding, sizes; its own
 //!   line is `RECORD,,`). Members are deflated and dated 1980-01-01, so the bytes and hashes
 //!   of a package are the same on every run.
