@@ -52,6 +52,10 @@ fn values(dir: &Path, config: &str) -> Json {
     for (name, opts) in doc["sections"].as_object().expect("sections") {
         let mut o = serde_json::Map::new();
         for (k, v) in opts.as_object().expect("options") {
+            // The config's own path: the converted file is another file on purpose.
+            if (name.as_str(), k.as_str()) == ("buildout", "config-file") {
+                continue;
+            }
             o.insert(k.clone(), v["value"].clone());
         }
         sections.insert(name.clone(), Json::Object(o));
@@ -153,6 +157,32 @@ fn query_prints_one_value_and_lists_one_element_per_line() {
     assert!(out.stdout.is_empty());
     let out = run(dir, &["-U", "query", "a:b:c"], &[]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn buildout_config_file_names_the_main_config_not_the_files_it_extends() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(dir, "base.toml", "[buildout]\nparts = []\n");
+    std::fs::create_dir(dir.join("sub")).expect("mkdir");
+    write(
+        dir,
+        "sub/release.toml",
+        "[buildout]\nextends = ['../base.toml']\n",
+    );
+    let out = run(
+        dir,
+        &["-U", "-c", "sub/release.toml", "query", "config-file"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let canonical = dir.canonicalize().expect("canonical");
+    assert!(
+        printed == format!("{}/sub/release.toml\n", dir.display())
+            || printed == format!("{}/sub/release.toml\n", canonical.display()),
+        "{printed}"
+    );
 }
 
 #[test]

@@ -356,6 +356,15 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
     let cfg_data = fold(results);
 
     let mut data = defaults(format, &dir);
+    // The main config's own path, for recipes that keep a file beside it (the egg recipe
+    // writes `buildout.lock` beside `buildout.toml`, `release.lock` beside `release.toml`).
+    if let Some(b) = data.get_mut("buildout") {
+        let file = Value::Str(path.display().to_string());
+        b.options.insert(
+            "config-file".to_owned(),
+            Entry::new(file, Op::Set, Source::Computed),
+        );
+    }
     model::update(&mut data, cfg_data);
 
     if let Some(e) = cl_extends {
