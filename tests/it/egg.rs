@@ -94,6 +94,8 @@ fn installs_from_the_index_and_the_code_runs() {
     inst.ok(&[]);
     // The yanked 3.0 is skipped; beta 2.0 satisfies alpha's `beta>=2`.
     assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    // The dependency is installed, but only what `eggs` asked for is `requested`.
+    assert_eq!(output(&inst, "requested"), "alpha");
     let paths = output(&inst, "paths");
     let folders: Vec<&str> = paths.lines().collect();
     assert_eq!(folders.len(), 2);

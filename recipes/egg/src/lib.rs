@@ -398,7 +398,8 @@ fn check_picked(
 }
 
 /// Publishes `paths` (sys.path order: the requested distributions in `eggs` order, then the
-/// rest by name) and `eggs` (`name==version` lines in the same order).
+/// rest by name), `eggs` (`name==version` lines in the same order) and `requested` (the
+/// names of the requested distributions alone, for a `scripts` part's `eggs`).
 fn publish(
     ctx: &Context,
     reqs: &[Requirement],
@@ -424,8 +425,13 @@ fn publish(
         .iter()
         .map(|&i| format!("{}=={}", dists[i].name, dists[i].version))
         .collect();
+    let requested: Vec<&str> = order[..seen.len()]
+        .iter()
+        .map(|&i| dists[i].name.as_str())
+        .collect();
     ctx.publish("paths", &paths.join("\n"))?;
-    ctx.publish("eggs", &eggs.join("\n"))
+    ctx.publish("eggs", &eggs.join("\n"))?;
+    ctx.publish("requested", &requested.join("\n"))
 }
 
 /// The egg folder a distribution goes to, when its name is known without building.
