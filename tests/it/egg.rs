@@ -130,6 +130,13 @@ fn installs_from_the_index_and_the_code_runs() {
     );
     // The lock names every distribution with its file, URL and sha256.
     let lock: toml::Table = inst.read("buildout.lock").parse().expect("lock is TOML");
+    // A file to commit and share: readable by others, not a temporary file's 0600.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(inst.path("buildout.lock"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
     let dists = lock["parts"]["app"]["dist"].as_array().expect("dist list");
     assert_eq!(dists.len(), 2);
     assert_eq!(dists[1]["name"].as_str(), Some("beta"));

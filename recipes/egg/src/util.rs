@@ -6,12 +6,17 @@ use std::path::Path;
 use rbuildout_plugin_api::{Error, Result};
 use sha2::{Digest, Sha256};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename. The
+/// file gets the mode any new file gets (0666 less the umask), not the temporary file's
+/// 0600: a lock is committed and read by others.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
         .map_err(|e| Error::new(format!("cannot write in {}: {e}", dir.display())))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
