@@ -8,7 +8,8 @@
 //!   the boundary; `include/rbuildout_plugin.h` declares the same for C authors.
 //! - The SDK (the crate root): implement [`Recipe`] for a unit struct, list it in
 //!   [`export_plugin!`], and the macro writes the `extern "C"` side: panics and errors become
-//!   status codes with a message, `tracing` events reach the host's log.
+//!   status codes with a message, `tracing` events reach the host's log. [`files`] has the
+//!   file chores recipes share: atomic writes, rewriting only what changed, relative paths.
 //!
 //! # A recipe, end to end
 //!
@@ -115,6 +116,8 @@
 pub mod abi;
 mod sdk;
 
+#[cfg(unix)]
+pub use sdk::files;
 #[doc(hidden)]
 pub use sdk::private;
 pub use sdk::{Context, Error, Options, Recipe, Result, testing};

@@ -1,9 +1,12 @@
 //! The safe SDK: the [`Recipe`] trait, the [`Options`] and [`Context`] a recipe works with,
-//! its [`Error`] type, and the machinery behind [`export_plugin!`](crate::export_plugin).
+//! its [`Error`] type, the [`files`] chores, and the machinery behind
+//! [`export_plugin!`](crate::export_plugin).
 
 mod bridge;
 mod context;
 mod export;
+#[cfg(unix)]
+pub mod files;
 mod options;
 pub mod testing;
 #[cfg(test)]

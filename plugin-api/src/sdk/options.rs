@@ -64,6 +64,23 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// The option as a file mode in octal (`0750`, `750` or `0o750`, at most `7777`), `None`
+    /// when unset, an error naming the option for anything else.
+    pub fn get_mode(&self, name: &str) -> Result<Option<u32>> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        let digits = text.trim();
+        let digits = digits.strip_prefix("0o").unwrap_or(digits);
+        let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        match u32::from_str_radix(digits, 8) {
+            Ok(mode) if octal && mode <= 0o7777 => Ok(Some(mode)),
+            _ => Err(Error::new(format!(
+                "option `{name}` must be an octal mode such as 0750, not `{text}`"
+            ))),
+        }
+    }
+
     /// The option as a path; a relative one is taken relative to the buildout directory.
     pub fn get_path(&self, name: &str) -> Option<PathBuf> {
         self.get(name)
@@ -103,6 +120,30 @@ mod tests {
             o.get_bool("bad", false).unwrap_err().message(),
             "option `bad` must be true or false, not `maybe`"
         );
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        let o = options(&[
+            ("a", "0750"),
+            ("b", " 755 "),
+            ("c", "0o2775"),
+            ("d", "7777"),
+            ("zero", "0"),
+        ]);
+        assert_eq!(o.get_mode("a").unwrap(), Some(0o750));
+        assert_eq!(o.get_mode("b").unwrap(), Some(0o755));
+        assert_eq!(o.get_mode("c").unwrap(), Some(0o2775));
+        assert_eq!(o.get_mode("d").unwrap(), Some(0o7777));
+        assert_eq!(o.get_mode("zero").unwrap(), Some(0));
+        assert_eq!(o.get_mode("missing").unwrap(), None);
+        for bad in ["", "rwx", "0999", "17777", "-1", "+755", "0o", "0x1ff"] {
+            let o = options(&[("file-mode", bad)]);
+            assert_eq!(
+                o.get_mode("file-mode").unwrap_err().message(),
+                format!("option `file-mode` must be an octal mode such as 0750, not `{bad}`")
+            );
+        }
     }
 
     #[test]

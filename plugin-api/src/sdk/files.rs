@@ -1,0 +1,288 @@
+//! File chores recipes share: paths worked out lexically, and files replaced atomically,
+//! only when their content changes.
+//!
+//! Every error names the path it is about, ready to return from a recipe.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Component, Path, PathBuf};
+
+use super::{Error, Result};
+
+/// `path` with `.` and `..` resolved lexically, without looking at the disk (so a `..` after
+/// a link is not followed). A `..` that climbs above a relative path stays: `../a` is kept,
+/// `a/../..` gives `..`; above `/` it is dropped.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if out.file_name().is_some() {
+                    out.pop();
+                } else if !out.has_root() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The relative path that leads from the folder `from` to `to`, such as `../eggs/a` from
+/// `/i/bin` to `/i/eggs/a`; `.` when they are the same. Both should be absolute and
+/// [normalized](normalize): the paths are compared component by component.
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for component in &to[common..] {
+        out.push(component);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Writes `bytes` to `path` atomically and durably: into a hidden temp file in the same
+/// folder, synced, renamed over `path`, then the folder synced. A reader sees the old content
+/// or the new, never a part, even after a crash. The file keeps the mode of the one it
+/// replaces; a new one gets what the umask gives. The folder must exist.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let old_mode = mode_of(path)?;
+    replace(path, bytes, old_mode)?;
+    let dir = folder(path)?;
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::new(format!("cannot sync the folder {}: {e}", dir.display())))
+}
+
+/// Writes `bytes` to `path` unless it already holds exactly them, atomically (a temp file
+/// renamed over it, as [`write_atomic`] but without syncing the folder), creating missing
+/// parent folders. The file gets `mode` when given, else keeps its old mode (a new one gets
+/// what the umask gives). When the content is already right but the mode is not, only the
+/// mode is changed: the file (its inode, its mtime) stays. Returns whether it wrote.
+pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<bool> {
+    let old_mode = mode_of(path)?;
+    if old_mode.is_some() && fs::read(path).is_ok_and(|old| old == bytes) {
+        if let Some(mode) = mode.filter(|m| Some(*m) != old_mode) {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+                Error::new(format!("cannot set the mode of {}: {e}", path.display()))
+            })?;
+        }
+        return Ok(false);
+    }
+    let dir = folder(path)?;
+    fs::create_dir_all(dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    replace(path, bytes, mode.or(old_mode))?;
+    Ok(true)
+}
+
+/// The permission bits of `path` (following links), `None` when it does not exist.
+fn mode_of(path: &Path) -> Result<Option<u32>> {
+    match path.metadata() {
+        Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::new(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// The folder `path` is in, or an error when `path` names no file.
+fn folder(path: &Path) -> Result<&Path> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(_)) if dir.as_os_str().is_empty() => Ok(Path::new(".")),
+        (Some(dir), Some(_)) => Ok(dir),
+        _ => Err(Error::new(format!("{} names no file", path.display()))),
+    }
+}
+
+/// Writes `bytes` into a temp file beside `path`, gives it `mode` (or leaves the umask's),
+/// syncs it and renames it over `path`. The temp file is removed when anything fails.
+fn replace(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    let tmp = temp_path(path)?;
+    // A leftover of a killed run would keep its old mode, and `create_new` refuses it.
+    let _ = fs::remove_file(&tmp);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            // With a mode to set, nobody else may open the file before it has it.
+            .mode(mode.map_or(0o666, |_| 0o600))
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        if let Some(mode) = mode {
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::new(format!("cannot write {}: {e}", path.display()))
+    })
+}
+
+/// `dir/.name.rbuildout.tmp` for `dir/name`: hidden, so a recipe listing a folder (of releases,
+/// of scripts) does not take it for one of its own.
+fn temp_path(path: &Path) -> Result<PathBuf> {
+    let dir = folder(path)?;
+    let name = path.file_name().unwrap_or_default();
+    let mut tmp = OsString::new();
+    if !name.as_encoded_bytes().starts_with(b".") {
+        tmp.push(".");
+    }
+    tmp.push(name);
+    tmp.push(".rbuildout.tmp");
+    Ok(dir.join(tmp))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    fn p(text: &str) -> PathBuf {
+        PathBuf::from(text)
+    }
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(normalize(&p("/i/code/./../x")), p("/i/x"));
+        assert_eq!(normalize(&p("/i/./a/b/../../c/")), p("/i/c"));
+        assert_eq!(normalize(&p("/../a")), p("/a"));
+        assert_eq!(normalize(&p("a/../../b")), p("../b"));
+        assert_eq!(normalize(&p("../../a")), p("../../a"));
+        assert_eq!(normalize(&p("./a/..")), p(""));
+    }
+
+    #[test]
+    fn relative_climbs_then_descends() {
+        assert_eq!(relative(&p("/i/bin"), &p("/i/eggs/a")), p("../eggs/a"));
+        assert_eq!(relative(&p("/i/code"), &p("/i/code/r1")), p("r1"));
+        assert_eq!(relative(&p("/i/a/b"), &p("/i/code/x")), p("../../code/x"));
+        assert_eq!(relative(&p("/i/a/b"), &p("/i")), p("../.."));
+        assert_eq!(relative(&p("/i"), &p("/i")), p("."));
+        assert_eq!(relative(&p("/"), &p("/etc")), p("etc"));
+    }
+
+    #[test]
+    fn write_atomic_replaces_keeping_the_mode_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history");
+        write_atomic(&path, b"r1\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"r1\n");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        // A leftover of a killed run, read-only: replaced, not in the way.
+        let leftover = dir.path().join(".history.rbuildout.tmp");
+        fs::write(&leftover, "half").unwrap();
+        fs::set_permissions(&leftover, fs::Permissions::from_mode(0o400)).unwrap();
+        write_atomic(&path, b"r1\nr2\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"r1\nr2\n");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["history"]);
+        // A hidden file's temp file gets no second dot.
+        assert_eq!(
+            temp_path(&dir.path().join(".marker")).unwrap(),
+            dir.path().join(".marker.rbuildout.tmp")
+        );
+    }
+
+    #[test]
+    fn write_atomic_errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing/file");
+        let message = write_atomic(&path, b"x").unwrap_err().message().to_owned();
+        assert!(
+            message.starts_with(&format!("cannot write {}: ", path.display())),
+            "{message}"
+        );
+        let message = write_atomic(Path::new("/"), b"x")
+            .unwrap_err()
+            .message()
+            .to_owned();
+        assert_eq!(message, "/ names no file");
+    }
+
+    #[test]
+    fn write_if_changed_leaves_an_equal_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etc/app.conf");
+        assert!(write_if_changed(&path, b"port = 1\n", Some(0o640)).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"port = 1\n");
+        let before = fs::metadata(&path).unwrap();
+        assert_eq!(before.mode() & 0o7777, 0o640);
+
+        assert!(!write_if_changed(&path, b"port = 1\n", Some(0o640)).unwrap());
+        let after = fs::metadata(&path).unwrap();
+        assert_eq!(
+            (after.ino(), after.mtime(), after.mtime_nsec()),
+            (before.ino(), before.mtime(), before.mtime_nsec())
+        );
+
+        // Same content, other mode: the mode is fixed in place.
+        assert!(!write_if_changed(&path, b"port = 1\n", Some(0o600)).unwrap());
+        let after = fs::metadata(&path).unwrap();
+        assert_eq!(after.mode() & 0o7777, 0o600);
+        assert_eq!(after.ino(), before.ino());
+    }
+
+    #[test]
+    fn write_if_changed_repairs_an_edited_file_and_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.sh");
+        assert!(write_if_changed(&path, b"echo hi\n", Some(0o755)).unwrap());
+        fs::write(&path, "edited by hand\n").unwrap();
+        assert!(write_if_changed(&path, b"echo hi\n", Some(0o755)).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"echo hi\n");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o755);
+
+        // Without a mode, a rewrite keeps the file's own.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(write_if_changed(&path, b"echo bye\n", None).unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o700);
+        assert!(!write_if_changed(&path, b"echo bye\n", None).unwrap());
+        assert!(!dir.path().join(".run.sh.rbuildout.tmp").exists());
+    }
+
+    #[test]
+    fn write_if_changed_errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the file should be: the rename fails.
+        let path = dir.path().join("out");
+        fs::create_dir_all(path.join("inside")).unwrap();
+        let message = write_if_changed(&path, b"x", None)
+            .unwrap_err()
+            .message()
+            .to_owned();
+        assert!(
+            message.starts_with(&format!("cannot write {}: ", path.display())),
+            "{message}"
+        );
+        assert!(!dir.path().join(".out.rbuildout.tmp").exists());
+        // A file where a parent folder should be.
+        let blocked = dir.path().join("file");
+        fs::write(&blocked, "").unwrap();
+        let message = write_if_changed(&blocked.join("x"), b"x", None)
+            .unwrap_err()
+            .message()
+            .to_owned();
+        assert!(
+            message.contains(&blocked.display().to_string()),
+            "{message}"
+        );
+    }
+}
