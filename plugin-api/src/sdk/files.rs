@@ -169,6 +169,10 @@ mod tests {
     fn relative_climbs_then_descends() {
         assert_eq!(relative(&p("/i/bin"), &p("/i/eggs/a")), p("../eggs/a"));
         assert_eq!(relative(&p("/i/code"), &p("/i/code/r1")), p("r1"));
+        assert_eq!(
+            relative(&p("/i"), &p("/i/code/current/bin")),
+            p("code/current/bin")
+        );
         assert_eq!(relative(&p("/i/a/b"), &p("/i/code/x")), p("../../code/x"));
         assert_eq!(relative(&p("/i/a/b"), &p("/i")), p("../.."));
         assert_eq!(relative(&p("/i"), &p("/i")), p("."));
