@@ -21,7 +21,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
-use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
 
 pub struct Mkdir;
 
@@ -75,7 +75,7 @@ impl Recipe for Mkdir {
 fn make(options: &Options, ctx: &Context) -> Result<()> {
     let root = ctx.buildout_directory();
     let folders = folders(options, root)?;
-    let mode = mode(options)?;
+    let mode = options.get_mode("mode")?;
     let record = record_file(ctx);
 
     // Folders created by an earlier install of this part that are still there stay its own.
@@ -197,22 +197,6 @@ fn inside(root: &Path, text: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// The `mode` option: an octal mode such as `0750` (`750` and `0o750` too).
-pub fn mode(options: &Options) -> Result<Option<u32>> {
-    let Some(text) = options.get("mode") else {
-        return Ok(None);
-    };
-    let digits = text.trim();
-    let digits = digits.strip_prefix("0o").unwrap_or(digits);
-    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if octal && mode <= 0o7777 => Ok(Some(mode)),
-        _ => Err(Error::new(format!(
-            "option `mode` must be an octal mode such as 0750, not `{text}`"
-        ))),
-    }
-}
-
 /// Where the part keeps the list of folders it created.
 fn record_file(ctx: &Context) -> PathBuf {
     let root = ctx.buildout_directory();
@@ -234,7 +218,7 @@ fn read_record(path: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// Writes the list atomically (temp file + rename); an empty list removes the file.
+/// Writes the list atomically, when it changed; an empty list removes the file.
 fn write_record(path: &Path, folders: &[PathBuf]) -> Result<()> {
     if folders.is_empty() {
         return match std::fs::remove_file(path) {
@@ -252,17 +236,8 @@ fn write_record(path: &Path, folders: &[PathBuf]) -> Result<()> {
         text.push_str(line);
         text.push('\n');
     }
-    if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let tmp = path.with_extension("mkdir.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))
+    files::write_if_changed(path, text.as_bytes(), None)?;
+    Ok(())
 }
 
 /// Deepest folders first, so a parent is tried after its children.
@@ -293,7 +268,7 @@ mod tests {
 
     use rbuildout_plugin_api::Options;
 
-    use super::{folders, inside, mode};
+    use super::{folders, inside};
 
     #[test]
     fn paths_are_normalised_and_kept_inside() {
@@ -334,18 +309,5 @@ mod tests {
                 .message()
                 .contains("`paths` is required")
         );
-    }
-
-    #[test]
-    fn modes_are_octal() {
-        let root = Path::new("/srv/app");
-        let parse = |text| mode(&Options::new(vec![("mode", text)], root));
-        assert_eq!(parse("0750").unwrap(), Some(0o750));
-        assert_eq!(parse("755").unwrap(), Some(0o755));
-        assert_eq!(parse("0o2775").unwrap(), Some(0o2775));
-        for bad in ["", "rwx", "0999", "77777", "-1", "+755"] {
-            assert!(parse(bad).unwrap_err().message().contains("octal"), "{bad}");
-        }
-        assert_eq!(mode(&Options::new(vec![], root)).unwrap(), None);
     }
 }
