@@ -17,11 +17,7 @@
 //! the part removes it. `update` renders again on every run: the engine cannot know that the input
 //! file, or an option it reaches only through the file, changed.
 
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-use std::path::Path;
-
-use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
 
 pub struct Template;
 
@@ -42,7 +38,7 @@ fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
         .get_path("output")
         .filter(|_| options.get("output").is_some_and(|o| !o.trim().is_empty()))
         .ok_or_else(|| Error::new("option `output` is required: the file to write"))?;
-    let mode = mode(options)?;
+    let mode = options.get_mode("mode")?;
     let text = match (options.get("input"), options.get("inline")) {
         (Some(_), Some(_)) => {
             return Err(Error::new(
@@ -75,7 +71,7 @@ fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
             })?
         }
     };
-    if write_if_changed(&output, &text, mode)? {
+    if files::write_if_changed(&output, text.as_bytes(), mode)? {
         ctx.info(&format!("wrote {}", output.display()));
     }
     ctx.register(&output)
@@ -142,78 +138,6 @@ fn malformed(source: &str, line: usize, reference: &str) -> Error {
         "{source}:{line}: malformed reference `{}`: write `${{section:option}}`, `${{:option}}`, or `$$` for a literal `$`",
         first_line(reference)
     ))
-}
-
-/// The `mode` option: an octal mode such as `0640` (`640` and `0o640` too).
-pub fn mode(options: &Options) -> Result<Option<u32>> {
-    let Some(text) = options.get("mode") else {
-        return Ok(None);
-    };
-    let digits = text.trim();
-    let digits = digits.strip_prefix("0o").unwrap_or(digits);
-    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if octal && mode <= 0o7777 => Ok(Some(mode)),
-        _ => Err(Error::new(format!(
-            "option `mode` must be an octal mode such as 0640, not `{text}`"
-        ))),
-    }
-}
-
-/// Writes `text` to `path` unless it already holds exactly that, through a temp file renamed
-/// over it; gives it `mode` (or keeps the old file's mode). Missing parent folders are
-/// created. Returns whether the file was written.
-pub fn write_if_changed(path: &Path, text: &str, mode: Option<u32>) -> Result<bool> {
-    let old_mode = match path.metadata() {
-        Ok(meta) => Some(meta.permissions().mode() & 0o7777),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
-    };
-    if old_mode.is_some() && std::fs::read(path).ok().as_deref() == Some(text.as_bytes()) {
-        if let Some(mode) = mode.filter(|m| Some(*m) != old_mode) {
-            set_mode(path, mode)?;
-        }
-        return Ok(false);
-    }
-    let parent = path
-        .parent()
-        .ok_or_else(|| Error::new(format!("{} names no file", path.display())))?;
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::new(format!("{} names no file", path.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".rbuildout-tmp");
-    let tmp = parent.join(tmp_name);
-    // A leftover of a killed run would keep its old mode under `create`.
-    let _ = std::fs::remove_file(&tmp);
-    let final_mode = mode.or(old_mode);
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            // Without a mode to keep or set, a new file gets what the umask gives.
-            .mode(final_mode.map_or(0o666, |_| 0o600))
-            .open(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        if let Some(m) = final_mode {
-            file.set_permissions(std::fs::Permissions::from_mode(m))?;
-        }
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::new(format!("cannot write {}: {e}", path.display())));
-    }
-    Ok(true)
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::new(format!("cannot set the mode of {}: {e}", path.display())))
 }
 
 export_plugin! {
