@@ -25,11 +25,9 @@
 //! The files are the same bytes for the same inputs and rewritten only when they change.
 
 use std::fmt::Write as _;
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
 
 pub struct Activate;
 
@@ -49,14 +47,14 @@ impl Recipe for Activate {
 
 fn write_all(options: &Options, ctx: &Context) -> Result<()> {
     let (bin_dir, settings) = settings(options, ctx)?;
-    let files = [
+    let scripts = [
         ("activate", sh(&settings)),
         ("activate.fish", fish(&settings)),
         ("activate.csh", csh(&settings)),
     ];
-    for (name, text) in files {
+    for (name, text) in scripts {
         let path = bin_dir.join(name);
-        if write_if_changed(&path, &text)? {
+        if files::write_if_changed(&path, text.as_bytes(), Some(0o644))? {
             ctx.info(&format!("wrote {}", path.display()));
         }
         ctx.register(&path)?;
@@ -516,45 +514,6 @@ rehash
         prefix = csh_quote(&format!("({}) ", s.prompt)),
     );
     o
-}
-
-/// Writes `text` to `path` (mode 0644) unless it already holds exactly that, through a temp
-/// file renamed over it. Returns whether it wrote.
-fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
-    if std::fs::read(path).ok().as_deref() == Some(text.as_bytes()) {
-        return Ok(false);
-    }
-    let parent = path
-        .parent()
-        .ok_or_else(|| Error::new(format!("{} names no file", path.display())))?;
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(path.file_name().unwrap_or_default());
-    tmp_name.push(".rbuildout-tmp");
-    let tmp = parent.join(tmp_name);
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != ErrorKind::NotFound => {
-            return Err(Error::new(format!("cannot remove {}: {e}", tmp.display())));
-        }
-        _ => {}
-    }
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::new(format!("cannot write {}: {e}", path.display())));
-    }
-    Ok(true)
 }
 
 export_plugin! {
