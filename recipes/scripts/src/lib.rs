@@ -19,10 +19,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+use rbuildout_plugin_api::files::{self, normalize, relative};
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
 /// One script to write: its file name and what it runs.
@@ -185,41 +185,6 @@ fn check_script_name(option: &str, name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// `path` with `.` and `..` removed lexically.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// The relative path that leads from the folder `from` to `to` (both absolute).
-fn relative(from: &Path, to: &Path) -> PathBuf {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..from.len() {
-        out.push("..");
-    }
-    for component in &to[common..] {
-        out.push(component);
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
 /// `text` as a Python string literal.
@@ -647,29 +612,6 @@ def _python(args):
 _python(sys.argv[1:])
 "#;
 
-/// Writes `text` to `path` (mode 0755) unless it already holds exactly that: through a
-/// temp file and rename, so a reader never sees half a script. Returns whether it wrote.
-fn write_script(path: &Path, text: &str) -> Result<bool> {
-    let unchanged = fs::read(path).is_ok_and(|old| old == text.as_bytes())
-        && fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 == 0o755);
-    if unchanged {
-        return Ok(false);
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(".tmp");
-    let tmp = dir.join(name);
-    let fail = |e: std::io::Error| Error::new(format!("cannot write {}: {e}", path.display()));
-    let mut file = fs::File::create(&tmp).map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)?;
-    file.set_permissions(fs::Permissions::from_mode(0o755))
-        .map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    fs::rename(&tmp, path).map_err(fail)?;
-    Ok(true)
-}
-
 fn generate(options: &Options, ctx: &Context) -> Result<()> {
     let plan = Plan::read(options, ctx)?;
     fs::create_dir_all(&plan.bin)
@@ -677,7 +619,7 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
     let mut generated = Vec::new();
     for (name, text) in plan.files() {
         let path = plan.bin.join(&name);
-        if write_script(&path, &text)? {
+        if files::write_if_changed(&path, text.as_bytes(), Some(0o755))? {
             ctx.info(&format!("generated script {}", path.display()));
         }
         ctx.register(&path)?;
@@ -750,9 +692,5 @@ mod tests {
         assert_eq!(py_str("a'b\\c\nd"), r"'a\'b\\c\nd'");
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         assert_eq!(dedent("\n    x = 1\n      y\n\n"), "x = 1\n  y");
-        assert_eq!(
-            relative(Path::new("/i/bin"), Path::new("/i/eggs/a")),
-            Path::new("../eggs/a")
-        );
     }
 }
