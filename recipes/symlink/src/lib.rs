@@ -16,10 +16,10 @@
 //! `docs/symlink.md`.
 
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::symlink;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+use rbuildout_plugin_api::files::{normalize, relative, write_atomic};
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
 /// The file inside a release that says how its build went.
@@ -163,41 +163,6 @@ impl Settings {
     }
 }
 
-/// `path` with `.` and `..` removed lexically (the instance's paths are absolute already).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// The relative path that leads from the folder `from` to `to` (both absolute, normalised).
-fn relative(from: &Path, to: &Path) -> PathBuf {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..from.len() {
-        out.push("..");
-    }
-    for component in &to[common..] {
-        out.push(component);
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
-}
-
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::new(format!("cannot {what} {}: {e}", path.display()))
 }
@@ -207,24 +172,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|e| io_error("sync the folder", dir, e))
-}
-
-/// Writes `bytes` to `path` through a temp file, fsync and rename, then syncs the folder.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // Hidden, so it can never be taken for (or collide with) a release folder.
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(if name.starts_with('.') {
-        format!("{name}.tmp")
-    } else {
-        format!(".{name}.tmp")
-    });
-    let mut file = fs::File::create(&tmp).map_err(|e| io_error("write", &tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io_error("write", path, e))?;
-    sync_dir(dir)
 }
 
 /// Points `link` at `target` (a relative path) atomically: a new link beside it renamed
@@ -711,18 +658,6 @@ mod tests {
             fs::read_to_string(dir.join("code/r1").join(MARKER)).unwrap(),
             "good\n"
         );
-    }
-
-    #[test]
-    fn relative_targets() {
-        let p = |s: &str| PathBuf::from(s);
-        assert_eq!(relative(&p("/i/code"), &p("/i/code/r1")), p("r1"));
-        assert_eq!(
-            relative(&p("/i"), &p("/i/code/current/bin")),
-            p("code/current/bin")
-        );
-        assert_eq!(relative(&p("/i/a/b"), &p("/i/code/x")), p("../../code/x"));
-        assert_eq!(normalize(&p("/i/code/./../x")), p("/i/x"));
     }
 
     #[test]
