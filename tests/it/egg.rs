@@ -1091,3 +1091,159 @@ fn old_temp_folders_of_killed_runs_are_swept() {
         vec![".tmp-running", "beta-2.0-py3-none-any"]
     );
 }
+
+/// A front for `index` on 127.0.0.1 that adds PyPI's page caching headers
+/// (`Cache-Control: max-age=<max_age>` and `ETag: "v1"`) and answers `If-None-Match: "v1"`
+/// with `304` itself. Records each request line with its `If-None-Match` value.
+struct CachingFront {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn caching_front(index: &Index, max_age: u32) -> CachingFront {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind front");
+    let port = listener.local_addr().expect("addr").port();
+    let upstream_port = index.port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    headers.push(h.trim().to_owned());
+                }
+                let inm = headers
+                    .iter()
+                    .find_map(|h| {
+                        h.split_once(':')
+                            .filter(|(k, _)| k.eq_ignore_ascii_case("if-none-match"))
+                            .map(|(_, v)| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                log.lock()
+                    .expect("log")
+                    .push(format!("{path} if-none-match={inm}"));
+                let caching =
+                    format!("Cache-Control: max-age={max_age}, public\r\nETag: \"v1\"\r\n");
+                let mut client = client;
+                if inm == "\"v1\"" {
+                    let _ = client.write_all(
+                        format!("HTTP/1.1 304 Not Modified\r\n{caching}Content-Length: 0\r\nConnection: close\r\n\r\n")
+                            .as_bytes(),
+                    );
+                    return;
+                }
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    return;
+                };
+                let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+                for h in &headers {
+                    if h.to_ascii_lowercase().starts_with("accept:") {
+                        request.push_str(&format!("{h}\r\n"));
+                    }
+                }
+                request.push_str("Connection: close\r\n\r\n");
+                let _ = up.write_all(request.as_bytes());
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer);
+                // The caching headers go right after the status line.
+                let Some(eol) = answer.windows(2).position(|w| w == b"\r\n") else {
+                    return;
+                };
+                let mut out = answer[..eol + 2].to_vec();
+                out.extend_from_slice(caching.as_bytes());
+                out.extend_from_slice(&answer[eol + 2..]);
+                let _ = client.write_all(&out);
+            });
+        }
+    });
+    CachingFront {
+        url: format!("http://127.0.0.1:{port}/simple/"),
+        seen,
+    }
+}
+
+impl CachingFront {
+    /// The `/simple/` requests seen since the last call.
+    fn take_pages(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().expect("seen"))
+            .into_iter()
+            .filter(|r| r.starts_with("/simple/"))
+            .collect()
+    }
+}
+
+#[test]
+fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
+    let index = Index::serve(&alpha_beta());
+    let front = caching_front(&index, 600);
+    let shared = tempfile::tempdir().expect("tempdir");
+    let cache = shared.path().join("cache").display().to_string();
+    let cfg = format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"{cache}\"\nindex = \"{}\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\n",
+        front.url
+    );
+    let first = Instance::new(&cfg);
+    first.ok(&[]);
+    let pages = front.take_pages();
+    assert!(
+        pages.contains(&"/simple/alpha/ if-none-match=".to_owned())
+            && pages.contains(&"/simple/beta/ if-none-match=".to_owned()),
+        "{pages:?}"
+    );
+    // A second instance, no lock, the same download cache: the pages are fresh (max-age
+    // 600), so resolving asks nothing, and it resolves the same.
+    let second = Instance::new(&cfg);
+    second.ok(&[]);
+    assert_eq!(front.take_pages(), Vec::<String>::new());
+    assert_eq!(output(&second, "eggs"), "alpha==1.0\nbeta==2.0");
+    // -n asks again, revalidating with the ETag; the 304 keeps the cached page.
+    let third = Instance::new(&cfg);
+    third.ok(&["-n"]);
+    let pages = front.take_pages();
+    assert!(
+        pages.contains(&"/simple/alpha/ if-none-match=\"v1\"".to_owned()),
+        "{pages:?}"
+    );
+    assert_eq!(output(&third, "eggs"), "alpha==1.0\nbeta==2.0");
+}
+
+#[test]
+fn stale_index_pages_are_revalidated() {
+    let index = Index::serve(&alpha_beta());
+    // max-age=0: stored, but never fresh.
+    let front = caching_front(&index, 0);
+    let shared = tempfile::tempdir().expect("tempdir");
+    let cache = shared.path().join("cache").display().to_string();
+    let cfg = format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"{cache}\"\nindex = \"{}\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\n",
+        front.url
+    );
+    Instance::new(&cfg).ok(&[]);
+    front.take_pages();
+    let second = Instance::new(&cfg);
+    second.ok(&[]);
+    let pages = front.take_pages();
+    assert!(
+        pages.contains(&"/simple/alpha/ if-none-match=\"v1\"".to_owned())
+            && pages.contains(&"/simple/beta/ if-none-match=\"v1\"".to_owned()),
+        "{pages:?}"
+    );
+    assert_eq!(output(&second, "eggs"), "alpha==1.0\nbeta==2.0");
+}

@@ -16,6 +16,85 @@ const MAX_BODY: u64 = 4 << 30;
 
 pub struct Client {
     agent: ureq::Agent,
+    /// Where index pages are cached, if anywhere.
+    pages: Option<PageCache>,
+}
+
+/// The HTTP cache of index pages: `<dir>/<aa>/<sha256 of accept + url>`, one file holding a
+/// JSON line (validators, when stored, for how long fresh) and then the body. A fresh entry
+/// is used without asking; a stale one is revalidated with `If-None-Match` /
+/// `If-Modified-Since` (a `304` renews it). `refresh` (`-n`) always asks the server.
+pub struct PageCache {
+    pub dir: std::path::PathBuf,
+    pub refresh: bool,
+}
+
+/// The head line of a page cache entry.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    url: String,
+    final_url: String,
+    content_type: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    /// Unix seconds when the answer was generated (now less its `Age`).
+    date: u64,
+    /// Seconds fresh from `date` (`max-age`); `None` revalidates every time.
+    max_age: Option<u64>,
+    /// The body's length: a torn file is not an entry.
+    len: usize,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `max-age` of a `Cache-Control` value; `Err(())` for `no-store` (do not keep it), `Ok(None)`
+/// for `no-cache` or no `max-age` (keep it, revalidate before each use).
+fn freshness(cache_control: &str) -> std::result::Result<Option<u64>, ()> {
+    let mut max_age = None;
+    let mut no_cache = false;
+    for d in cache_control.split(',') {
+        let d = d.trim().to_ascii_lowercase();
+        if d == "no-store" {
+            return Err(());
+        }
+        if d == "no-cache" || d.starts_with("no-cache=") {
+            no_cache = true;
+        }
+        if let Some(v) = d.strip_prefix("max-age=") {
+            max_age = v.trim_matches('"').parse::<u64>().ok();
+        }
+    }
+    Ok(if no_cache { None } else { max_age })
+}
+
+fn read_entry(path: &std::path::Path) -> Option<(Entry, Vec<u8>)> {
+    let bytes = std::fs::read(path).ok()?;
+    let nl = bytes.iter().position(|&b| b == b'\n')?;
+    let entry: Entry = serde_json::from_slice(&bytes[..nl]).ok()?;
+    let body = bytes[nl + 1..].to_vec();
+    (body.len() == entry.len).then_some((entry, body))
+}
+
+fn write_entry(path: &std::path::Path, entry: &Entry, body: &[u8]) {
+    let Ok(mut bytes) = serde_json::to_vec(entry) else {
+        return;
+    };
+    bytes.push(b'\n');
+    bytes.extend_from_slice(body);
+    // Best effort: a cache that cannot be written only costs a request next time. Not
+    // synced: a torn entry fails the length check and is fetched again.
+    let _ = crate::util::write_atomic_unsynced(path, &bytes);
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// A successful answer.
@@ -77,7 +156,125 @@ impl Client {
             .user_agent(concat!("rbuildout-egg/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Client { agent })
+        Ok(Client { agent, pages: None })
+    }
+
+    /// Caches index pages in `cache` (see [`PageCache`]).
+    pub fn with_page_cache(mut self, cache: PageCache) -> Client {
+        self.pages = Some(cache);
+        self
+    }
+
+    /// GETs an index page like [`get`](Client::get), through the page cache when there is
+    /// one: a fresh entry answers without a request, a stale one is revalidated.
+    pub fn get_page(&self, url: &str, accept: &str) -> Result<Option<Answer>> {
+        let Some(cache) = self.pages.as_ref().filter(|_| !url.starts_with("file://")) else {
+            return self.get(url, Some(accept));
+        };
+        let key = crate::util::sha256_hex(format!("{accept}\n{url}").as_bytes());
+        let path = cache.dir.join(&key[..2]).join(&key);
+        let cached = read_entry(&path).filter(|(e, _)| e.url == url);
+        if let Some((e, body)) = &cached
+            && !cache.refresh
+            && e.max_age.is_some_and(|m| now().saturating_sub(e.date) < m)
+        {
+            return Ok(Some(Answer {
+                body: body.clone(),
+                content_type: e.content_type.clone(),
+                url: e.final_url.clone(),
+            }));
+        }
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt * attempt)));
+            }
+            let mut req = self.agent.get(url).header("Accept", accept);
+            if let Some((e, _)) = &cached {
+                if let Some(t) = &e.etag {
+                    req = req.header("If-None-Match", t);
+                }
+                if let Some(t) = &e.last_modified {
+                    req = req.header("If-Modified-Since", t);
+                }
+            }
+            let mut resp = match req.call() {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 404 || status == 410 {
+                return Ok(None);
+            }
+            if status >= 500 {
+                last = format!("HTTP {status}");
+                continue;
+            }
+            let age = header(&resp, "age")
+                .and_then(|a| a.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let fresh = freshness(&header(&resp, "cache-control").unwrap_or_default());
+            if status == 304
+                && let Some((mut e, body)) = cached
+            {
+                // Renewed: the same body, fresh again for the new max-age.
+                e.date = now().saturating_sub(age);
+                if let Ok(m) = fresh {
+                    e.max_age = m;
+                    write_entry(&path, &e, &body);
+                }
+                return Ok(Some(Answer {
+                    body,
+                    content_type: e.content_type,
+                    url: e.final_url,
+                }));
+            }
+            if !(200..300).contains(&status) {
+                return Err(Error::new(format!("GET {url}: HTTP {status}")));
+            }
+            let content_type = header(&resp, "content-type")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let final_url = ureq::ResponseExt::get_uri(&resp).to_string();
+            let (etag, last_modified) = (header(&resp, "etag"), header(&resp, "last-modified"));
+            let mut body = Vec::new();
+            if let Err(e) = resp
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .reader()
+                .read_to_end(&mut body)
+            {
+                last = format!("transfer broken: {e}");
+                continue;
+            }
+            if let Ok(max_age) = fresh
+                && (max_age.is_some() || etag.is_some() || last_modified.is_some())
+            {
+                let entry = Entry {
+                    url: url.to_owned(),
+                    final_url: final_url.clone(),
+                    content_type: content_type.clone(),
+                    etag,
+                    last_modified,
+                    date: now().saturating_sub(age),
+                    max_age,
+                    len: body.len(),
+                };
+                write_entry(&path, &entry, &body);
+            }
+            return Ok(Some(Answer {
+                body,
+                content_type,
+                url: final_url,
+            }));
+        }
+        Err(Error::new(format!(
+            "GET {url} failed after {ATTEMPTS} attempts: {last}"
+        )))
     }
 
     /// GETs `url` (with `accept` if given). `Ok(None)` for 404/410; other failures are
@@ -195,5 +392,44 @@ fn hex(b: u8) -> Option<u8> {
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_freshness() {
+        assert_eq!(freshness("max-age=600, public"), Ok(Some(600)));
+        assert_eq!(freshness("public, MAX-AGE=\"60\""), Ok(Some(60)));
+        assert_eq!(freshness("no-cache, max-age=600"), Ok(None));
+        assert_eq!(freshness(""), Ok(None));
+        assert_eq!(freshness("max-age=600, no-store"), Err(()));
+    }
+
+    #[test]
+    fn page_cache_entries_round_trip_and_torn_ones_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ab").join("entry");
+        let entry = Entry {
+            url: "http://h/simple/a/".into(),
+            final_url: "http://h/simple/a/".into(),
+            content_type: "text/html".into(),
+            etag: Some("\"x\"".into()),
+            last_modified: None,
+            date: 5,
+            max_age: Some(600),
+            len: 4,
+        };
+        write_entry(&path, &entry, b"<a/>");
+        let (e, body) = read_entry(&path).unwrap();
+        assert_eq!(
+            (e.etag.as_deref(), e.max_age, &body[..]),
+            (Some("\"x\""), Some(600), &b"<a/>"[..])
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(read_entry(&path).is_none());
     }
 }

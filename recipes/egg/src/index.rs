@@ -579,7 +579,7 @@ impl<'a> Finder<'a> {
                 .collect());
         }
         let url = format!("{index}{project}/");
-        let Some(answer) = client.get(&url, Some(ACCEPT))? else {
+        let Some(answer) = client.get_page(&url, ACCEPT)? else {
             return Ok(Vec::new());
         };
         if answer.content_type.contains("json") {

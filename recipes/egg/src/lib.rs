@@ -292,7 +292,10 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let client = if offline {
         None
     } else {
-        Some(http::Client::new()?)
+        Some(http::Client::new()?.with_page_cache(http::PageCache {
+            dir: cache.join("pages"),
+            refresh: ctx.newest(),
+        }))
     };
     let finder = Finder::new(
         client.as_ref(),
