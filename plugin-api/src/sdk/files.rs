@@ -53,9 +53,10 @@ pub fn relative(from: &Path, to: &Path) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` atomically and durably: into a hidden temp file in the same
-/// folder, synced, renamed over `path`, then the folder synced. A reader sees the old content
-/// or the new, never a part, even after a crash. The file keeps the mode of the one it
-/// replaces; a new one gets what the umask gives. The folder must exist.
+/// folder (`.name.tmp` for `name` or `.name`), synced, renamed over `path`, then the folder
+/// synced. A reader sees the old content or the new, never a part, even after a crash. The
+/// file keeps the mode of the one it replaces; a new one gets what the umask gives. The
+/// folder must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let old_mode = mode_of(path)?;
     replace(path, bytes, old_mode)?;
@@ -131,7 +132,7 @@ fn replace(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     })
 }
 
-/// `dir/.name.rbuildout.tmp` for `dir/name`: hidden, so a recipe listing a folder (of releases,
+/// `dir/.name.tmp` for `dir/name`: hidden, so a recipe listing a folder (of releases,
 /// of scripts) does not take it for one of its own.
 fn temp_path(path: &Path) -> Result<PathBuf> {
     let dir = folder(path)?;
@@ -141,7 +142,7 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
         tmp.push(".");
     }
     tmp.push(name);
-    tmp.push(".rbuildout.tmp");
+    tmp.push(".tmp");
     Ok(dir.join(tmp))
 }
 
@@ -187,7 +188,7 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"r1\n");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         // A leftover of a killed run, read-only: replaced, not in the way.
-        let leftover = dir.path().join(".history.rbuildout.tmp");
+        let leftover = dir.path().join(".history.tmp");
         fs::write(&leftover, "half").unwrap();
         fs::set_permissions(&leftover, fs::Permissions::from_mode(0o400)).unwrap();
         write_atomic(&path, b"r1\nr2\n").unwrap();
@@ -201,7 +202,7 @@ mod tests {
         // A hidden file's temp file gets no second dot.
         assert_eq!(
             temp_path(&dir.path().join(".marker")).unwrap(),
-            dir.path().join(".marker.rbuildout.tmp")
+            dir.path().join(".marker.tmp")
         );
     }
 
@@ -259,7 +260,7 @@ mod tests {
         assert!(write_if_changed(&path, b"echo bye\n", None).unwrap());
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o700);
         assert!(!write_if_changed(&path, b"echo bye\n", None).unwrap());
-        assert!(!dir.path().join(".run.sh.rbuildout.tmp").exists());
+        assert!(!dir.path().join(".run.sh.tmp").exists());
     }
 
     #[test]
@@ -276,7 +277,7 @@ mod tests {
             message.starts_with(&format!("cannot write {}: ", path.display())),
             "{message}"
         );
-        assert!(!dir.path().join(".out.rbuildout.tmp").exists());
+        assert!(!dir.path().join(".out.tmp").exists());
         // A file where a parent folder should be.
         let blocked = dir.path().join("file");
         fs::write(&blocked, "").unwrap();
