@@ -1247,3 +1247,31 @@ fn stale_index_pages_are_revalidated() {
     );
     assert_eq!(output(&second, "eggs"), "alpha==1.0\nbeta==2.0");
 }
+
+#[test]
+fn a_version_the_resolver_abandons_is_not_moved_in() {
+    // alpha 2.0 is tried first (its wheel is fetched and unpacked while resolving goes on,
+    // when a worker gets to it in time), but needs a beta that does not exist: the resolver
+    // falls back to alpha 1.0.
+    let index = Index::serve(&[
+        Package::new("alpha", "1.0")
+            .requires("beta")
+            .module("alpha/__init__.py", "X = 1\n"),
+        Package::new("alpha", "2.0")
+            .requires("beta<1")
+            .module("alpha/__init__.py", "X = 2\n"),
+        Package::new("beta", "1.0"),
+    ]);
+    let inst = instance(&index, &["alpha"], "");
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==1.0");
+    // Only what the lock names is in the eggs folder; no temp folder is left.
+    assert_eq!(
+        entries(&inst.path("eggs")),
+        vec!["alpha-1.0-py3-none-any", "beta-1.0-py3-none-any"]
+    );
+    assert_eq!(
+        python_with_paths(&inst, "import alpha; print(alpha.X)").trim(),
+        "1"
+    );
+}

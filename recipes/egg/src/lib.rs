@@ -306,7 +306,80 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     .with_cache(cache.join("dists"))
     .with_eggs(&eggs_dir);
     let store = Store::new(&cache, client.as_ref());
+    let installer = Installer::new(&eggs_dir, &store, &builder, &interp, ctx);
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| installer.work());
+        }
+        let result = resolve_and_install(
+            ctx,
+            &installer,
+            Inputs {
+                reqs: &reqs,
+                req_texts: &req_texts,
+                fresh,
+                existing,
+                interp: &interp,
+                finder: &finder,
+                builder: &builder,
+                client: client.as_ref(),
+                prereleases,
+                pin_of: &pin_of,
+                digest_for: &digest_for,
+                allow_picked,
+                versions_section: &versions_section,
+                lock_path: &lock_path,
+                lock_name: &lock_name,
+                env: &env,
+            },
+        );
+        installer.close();
+        result
+    })
+}
 
+/// What [`resolve_and_install`] works from.
+struct Inputs<'a> {
+    reqs: &'a [Requirement],
+    req_texts: &'a [String],
+    fresh: Option<&'a PartLock>,
+    existing: Option<&'a PartLock>,
+    interp: &'a interp::Interpreter,
+    finder: &'a Finder<'a>,
+    builder: &'a build::Builder<'a>,
+    client: Option<&'a http::Client>,
+    prereleases: bool,
+    pin_of: &'a dyn Fn(&str) -> Option<String>,
+    digest_for: &'a dyn Fn(&[LockedDist]) -> String,
+    allow_picked: bool,
+    versions_section: &'a str,
+    lock_path: &'a Path,
+    lock_name: &'a str,
+    env: &'a str,
+}
+
+/// Resolves (unless the lock is current), installs, publishes and writes the lock.
+fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Result<()> {
+    let Inputs {
+        reqs,
+        req_texts,
+        fresh,
+        existing,
+        interp,
+        finder,
+        builder,
+        client,
+        prereleases,
+        pin_of,
+        digest_for,
+        allow_picked,
+        versions_section,
+        lock_path,
+        lock_name,
+        env,
+    } = i;
+    let part = ctx.part();
+    let store = installer.store;
     let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
         Some(entry) => entry.dist.clone(),
         None => {
@@ -317,17 +390,19 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 .cloned()
                 .collect();
             let cancelled = || ctx.cancelled();
+            let decided = |name: &str, f: &index::DistFile| installer.speculate(name, f);
             let mut resolver = resolve::Resolver::new(
-                &finder,
-                &store,
-                client.as_ref(),
-                &interp,
-                &builder,
+                finder,
+                store,
+                client,
+                interp,
+                builder,
                 prereleases,
-                &pin_of,
+                pin_of,
                 root,
             );
             resolver.cancelled = &cancelled;
+            resolver.decided = &decided;
             let start = std::time::Instant::now();
             let chosen = resolver.resolve()?;
             ctx.debug(&format!("resolved in {:.0?}", start.elapsed()));
@@ -357,20 +432,20 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
     };
 
-    check_picked(allow_picked, &dists, &pin_of, &versions_section)?;
+    check_picked(allow_picked, &dists, pin_of, versions_section)?;
 
-    let folders = install_all(&dists, &eggs_dir, &store, &builder, &interp, ctx)?;
+    let folders = installer.finish(&dists)?;
 
-    publish(ctx, &reqs, &dists, &folders)?;
+    publish(ctx, reqs, &dists, &folders)?;
 
     if !ctx.locked() {
         let entry = PartLock {
-            requirements: req_texts.clone(),
-            environment: env.clone(),
+            requirements: req_texts.to_vec(),
+            environment: env.to_owned(),
             inputs: digest_for(&dists),
             dist: dists,
         };
-        lockfile::store(&lock_path, part, &entry)?;
+        lockfile::store(lock_path, part, &entry)?;
     }
     Ok(())
 }
@@ -470,131 +545,286 @@ fn present(
         .collect()
 }
 
-/// Makes sure every distribution has its egg folder; returns them in `dists` order.
-/// Downloads, builds and unpacks run in parallel; new folders are compiled in one
-/// interpreter run and only then moved in. On any failure no new folder is moved in.
-fn install_all(
-    dists: &[LockedDist],
-    eggs_dir: &Path,
-    store: &Store,
-    builder: &build::Builder,
-    interp: &interp::Interpreter,
-    ctx: &Context,
-) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(eggs_dir)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", eggs_dir.display())))?;
-    let mut folders: Vec<Option<PathBuf>> = vec![None; dists.len()];
-    let mut todo = Vec::new();
-    for (i, d) in dists.iter().enumerate() {
-        match egg_folder(d, eggs_dir, builder) {
-            Some(f) if f.is_dir() => folders[i] = Some(f),
-            _ => todo.push(i),
+/// What installing one distribution gave: its unpacked temp folder and destination, `None`
+/// when the destination existed already.
+type Unpacked = Result<Option<(tempfile::TempDir, PathBuf)>>;
+
+/// The installer's shared state.
+#[derive(Default)]
+struct Work {
+    queue: std::collections::VecDeque<LockedDist>,
+    /// Per `(file, sha256)`: `None` while queued or running, then its result.
+    jobs: std::collections::HashMap<(String, String), Option<Unpacked>>,
+    running: usize,
+    closed: bool,
+    timings: Vec<String>,
+}
+
+/// Fetches, unpacks and compiles distributions on worker threads, starting during
+/// resolution: each version the resolver decides on is installed speculatively into a temp
+/// folder, and [`finish`](Installer::finish) moves in the ones the lock names (a version
+/// the resolver later abandons is deleted). New folders go to one interpreter run, started
+/// with the first, that compiles them to `.pyc` while the others are still downloading.
+struct Installer<'a> {
+    eggs_dir: &'a Path,
+    store: &'a Store<'a>,
+    builder: &'a build::Builder<'a>,
+    interp: &'a interp::Interpreter,
+    ctx: &'a Context<'a>,
+    work: Mutex<Work>,
+    wake: std::sync::Condvar,
+    compiler: Mutex<Option<install::Compiler>>,
+    bar: indicatif::ProgressBar,
+}
+
+/// Worker threads of an [`Installer`].
+const WORKERS: usize = 8;
+
+fn key(d: &LockedDist) -> (String, String) {
+    (d.file.clone(), d.sha256.clone())
+}
+
+impl<'a> Installer<'a> {
+    fn new(
+        eggs_dir: &'a Path,
+        store: &'a Store<'a>,
+        builder: &'a build::Builder<'a>,
+        interp: &'a interp::Interpreter,
+        ctx: &'a Context<'a>,
+    ) -> Installer<'a> {
+        // A progress bar on a terminal (indicatif draws nothing otherwise).
+        let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{prefix}] eggs {pos}/{len} {wide_msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_prefix(ctx.part().to_owned());
+        Installer {
+            eggs_dir,
+            store,
+            builder,
+            interp,
+            ctx,
+            work: Mutex::new(Work::default()),
+            wake: std::sync::Condvar::new(),
+            compiler: Mutex::new(None),
+            bar,
         }
     }
-    if todo.is_empty() {
-        return Ok(folders.into_iter().flatten().collect());
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Work> {
+        self.work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    sweep_stale_temps(eggs_dir);
-    // A progress bar on a terminal (indicatif draws nothing otherwise).
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new(todo.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} [{prefix}] eggs {pos}/{len} {wide_msg}")
-    {
-        bar.set_style(style);
+
+    /// Queues `d` unless its egg folder exists or it is queued already.
+    fn submit(&self, d: &LockedDist) {
+        if egg_folder(d, self.eggs_dir, self.builder).is_some_and(|f| f.is_dir()) {
+            return;
+        }
+        let mut w = self.lock();
+        if w.closed || w.jobs.contains_key(&key(d)) {
+            return;
+        }
+        if w.jobs.is_empty() {
+            if std::fs::create_dir_all(self.eggs_dir).is_ok() {
+                sweep_stale_temps(self.eggs_dir);
+            }
+            let mut c = self
+                .compiler
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            c.get_or_insert_with(|| install::Compiler::start(&self.interp.command));
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        w.jobs.insert(key(d), None);
+        w.queue.push_back(d.clone());
+        self.bar.inc_length(1);
+        drop(w);
+        self.wake.notify_one();
     }
-    bar.set_prefix(ctx.part().to_owned());
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let timings: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let queue = Mutex::new(todo.clone().into_iter());
-    let done: Mutex<Vec<(usize, tempfile::TempDir, PathBuf)>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let compiler = Mutex::new(install::Compiler::start(&interp.command));
-    let threads = todo.len().min(8);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
+
+    /// A version the resolver decided on: a wheel with a known hash from an index or a
+    /// find-links page is started now.
+    fn speculate(&self, name: &str, f: &index::DistFile) {
+        let (Some(sha), Kind::Wheel { .. }) = (&f.sha256, &f.kind) else {
+            return;
+        };
+        if f.url.starts_with("file:") {
+            return;
+        }
+        self.submit(&LockedDist {
+            name: name.to_owned(),
+            version: f.version.to_string(),
+            file: f.filename.clone(),
+            url: f.url.clone(),
+            sha256: sha.clone(),
+        });
+    }
+
+    /// A worker: installs queued distributions until the queue is closed.
+    fn work(&self) {
+        loop {
+            let d = {
+                let mut w = self.lock();
                 loop {
-                    if failure.lock().expect("failure").is_some() {
+                    if let Some(d) = w.queue.pop_front() {
+                        w.running += 1;
+                        break d;
+                    }
+                    if w.closed {
                         return;
                     }
-                    if ctx.cancelled() {
-                        failure
-                            .lock()
-                            .expect("failure")
-                            .get_or_insert(Error::new("cancelled"));
-                        return;
-                    }
-                    let Some(i) = queue.lock().expect("queue").next() else {
-                        return;
-                    };
-                    bar.set_message(dists[i].file.clone());
-                    let start = std::time::Instant::now();
-                    let result = install_one(&dists[i], eggs_dir, store, builder, interp);
-                    timings.lock().expect("timings").push(format!(
-                        "{} ready in {:.0?}",
-                        dists[i].file,
-                        start.elapsed()
-                    ));
-                    bar.inc(1);
-                    match result {
-                        Ok(Some((tmp, dest))) => {
-                            compiler.lock().expect("compiler").add(tmp.path());
-                            done.lock().expect("done").push((i, tmp, dest));
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            failure.lock().expect("failure").get_or_insert(e);
-                            return;
-                        }
-                    }
+                    w = self
+                        .wake
+                        .wait(w)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
-            });
-        }
-    });
-    for t in timings.into_inner().expect("timings") {
-        ctx.debug(&t);
-    }
-    let compiler = compiler.into_inner().expect("compiler");
-    if let Some(e) = failure.into_inner().expect("failure") {
-        drop(compiler);
-        bar.finish_and_clear();
-        return Err(e);
-    }
-    let done = done.into_inner().expect("done");
-    bar.set_message("compiling .pyc");
-    let start = std::time::Instant::now();
-    let compiled = compiler.finish();
-    bar.finish_and_clear();
-    ctx.debug(&format!(
-        "compiled {} eggs, {:.0?} after the last was unpacked",
-        done.len(),
-        start.elapsed()
-    ));
-    if let Err(e) = compiled {
-        ctx.warn(&format!(
-            "compiling .pyc failed (eggs are installed without them): {e}"
-        ));
-    }
-    for (i, tmp, dest) in done {
-        install::commit(tmp, &dest)?;
-        ctx.info(&format!("installed {}", dest.display()));
-        folders[i] = Some(dest);
-    }
-    // Folders that another process installed while we worked.
-    for (i, d) in dists.iter().enumerate() {
-        if folders[i].is_none() {
-            folders[i] = egg_folder(d, eggs_dir, builder);
+            };
+            self.bar.set_message(d.file.clone());
+            let start = std::time::Instant::now();
+            let result = if self.ctx.cancelled() {
+                Err(Error::new("cancelled"))
+            } else {
+                install_one(&d, self.eggs_dir, self.store, self.builder, self.interp)
+            };
+            if let Ok(Some((tmp, _))) = &result
+                && let Some(c) = self
+                    .compiler
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_mut()
+            {
+                c.add(tmp.path());
+            }
+            self.bar.inc(1);
+            let mut w = self.lock();
+            w.timings
+                .push(format!("{} ready in {:.0?}", d.file, start.elapsed()));
+            w.jobs.insert(key(&d), Some(result));
+            w.running -= 1;
+            drop(w);
+            self.wake.notify_all();
         }
     }
-    folders
-        .into_iter()
-        .zip(dists)
-        .map(|(f, d)| f.ok_or_else(|| Error::new(format!("{} was not installed", d.file))))
-        .collect()
+
+    /// Stops the workers: queued work is dropped, running work finishes.
+    fn close(&self) {
+        let mut w = self.lock();
+        w.closed = true;
+        w.queue.clear();
+        drop(w);
+        self.wake.notify_all();
+        self.bar.finish_and_clear();
+    }
+
+    /// Makes sure every distribution of `dists` has its egg folder; returns them in `dists`
+    /// order. On any failure no new folder is moved in.
+    fn finish(&self, dists: &[LockedDist]) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(self.eggs_dir)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", self.eggs_dir.display())))?;
+        for d in dists {
+            self.submit(d);
+        }
+        let wanted: HashSet<(String, String)> = dists.iter().map(key).collect();
+        // Wait for the wanted ones (or the first failure), then for what still runs.
+        let failure = {
+            let mut w = self.lock();
+            w.queue.retain(|d| wanted.contains(&key(d)));
+            let failure = loop {
+                let failed = wanted
+                    .iter()
+                    .find(|k| matches!(w.jobs.get(*k), Some(Some(Err(_)))))
+                    .cloned();
+                let pending = wanted.iter().any(|k| matches!(w.jobs.get(k), Some(None)));
+                if failed.is_some() || !pending {
+                    break failed;
+                }
+                w = self
+                    .wake
+                    .wait(w)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            };
+            w.closed = true;
+            w.queue.clear();
+            self.wake.notify_all();
+            while w.running > 0 {
+                w = self
+                    .wake
+                    .wait(w)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            failure
+        };
+        let mut w = self.lock();
+        for t in std::mem::take(&mut w.timings) {
+            self.ctx.debug(&t);
+        }
+        let mut jobs = std::mem::take(&mut w.jobs);
+        drop(w);
+        let compiler = self
+            .compiler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(k) = failure {
+            drop(compiler);
+            self.bar.finish_and_clear();
+            return match jobs.remove(&k) {
+                Some(Some(Err(e))) => Err(e),
+                _ => Err(Error::new(format!("{} was not installed", k.0))),
+            };
+        }
+        let mut done = Vec::new();
+        for (i, d) in dists.iter().enumerate() {
+            if let Some(Some(Ok(Some((tmp, dest))))) = jobs.remove(&key(d)) {
+                done.push((i, tmp, dest));
+            }
+        }
+        // What the resolver abandoned is deleted (its temp folders drop) before compiling
+        // ends, so the compiler may find some folders gone: it skips them.
+        drop(jobs);
+        if let Some(compiler) = compiler {
+            self.bar.set_message("compiling .pyc");
+            let start = std::time::Instant::now();
+            let compiled = compiler.finish();
+            self.ctx.debug(&format!(
+                "compiled {} eggs, {:.0?} after the last was unpacked",
+                done.len(),
+                start.elapsed()
+            ));
+            if let Err(e) = compiled {
+                self.ctx.warn(&format!(
+                    "compiling .pyc failed (eggs are installed without them): {e}"
+                ));
+            }
+        }
+        self.bar.finish_and_clear();
+        let mut folders: Vec<Option<PathBuf>> = vec![None; dists.len()];
+        for (i, tmp, dest) in done {
+            install::commit(tmp, &dest)?;
+            self.ctx.info(&format!("installed {}", dest.display()));
+            folders[i] = Some(dest);
+        }
+        // Folders that existed, or that another process installed while we worked.
+        for (i, d) in dists.iter().enumerate() {
+            if folders[i].is_none() {
+                folders[i] = egg_folder(d, self.eggs_dir, self.builder).filter(|f| f.is_dir());
+            }
+        }
+        folders
+            .into_iter()
+            .zip(dists)
+            .map(|(f, d)| f.ok_or_else(|| Error::new(format!("{} was not installed", d.file))))
+            .collect()
+    }
 }
 
 /// Removes `.tmp-*` folders that a killed run left in the eggs folder. Only old ones: a

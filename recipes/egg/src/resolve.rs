@@ -93,6 +93,9 @@ pub struct Resolver<'a> {
     root: Vec<Requirement>,
     /// Whether the user asked to stop (Ctrl-C).
     pub cancelled: &'a dyn Fn() -> bool,
+    /// Told each version the resolver decides on (with the file it would install), before
+    /// its dependencies are asked for: the installer starts on it while resolution goes on.
+    pub decided: &'a dyn Fn(&str, &DistFile),
 }
 
 /// Parses a `[versions]` value: a bare version means `==`.
@@ -141,6 +144,7 @@ impl<'a> Resolver<'a> {
             chosen: RefCell::new(HashMap::new()),
             root,
             cancelled: &|| false,
+            decided: &|_, _| {},
         }
     }
 
@@ -624,6 +628,16 @@ impl DependencyProvider for Resolver<'_> {
                 Ok(edges_of(list))
             }
             Pkg::Dist(n) | Pkg::Extra(n, _) => {
+                if matches!(package, Pkg::Dist(_)) {
+                    let file = self
+                        .chosen
+                        .borrow()
+                        .get(&(n.clone(), version.clone()))
+                        .cloned();
+                    if let Some(f) = file {
+                        (self.decided)(n, &f);
+                    }
+                }
                 let meta = self
                     .metadata_of(n, version)
                     .map_err(|e| ResolveError(e.message().to_owned()))?;
