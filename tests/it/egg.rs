@@ -1275,3 +1275,27 @@ fn a_version_the_resolver_abandons_is_not_moved_in() {
         "1"
     );
 }
+
+#[test]
+fn redirects_are_followed_and_links_resolved_against_the_final_page() {
+    let index = Index::serve(&alpha_beta());
+    // `/simple/Alpha` and `/simple/BETA` are redirected (301) to the normalised pages, whose
+    // links are relative to them.
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nindex = \"\"\n\
+         find-links = [\"{0}Alpha\", \"{0}BETA\"]\n",
+        index.url()
+    ));
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    let reqs = index.requests();
+    for r in [
+        "/simple/Alpha",
+        "/simple/alpha/",
+        "/simple/BETA",
+        "/simple/beta/",
+    ] {
+        assert!(reqs.iter().any(|q| q == r), "{r} not in {reqs:?}");
+    }
+}

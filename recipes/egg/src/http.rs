@@ -1,6 +1,7 @@
-//! HTTP: one pooled agent trusting the system's certificates (or `SSL_CERT_FILE` /
-//! `SSL_CERT_DIR`), proxies from the environment, retries on server errors and broken
-//! transfers. `file:` URLs are read from disk.
+//! HTTP: pooled agents, the one for `https:` trusting the system's certificates (or
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR`, read only when it is first needed), proxies from the
+//! environment, retries on server errors and broken transfers, an HTTP cache of index pages.
+//! `file:` URLs are read from disk.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -15,7 +16,12 @@ const ATTEMPTS: u32 = 3;
 const MAX_BODY: u64 = 4 << 30;
 
 pub struct Client {
-    agent: ureq::Agent,
+    /// For `https:` URLs and redirects: trusts the configured roots, read at its first use
+    /// (reading `SSL_CERT_DIR` can take tens of milliseconds).
+    tls: std::sync::OnceLock<ureq::Agent>,
+    /// For `http:` URLs: reads no certificates and follows no redirect (a redirect is asked
+    /// again through `tls`, which follows it wherever it goes).
+    plain: ureq::Agent,
     /// Where index pages are cached, if anywhere.
     pages: Option<PageCache>,
 }
@@ -140,23 +146,59 @@ fn env_roots() -> Result<Option<Vec<Certificate<'static>>>> {
     Ok(Some(certs))
 }
 
+/// An agent with `tls`, following up to `redirects` redirects.
+fn agent(tls: TlsConfig, redirects: u32) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .proxy(ureq::Proxy::try_from_env())
+        .http_status_as_error(false)
+        .max_redirects(redirects)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_global(Some(Duration::from_secs(600)))
+        .user_agent(concat!("rbuildout-egg/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
 impl Client {
     pub fn new() -> Result<Client> {
-        let roots = match env_roots()? {
-            Some(certs) => RootCerts::Specific(Arc::new(certs)),
-            None => RootCerts::PlatformVerifier,
+        Ok(Client {
+            tls: std::sync::OnceLock::new(),
+            plain: agent(TlsConfig::default(), 0),
+            pages: None,
+        })
+    }
+
+    fn tls(&self) -> &ureq::Agent {
+        self.tls.get_or_init(|| {
+            let roots = match env_roots() {
+                Ok(Some(certs)) => RootCerts::Specific(Arc::new(certs)),
+                _ => RootCerts::PlatformVerifier,
+            };
+            agent(TlsConfig::builder().root_certs(roots).build(), 10)
+        })
+    }
+
+    /// GETs `url` with `headers` through the agent it needs.
+    fn call(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let send = |agent: &ureq::Agent| {
+            let mut req = agent.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.call()
         };
-        let tls = TlsConfig::builder().root_certs(roots).build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .proxy(ureq::Proxy::try_from_env())
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_global(Some(Duration::from_secs(600)))
-            .user_agent(concat!("rbuildout-egg/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-        Ok(Client { agent, pages: None })
+        if !url.starts_with("https:") {
+            let resp = send(&self.plain)?;
+            if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+        }
+        send(self.tls())
     }
 
     /// Caches index pages in `cache` (see [`PageCache`]).
@@ -189,16 +231,16 @@ impl Client {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt * attempt)));
             }
-            let mut req = self.agent.get(url).header("Accept", accept);
+            let mut headers = vec![("Accept", accept)];
             if let Some((e, _)) = &cached {
                 if let Some(t) = &e.etag {
-                    req = req.header("If-None-Match", t);
+                    headers.push(("If-None-Match", t));
                 }
                 if let Some(t) = &e.last_modified {
-                    req = req.header("If-Modified-Since", t);
+                    headers.push(("If-Modified-Since", t));
                 }
             }
-            let mut resp = match req.call() {
+            let mut resp = match self.call(url, &headers) {
                 Ok(r) => r,
                 Err(e) => {
                     last = e.to_string();
@@ -308,11 +350,8 @@ impl Client {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt * attempt)));
             }
-            let mut req = self.agent.get(url);
-            if let Some(a) = accept {
-                req = req.header("Accept", a);
-            }
-            let mut resp = match req.call() {
+            let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+            let mut resp = match self.call(url, &headers) {
                 Ok(r) => r,
                 Err(e) => {
                     last = e.to_string();

@@ -458,8 +458,10 @@ pub struct Compiler {
 
 impl Compiler {
     pub fn start(python: &Path) -> Compiler {
+        // `-I -S`: only the standard library is needed, not the site packages.
         match Command::new(python)
             .arg("-I")
+            .arg("-S")
             .arg("-c")
             .arg(COMPILE)
             .stdin(Stdio::piped())

@@ -693,7 +693,11 @@ impl<'a> Installer<'a> {
             let result = if self.ctx.cancelled() {
                 Err(Error::new("cancelled"))
             } else {
-                install_one(&d, self.eggs_dir, self.store, self.builder, self.interp)
+                // A panic must not leave `finish` waiting for this job.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    install_one(&d, self.eggs_dir, self.store, self.builder, self.interp)
+                }))
+                .unwrap_or_else(|_| Err(Error::new(format!("{}: internal error", d.file))))
             };
             if let Ok(Some((tmp, _))) = &result
                 && let Some(c) = self
