@@ -194,7 +194,20 @@ pub const SOURCE_FILE: &str = "RBUILDOUT_SOURCE";
 
 /// Unpacks `wheel` (named `filename`) into the empty folder `dest`; `python` replaces
 /// `#!python` in scripts. Returns the name of the `.dist-info` folder.
+#[cfg(test)]
 pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result<String> {
+    unpack_with(wheel, filename, dest, python, &mut |_| {})
+}
+
+/// [`unpack`], telling `on_module` the path (inside `dest`, `/`-separated) of each `.py`
+/// file as soon as it is written, so compiling can start before the wheel is all unpacked.
+pub fn unpack_with(
+    wheel: &Path,
+    filename: &str,
+    dest: &Path,
+    python: &str,
+    on_module: &mut dyn FnMut(&str),
+) -> Result<String> {
     let fail = |why: String| Error::new(format!("{filename} refused: {why}"));
     let open =
         || File::open(wheel).map_err(|e| fail(format!("cannot read {}: {e}", wheel.display())));
@@ -357,6 +370,12 @@ pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result
                 target.display()
             ))
         })?;
+        if let Ok(rel) = target.strip_prefix(dest)
+            && let Some(rel) = rel.to_str()
+            && rel.ends_with(".py")
+        {
+            on_module(rel);
+        }
     }
     for (path, hash) in &record {
         if !hash.is_empty() && !listed.contains(path.as_str()) {
@@ -410,13 +429,12 @@ fn check_entry_points(text: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Compiles the `.py` files of the folders it is given (one JSON string per line on stdin)
-/// to `.pyc`, over a process pool when there is work for several CPUs, while the other
-/// distributions are still downloading. The recorded source name is the path inside the egg:
-/// the import system replaces it with the real path when it loads the `.pyc`
-/// (`_imp._fix_co_filename`), so the same distribution compiles to the same bytes wherever
-/// the eggs folder is. Best effort: a module that does not compile is left without `.pyc`,
-/// as pip does.
+/// Compiles `.py` files to `.pyc` as they are unpacked, over a process pool once there is
+/// work for several CPUs. Each stdin line is a JSON `[root, [path inside root, …]]`. The
+/// recorded source name is the path inside the egg: the import system replaces it with the
+/// real path when it loads the `.pyc` (`_imp._fix_co_filename`), so the same distribution
+/// compiles to the same bytes wherever the eggs folder is. Best effort: a module that does
+/// not compile is left without `.pyc`, as pip does.
 const COMPILE: &str = r#"
 import sys, json, os, py_compile
 def comp(batch):
@@ -427,16 +445,13 @@ def comp(batch):
         except Exception:
             pass
 ex = None
+seen = 0
 futures = []
 for line in sys.stdin:
-    folder = json.loads(line)
-    files = []
-    for root, dirs, names in os.walk(folder):
-        for n in names:
-            if n.endswith(".py"):
-                src = os.path.join(root, n)
-                files.append((src, os.path.relpath(src, folder)))
-    if ex is None and len(files) > 50 and (os.cpu_count() or 1) > 1:
+    root, rels = json.loads(line)
+    files = [(os.path.join(root, r), r) for r in rels]
+    seen += len(files)
+    if ex is None and seen > 50 and (os.cpu_count() or 1) > 1:
         import concurrent.futures
         ex = concurrent.futures.ProcessPoolExecutor()
     if ex is None:
@@ -447,6 +462,9 @@ for line in sys.stdin:
 for f in futures:
     f.result()
 "#;
+
+/// `.py` files handed to the compiler at once while a wheel is unpacked.
+pub const COMPILE_BATCH: usize = 64;
 
 /// The interpreter run compiling folders as they are unpacked. Dropped without
 /// [`finish`](Compiler::finish), it is killed.
@@ -482,10 +500,13 @@ impl Compiler {
         }
     }
 
-    /// Queues `folder` for compiling.
-    pub fn add(&mut self, folder: &Path) {
+    /// Queues the files `rels` (paths inside `root`) for compiling.
+    pub fn add(&mut self, root: &Path, rels: &[String]) {
+        if rels.is_empty() {
+            return;
+        }
         let Some(stdin) = &mut self.stdin else { return };
-        let line = serde_json::to_string(&folder.display().to_string()).unwrap_or_default();
+        let line = serde_json::to_string(&(root.display().to_string(), rels)).unwrap_or_default();
         if let Err(e) = writeln!(stdin, "{line}") {
             self.error.get_or_insert(e.to_string());
             self.stdin = None;

@@ -695,19 +695,17 @@ impl<'a> Installer<'a> {
             } else {
                 // A panic must not leave `finish` waiting for this job.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    install_one(&d, self.eggs_dir, self.store, self.builder, self.interp)
+                    install_one(
+                        &d,
+                        self.eggs_dir,
+                        self.store,
+                        self.builder,
+                        self.interp,
+                        &|root, rels| self.compile(root, rels),
+                    )
                 }))
                 .unwrap_or_else(|_| Err(Error::new(format!("{}: internal error", d.file))))
             };
-            if let Ok(Some((tmp, _))) = &result
-                && let Some(c) = self
-                    .compiler
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .as_mut()
-            {
-                c.add(tmp.path());
-            }
             self.bar.inc(1);
             let mut w = self.lock();
             w.timings
@@ -716,6 +714,18 @@ impl<'a> Installer<'a> {
             w.running -= 1;
             drop(w);
             self.wake.notify_all();
+        }
+    }
+
+    /// Hands modules of an egg being unpacked to the compiler.
+    fn compile(&self, root: &Path, rels: &[String]) {
+        if let Some(c) = self
+            .compiler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            c.add(root, rels);
         }
     }
 
@@ -859,6 +869,7 @@ fn install_one(
     store: &Store,
     builder: &build::Builder,
     interp: &interp::Interpreter,
+    compile: &dyn Fn(&Path, &[String]),
 ) -> Result<Option<(tempfile::TempDir, PathBuf)>> {
     let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
     let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
@@ -885,7 +896,20 @@ fn install_one(
                 eggs_dir.display()
             ))
         })?;
-    let dist_info = install::unpack(&wheel, &wheel_name, tmp.path(), &interp.executable)?;
+    let mut modules = Vec::new();
+    let dist_info = install::unpack_with(
+        &wheel,
+        &wheel_name,
+        tmp.path(),
+        &interp.executable,
+        &mut |rel| {
+            modules.push(rel.to_owned());
+            if modules.len() >= install::COMPILE_BATCH {
+                compile(tmp.path(), &std::mem::take(&mut modules));
+            }
+        },
+    )?;
+    compile(tmp.path(), &modules);
     let source = tmp.path().join(dist_info).join(install::SOURCE_FILE);
     std::fs::write(&source, format!("sha256={}\nfile={}\n", d.sha256, d.file))
         .map_err(|e| Error::new(format!("cannot write {}: {e}", source.display())))?;
