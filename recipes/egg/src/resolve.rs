@@ -280,8 +280,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// Reads, in parallel, the index pages of the projects in `list` not seen yet, then the
-    /// metadata of the wheel each would get: PubGrub asks for them one at a time, and each
-    /// is a round trip.
+    /// metadata of the wheel each would get, then (level by level) the same for their
+    /// dependencies: PubGrub asks for them one at a time, and each is a round trip.
     fn prefetch(&self, list: &[(Pkg, Ranges<Version>)]) {
         let names: Vec<&String> = list
             .iter()
@@ -316,6 +316,8 @@ impl<'a> Resolver<'a> {
             if let Some(f) = self.chosen.borrow().get(&key)
                 && matches!(f.kind, Kind::Wheel { .. })
             {
+                // Most likely the version the resolver will decide on: its install starts.
+                (self.decided)(n, f);
                 jobs.push((key, f.clone()));
             }
         }
@@ -344,9 +346,22 @@ impl<'a> Resolver<'a> {
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        let mut cache = self.metadata.borrow_mut();
-        for (k, m) in results {
-            cache.entry(k).or_insert_with(|| Rc::new(m));
+        // The next level at once: the dependencies of what was just read, not seen yet
+        // (the resolver would otherwise ask for them one package at a time).
+        let mut next: Vec<(Pkg, Ranges<Version>)> = Vec::new();
+        {
+            let mut cache = self.metadata.borrow_mut();
+            for (k, m) in results {
+                if let Ok(deps) = self.deps(&m.requires_dist, None) {
+                    next.extend(deps.into_iter().filter(|(p, _)| {
+                        matches!(p, Pkg::Dist(n) if !self.candidates.borrow().contains_key(n))
+                    }));
+                }
+                cache.entry(k).or_insert_with(|| Rc::new(m));
+            }
+        }
+        if !next.is_empty() && !(self.cancelled)() {
+            self.prefetch(&next);
         }
     }
 
