@@ -96,16 +96,14 @@ fn read_at(mut f: &File, pos: u64, n: usize) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// Whether the local file header at `offset` names `name`.
+/// Whether the local file header at `offset` names `name` (one positioned read).
 fn local_name_matches(f: &File, offset: u64, name: &[u8]) -> bool {
-    let Some(h) = read_at(f, offset, 30) else {
-        return false;
-    };
-    if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
+    use std::os::unix::fs::FileExt;
+    let mut h = vec![0u8; 30 + name.len()];
+    if f.read_exact_at(&mut h, offset).is_err() || h[..4] != [0x50, 0x4b, 0x03, 0x04] {
         return false;
     }
-    let n = usize::from(u16::from_le_bytes([h[26], h[27]]));
-    read_at(f, offset + 30, n).as_deref() == Some(name)
+    usize::from(u16::from_le_bytes([h[26], h[27]])) == name.len() && &h[30..] == name
 }
 
 fn u16_at(b: &[u8], o: usize) -> Option<usize> {
@@ -173,9 +171,18 @@ fn central_names(f: &File, len: u64) -> Option<Vec<Vec<u8>>> {
     Some(names)
 }
 
-fn write_new(path: &Path, data: &[u8], executable: bool) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
+/// Creates `path` with `data`; `made` holds the folders known to exist already.
+fn write_new(
+    path: &Path,
+    data: &[u8],
+    executable: bool,
+    made: &mut HashSet<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    if let Some(parent) = path.parent()
+        && !made.contains(parent)
+    {
         std::fs::create_dir_all(parent)?;
+        made.insert(parent.to_path_buf());
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -328,6 +335,7 @@ pub fn unpack_with(
 
     // Pass 2: contents.
     let mut listed: HashSet<&str> = HashSet::new();
+    let mut made = HashSet::new();
     for (i, key, exec) in &files {
         let data = read(*i)?;
         let signature = key == &record_path
@@ -364,7 +372,7 @@ pub fn unpack_with(
                 }
             }
         };
-        write_new(&target, &data, exec).map_err(|e| {
+        write_new(&target, &data, exec, &mut made).map_err(|e| {
             fail(format!(
                 "cannot write {} ({e}); a member may collide with another",
                 target.display()
