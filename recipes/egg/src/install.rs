@@ -246,7 +246,7 @@ pub fn unpack_with(
     let wheel_name = crate::util::normalize(filename.split('-').next().unwrap_or(""));
     for i in 0..zip.len() {
         let f = zip
-            .by_index_raw(i)
+            .by_index_data(i)
             .map_err(|e| fail(format!("unreadable member #{i}: {e}")))?;
         let raw = f.name_raw().to_vec();
         let name = std::str::from_utf8(&raw)
