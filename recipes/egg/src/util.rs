@@ -10,24 +10,15 @@ use sha2::{Digest, Sha256};
 /// file gets the mode any new file gets (0666 less the umask), not the temporary file's
 /// 0600: a lock is committed and read by others.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(|e| Error::new(format!("cannot write in {}: {e}", dir.display())))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
-    tmp.persist(path)
-        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
-    Ok(())
+    write_through_temp(path, bytes, true)
 }
 
 /// Like [`write_atomic`] without the sync: for cache files whose loss costs only time.
 pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_through_temp(path, bytes, false)
+}
+
+fn write_through_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
@@ -37,6 +28,13 @@ pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::new(format!("cannot write in {}: {e}", dir.display())))?;
     tmp.write_all(bytes)
+        .and_then(|()| {
+            if sync {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
     tmp.persist(path)
         .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
