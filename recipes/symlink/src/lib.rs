@@ -305,7 +305,10 @@ fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()
     fs::create_dir_all(&release).map_err(|e| io_error("create", &release, e))?;
     Status::Building.mark(&release)?;
     match ctx.nested_build(config, &release) {
-        Ok(()) => Status::Good.mark(&release),
+        Ok(()) => {
+            flush_to_disk(&release, ctx);
+            Status::Good.mark(&release)
+        }
         Err(e) => {
             let marked = Status::Failed.mark(&release);
             let current = current_revision(settings)
@@ -321,6 +324,25 @@ fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()
             }
             Err(Error::new(message))
         }
+    }
+}
+
+/// Flushes the file systems holding the release and the shared eggs folder (`sync -f`, i.e.
+/// syncfs), so a release marked good survives a power loss whole, not only a kill: the
+/// recipes that wrote it rename their files into place without syncing each one. A failure
+/// is only a warning: the release is complete for every reader already.
+fn flush_to_disk(release: &Path, ctx: &Context) {
+    let mut command = std::process::Command::new("sync");
+    command.arg("-f").arg(release);
+    if let Some(eggs) = ctx.option("buildout", "eggs-directory")
+        && Path::new(&eggs).is_dir()
+    {
+        command.arg(eggs);
+    }
+    match command.status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => ctx.warn(&format!("`sync -f {}` failed: {status}", release.display())),
+        Err(e) => ctx.warn(&format!("cannot run `sync -f {}`: {e}", release.display())),
     }
 }
 
