@@ -215,7 +215,7 @@ impl Client {
         };
         let key = crate::util::sha256_hex(format!("{accept}\n{url}").as_bytes());
         let path = cache.dir.join(&key[..2]).join(&key);
-        let cached = read_entry(&path).filter(|(e, _)| e.url == url);
+        let mut cached = read_entry(&path).filter(|(e, _)| e.url == url);
         if let Some((e, body)) = &cached
             && !cache.refresh
             && e.max_age.is_some_and(|m| now().saturating_sub(e.date) < m)
@@ -226,41 +226,23 @@ impl Client {
                 url: e.final_url.clone(),
             }));
         }
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt * attempt)));
-            }
-            let mut headers = vec![("Accept", accept)];
-            if let Some((e, _)) = &cached {
-                if let Some(t) = &e.etag {
-                    headers.push(("If-None-Match", t));
-                }
-                if let Some(t) = &e.last_modified {
-                    headers.push(("If-Modified-Since", t));
-                }
-            }
-            let mut resp = match self.call(url, &headers) {
-                Ok(r) => r,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
-                }
-            };
+        let etag = cached.as_ref().and_then(|(e, _)| e.etag.clone());
+        let last_modified = cached.as_ref().and_then(|(e, _)| e.last_modified.clone());
+        let mut headers = vec![("Accept", accept)];
+        if let Some(t) = &etag {
+            headers.push(("If-None-Match", t));
+        }
+        if let Some(t) = &last_modified {
+            headers.push(("If-Modified-Since", t));
+        }
+        self.request(url, &headers, &mut |mut resp| {
             let status = resp.status().as_u16();
-            if status == 404 || status == 410 {
-                return Ok(None);
-            }
-            if status >= 500 {
-                last = format!("HTTP {status}");
-                continue;
-            }
             let age = header(&resp, "age")
                 .and_then(|a| a.trim().parse::<u64>().ok())
                 .unwrap_or(0);
             let fresh = freshness(&header(&resp, "cache-control").unwrap_or_default());
             if status == 304
-                && let Some((mut e, body)) = cached
+                && let Some((mut e, body)) = cached.take()
             {
                 // Renewed: the same body, fresh again for the new max-age.
                 e.date = now().saturating_sub(age);
@@ -268,14 +250,14 @@ impl Client {
                     e.max_age = m;
                     write_entry(&path, &e, &body);
                 }
-                return Ok(Some(Answer {
+                return Attempt::Done(Answer {
                     body,
                     content_type: e.content_type,
                     url: e.final_url,
-                }));
+                });
             }
             if !(200..300).contains(&status) {
-                return Err(Error::new(format!("GET {url}: HTTP {status}")));
+                return Attempt::Fail(Error::new(format!("GET {url}: HTTP {status}")));
             }
             let content_type = header(&resp, "content-type")
                 .unwrap_or_default()
@@ -290,8 +272,7 @@ impl Client {
                 .reader()
                 .read_to_end(&mut body)
             {
-                last = format!("transfer broken: {e}");
-                continue;
+                return Attempt::Retry(format!("transfer broken: {e}"));
             }
             if let Ok(max_age) = fresh
                 && (max_age.is_some() || etag.is_some() || last_modified.is_some())
@@ -308,15 +289,12 @@ impl Client {
                 };
                 write_entry(&path, &entry, &body);
             }
-            return Ok(Some(Answer {
+            Attempt::Done(Answer {
                 body,
                 content_type,
                 url: final_url,
-            }));
-        }
-        Err(Error::new(format!(
-            "GET {url} failed after {ATTEMPTS} attempts: {last}"
-        )))
+            })
+        })
     }
 
     /// GETs `url` (with `accept` if given). `Ok(None)` for 404/410; other failures are
@@ -345,13 +323,39 @@ impl Client {
         accept: Option<&str>,
         consume: &mut dyn FnMut(&mut dyn Read, &str, &str) -> std::io::Result<T>,
     ) -> Result<Option<T>> {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        self.request(url, &headers, &mut |mut resp| {
+            let status = resp.status().as_u16();
+            if !(200..300).contains(&status) {
+                return Attempt::Fail(Error::new(format!("GET {url}: HTTP {status}")));
+            }
+            let content_type = header(&resp, "content-type")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let final_url = ureq::ResponseExt::get_uri(&resp).to_string();
+            let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
+            match consume(&mut reader, &content_type, &final_url) {
+                Ok(v) => Attempt::Done(v),
+                Err(e) => Attempt::Retry(format!("transfer broken: {e}")),
+            }
+        })
+    }
+
+    /// The one request loop: transport errors, 5xx answers and whatever `handle` asks to
+    /// retry are tried again, [`ATTEMPTS`] times in all with a growing pause; 404 and 410 are
+    /// `Ok(None)`; `handle` gets every other answer.
+    fn request<T>(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        handle: &mut dyn FnMut(ureq::http::Response<ureq::Body>) -> Attempt<T>,
+    ) -> Result<Option<T>> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt * attempt)));
             }
-            let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
-            let mut resp = match self.call(url, &headers) {
+            let resp = match self.call(url, headers) {
                 Ok(r) => r,
                 Err(e) => {
                     last = e.to_string();
@@ -366,29 +370,24 @@ impl Client {
                 last = format!("HTTP {status}");
                 continue;
             }
-            if !(200..300).contains(&status) {
-                return Err(Error::new(format!("GET {url}: HTTP {status}")));
-            }
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            let final_url = ureq::ResponseExt::get_uri(&resp).to_string();
-            let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
-            match consume(&mut reader, &content_type, &final_url) {
-                Ok(v) => return Ok(Some(v)),
-                Err(e) => {
-                    last = format!("transfer broken: {e}");
-                    continue;
-                }
+            match handle(resp) {
+                Attempt::Done(v) => return Ok(Some(v)),
+                Attempt::Retry(why) => last = why,
+                Attempt::Fail(e) => return Err(e),
             }
         }
         Err(Error::new(format!(
             "GET {url} failed after {ATTEMPTS} attempts: {last}"
         )))
     }
+}
+
+/// What [`Client::request`] does after one answer.
+enum Attempt<T> {
+    Done(T),
+    /// Try again (a body that broke off), saying why.
+    Retry(String),
+    Fail(Error),
 }
 
 /// Reads a `file://` URL; `Ok(None)` when there is no such file.
