@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rbuildout_tests::Instance;
+use rbuildout_tests::{Instance, identity};
 
 /// The instance folder, inside the test's temp dir: every character shells care about.
 const ODD: &str = "it's a \"q\" $x `b` !z";
@@ -314,12 +314,6 @@ prompt = "my app"
         );
         assert_eq!(seen.env("after"), seen.env("before"), "{}", shell.name);
     }
-}
-
-/// Size, modification time and inode: any rewrite (even by rename) changes one of them.
-fn identity(path: &Path) -> (u64, std::time::SystemTime, u64) {
-    let m = std::fs::metadata(path).expect("stat");
-    (m.len(), m.modified().expect("mtime"), m.ino())
 }
 
 #[test]

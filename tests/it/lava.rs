@@ -13,10 +13,10 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rbuildout_tests::pyindex::{Index, Package};
-use rbuildout_tests::{Instance, Run, repo_root};
+use rbuildout_tests::{Instance, Run, mtime, repo_root};
 
 const DJANGO_INIT: &str = "__version__ = '{version}'\n";
 
@@ -273,10 +273,6 @@ impl Lava {
             .unwrap_or_else(|| panic!("bin/manage printed {out}"))
             .to_string()
     }
-}
-
-fn mtime(path: &Path) -> SystemTime {
-    std::fs::metadata(path).unwrap().modified().unwrap()
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -2,12 +2,11 @@
 //! `testkit` plugin, each test in its own instance folder.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use rbuildout_tests::{Instance, target_dir};
+use rbuildout_tests::{Instance, identity, mtime, target_dir};
 
 fn strings(v: &toml::Value) -> Vec<String> {
     v.as_array()
@@ -21,18 +20,6 @@ fn part<'a>(state: &'a toml::Table, name: &str) -> &'a toml::Table {
     state["parts"][name]
         .as_table()
         .unwrap_or_else(|| panic!("part {name} is not recorded"))
-}
-
-/// Size, modification time and inode: any rewrite (even by rename) changes one of them.
-fn identity(path: &Path) -> (u64, SystemTime, u64) {
-    let m = std::fs::metadata(path).expect("stat");
-    (m.len(), m.modified().expect("mtime"), m.ino())
-}
-
-fn mtime(path: &Path) -> SystemTime {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
 }
 
 /// Waits until `path` exists, failing the test after 30 s.

@@ -2,22 +2,14 @@
 //! plugins, each test in its own instance.
 
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
-use std::time::SystemTime;
 
-use rbuildout_tests::Instance;
+use rbuildout_tests::{Instance, identity};
 
 fn mode(inst: &Instance, rel: &str) -> u32 {
     std::fs::metadata(inst.path(rel))
         .unwrap_or_else(|e| panic!("stat {rel}: {e}"))
         .mode()
         & 0o7777
-}
-
-/// Size, modification time and inode: any rewrite (even by rename) changes one of them.
-fn identity(path: &Path) -> (u64, SystemTime, u64) {
-    let m = std::fs::metadata(path).expect("stat");
-    (m.len(), m.modified().expect("mtime"), m.ino())
 }
 
 const DIRS: &str = r#"[buildout]

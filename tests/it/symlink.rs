@@ -2,9 +2,9 @@
 //! testkit plugin, switched, rolled back, pruned, uninstalled, and killed mid-upgrade.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rbuildout_tests::Instance;
+use rbuildout_tests::{Instance, mtime};
 
 /// A release config whose part writes `bin/app` naming the release's folder.
 const RELEASE: &str = r#"
@@ -81,10 +81,6 @@ fn releases(inst: &Instance) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn mtime(path: &Path) -> SystemTime {
-    std::fs::metadata(path).unwrap().modified().unwrap()
 }
 
 #[test]

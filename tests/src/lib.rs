@@ -169,3 +169,17 @@ impl Instance {
             .collect()
     }
 }
+
+/// Size, modification time and inode of a file: any rewrite (even by rename) changes one.
+pub fn identity(path: &std::path::Path) -> (u64, std::time::SystemTime, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+    (m.len(), mtime(path), m.ino())
+}
+
+/// The modification time of a file.
+pub fn mtime(path: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+}
