@@ -2,66 +2,15 @@
 //! the C example compiled here with gcc, the Rust example built by its own `cargo build`,
 //! and libraries that are not plugins or target another ABI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use rbuildout_tests::{rbuildout_bin, repo_root, target_dir};
+use rbuildout_tests::{Instance, Run, repo_root, target_dir};
 
-/// One instance folder with a `buildout.toml`.
-struct Instance {
-    tmp: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Instance {
-    fn new(config: &str) -> Instance {
-        let instance = Instance {
-            tmp: tempfile::tempdir().expect("temp dir"),
-        };
-        instance.config(config);
-        instance
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
-    fn config(&self, text: &str) {
-        std::fs::write(self.path("buildout.toml"), text).expect("write buildout.toml");
-    }
-
-    /// Runs rbuildout here, finding the workspace's plugins through `RBUILDOUT_PLUGIN_PATH`
-    /// unless `plugin_path` says otherwise.
-    fn run_with(&self, args: &[&str], plugin_path: &Path) -> Run {
-        let out = Command::new(rbuildout_bin())
-            .current_dir(self.tmp.path())
-            .env("RBUILDOUT_PLUGIN_PATH", plugin_path)
-            .env("RBUILDOUT_HOME", self.path(".home"))
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .arg("-U")
-            .args(args)
-            .output()
-            .expect("run rbuildout");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with(args, &target_dir())
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
-    }
+/// Runs rbuildout in `inst` with `plugin_path` as `RBUILDOUT_PLUGIN_PATH` instead of the
+/// workspace's target folder.
+fn run_with(inst: &Instance, args: &[&str], plugin_path: &Path) -> Run {
+    Run::of(inst.command(args).env("RBUILDOUT_PLUGIN_PATH", plugin_path))
 }
 
 /// Compiles a C plugin against the header alone, into `out`.
@@ -262,7 +211,7 @@ fn plugins_lists_every_library_with_its_abi_and_recipes() {
     )
     .unwrap();
     std::fs::write(first.join("librbuildout_recipe_junk.so"), "not a library").unwrap();
-    let run = inst.run_with(&["plugins", "--json"], &first);
+    let run = run_with(&inst, &["plugins", "--json"], &first);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
     let list = list.as_array().expect("an array");

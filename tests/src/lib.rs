@@ -48,6 +48,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// Runs `command` to the end, capturing its exit code and output.
+    pub fn of(command: &mut std::process::Command) -> Run {
+        let out = command.output().expect("run rbuildout");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Instance {
     /// A new instance whose `buildout.toml` is `config`.
     pub fn new(config: &str) -> Instance {
@@ -89,12 +101,7 @@ impl Instance {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("run rbuildout");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(&mut self.command(args))
     }
 
     /// Runs and asserts success.
