@@ -474,6 +474,8 @@ enum Job {
         recipe: Recipe,
         identity: RecipeRecord,
         options: BTreeMap<String, String>,
+        /// For a reinstall, the old record's paths: the recipe may replace those files.
+        owned: Vec<String>,
     },
     Update {
         recipe: Recipe,
@@ -595,6 +597,7 @@ impl Worker<'_> {
         &self,
         part: &str,
         options: &BTreeMap<String, String>,
+        owned: &[String],
         f: impl FnOnce(&Call<'_>) -> R,
     ) -> R {
         let host = JobHost {
@@ -613,6 +616,7 @@ impl Worker<'_> {
             locked: self.locked,
             options: &options,
             host: &host,
+            owned,
         };
         f(&call)
     }
@@ -625,7 +629,8 @@ impl Worker<'_> {
                 recipe,
                 identity,
                 options,
-            } => match self.call(part, &options, |c| recipe.install(c)) {
+                owned,
+            } => match self.call(part, &options, &owned, |c| recipe.install(c)) {
                 Ok(result) => Outcome::Installed(PartRecord {
                     recipe: Some(identity),
                     paths: self.record_paths(&result.paths, &[]),
@@ -643,7 +648,7 @@ impl Worker<'_> {
                 options,
                 record,
             } => {
-                match self.call(part, &options, |c| recipe.update(c)) {
+                match self.call(part, &options, &record.paths, |c| recipe.update(c)) {
                     Ok(result) => {
                         let mut outputs = record.outputs;
                         outputs.extend(result.outputs);
@@ -663,7 +668,9 @@ impl Worker<'_> {
             }
             Job::Uninstall { recipe, record } => {
                 if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
-                    if let Err(e) = self.call(part, &record.options, |c| recipe.uninstall(c)) {
+                    if let Err(e) = self.call(part, &record.options, &record.paths, |c| {
+                        recipe.uninstall(c)
+                    }) {
                         return Outcome::UninstallFailed(failure(part, "uninstall", &e));
                     }
                 }
@@ -942,6 +949,7 @@ impl Runner<'_, '_> {
             (Action::Reinstall, Some(record)) => {
                 info!("reinstalling: {reason}");
                 let record = record.clone();
+                let owned = record.paths.clone();
                 let uninstall = Job::Uninstall {
                     recipe: self.uninstaller(part, &record),
                     record,
@@ -952,6 +960,7 @@ impl Runner<'_, '_> {
                         recipe,
                         identity,
                         options,
+                        owned,
                     }),
                 )
             }
@@ -961,6 +970,7 @@ impl Runner<'_, '_> {
                     recipe,
                     identity,
                     options,
+                    owned: Vec::new(),
                 })
             }
         }

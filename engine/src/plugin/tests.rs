@@ -116,6 +116,7 @@ fn call<'a>(dir: &'a Path, options: &'a [(String, String)], host: &'a TestHost) 
         locked: false,
         options,
         host,
+        owned: &[],
     }
 }
 
@@ -923,6 +924,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         locked: false,
         options: &opts,
         host: &PanickingHost,
+        owned: &[],
     };
     // Unwinding into the plugin's `extern "C"` frames would abort this whole test process.
     let result = registry
@@ -940,6 +942,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         locked: false,
         options: &opts,
         host: &PanickingHost,
+        owned: &[],
     };
     let err = registry
         .recipe("testkit:nested")
