@@ -9,15 +9,15 @@ use std::collections::HashSet;
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use rbuildout_plugin_api::abi::{self, KeyValue, Str};
 
 use super::library::{CallLock, Entry, Library};
-use crate::run::paths::normalize;
 use super::{Call, CallResult, Hook, Host, RecipeError};
+use crate::run::paths::normalize;
 
 /// Error messages longer than this are cut (a recipe could send gigabytes).
 const MAX_ERROR: usize = 64 * 1024;

@@ -74,10 +74,9 @@ impl<'a> Targets<'a> {
         let path = self.allowed(path)?;
         match path.symlink_metadata() {
             Ok(_) if !self.ctx.owns(&path) => Err(not_made_by_part(&path)),
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(Error::new(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(Error::new(format!("cannot read {}: {e}", path.display())))
+            }
             _ => Ok(path),
         }
     }
@@ -89,7 +88,11 @@ impl<'a> Targets<'a> {
         let path = normalize(&self.ctx.buildout_directory().join(path));
         let root = &self.roots[0].0;
         let hint = "list the folder in `allow-outside` of [buildout] to let parts write there";
-        if !self.roots.iter().any(|(r, _)| path.starts_with(r) && path != *r) {
+        if !self
+            .roots
+            .iter()
+            .any(|(r, _)| path.starts_with(r) && path != *r)
+        {
             return Err(Error::new(format!(
                 "{} is outside the buildout directory {}: {hint}",
                 path.display(),
