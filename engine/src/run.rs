@@ -446,6 +446,7 @@ pub fn install(
         told_interrupt: false,
         queue: Some(queue_tx),
         workers: 0,
+        reinstalled: HashMap::new(),
     };
     let queue = Mutex::new(queue_rx);
     std::thread::scope(|scope| {
@@ -764,6 +765,9 @@ struct Runner<'r, 'c> {
     queue: Option<mpsc::Sender<(String, Job)>>,
     /// Worker threads started so far (at most `jobs`).
     workers: usize,
+    /// The recorded paths of parts uninstalled first that this run installs again: their
+    /// install may replace those (the `owns` callback).
+    reinstalled: HashMap<String, Vec<String>>,
 }
 
 /// Where a part of the run phase stands.
@@ -970,7 +974,7 @@ impl Runner<'_, '_> {
                     recipe,
                     identity,
                     options,
-                    owned: Vec::new(),
+                    owned: self.reinstalled.remove(part).unwrap_or_default(),
                 })
             }
         }
@@ -998,6 +1002,7 @@ impl Runner<'_, '_> {
             info_span!("part", part = %step.part)
                 .in_scope(|| info!("uninstalling ({})", step.reason));
             let recipe = self.uninstaller(&step.part, &record);
+            let paths = record.paths.clone();
             self.dispatch(
                 scope,
                 worker,
@@ -1008,6 +1013,9 @@ impl Runner<'_, '_> {
             let (part, outcome) = self.wait(rx);
             match outcome {
                 Outcome::Uninstalled => {
+                    if prepared.recipes.contains_key(&part) {
+                        self.reinstalled.insert(part.clone(), paths);
+                    }
                     self.state.remove(&part);
                     self.save()?;
                     self.summary.uninstalled.push(part);

@@ -211,9 +211,9 @@ impl<'a> Made<'a> {
         into_directory || history_of_releases
     }
 
-    /// Checks that the part may write `path` (inside the instance or an allowed folder, and
-    /// nothing there that the part did not make), then lists it, durably, before it is made.
-    fn claim(&mut self, targets: &Targets, settings: &Settings, path: &Path) -> Result<()> {
+    /// Whether the part may make `path`: inside the instance or an allowed folder, and
+    /// nothing there that the part did not make (an empty folder aside).
+    fn may_make(&self, targets: &Targets, settings: &Settings, path: &Path) -> Result<()> {
         targets.allowed(path)?;
         if self.paths.iter().any(|p| p == path) {
             return Ok(());
@@ -228,6 +228,15 @@ impl<'a> Made<'a> {
         };
         if taken {
             return Err(not_made_by_part(path));
+        }
+        Ok(())
+    }
+
+    /// [`may_make`](Made::may_make), then lists `path`, durably, before it is made.
+    fn claim(&mut self, targets: &Targets, settings: &Settings, path: &Path) -> Result<()> {
+        self.may_make(targets, settings, path)?;
+        if self.paths.iter().any(|p| p == path) {
+            return Ok(());
         }
         self.paths.push(path.to_path_buf());
         self.write()
@@ -595,15 +604,21 @@ fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
         settings.check_name(&settings.revision)?;
         settings.revision.clone()
     };
-    ensure_built(settings, &revision, ctx)?;
     let release = settings.directory.join(&revision);
     let parent = settings.link.parent().unwrap_or(Path::new("/"));
-    if replace_link(
-        &mut made,
-        settings,
-        &settings.link,
-        &relative(parent, &release),
-    )? {
+    let current_target = relative(parent, &release);
+    // Everything the activation will write is checked before the build starts.
+    let targets = Targets::of(ctx);
+    made.may_make(&targets, settings, &settings.history())?;
+    let links = std::iter::once((&settings.link, &current_target))
+        .chain(settings.links.iter().map(|(link, target)| (link, target)));
+    for (link, target) in links {
+        if !fs::read_link(link).is_ok_and(|t| t == *target) {
+            made.may_make(&targets, settings, link)?;
+        }
+    }
+    ensure_built(settings, &revision, ctx)?;
+    if replace_link(&mut made, settings, &settings.link, &current_target)? {
         ctx.info(&format!(
             "{} -> {revision} (was {})",
             settings.link.display(),
