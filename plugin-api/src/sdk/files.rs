@@ -211,9 +211,12 @@ pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<
     Ok(true)
 }
 
-/// The permission bits of `path` (following links), `None` when it does not exist.
+/// The permission bits of `path`, `None` when it does not exist or is a link: a link at
+/// `path` is replaced by the file, never followed (no mode or content read or set through
+/// it).
 fn mode_of(path: &Path) -> Result<Option<u32>> {
-    match path.metadata() {
+    match path.symlink_metadata() {
+        Ok(meta) if meta.file_type().is_symlink() => Ok(None),
         Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::new(format!("cannot read {}: {e}", path.display()))),
@@ -384,6 +387,24 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o700);
         assert!(!write_if_changed(&path, b"echo bye\n", None).unwrap());
         assert!(!dir.path().join(".run.sh.tmp").exists());
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_file_is_replaced_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, "same\n").unwrap();
+        fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("out");
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        // Same content as the link's target, another mode: not a chmod through the link.
+        assert!(write_if_changed(&path, b"same\n", Some(0o755)).unwrap());
+        assert!(!path.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(fs::metadata(&elsewhere).unwrap().mode() & 0o7777, 0o600);
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("history")).unwrap();
+        write_atomic(&dir.path().join("history"), b"r1\n").unwrap();
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"same\n");
     }
 
     #[test]
