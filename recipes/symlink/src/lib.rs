@@ -826,6 +826,32 @@ mod tests {
     }
 
     #[test]
+    fn previous_never_takes_a_history_line_that_is_no_release_name() {
+        let tmp = TempDir::new("previous");
+        let directory = tmp.0.join("code");
+        for release in ["r1", "r2"] {
+            fs::create_dir_all(directory.join(release)).unwrap();
+            Status::Good.mark(&directory.join(release)).unwrap();
+        }
+        // A folder outside `directory` that looks like a good release.
+        fs::create_dir_all(tmp.0.join("escape")).unwrap();
+        Status::Good.mark(&tmp.0.join("escape")).unwrap();
+        let settings = Settings {
+            link: directory.join("current"),
+            directory,
+            revision: PREVIOUS.to_owned(),
+            config: None,
+            keep: 5,
+            links: Vec::new(),
+        };
+        let history = names(&["r1", "../escape", "r1\nx", "r2"]);
+        assert_eq!(
+            previous(&settings, &history, Some("r2")).as_deref(),
+            Some("r1")
+        );
+    }
+
+    #[test]
     fn pruning_keeps_current_previous_and_the_newest_good() {
         let good = |n: &str| (n.to_owned(), Status::Good);
         let releases = vec![
