@@ -844,7 +844,7 @@ mod tests {
             keep: 5,
             links: Vec::new(),
         };
-        let history = names(&["r1", "../escape", "r1\nx", "r2"]);
+        let history = names(&["r1", "../escape", "a\tb", "r2"]);
         assert_eq!(
             previous(&settings, &history, Some("r2")).as_deref(),
             Some("r1")
