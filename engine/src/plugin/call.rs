@@ -434,13 +434,14 @@ unsafe extern "C" fn owns(ctx: *mut c_void, path: Str) -> i32 {
         };
         // A set, so that a part with a million paths answers each question in the time of
         // a few lookups: the path itself or one of its folders.
-        // The instance folder, or one above it, owns nothing: an old state may record it.
         let directory = normalize(state.directory);
         let owned = state.owned_set.get_or_init(|| {
             state
                 .owned
                 .iter()
                 .map(|p| normalize(&directory.join(p)))
+                // The instance folder, or one above it, owns nothing (an old state may
+                // record it): it would make every file the part's.
                 .filter(|p| !directory.starts_with(p))
                 .collect()
         });
