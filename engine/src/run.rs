@@ -446,6 +446,7 @@ pub fn install(
         told_interrupt: false,
         queue: Some(queue_tx),
         workers: 0,
+        reinstalled: HashMap::new(),
     };
     let queue = Mutex::new(queue_rx);
     std::thread::scope(|scope| {
@@ -474,6 +475,8 @@ enum Job {
         recipe: Recipe,
         identity: RecipeRecord,
         options: BTreeMap<String, String>,
+        /// For a reinstall, the old record's paths: the recipe may replace those files.
+        owned: Vec<String>,
     },
     Update {
         recipe: Recipe,
@@ -595,6 +598,7 @@ impl Worker<'_> {
         &self,
         part: &str,
         options: &BTreeMap<String, String>,
+        owned: &[String],
         f: impl FnOnce(&Call<'_>) -> R,
     ) -> R {
         let host = JobHost {
@@ -613,6 +617,7 @@ impl Worker<'_> {
             locked: self.locked,
             options: &options,
             host: &host,
+            owned,
         };
         f(&call)
     }
@@ -625,7 +630,8 @@ impl Worker<'_> {
                 recipe,
                 identity,
                 options,
-            } => match self.call(part, &options, |c| recipe.install(c)) {
+                owned,
+            } => match self.call(part, &options, &owned, |c| recipe.install(c)) {
                 Ok(result) => Outcome::Installed(PartRecord {
                     recipe: Some(identity),
                     paths: self.record_paths(&result.paths, &[]),
@@ -643,7 +649,7 @@ impl Worker<'_> {
                 options,
                 record,
             } => {
-                match self.call(part, &options, |c| recipe.update(c)) {
+                match self.call(part, &options, &record.paths, |c| recipe.update(c)) {
                     Ok(result) => {
                         let mut outputs = record.outputs;
                         outputs.extend(result.outputs);
@@ -663,7 +669,9 @@ impl Worker<'_> {
             }
             Job::Uninstall { recipe, record } => {
                 if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
-                    if let Err(e) = self.call(part, &record.options, |c| recipe.uninstall(c)) {
+                    if let Err(e) = self.call(part, &record.options, &record.paths, |c| {
+                        recipe.uninstall(c)
+                    }) {
                         return Outcome::UninstallFailed(failure(part, "uninstall", &e));
                     }
                 }
@@ -757,6 +765,9 @@ struct Runner<'r, 'c> {
     queue: Option<mpsc::Sender<(String, Job)>>,
     /// Worker threads started so far (at most `jobs`).
     workers: usize,
+    /// The recorded paths of parts uninstalled first that this run installs again: their
+    /// install may replace those (the `owns` callback).
+    reinstalled: HashMap<String, Vec<String>>,
 }
 
 /// Where a part of the run phase stands.
@@ -942,6 +953,7 @@ impl Runner<'_, '_> {
             (Action::Reinstall, Some(record)) => {
                 info!("reinstalling: {reason}");
                 let record = record.clone();
+                let owned = record.paths.clone();
                 let uninstall = Job::Uninstall {
                     recipe: self.uninstaller(part, &record),
                     record,
@@ -952,6 +964,7 @@ impl Runner<'_, '_> {
                         recipe,
                         identity,
                         options,
+                        owned,
                     }),
                 )
             }
@@ -961,6 +974,7 @@ impl Runner<'_, '_> {
                     recipe,
                     identity,
                     options,
+                    owned: self.reinstalled.remove(part).unwrap_or_default(),
                 })
             }
         }
@@ -988,6 +1002,7 @@ impl Runner<'_, '_> {
             info_span!("part", part = %step.part)
                 .in_scope(|| info!("uninstalling ({})", step.reason));
             let recipe = self.uninstaller(&step.part, &record);
+            let paths = record.paths.clone();
             self.dispatch(
                 scope,
                 worker,
@@ -998,6 +1013,9 @@ impl Runner<'_, '_> {
             let (part, outcome) = self.wait(rx);
             match outcome {
                 Outcome::Uninstalled => {
+                    if prepared.recipes.contains_key(&part) {
+                        self.reinstalled.insert(part.clone(), paths);
+                    }
                     self.state.remove(&part);
                     self.save()?;
                     self.summary.uninstalled.push(part);

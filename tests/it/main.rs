@@ -9,5 +9,6 @@ mod lava;
 mod lifecycle;
 mod mkdir_template;
 mod plugins;
+mod safety_recipes;
 mod scripts;
 mod symlink;
