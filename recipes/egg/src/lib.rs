@@ -126,8 +126,15 @@ struct Settings {
     python: String,
     eggs_dir: PathBuf,
     cache: PathBuf,
+    /// Without userinfo: what is shown and stored.
     index_url: Option<String>,
+    /// As configured, userinfo included: only for `pip` (sdist builds), which redacts it.
+    index_url_raw: Option<String>,
+    /// Without userinfo.
     find_links: Vec<String>,
+    /// Basic auth per origin, from the userinfo of `index_url` and `find_links`.
+    credentials: Vec<http::Credential>,
+    allow_insecure: bool,
     allow_picked: bool,
     prereleases: bool,
     /// The name of the pins section.
@@ -185,6 +192,26 @@ impl Settings {
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
         };
+        // Credentials leave the URLs here, before any is shown, logged or stored.
+        let mut credentials = Vec::new();
+        let index_url_raw = index_url;
+        let index_url = index_url_raw.as_deref().map(|u| {
+            let (bare, c) = http::split_userinfo(u.trim());
+            credentials.extend(c);
+            bare
+        });
+        let find_links: Vec<String> = find_links
+            .iter()
+            .map(|u| {
+                let (bare, c) = http::split_userinfo(u);
+                credentials.extend(c);
+                bare
+            })
+            .collect();
+        let allow_insecure = match options.get("allow-insecure") {
+            Some(_) => options.get_bool("allow-insecure", false)?,
+            None => from_buildout("allow-insecure").is_some_and(|v| v.trim() == "true"),
+        };
         let allow_picked = match options.get("allow-picked-versions") {
             Some(_) => options.get_bool("allow-picked-versions", true)?,
             None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
@@ -198,7 +225,10 @@ impl Settings {
             eggs_dir,
             cache,
             index_url,
+            index_url_raw,
             find_links,
+            credentials,
+            allow_insecure,
             allow_picked,
             prereleases,
             versions_section,
@@ -216,7 +246,10 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         eggs_dir,
         cache,
         index_url,
+        index_url_raw,
         find_links,
+        credentials,
+        allow_insecure,
         allow_picked,
         prereleases,
         versions_section,
@@ -264,7 +297,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     }
 
     let mut pip_args = Vec::new();
-    match (&index_url, offline) {
+    match (&index_url_raw, offline) {
         (Some(i), false) => pip_args.extend(["--index-url".to_owned(), i.clone()]),
         _ => pip_args.push("--no-index".to_owned()),
     }
@@ -292,7 +325,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let client = if offline {
         None
     } else {
-        Some(http::Client::new()?.with_page_cache(http::PageCache {
+        let config = http::Config::from_env(credentials, allow_insecure)?;
+        Some(http::Client::new(config)?.with_page_cache(http::PageCache {
             dir: cache.join("pages"),
             refresh: ctx.newest(),
         }))

@@ -77,7 +77,7 @@ pub fn read(path: &Path) -> Result<LockFile> {
         }
         Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
     };
-    let lock: LockFile = toml::from_str(&text).map_err(|e| {
+    let mut lock: LockFile = toml::from_str(&text).map_err(|e| {
         Error::new(format!(
             "the lock {} is not valid: {e}; delete it to resolve again",
             path.display()
@@ -89,6 +89,11 @@ pub fn read(path: &Path) -> Result<LockFile> {
             path.display(),
             lock.version
         )));
+    }
+    // A lock written before credentials were kept out of URLs loses them here (and on
+    // disk at the next write): the configured index URL supplies them.
+    for d in lock.parts.values_mut().flat_map(|p| p.dist.iter_mut()) {
+        d.url = crate::http::split_userinfo(&d.url).0;
     }
     Ok(lock)
 }
