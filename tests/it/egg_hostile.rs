@@ -213,3 +213,229 @@ fn credentials_go_to_their_own_host_only() {
     );
     assert!(sent.iter().all(|(_, a)| a.is_none()), "{sent:?}");
 }
+
+/// A zip written by hand (the zip crate cannot write a member it did not deflate itself):
+/// stored members, and one deflated member given as its raw stream and declared size.
+struct HandZip {
+    bytes: Vec<u8>,
+    central: Vec<u8>,
+    count: u16,
+}
+
+impl HandZip {
+    fn new() -> HandZip {
+        HandZip {
+            bytes: Vec::new(),
+            central: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Adds `name`: `data` as written (method 0 stored, 8 deflated), `size` bytes once
+    /// inflated, with the CRC-32 `crc`.
+    fn add(&mut self, name: &str, method: u16, data: &[u8], size: u32, crc: u32) {
+        let offset = u32::try_from(self.bytes.len()).expect("a small zip");
+        let compressed = u32::try_from(data.len()).expect("a small member");
+        let name_len = u16::try_from(name.len()).expect("a short name");
+        let common = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            out.extend_from_slice(&0u16.to_le_bytes()); // flags
+            out.extend_from_slice(&method.to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // time
+            out.extend_from_slice(&0x21u16.to_le_bytes()); // date: 1980-01-01
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&compressed.to_le_bytes());
+            out.extend_from_slice(&size.to_le_bytes());
+            out.extend_from_slice(&name_len.to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // extra length
+        };
+        self.bytes.extend_from_slice(b"PK\x03\x04");
+        common(&mut self.bytes);
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.extend_from_slice(data);
+        self.central.extend_from_slice(b"PK\x01\x02");
+        self.central.extend_from_slice(&0x031eu16.to_le_bytes()); // made by: Unix
+        common(&mut self.central);
+        self.central.extend_from_slice(&0u16.to_le_bytes()); // comment length
+        self.central.extend_from_slice(&0u16.to_le_bytes()); // disk
+        self.central.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        self.central
+            .extend_from_slice(&(0o100644u32 << 16).to_le_bytes()); // external: a file
+        self.central.extend_from_slice(&offset.to_le_bytes());
+        self.central.extend_from_slice(name.as_bytes());
+        self.count += 1;
+    }
+
+    fn stored(&mut self, name: &str, data: &[u8]) {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let size = u32::try_from(data.len()).expect("a small member");
+        self.add(name, 0, data, size, crc.sum());
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let cd_offset = u32::try_from(self.bytes.len()).expect("a small zip");
+        let cd_size = u32::try_from(self.central.len()).expect("a small directory");
+        self.bytes.extend_from_slice(&self.central);
+        self.bytes.extend_from_slice(b"PK\x05\x06");
+        self.bytes.extend_from_slice(&[0; 4]); // disk numbers
+        self.bytes.extend_from_slice(&self.count.to_le_bytes());
+        self.bytes.extend_from_slice(&self.count.to_le_bytes());
+        self.bytes.extend_from_slice(&cd_size.to_le_bytes());
+        self.bytes.extend_from_slice(&cd_offset.to_le_bytes());
+        self.bytes.extend_from_slice(&0u16.to_le_bytes());
+        self.bytes
+    }
+}
+
+/// A raw deflate stream of `mib` MiB of zeros, about a thousandth of that: 1 MiB of zeros
+/// is deflated once with a full flush (which resets the compressor, so every further MiB
+/// deflates to the same bytes) and the result repeated.
+fn deflated_zeros(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let zeros = vec![0u8; 1 << 20];
+    let mut c = Compress::new(Compression::best(), false);
+    let chunk = |c: &mut Compress, input: &[u8], flush| {
+        let mut out = Vec::with_capacity(256 << 10);
+        let before = c.total_in();
+        c.compress_vec(input, &mut out, flush).expect("deflate");
+        assert_eq!(c.total_in() - before, input.len() as u64, "all input taken");
+        out
+    };
+    let first = chunk(&mut c, &zeros, FlushCompress::Full);
+    let next = chunk(&mut c, &zeros, FlushCompress::Full);
+    let mut stream = first;
+    for _ in 1..mib {
+        stream.extend_from_slice(&next);
+    }
+    stream.extend(chunk(&mut c, &[], FlushCompress::Finish));
+    stream
+}
+
+/// A wheel of `bomb` 1.0 whose `bomb/zeros.bin` inflates to 2 GiB of zeros from about
+/// 2 MB; RECORD lists it (with a hash it cannot match: it must be refused long before).
+fn bomb_wheel() -> Vec<u8> {
+    use sha2::Digest;
+    let mut zip = HandZip::new();
+    let stream = deflated_zeros(2048);
+    assert!(stream.len() < 4 << 20, "{} bytes", stream.len());
+    zip.add("bomb/zeros.bin", 8, &stream, 2048 << 20, 0);
+    let info = "bomb-1.0.dist-info";
+    let members = [
+        ("bomb/__init__.py".to_owned(), b"B = 1\n".to_vec()),
+        (
+            format!("{info}/METADATA"),
+            b"Metadata-Version: 2.1\nName: bomb\nVersion: 1.0\n".to_vec(),
+        ),
+        (
+            format!("{info}/WHEEL"),
+            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+        ),
+    ];
+    let mut record = String::from("bomb/zeros.bin,sha256=AAAA,2147483648\n");
+    for (name, data) in &members {
+        let h = rbuildout_tests::pyindex::urlsafe_b64_nopad(&sha2::Sha256::digest(data));
+        record.push_str(&format!("{name},sha256={h},{}\n", data.len()));
+        zip.stored(name, data);
+    }
+    record.push_str(&format!("{info}/RECORD,,\n"));
+    zip.stored(&format!("{info}/RECORD"), record.as_bytes());
+    zip.finish()
+}
+
+#[test]
+fn a_zip_bomb_is_refused_in_bounded_memory() {
+    let wheel = bomb_wheel();
+    let index = Index::serve(&[Package::new("bomb", "1.0").wheel_override(wheel)]);
+    let inst = instance(&index.url(), &["bomb"], "");
+    let (run, took) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("bomb/zeros.bin"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("RBUILDOUT_MAX_ZIP_RATIO"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let eggs: Vec<_> = std::fs::read_dir(inst.path("eggs"))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(eggs.is_empty(), "{eggs:?}");
+    // A higher ratio allowed: the total size limit still holds.
+    let (run, _) = bounded(
+        &inst,
+        &[],
+        &[
+            ("RBUILDOUT_MAX_ZIP_RATIO", "100000"),
+            ("RBUILDOUT_MAX_UNPACKED_SIZE", "1G"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("RBUILDOUT_MAX_UNPACKED_SIZE"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
+    // Through the index (PEP 658 metadata), a find-links folder (the wheel's METADATA),
+    // and installing from a lock (the unpacked METADATA).
+    let liars = [
+        Package::new("alpha", "1.0").metadata_says("beta", "1.0"),
+        Package::new("alpha", "1.0").metadata_says("alpha", "6.6.6"),
+    ];
+    for liar in liars {
+        let index = Index::serve(std::slice::from_ref(&liar));
+        let inst = instance(&index.url(), &["alpha"], "");
+        let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("METADATA says"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("the file name says alpha 1.0"),
+            "{}",
+            run.stderr
+        );
+        let links = Instance::new(&format!(
+            "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
+             [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [{:?}]\n",
+            index.files_dir().display().to_string()
+        ));
+        let (run, _) = bounded(&links, &[], &[], Duration::from_secs(60));
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("METADATA says"), "{}", run.stderr);
+    }
+    // A lock made against an honest index, installed from a lying one.
+    let honest = Index::serve(&[Package::new("alpha", "1.0")]);
+    let inst = instance(&honest.url(), &["alpha"], "");
+    let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lock = inst.read("buildout.lock");
+    let liar = Package::new("alpha", "1.0").metadata_says("beta", "1.0");
+    let lying = Index::serve(std::slice::from_ref(&liar));
+    let honest_sha = rbuildout_tests::pyindex::hex(&{
+        use sha2::Digest;
+        sha2::Sha256::digest(Package::new("alpha", "1.0").wheel_bytes())
+    });
+    let lying_sha = rbuildout_tests::pyindex::hex(&{
+        use sha2::Digest;
+        sha2::Sha256::digest(liar.wheel_bytes())
+    });
+    inst.write(
+        "buildout.lock",
+        &lock
+            .replace(&honest.base_url(), &lying.base_url())
+            .replace(&honest_sha, &lying_sha),
+    );
+    std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
+    std::fs::remove_dir_all(inst.path("cache")).expect("remove cache");
+    let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("METADATA says beta 1.0"),
+        "{}",
+        run.stderr
+    );
+}

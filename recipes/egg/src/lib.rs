@@ -340,7 +340,14 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     .with_cache(cache.join("dists"))
     .with_eggs(&eggs_dir);
     let store = Store::new(&cache, client.as_ref());
-    let installer = Installer::new(&eggs_dir, &store, &builder, &interp, ctx);
+    let installer = Installer::new(
+        &eggs_dir,
+        &store,
+        &builder,
+        &interp,
+        ctx,
+        install::Limits::from_env()?,
+    );
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| installer.work());
@@ -605,6 +612,7 @@ struct Installer<'a> {
     builder: &'a build::Builder<'a>,
     interp: &'a interp::Interpreter,
     ctx: &'a Context<'a>,
+    limits: install::Limits,
     work: Mutex<Work>,
     wake: std::sync::Condvar,
     compiler: Mutex<Option<install::Compiler>>,
@@ -625,6 +633,7 @@ impl<'a> Installer<'a> {
         builder: &'a build::Builder<'a>,
         interp: &'a interp::Interpreter,
         ctx: &'a Context<'a>,
+        limits: install::Limits,
     ) -> Installer<'a> {
         // A progress bar on a terminal (indicatif draws nothing otherwise).
         let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -644,6 +653,7 @@ impl<'a> Installer<'a> {
             builder,
             interp,
             ctx,
+            limits,
             work: Mutex::new(Work::default()),
             wake: std::sync::Condvar::new(),
             compiler: Mutex::new(None),
@@ -735,6 +745,7 @@ impl<'a> Installer<'a> {
                         self.store,
                         self.builder,
                         self.interp,
+                        &self.limits,
                         &|root, rels| self.compile(root, rels),
                     )
                 }))
@@ -903,6 +914,7 @@ fn install_one(
     store: &Store,
     builder: &build::Builder,
     interp: &interp::Interpreter,
+    limits: &install::Limits,
     compile: &dyn Fn(&Path, &[String]),
 ) -> Result<Option<(tempfile::TempDir, PathBuf)>> {
     let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
@@ -936,6 +948,7 @@ fn install_one(
         &wheel_name,
         tmp.path(),
         &interp.executable,
+        limits,
         &mut |rel| {
             modules.push(rel.to_owned());
             if modules.len() >= install::COMPILE_BATCH {
