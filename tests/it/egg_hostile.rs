@@ -439,3 +439,77 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
         run.stderr
     );
 }
+
+/// The `.tmp-*` entries of `dir`.
+fn temps(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".tmp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_run_killed_mid_install_leaves_no_temp_folder_after_the_next() {
+    let packages = [
+        Package::new("alpha", "1.0")
+            .requires("beta>=2")
+            .module("alpha/__init__.py", "import beta\nA = beta.B + 1\n"),
+        Package::new("beta", "2.0").module("beta/__init__.py", "B = 41\n"),
+    ];
+    let index = Index::serve(&packages);
+    // beta's download waits, so alpha sits unpacked in its temp folder.
+    index.stall_file(Some(&packages[1].wheel_filename()));
+    let inst = instance(&index.url(), &["alpha"], "");
+    // Another live run's temp folder (locked, as rbuildout locks its own): never touched.
+    std::fs::create_dir_all(inst.path("eggs/.tmp-live")).expect("mkdir");
+    let live = std::fs::File::open(inst.path("eggs/.tmp-live")).expect("open");
+    live.lock().expect("flock");
+    let mut child = inst
+        .command(&[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while temps(&inst.path("eggs")).len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no temp folder appeared: {:?}",
+            temps(&inst.path("eggs"))
+        );
+        assert!(child.try_wait().expect("wait").is_none(), "the run ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert!(temps(&inst.path("eggs")).len() >= 2);
+    index.stall_file(None);
+    let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(120));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(temps(&inst.path("eggs")), vec![".tmp-live".to_owned()]);
+    let state = inst.state();
+    let paths = state["parts"]["app"]["outputs"]["paths"]
+        .as_str()
+        .expect("paths")
+        .to_owned();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sys\nsys.path[0:0] = {:?}\nimport alpha\nprint(alpha.A)",
+            paths.lines().collect::<Vec<_>>()
+        ))
+        .env_remove("PYTHONPATH")
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    // And a run with nothing to install sweeps too.
+    drop(live);
+    let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(temps(&inst.path("eggs")).is_empty());
+}

@@ -758,10 +758,82 @@ impl Drop for Compiler {
     }
 }
 
+/// A temp folder `eggs-directory/.tmp-XXXX/` an egg is unpacked into, flocked for as long
+/// as this lives: a run killed meanwhile leaves it unlocked, and the next run's
+/// [`sweep_stale_temps`] removes it, while the temp folders of live runs (of any instance
+/// sharing the eggs folder) stay.
+pub struct TempEgg {
+    dir: tempfile::TempDir,
+    /// The folder itself, opened and flocked.
+    _lock: File,
+}
+
+impl TempEgg {
+    /// A new temp folder in `eggs_dir`. It is made and locked under a shared lock of
+    /// `eggs_dir` (a sweep holds it exclusively), so no sweep sees it unlocked.
+    pub fn new(eggs_dir: &Path) -> Result<TempEgg> {
+        let failed = |e: std::io::Error| {
+            Error::new(format!(
+                "cannot create a folder in {}: {e}",
+                eggs_dir.display()
+            ))
+        };
+        let guard = File::open(eggs_dir).map_err(failed)?;
+        guard.lock_shared().map_err(failed)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(eggs_dir)
+            .map_err(failed)?;
+        let lock = File::open(dir.path()).map_err(failed)?;
+        lock.lock().map_err(failed)?;
+        drop(guard);
+        Ok(TempEgg { dir, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the `.tmp-*` folders of `eggs_dir` that no live process holds locked (left by a
+/// killed run). Best effort: what cannot be removed now is tried again next time.
+pub fn sweep_stale_temps(eggs_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(guard) = File::open(eggs_dir) else {
+        return;
+    };
+    if guard.lock().is_err() {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(eggs_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || !e.file_name().to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        let path = e.path();
+        let Ok(dir) = File::open(&path) else { continue };
+        if dir.try_lock().is_err() {
+            continue;
+        }
+        // Still the folder that was locked (not renamed away and replaced meanwhile).
+        let same = match (dir.metadata(), std::fs::symlink_metadata(&path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if same {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Moves the complete temp folder `tmp` to `dest`; if `dest` appeared meanwhile (another
 /// process installed the same egg), `tmp` is dropped and `dest` used.
-pub fn commit(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
-    let path = tmp.keep();
+pub fn commit(tmp: TempEgg, dest: &Path) -> Result<()> {
+    let TempEgg { dir, _lock } = tmp;
+    let path = dir.keep();
     match std::fs::rename(&path, dest) {
         Ok(()) => Ok(()),
         Err(e) => {

@@ -256,6 +256,10 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         offline,
     } = Settings::read(options, ctx)?;
 
+    // Temp folders of killed runs go, whatever this run does next.
+    if eggs_dir.is_dir() {
+        install::sweep_stale_temps(&eggs_dir);
+    }
     let interp = interp::query(&python, &cache)?;
     let lock_path = lockfile::path(ctx);
     let lock = lockfile::read(&lock_path)?;
@@ -588,7 +592,7 @@ fn present(
 
 /// What installing one distribution gave: its unpacked temp folder and destination, `None`
 /// when the destination existed already.
-type Unpacked = Result<Option<(tempfile::TempDir, PathBuf)>>;
+type Unpacked = Result<Option<(install::TempEgg, PathBuf)>>;
 
 /// The installer's shared state.
 #[derive(Default)]
@@ -677,9 +681,7 @@ impl<'a> Installer<'a> {
             return;
         }
         if w.jobs.is_empty() {
-            if std::fs::create_dir_all(self.eggs_dir).is_ok() {
-                sweep_stale_temps(self.eggs_dir);
-            }
+            let _ = std::fs::create_dir_all(self.eggs_dir);
             let mut c = self
                 .compiler
                 .lock()
@@ -886,26 +888,6 @@ impl<'a> Installer<'a> {
     }
 }
 
-/// Removes `.tmp-*` folders that a killed run left in the eggs folder. Only old ones: a
-/// recent one may belong to another process installing right now.
-fn sweep_stale_temps(eggs_dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(eggs_dir) else {
-        return;
-    };
-    let hour = std::time::Duration::from_secs(3600);
-    for e in rd.flatten() {
-        let stale = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > hour);
-        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 /// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
 /// destination; `None` when the destination exists already.
 fn install_one(
@@ -916,7 +898,7 @@ fn install_one(
     interp: &interp::Interpreter,
     limits: &install::Limits,
     compile: &dyn Fn(&Path, &[String]),
-) -> Result<Option<(tempfile::TempDir, PathBuf)>> {
+) -> Result<Option<(install::TempEgg, PathBuf)>> {
     let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
     let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
         Some(Kind::Wheel { .. }) => (file, d.file.clone()),
@@ -933,15 +915,7 @@ fn install_one(
     if dest.is_dir() {
         return Ok(None);
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempdir_in(eggs_dir)
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot create a folder in {}: {e}",
-                eggs_dir.display()
-            ))
-        })?;
+    let tmp = install::TempEgg::new(eggs_dir)?;
     let mut modules = Vec::new();
     let dist_info = install::unpack_with(
         &wheel,
