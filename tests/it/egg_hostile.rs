@@ -3,7 +3,7 @@
 //! silent servers, and runs killed in the middle of an install. Every attack runs the real
 //! binary with its memory (`ulimit -v`) and its time bounded.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -512,4 +512,441 @@ fn a_run_killed_mid_install_leaves_no_temp_folder_after_the_next() {
     let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(temps(&inst.path("eggs")).is_empty());
+}
+
+/// A server on 127.0.0.1 answering every connection with `answer` (given the request's
+/// head) for at most a minute; returns its base URL. The accepting thread lives as long as
+/// the test binary, idle.
+fn serve(answer: fn(&mut std::net::TcpStream, &str)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(60)));
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                answer(&mut stream, &String::from_utf8_lossy(&head));
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Writes `chunk` again and again for at most a minute (until the client goes away).
+fn endless(stream: &mut std::net::TcpStream, chunk: &[u8]) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if stream.write_all(chunk).is_err() {
+            return;
+        }
+    }
+}
+
+fn endless_page(stream: &mut std::net::TcpStream, _: &str) {
+    let _ = stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>",
+    );
+    endless(stream, &b"<a href=\"x\">x</a>\n".repeat(4096));
+}
+
+fn endless_chunked_page(stream: &mut std::net::TcpStream, _: &str) {
+    let _ = stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\n\
+          Transfer-Encoding: chunked\r\n\r\n",
+    );
+    let body = b"[".repeat(65536);
+    let mut chunk = format!("{:x}\r\n", body.len()).into_bytes();
+    chunk.extend_from_slice(&body);
+    chunk.extend_from_slice(b"\r\n");
+    endless(stream, &chunk);
+}
+
+/// Accepts and says nothing for a minute.
+fn silent(stream: &mut std::net::TcpStream, _: &str) {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    while start.elapsed() < Duration::from_secs(60) {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Sends the headers and a little of the body, then nothing for a minute.
+fn stalls_in_the_body(stream: &mut std::net::TcpStream, head: &str) {
+    let _ = stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n<html>",
+    );
+    silent(stream, head);
+}
+
+#[test]
+fn an_endless_page_fails_in_bounded_memory_and_time() {
+    for (answer, env) in [
+        (endless_page as fn(&mut std::net::TcpStream, &str), None),
+        (
+            endless_chunked_page,
+            Some(("RBUILDOUT_MAX_PAGE_SIZE", "1M")),
+        ),
+    ] {
+        let base = serve(answer);
+        let inst = instance(&format!("{base}/simple/"), &["alpha"], "");
+        let env: Vec<(&str, &str)> = env.into_iter().collect();
+        let (run, took) = bounded(&inst, &[], &env, Duration::from_secs(60));
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("{base}/simple/alpha/")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("larger than"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("RBUILDOUT_MAX_PAGE_SIZE"),
+            "{}",
+            run.stderr
+        );
+        assert!(took < Duration::from_secs(45), "{took:?}");
+    }
+}
+
+#[test]
+fn a_silent_server_times_out_naming_the_url() {
+    for answer in [
+        silent as fn(&mut std::net::TcpStream, &str),
+        stalls_in_the_body,
+    ] {
+        let base = serve(answer);
+        let url =
+            format!("{base}/simple/").replacen("http://", &format!("http://me:{PASSWORD}@"), 1);
+        let inst = instance(&url, &["alpha"], "");
+        let (run, took) = bounded(
+            &inst,
+            &[],
+            &[("RBUILDOUT_HTTP_TIMEOUT", "2")],
+            Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("{base}/simple/alpha/")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("RBUILDOUT_HTTP_TIMEOUT"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
+        assert!(took < Duration::from_secs(15), "{took:?}");
+    }
+    // A bad value is named.
+    let inst = instance("http://127.0.0.1:9/simple/", &["alpha"], "");
+    let (run, _) = bounded(
+        &inst,
+        &[],
+        &[("RBUILDOUT_HTTP_TIMEOUT", "soon")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("RBUILDOUT_HTTP_TIMEOUT=\"soon\""),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Redirects every request to the `Location` in the first line of its path (after
+/// `/to/`), percent-decoded: `/to/file:%2F%2F%2Fetc%2Fpasswd`.
+fn redirector(stream: &mut std::net::TcpStream, head: &str) {
+    let target = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.split_once("/to/"))
+        .map(|(_, rest)| rest.replace("%2F", "/").replace("%3A", ":"))
+        .unwrap_or_default();
+    let _ = stream.write_all(
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+}
+
+#[test]
+fn remote_pages_may_not_lead_to_local_files() {
+    // A real wheel on this machine, which a remote page names by a file: URL.
+    let local = Index::serve(&[Package::new("alpha", "1.0")]);
+    let wheel = local
+        .files_dir()
+        .join(Package::new("alpha", "1.0").wheel_filename());
+    let file_url = format!("file://{}", wheel.display());
+    // The index: one page, whatever is asked, linking that wheel.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let body = format!("<html><a href=\"{file_url}\">alpha</a></html>");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    let inst = instance(&format!("{base}/simple/"), &["alpha"], "");
+    let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("local file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("{base}/simple/alpha/")),
+        "{}",
+        run.stderr
+    );
+    assert!(!inst.path("eggs").join("alpha-1.0-py3-none-any").exists());
+    // A redirect to a file: URL is refused the same way, and not retried.
+    let redirect = serve(redirector);
+    let to = format!("{redirect}/to/file:%2F%2F%2Fetc%2Fpasswd/");
+    let inst = instance(&to, &["alpha"], "");
+    let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("redirect was refused"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("local file"), "{}", run.stderr);
+    // A local find-links page may still name local files.
+    let links = Instance::new(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [\"links.html\"]\n"
+    ));
+    links.write(
+        "links.html",
+        &format!("<html><a href=\"{file_url}\">alpha</a></html>"),
+    );
+    let (run, _) = bounded(&links, &[], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn a_redirect_to_another_host_gets_no_credentials() {
+    let other = Index::serve(&alpha_beta());
+    let redirect = serve(redirector);
+    // `/to/<other>/simple/` + the project: every page request is sent to `other`.
+    let to = format!(
+        "{redirect}/to/{}/simple/",
+        other.base_url().replace("/", "%2F").replace(":", "%3A")
+    );
+    let url = to.replacen("http://", &format!("http://me:{PASSWORD}@"), 1);
+    let inst = instance(&url, &["alpha"], "");
+    let (run, _) = bounded(&inst, &["-vv"], &[], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = other.authorizations();
+    assert!(
+        seen.iter().any(|(t, _)| t.starts_with("/simple/")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|(_, a)| a.is_none()), "{seen:?}");
+    assert_nowhere(
+        PASSWORD,
+        &[inst.path("buildout.lock"), inst.path("cache")],
+        &run,
+    );
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An https server on 127.0.0.1 (Python's http.server, a certificate from a CA made here:
+/// `ca.pem` in [`TlsServer::dir`]) serving `page` as `/simple/alpha/` and redirecting
+/// `/down/<rest>` to `<redirect><rest>`; killed when dropped.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server(page: &str, redirect: &str) -> TlsServer {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tls dir");
+    let d = dir.path();
+    let subj = |cn: &str| format!("/CN={cn}");
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            &subj("rbuildout hostile test CA"),
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            &subj("127.0.0.1"),
+        ],
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let project = d.join("www/simple/alpha");
+    std::fs::create_dir_all(&project).expect("www");
+    std::fs::write(project.join("index.html"), page).expect("page");
+    let server = "import http.server, ssl, sys, os\n\
+                  os.chdir(sys.argv[1])\n\
+                  target = sys.argv[4]\n\
+                  class H(http.server.SimpleHTTPRequestHandler):\n\
+                  \x20   def do_GET(self):\n\
+                  \x20       if self.path.startswith('/down/'):\n\
+                  \x20           self.send_response(302)\n\
+                  \x20           self.send_header('Location', target + self.path[6:])\n\
+                  \x20           self.send_header('Content-Length', '0')\n\
+                  \x20           self.end_headers()\n\
+                  \x20           return\n\
+                  \x20       return super().do_GET()\n\
+                  \x20   def log_message(self, *a):\n\
+                  \x20       pass\n\
+                  srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n\
+                  ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+                  ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+                  srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+                  print(srv.server_address[1], flush=True)\n\
+                  srv.serve_forever()\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", server])
+        .arg(d.join("www"))
+        .arg(d.join("srv.pem"))
+        .arg(d.join("srv.key"))
+        .arg(redirect)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the TLS server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("port");
+    let port = line.trim().parse().expect("a port number");
+    TlsServer { child, port, dir }
+}
+
+#[test]
+fn an_https_index_may_not_lead_to_http_unless_allowed() {
+    use sha2::Digest;
+    let alpha = Package::new("alpha", "1.0").module("alpha/__init__.py", "A = 1\n");
+    let plain = Index::serve(std::slice::from_ref(&alpha));
+    let name = alpha.wheel_filename();
+    let sha = rbuildout_tests::pyindex::hex(&sha2::Sha256::digest(alpha.wheel_bytes()));
+    let page = format!(
+        "<html><a href=\"{}#sha256={sha}\">{name}</a></html>",
+        plain.file_url(&name)
+    );
+    let tls = tls_server(&page, &plain.url());
+    let ca = tls.dir.path().join("ca.pem").display().to_string();
+    let env = [("SSL_CERT_FILE", ca.as_str())];
+    let limit = Duration::from_secs(60);
+    // The https page links a file over http; then the https index redirects to http.
+    for index in ["simple", "down"] {
+        let url = format!("https://127.0.0.1:{}/{index}/", tls.port);
+        let inst = instance(&url, &["alpha"], "");
+        let (run, _) = bounded(&inst, &[], &env, limit);
+        assert_eq!(run.code, 1, "{index}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("from https to plain http"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("allow-insecure = true"),
+            "{}",
+            run.stderr
+        );
+        assert!(!inst.path("eggs/alpha-1.0-py3-none-any").exists());
+        // Allowed in the part, or in [buildout].
+        let inst = instance(&url, &["alpha"], "allow-insecure = \"true\"\n");
+        let (run, _) = bounded(&inst, &[], &env, limit);
+        assert_eq!(run.code, 0, "{index}: {}", run.stderr);
+        assert!(inst.path("eggs/alpha-1.0-py3-none-any").is_dir());
+        let inst = Instance::new(&format!(
+            "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{url}\"\n\
+             allow-insecure = \"true\"\n\n[app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\n"
+        ));
+        let (run, _) = bounded(&inst, &[], &env, limit);
+        assert_eq!(run.code, 0, "{index}: {}", run.stderr);
+    }
 }
