@@ -733,10 +733,10 @@ fn remote_pages_may_not_lead_to_local_files() {
     );
     assert!(run.stderr.contains("local file"), "{}", run.stderr);
     // A local find-links page may still name local files.
-    let links = Instance::new(&format!(
+    let links = Instance::new(
         "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
-         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [\"links.html\"]\n"
-    ));
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [\"links.html\"]\n",
+    );
     links.write(
         "links.html",
         &format!("<html><a href=\"{file_url}\">alpha</a></html>"),
