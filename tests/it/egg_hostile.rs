@@ -33,10 +33,34 @@ fn bounded(
     env: &[(&str, &str)],
     limit: Duration,
 ) -> (Run, Duration) {
+    let (run, took, _) = measured(inst, args, env, limit);
+    (run, took)
+}
+
+/// [`bounded`], also returning the run's peak resident memory in KiB when `/usr/bin/time`
+/// is there to measure it.
+fn measured(
+    inst: &Instance,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> (Run, Duration, Option<u64>) {
     let probe = inst.command(args);
+    let rss_file = inst.path(".maxrss");
+    let _ = std::fs::remove_file(&rss_file);
+    let time = Path::new("/usr/bin/time");
+    let script = if time.exists() {
+        format!(
+            "ulimit -v {MEMORY_KB}; exec {} -o {} -f %M \"$0\" \"$@\"",
+            time.display(),
+            rss_file.display()
+        )
+    } else {
+        format!("ulimit -v {MEMORY_KB}; exec \"$0\" \"$@\"")
+    };
     let mut c = std::process::Command::new("sh");
     c.arg("-c")
-        .arg(format!("ulimit -v {MEMORY_KB}; exec \"$0\" \"$@\""))
+        .arg(script)
         .arg(probe.get_program())
         .args(probe.get_args())
         .current_dir(inst.dir())
@@ -81,7 +105,10 @@ fn bounded(
         stdout: out.join().expect("stdout"),
         stderr: err.join().expect("stderr"),
     };
-    (run, took)
+    let rss = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()));
+    (run, took, rss)
 }
 
 /// Every regular file under `dir` (recursively, links not followed), or `dir` itself.
@@ -348,7 +375,11 @@ fn a_zip_bomb_is_refused_in_bounded_memory() {
     let wheel = bomb_wheel();
     let index = Index::serve(&[Package::new("bomb", "1.0").wheel_override(wheel)]);
     let inst = instance(&index.url(), &["bomb"], "");
-    let (run, took) = bounded(&inst, &[], &[], Duration::from_secs(60));
+    let (run, took, rss) = measured(&inst, &[], &[], Duration::from_secs(60));
+    eprintln!("zip bomb refused: peak RSS {rss:?} KiB");
+    if let Some(kib) = rss {
+        assert!(kib < 100 * 1024, "peak RSS {kib} KiB");
+    }
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("bomb/zeros.bin"), "{}", run.stderr);
     assert!(
@@ -602,7 +633,12 @@ fn an_endless_page_fails_in_bounded_memory_and_time() {
         let base = serve(answer);
         let inst = instance(&format!("{base}/simple/"), &["alpha"], "");
         let env: Vec<(&str, &str)> = env.into_iter().collect();
-        let (run, took) = bounded(&inst, &[], &env, Duration::from_secs(60));
+        let (run, took, rss) = measured(&inst, &[], &env, Duration::from_secs(60));
+        eprintln!("endless page refused: peak RSS {rss:?} KiB");
+        // The default limit is 64 MiB: the page is held once, not three times.
+        if let Some(kib) = rss {
+            assert!(kib < 200 * 1024, "peak RSS {kib} KiB");
+        }
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert!(
             run.stderr.contains(&format!("{base}/simple/alpha/")),
