@@ -376,7 +376,6 @@ fn a_zip_bomb_is_refused_in_bounded_memory() {
     let index = Index::serve(&[Package::new("bomb", "1.0").wheel_override(wheel)]);
     let inst = instance(&index.url(), &["bomb"], "");
     let (run, took, rss) = measured(&inst, &[], &[], Duration::from_secs(60));
-    eprintln!("zip bomb refused: peak RSS {rss:?} KiB");
     if let Some(kib) = rss {
         assert!(kib < 100 * 1024, "peak RSS {kib} KiB");
     }
@@ -634,7 +633,6 @@ fn an_endless_page_fails_in_bounded_memory_and_time() {
         let inst = instance(&format!("{base}/simple/"), &["alpha"], "");
         let env: Vec<(&str, &str)> = env.into_iter().collect();
         let (run, took, rss) = measured(&inst, &[], &env, Duration::from_secs(60));
-        eprintln!("endless page refused: peak RSS {rss:?} KiB");
         // The default limit is 64 MiB: the page is held once, not three times.
         if let Some(kib) = rss {
             assert!(kib < 200 * 1024, "peak RSS {kib} KiB");
