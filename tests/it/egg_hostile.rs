@@ -211,6 +211,22 @@ fn the_index_password_reaches_no_lock_cache_log_or_error() {
     assert!(run.stderr.contains("nosuchthing"), "{}", run.stderr);
     assert!(run.stderr.contains(&index.base_url()), "{}", run.stderr);
     assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
+    // find-links pages behind the same credentials.
+    let links = Instance::new(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
+         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [\"{url}alpha/\", \"{url}beta/\"]\n"
+    ));
+    let (run, _) = bounded(&links, &["-vv"], &[], limit);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_nowhere(
+        PASSWORD,
+        &[
+            links.path("buildout.lock"),
+            links.path("cache"),
+            links.path("eggs"),
+        ],
+        &run,
+    );
     // Wrong credentials: the 401 is named, without them.
     let wrong = instance(
         &with_userinfo(&index, "me", "wrong-pw-0815"),
