@@ -194,6 +194,19 @@ fn the_index_password_reaches_no_lock_cache_log_or_error() {
         inst.path("eggs"),
     ];
     assert_nowhere(PASSWORD, &dirs, &run);
+    // A lock an older rbuildout wrote, with the credentials in its URLs, loses them in the
+    // next run, even one with nothing to do.
+    inst.write(
+        "buildout.lock",
+        &lock.replace(
+            &index.base_url(),
+            &with_userinfo(&index, "me", PASSWORD).replace("/simple/", ""),
+        ),
+    );
+    assert!(inst.read("buildout.lock").contains(PASSWORD));
+    let (run, _) = bounded(&inst, &[], &[], limit);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(inst.read("buildout.lock"), lock);
     // Again from the lock (the files are fetched from the locked URLs, still with the
     // credentials), after the eggs are gone.
     std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");

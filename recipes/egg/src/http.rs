@@ -370,9 +370,8 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
     ) -> std::result::Result<(ureq::http::Response<ureq::Body>, String), Hop> {
-        // A URL may still carry userinfo (a lock written by an older rbuildout): it is
-        // used for that origin only and never shown.
-        let (mut current, own) = split_userinfo(url);
+        // Callers pass URLs without userinfo; one that still has some loses it here.
+        let mut current = split_userinfo(url).0;
         for _ in 0..=MAX_REDIRECTS {
             let agent = if current.starts_with("https:") {
                 self.tls()
@@ -384,9 +383,10 @@ impl Client {
                 req = req.header(*k, *v);
             }
             let here = origin(&current);
-            if let Some(c) = own
+            if let Some(c) = self
+                .config
+                .credentials
                 .iter()
-                .chain(&self.config.credentials)
                 .find(|c| here.as_deref() == Some(c.origin.as_str()))
             {
                 req = req.header("Authorization", &c.header);

@@ -323,7 +323,12 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
     {
         check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
-        return publish(ctx, &reqs, &entry.dist, &folders);
+        publish(ctx, &reqs, &entry.dist, &folders)?;
+        // A lock that held credentials loses them on disk too, even when nothing changed.
+        if lock.scrubbed && !ctx.locked() {
+            lockfile::store(&lock_path, part, entry)?;
+        }
+        return Ok(());
     }
 
     let client = if offline {
