@@ -4,6 +4,7 @@ mod activate;
 mod config_cases;
 mod config_commands;
 mod config_errors;
+mod config_limits;
 mod egg;
 mod lava;
 mod lifecycle;

@@ -2,12 +2,13 @@
 //! or http(s) URLs kept in `download-cache/extends`), flattened into the list of results
 //! zc.buildout merges in order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::Format;
 use super::condition::Env;
 use super::diag::{Diagnostic, ErrorKind, Files, Span};
+use super::limits::{self, Limits};
 use super::model::{Sections, Value};
 
 /// Where a config file lives.
@@ -67,6 +68,11 @@ pub struct Loader<'a> {
     applied: HashSet<Location>,
     /// Set by the root file's `[buildout] download-cache`, if any.
     pub root_download_cache: Option<(String, PathBuf)>,
+    /// How large a file may be.
+    pub limits: Limits,
+    /// The file id of each location already read: a `.cfg` file extended from several
+    /// places is read and stored once (and its errors, at the same spans, reported once).
+    read: HashMap<Location, u32>,
 }
 
 impl<'a> Loader<'a> {
@@ -88,6 +94,8 @@ impl<'a> Loader<'a> {
             file_dirs: Vec::new(),
             applied: HashSet::new(),
             root_download_cache: None,
+            limits: Limits::default(),
+            read: HashMap::new(),
         }
     }
 
@@ -107,10 +115,7 @@ impl<'a> Loader<'a> {
 
     fn read(&mut self, loc: &Location) -> Result<String, String> {
         match loc {
-            Location::Path(p) => std::fs::read_to_string(p).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => format!("{} does not exist", p.display()),
-                _ => format!("cannot read {}: {e}", p.display()),
-            }),
+            Location::Path(p) => limits::read_file(p, self.limits.file),
             Location::Url(u) => self.download(u),
         }
     }
@@ -121,8 +126,8 @@ impl<'a> Loader<'a> {
             .as_ref()
             .map(|c| c.join(format!("{:016x}", fnv1a(url.as_bytes()))));
         if let Some(p) = cached.as_ref().filter(|p| p.exists()) {
-            return std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {} (cached {url}): {e}", p.display()));
+            return limits::read_file(p, self.limits.file)
+                .map_err(|e| format!("{e} (cached {url})"));
         }
         if self.offline {
             return Err(format!(
@@ -141,6 +146,8 @@ impl<'a> Loader<'a> {
             .call()
             .map_err(|e| format!("cannot download {url}: {e}"))?
             .body_mut()
+            .with_config()
+            .limit(self.limits.file)
             .read_to_string()
             .map_err(|e| format!("cannot download {url}: {e}"))?;
         if let (Some(dir), Some(p)) = (cache, cached) {
@@ -219,6 +226,9 @@ impl<'a> Loader<'a> {
         from: Option<Span>,
         root: bool,
     ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
+        if let Some(&id) = self.read.get(loc) {
+            return self.parse_one(loc, id, root);
+        }
         let text = match self.read(loc) {
             Ok(t) => t,
             Err(msg) => {
@@ -237,14 +247,23 @@ impl<'a> Loader<'a> {
             .unwrap_or(&text)
             .replace("\r\n", "\n");
         let id = self.files.add(loc.display(&self.cwd), text);
-        let dir = match loc {
-            Location::Path(p) => p.parent().map(Path::to_path_buf),
-            Location::Url(_) => None,
-        };
+        self.read.insert(loc.clone(), id);
         while self.file_dirs.len() < id as usize {
             self.file_dirs.push(None);
         }
-        self.file_dirs.push(dir.clone());
+        self.file_dirs.push(dir_of(loc));
+        self.parse_one(loc, id, root)
+    }
+
+    /// Parses the file `id` read from `loc`; see [`Loader::load_one`].
+    #[allow(clippy::type_complexity)]
+    fn parse_one(
+        &mut self,
+        loc: &Location,
+        id: u32,
+        root: bool,
+    ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
+        let dir = dir_of(loc);
         let source = self.files.source(id)?;
         let parsed = match loc.format() {
             Format::Toml => super::toml::parse(&source.text, id),
@@ -306,6 +325,14 @@ impl<'a> Loader<'a> {
             }
         }
         Some((result, children))
+    }
+}
+
+/// The folder of a local file, against which the paths it names are resolved.
+fn dir_of(loc: &Location) -> Option<PathBuf> {
+    match loc {
+        Location::Path(p) => p.parent().map(Path::to_path_buf),
+        Location::Url(_) => None,
     }
 }
 

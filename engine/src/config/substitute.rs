@@ -1014,6 +1014,10 @@ impl<'c> Resolver<'c> {
                 stack.last_mut().expect("non-empty").got.push(got);
             } else {
                 let f = stack.pop().expect("non-empty");
+                let size = self.size(&f);
+                if size > self.config.limits.value {
+                    return Err(self.too_large(&f, size));
+                }
                 let v = self.assemble(&f);
                 let opt = f.opt().to_owned();
                 let v = self.finish(f.sec, &opt, v, &f.secref.options[f.entry])?;
@@ -1026,6 +1030,72 @@ impl<'c> Resolver<'c> {
                 }
             }
         }
+    }
+
+    /// The bytes [`Resolver::assemble`] would build for `f`, counted before building it, so
+    /// a value that doubles at every reference stops at the limit instead of at the end of
+    /// memory. A list element counts its text and the 24 bytes of its string.
+    fn size(&self, f: &Frame) -> u64 {
+        const ELEMENT: u64 = std::mem::size_of::<String>() as u64;
+        let dollar = match self.config.format {
+            Format::Toml => 1,
+            Format::Cfg => 2,
+        };
+        let of_value = |v: &Value| -> u64 {
+            match v {
+                Value::Str(s) => s.len() as u64,
+                Value::List(l) => l.iter().map(|e| e.len() as u64 + 1).sum(),
+            }
+        };
+        let text_of = |segs: &[Seg]| -> u64 {
+            segs.iter()
+                .map(|s| match s {
+                    Seg::Lit(r) => r.len() as u64,
+                    Seg::Dollar => dollar,
+                    Seg::Ref(i) => match &f.got[*i] {
+                        Got::Val(v) => of_value(v),
+                        Got::Literal => f.tpl.refs[*i].text.len() as u64,
+                    },
+                })
+                .fold(0, u64::saturating_add)
+                .saturating_add(if f.tpl.list { ELEMENT } else { 0 })
+        };
+        if !f.tpl.list {
+            return text_of(&f.tpl.elements[0]);
+        }
+        let mut total: u64 = 0;
+        for segs in &f.tpl.elements {
+            let n = match segs.as_slice() {
+                [Seg::Ref(i)] => match &f.got[*i] {
+                    Got::Val(v) => match &**v {
+                        Value::List(items) => items.iter().map(|e| e.len() as u64 + ELEMENT).sum(),
+                        v => of_value(v) + ELEMENT,
+                    },
+                    Got::Literal => text_of(segs),
+                },
+                _ => text_of(segs),
+            };
+            total = total.saturating_add(n);
+        }
+        total
+    }
+
+    fn too_large(&self, f: &Frame, size: u64) -> Diagnostic {
+        let limit = self.config.limits.value;
+        let name = format!("{}:{}", self.name(f.sec), f.opt());
+        Diagnostic::new(
+            ErrorKind::Type,
+            format!(
+                "the value of {name} would grow to {size} bytes by substitution, past the limit of {}",
+                super::limits::show(limit)
+            ),
+        )
+        .at(f.span, format!("{name} is substituted here"))
+        .note(format!(
+            "a value whose references repeat a value that repeats another grows exponentially; \
+             if the value is meant to be this large, raise {}",
+            super::limits::VALUE_VAR
+        ))
     }
 
     fn assemble(&self, f: &Frame) -> Value {
