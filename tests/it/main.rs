@@ -5,6 +5,7 @@ mod config_cases;
 mod config_commands;
 mod config_errors;
 mod config_limits;
+mod crash;
 mod egg;
 mod lava;
 mod lifecycle;
