@@ -26,7 +26,8 @@ fn limited(dir: &Path, home: &Path, args: &[&str]) -> Command {
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .env_remove("RBUILDOUT_MAX_VALUE")
-        .env_remove("RBUILDOUT_MAX_CONFIG_FILE");
+        .env_remove("RBUILDOUT_MAX_CONFIG_FILE")
+        .env_remove("RBUILDOUT_MAX_EXPANDED");
     c
 }
 
@@ -280,4 +281,34 @@ fn a_bad_condition_in_a_file_extended_twice_is_reported_once() {
         );
         assert_eq!(e.matches("error").count(), 1, "{cmd}: {e}");
     }
+}
+
+#[test]
+fn a_macro_copied_into_thousands_of_sections_stops_at_the_expansion_budget() {
+    // 100 KB of config asks for 4 million options: each of 2000 sections copies the 2000
+    // options of one macro.
+    let n = 2000;
+    let parts: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let mut cfg = format!(
+        "[buildout]\nparts = {}\n[m]\nrecipe = testkit:file\n",
+        parts.join(" ")
+    );
+    for i in 0..n {
+        cfg.push_str(&format!("o{i} = v\n"));
+    }
+    for i in 0..n {
+        cfg.push_str(&format!("[s{i}]\n<= m\n"));
+    }
+    let inst = Instance::new("");
+    inst.write("buildout.cfg", &cfg);
+    let e = config_error(&inst, &["-c", "buildout.cfg", "annotate"]);
+    assert!(
+        e.contains("takes the options copied from macros past 64 MiB, the limit for one config"),
+        "{e}"
+    );
+    assert!(e.contains("RBUILDOUT_MAX_EXPANDED"), "{e}");
+    assert!(
+        e.contains("<= m"),
+        "the error points at the macro line: {e}"
+    );
 }

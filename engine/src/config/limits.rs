@@ -1,5 +1,6 @@
 //! The size limits that keep a hostile or mistaken config from exhausting memory: how large
-//! one config file may be, and how large a value may grow during substitution.
+//! one config file may be, how large a value may grow during substitution, and how much
+//! macro expansion may copy.
 
 use std::io::Read;
 use std::path::Path;
@@ -9,11 +10,15 @@ use super::diag::{Error, ErrorKind};
 /// 16 MiB, the default of both limits: far above any real config, far below the memory of
 /// any machine that runs rbuildout.
 const DEFAULT: u64 = 16 << 20;
+/// 64 MiB: a thousand parts each copying a hundred options of a few hundred bytes stay below.
+const EXPANDED_DEFAULT: u64 = 64 << 20;
 
 /// The environment variable bounding each config file (and each downloaded `extends`).
 pub const FILE_VAR: &str = "RBUILDOUT_MAX_CONFIG_FILE";
 /// The environment variable bounding each substituted value.
 pub const VALUE_VAR: &str = "RBUILDOUT_MAX_VALUE";
+/// The environment variable bounding what macro expansion copies in one config.
+pub const EXPANDED_VAR: &str = "RBUILDOUT_MAX_EXPANDED";
 
 /// The limits of one load, read from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +28,9 @@ pub struct Limits {
     /// Bytes one value may reach during substitution (a list element counts 24 bytes more,
     /// the memory its string takes besides its text).
     pub value: u64,
+    /// Bytes macro expansion may copy in one config, all sections together (each option
+    /// counts its name, its value and 128 bytes, about what an entry costs).
+    pub expanded: u64,
 }
 
 impl Default for Limits {
@@ -30,18 +38,20 @@ impl Default for Limits {
         Limits {
             file: DEFAULT,
             value: DEFAULT,
+            expanded: EXPANDED_DEFAULT,
         }
     }
 }
 
 impl Limits {
-    /// The limits from `RBUILDOUT_MAX_CONFIG_FILE` and `RBUILDOUT_MAX_VALUE`, each a number
+    /// The limits from `RBUILDOUT_MAX_CONFIG_FILE`, `RBUILDOUT_MAX_VALUE` and
+    /// `RBUILDOUT_MAX_EXPANDED`, each a number
     /// of bytes with an optional `K`, `M` or `G` suffix (powers of 1024).
     pub fn from_env() -> Result<Limits, Error> {
-        let get = |var: &str| -> Result<u64, Error> {
+        let get = |var: &str, default: u64| -> Result<u64, Error> {
             match std::env::var(var) {
-                Err(std::env::VarError::NotPresent) => Ok(DEFAULT),
-                Ok(s) if s.trim().is_empty() => Ok(DEFAULT),
+                Err(std::env::VarError::NotPresent) => Ok(default),
+                Ok(s) if s.trim().is_empty() => Ok(default),
                 Ok(s) => parse_size(&s).ok_or_else(|| {
                     Error::plain(
                         ErrorKind::Io,
@@ -57,8 +67,9 @@ impl Limits {
             }
         };
         Ok(Limits {
-            file: get(FILE_VAR)?,
-            value: get(VALUE_VAR)?,
+            file: get(FILE_VAR, DEFAULT)?,
+            value: get(VALUE_VAR, DEFAULT)?,
+            expanded: get(EXPANDED_VAR, EXPANDED_DEFAULT)?,
         })
     }
 }

@@ -338,6 +338,8 @@ pub struct Resolver<'c> {
     macro_users: Vec<bool>,
     /// Scratch: the values being resolved (for cycle detection), reused between calls.
     active: HashSet<(usize, usize)>,
+    /// Bytes of options copied by macro expansion so far (see [`Resolver::charge`]).
+    expanded_bytes: u64,
 }
 
 impl<'c> Resolver<'c> {
@@ -349,6 +351,7 @@ impl<'c> Resolver<'c> {
             outputs: HashMap::new(),
             lenient: false,
             active: HashSet::new(),
+            expanded_bytes: 0,
             macro_users: config
                 .sections
                 .iter()
@@ -675,6 +678,7 @@ impl<'c> Resolver<'c> {
             if ready {
                 path.pop();
                 let section = self.expand_one(name, raw)?;
+                self.charge(name, raw, &section)?;
                 self.expanded.insert(s, Rc::new(section));
                 continue;
             }
@@ -710,6 +714,41 @@ impl<'c> Resolver<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Counts what expanding `name` copied against the load's budget: a macro of many
+    /// options used by many sections multiplies a small file into gigabytes.
+    fn charge(&mut self, name: &str, raw: &Section, section: &Section) -> Result<(), Diagnostic> {
+        const ENTRY: u64 = 128;
+        let size: u64 = section
+            .options
+            .iter()
+            .map(|(k, e)| {
+                let v = match &e.value {
+                    Value::Str(s) => s.len() as u64,
+                    Value::List(l) => l.iter().map(|x| x.len() as u64 + 24).sum(),
+                };
+                k.len() as u64 + v + ENTRY
+            })
+            .sum();
+        self.expanded_bytes = self.expanded_bytes.saturating_add(size);
+        let limit = self.config.limits.expanded;
+        if self.expanded_bytes <= limit {
+            return Ok(());
+        }
+        let span = raw.options.get("<").and_then(Entry::span).or(raw.header);
+        Err(Diagnostic::new(
+            ErrorKind::Type,
+            format!(
+                "expanding the macros of [{name}] takes the options copied from macros past {}, the limit for one config",
+                super::limits::show(limit)
+            ),
+        )
+        .at(span, "these macros")
+        .note(format!(
+            "every section using a macro gets its own copy of the macro's options; if the config is meant to be this large, raise {}",
+            super::limits::EXPANDED_VAR
+        )))
     }
 
     /// buildout's `_do_extend_raw` for one section whose macros are already expanded: the
