@@ -312,3 +312,63 @@ fn a_macro_copied_into_thousands_of_sections_stops_at_the_expansion_budget() {
         "the error points at the macro line: {e}"
     );
 }
+
+/// A server on 127.0.0.1 answering every connection with `respond` on its own thread;
+/// returns its port.
+fn serve(respond: fn(std::net::TcpStream)) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || respond(stream));
+        }
+    });
+    port
+}
+
+#[test]
+fn an_extends_url_that_stalls_or_never_ends_is_an_error_in_bounded_time_and_memory() {
+    use std::io::{Read, Write};
+    // Reads the request, then says nothing for a minute.
+    let silent = serve(|mut s| {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    // Sends a body that never ends.
+    let endless = serve(|mut s| {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n[a]\n");
+        let chunk = [b'#'; 64 * 1024];
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let inst = Instance::new("");
+    inst.config(&format!(
+        "[buildout]\nextends = 'http://127.0.0.1:{silent}/base.toml'\nparts = []\n"
+    ));
+    let mut c = limited(inst.dir(), &inst.path(".home"), &["-U"]);
+    c.env("RBUILDOUT_HTTP_TIMEOUT", "1");
+    let (r, took) = bounded(&mut c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot download http://127.0.0.1:{silent}/base.toml: the server sent nothing for 1 s"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("RBUILDOUT_HTTP_TIMEOUT"), "{}", r.stderr);
+
+    inst.config(&format!(
+        "[buildout]\nextends = 'http://127.0.0.1:{endless}/base.toml'\nparts = []\n"
+    ));
+    let e = config_error(&inst, &[]);
+    assert!(
+        e.contains(&format!(
+            "cannot download http://127.0.0.1:{endless}/base.toml: it is larger than 16 MiB, the limit of a config file"
+        )),
+        "{e}"
+    );
+}

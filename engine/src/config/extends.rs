@@ -142,14 +142,20 @@ impl<'a> Loader<'a> {
                 "cannot download {url}: only http and https URLs are supported"
             ));
         }
+        let wait = self.limits.timeout;
         let body = ureq::get(url)
+            .config()
+            .timeout_connect(Some(wait))
+            .timeout_per_read(Some(wait))
+            .timeout_global(Some(wait.saturating_mul(10)))
+            .build()
             .call()
-            .map_err(|e| format!("cannot download {url}: {e}"))?
+            .map_err(|e| self.download_error(url, e))?
             .body_mut()
             .with_config()
             .limit(self.limits.file)
             .read_to_string()
-            .map_err(|e| format!("cannot download {url}: {e}"))?;
+            .map_err(|e| self.download_error(url, e))?;
         if let (Some(dir), Some(p)) = (cache, cached) {
             // Written through a temporary file so a concurrent run never reads half a file.
             let tmp = dir.join(format!(".tmp-{}", std::process::id()));
@@ -162,6 +168,22 @@ impl<'a> Loader<'a> {
             }
         }
         Ok(body)
+    }
+
+    fn download_error(&self, url: &str, e: ureq::Error) -> String {
+        match e {
+            ureq::Error::BodyExceedsLimit(_) => format!(
+                "cannot download {url}: it is larger than {}, the limit of a config file (raise {})",
+                limits::show(self.limits.file),
+                limits::FILE_VAR
+            ),
+            ureq::Error::Timeout(_) => format!(
+                "cannot download {url}: the server sent nothing for {} s (or took more than ten times that in all); raise {} if it is only slow",
+                self.limits.timeout.as_secs_f64(),
+                limits::TIMEOUT_VAR
+            ),
+            e => format!("cannot download {url}: {e}"),
+        }
     }
 
     /// Opens `loc` and what it extends; returns the results in merge order (extended files

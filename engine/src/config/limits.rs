@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use super::diag::{Error, ErrorKind};
 
@@ -19,6 +20,11 @@ pub const FILE_VAR: &str = "RBUILDOUT_MAX_CONFIG_FILE";
 pub const VALUE_VAR: &str = "RBUILDOUT_MAX_VALUE";
 /// The environment variable bounding what macro expansion copies in one config.
 pub const EXPANDED_VAR: &str = "RBUILDOUT_MAX_EXPANDED";
+/// The environment variable giving the seconds an http(s) `extends` may wait for the server
+/// to connect or send the next bytes (the same setting as the egg recipe's downloads).
+pub const TIMEOUT_VAR: &str = "RBUILDOUT_HTTP_TIMEOUT";
+/// 30 s, the default of [`TIMEOUT_VAR`].
+const TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 
 /// The limits of one load, read from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,9 @@ pub struct Limits {
     /// Bytes macro expansion may copy in one config, all sections together (each option
     /// counts its name, its value and 128 bytes, about what an entry costs).
     pub expanded: u64,
+    /// How long an `extends` download may wait to connect or for its next bytes; the whole
+    /// download may take ten times this.
+    pub timeout: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +48,7 @@ impl Default for Limits {
             file: DEFAULT,
             value: DEFAULT,
             expanded: EXPANDED_DEFAULT,
+            timeout: TIMEOUT_DEFAULT,
         }
     }
 }
@@ -70,8 +80,30 @@ impl Limits {
             file: get(FILE_VAR, DEFAULT)?,
             value: get(VALUE_VAR, DEFAULT)?,
             expanded: get(EXPANDED_VAR, EXPANDED_DEFAULT)?,
+            timeout: timeout()?,
         })
     }
+}
+
+/// [`TIMEOUT_VAR`]: seconds, greater than zero (fractions allowed).
+fn timeout() -> Result<Duration, Error> {
+    let Ok(s) = std::env::var(TIMEOUT_VAR) else {
+        return Ok(TIMEOUT_DEFAULT);
+    };
+    if s.trim().is_empty() {
+        return Ok(TIMEOUT_DEFAULT);
+    }
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| *n > 0.0)
+        .and_then(|n| Duration::try_from_secs_f64(n).ok())
+        .ok_or_else(|| {
+            Error::plain(
+                ErrorKind::Io,
+                format!("{TIMEOUT_VAR} must be a number of seconds greater than 0, not `{s}`"),
+            )
+        })
 }
 
 /// `1234`, `512K`, `16M`, `1G` (also `16MiB`, `16MB`), greater than zero.
