@@ -303,7 +303,7 @@ fn a_macro_copied_into_thousands_of_sections_stops_at_the_expansion_budget() {
     inst.write("buildout.cfg", &cfg);
     let e = config_error(&inst, &["-c", "buildout.cfg", "annotate"]);
     assert!(
-        e.contains("takes the options copied from macros past 64 MiB, the limit for one config"),
+        e.contains("takes the config text and the options copied from macros past 64 MiB, the limit for one config"),
         "{e}"
     );
     assert!(e.contains("RBUILDOUT_MAX_EXPANDED"), "{e}");
@@ -371,4 +371,40 @@ fn an_extends_url_that_stalls_or_never_ends_is_an_error_in_bounded_time_and_memo
         )),
         "{e}"
     );
+}
+
+#[test]
+fn a_cfg_file_extended_thousands_of_times_stops_at_the_budget() {
+    // 100 KB applied 5000 times would be half a gigabyte of config.
+    let inst = Instance::new("");
+    let mut x = String::from("[a]\n");
+    for i in 0..1000 {
+        x.push_str(&format!("o{i} = {}\n", "v".repeat(90)));
+    }
+    inst.write("x.cfg", &x);
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts =\nextends = {}\n",
+            vec!["x.cfg"; 5000].join(" ")
+        ),
+    );
+    // A lower budget keeps the test quick in a debug build; the default is 64 MiB.
+    let mut c = limited(
+        inst.dir(),
+        &inst.path(".home"),
+        &["-U", "-c", "buildout.cfg"],
+    );
+    c.env("RBUILDOUT_MAX_EXPANDED", "8M");
+    let (r, _) = bounded(&mut c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "error: applying x.cfg again takes the config text read in one load past 8 MiB, the limit for one config"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--> buildout.cfg:3:1"), "{}", r.stderr);
 }

@@ -73,6 +73,10 @@ pub struct Loader<'a> {
     /// The file id of each location already read: a `.cfg` file extended from several
     /// places is read and stored once (and its errors, at the same spans, reported once).
     read: HashMap<Location, u32>,
+    /// Bytes of config text parsed so far (a file applied twice counts twice), within
+    /// [`Limits::expanded`], and whether that was exceeded (reported once).
+    pub parsed: u64,
+    over_budget: bool,
 }
 
 impl<'a> Loader<'a> {
@@ -96,6 +100,8 @@ impl<'a> Loader<'a> {
             root_download_cache: None,
             limits: Limits::default(),
             read: HashMap::new(),
+            parsed: 0,
+            over_budget: false,
         }
     }
 
@@ -249,7 +255,7 @@ impl<'a> Loader<'a> {
         root: bool,
     ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
         if let Some(&id) = self.read.get(loc) {
-            return self.parse_one(loc, id, root);
+            return self.parse_one(loc, id, from, root);
         }
         let text = match self.read(loc) {
             Ok(t) => t,
@@ -274,7 +280,7 @@ impl<'a> Loader<'a> {
             self.file_dirs.push(None);
         }
         self.file_dirs.push(dir_of(loc));
-        self.parse_one(loc, id, root)
+        self.parse_one(loc, id, from, root)
     }
 
     /// Parses the file `id` read from `loc`; see [`Loader::load_one`].
@@ -283,10 +289,34 @@ impl<'a> Loader<'a> {
         &mut self,
         loc: &Location,
         id: u32,
+        from: Option<Span>,
         root: bool,
     ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
         let dir = dir_of(loc);
         let source = self.files.source(id)?;
+        // A `.cfg` file extended from many places is parsed and applied at each: a line of
+        // `extends = x.cfg x.cfg ...` would multiply a small file into gigabytes.
+        self.parsed = self.parsed.saturating_add(source.text.len() as u64);
+        if self.parsed > self.limits.expanded {
+            if !std::mem::replace(&mut self.over_budget, true) {
+                self.errors.push(
+                    Diagnostic::new(
+                        ErrorKind::Io,
+                        format!(
+                            "applying {} again takes the config text read in one load past {}, the limit for one config",
+                            loc.display(&self.cwd),
+                            limits::show(self.limits.expanded)
+                        ),
+                    )
+                    .at(from, "extended here")
+                    .note(format!(
+                        "a .cfg file is applied again at every place it is extended; extend it once, or raise {}",
+                        limits::EXPANDED_VAR
+                    )),
+                );
+            }
+            return None;
+        }
         let parsed = match loc.format() {
             Format::Toml => super::toml::parse(&source.text, id),
             Format::Cfg => super::cfg::parse(&source.text, id, self.env),

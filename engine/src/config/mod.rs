@@ -61,6 +61,9 @@ pub struct Config {
     cwd: PathBuf,
     /// The size limits this config was loaded with (the resolver applies `value`).
     pub(crate) limits: Limits,
+    /// Bytes of config text parsed while loading, the first part of the budget
+    /// [`Limits::expanded`] that macro expansion then shares.
+    pub(crate) parsed: u64,
 }
 
 impl Config {
@@ -190,6 +193,7 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
         file_dirs: vec![Some(dir.to_path_buf())],
         cwd: dir.to_path_buf(),
         limits,
+        parsed: text.len() as u64,
     })
 }
 
@@ -395,6 +399,8 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
     }
     errors.extend(std::mem::take(&mut loader.errors));
     let file_dirs = std::mem::take(&mut loader.file_dirs);
+    // What parsing used of the budget, macro expansion may not use again.
+    let parsed = loader.parsed;
     model::update(&mut data, cl);
     if !errors.is_empty() {
         return Err(Error::new(&files, errors));
@@ -408,6 +414,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         file_dirs,
         cwd: opts.cwd.clone(),
         limits,
+        parsed,
     };
     let directory = config.resolver().get("buildout", "directory")?;
     config.directory = PathBuf::from(directory.to_text());

@@ -351,7 +351,7 @@ impl<'c> Resolver<'c> {
             outputs: HashMap::new(),
             lenient: false,
             active: HashSet::new(),
-            expanded_bytes: 0,
+            expanded_bytes: config.parsed,
             macro_users: config
                 .sections
                 .iter()
@@ -740,7 +740,7 @@ impl<'c> Resolver<'c> {
         Err(Diagnostic::new(
             ErrorKind::Type,
             format!(
-                "expanding the macros of [{name}] takes the options copied from macros past {}, the limit for one config",
+                "expanding the macros of [{name}] takes the config text and the options copied from macros past {}, the limit for one config",
                 super::limits::show(limit)
             ),
         )
