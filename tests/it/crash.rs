@@ -170,3 +170,27 @@ mod libc_signal {
     pub const ABRT: i32 = 6;
     pub const SEGV: i32 = 11;
 }
+
+#[test]
+fn a_crash_in_a_nested_build_names_the_inner_part() {
+    let inst = Instance::new("");
+    let library = crash_plugin(&inst);
+    // Nested builds use the outer run's plugins.
+    inst.config(&format!(
+        "[buildout]\nparts = [\"code\"]\nplugin-path = [\"{}\"]\n\n[code]\nrecipe = \"symlink\"\nrevision = \"r1\"\nconfig = \"release.toml\"\n",
+        inst.path("plugins").display()
+    ));
+    inst.write(
+        "release.toml",
+        "[buildout]\nparts = [\"inner\"]\n\n[inner]\nrecipe = \"crash:abort\"\n",
+    );
+    let (died_of, stderr) = crashed(&inst);
+    assert_eq!(died_of, Some(libc_signal::ABRT), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "rbuildout: part `inner` crashed in recipe `crash:abort` ({}): aborted (SIGABRT)",
+            library.display()
+        )),
+        "the innermost call is named, not the symlink part: {stderr}"
+    );
+}

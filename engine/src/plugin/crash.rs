@@ -40,6 +40,9 @@ const READY: usize = 2;
 struct Slot {
     state: AtomicUsize,
     thread: AtomicUsize,
+    /// When the call began, in [`NEXT`] order: a nested build's recipe call runs on the
+    /// thread of the call that asked for it, and the innermost (latest) one crashed.
+    order: AtomicUsize,
     len: AtomicUsize,
     bytes: [AtomicU8; MESSAGE],
 }
@@ -48,11 +51,15 @@ struct Slot {
 const EMPTY: Slot = Slot {
     state: AtomicUsize::new(FREE),
     thread: AtomicUsize::new(0),
+    order: AtomicUsize::new(0),
     len: AtomicUsize::new(0),
     bytes: [const { AtomicU8::new(0) }; MESSAGE],
 };
 
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+
+/// The order of the next call to begin.
+static NEXT: AtomicUsize = AtomicUsize::new(1);
 
 /// The actions in place before ours, given back the signal when no call is running.
 static PREVIOUS: [OnceLock<libc::sigaction>; SIGNALS.len()] = [const { OnceLock::new() }; 5];
@@ -90,6 +97,8 @@ impl Guard {
             }
             s.len.store(len, Ordering::Relaxed);
             s.thread.store(this_thread(), Ordering::Relaxed);
+            s.order
+                .store(NEXT.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
             s.state.store(READY, Ordering::Release);
         }
         Guard { slot }
@@ -147,7 +156,8 @@ extern "C" fn on_crash(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut 
     let mine = TABLE
         .iter()
         .filter(ready)
-        .find(|s| s.thread.load(Ordering::Relaxed) == me);
+        .filter(|s| s.thread.load(Ordering::Relaxed) == me)
+        .max_by_key(|s| s.order.load(Ordering::Relaxed));
     let any = TABLE.iter().any(|s| ready(&s));
     let back = if let Some(s) = mine {
         report(s, name);
