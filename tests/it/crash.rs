@@ -11,6 +11,10 @@ use rbuildout_tests::{Instance, repo_root, target_dir};
 
 /// Compiles `tests/plugins/crash/crash.c` into `<instance>/plugins/`, returning the library.
 fn crash_plugin(inst: &Instance) -> PathBuf {
+    crash_plugin_with(inst, &[])
+}
+
+fn crash_plugin_with(inst: &Instance, defines: &[&str]) -> PathBuf {
     let dir = inst.path("plugins");
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("librbuildout_recipe_crash.so");
@@ -20,6 +24,7 @@ fn crash_plugin(inst: &Instance) -> PathBuf {
         ])
         .arg("-I")
         .arg(repo_root().join("plugin-api/include"))
+        .args(defines)
         .arg(repo_root().join("tests/plugins/crash/crash.c"))
         .arg("-o")
         .arg(&out)
@@ -160,6 +165,22 @@ message = "kaboom"
         stderr.contains(&format!(
             "rbuildout: part `boom` crashed in recipe `panicabort:panic` ({}): aborted (SIGABRT)",
             plugins.join("librbuildout_recipe_panicabort.so").display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_crash_while_loading_a_plugin_names_the_library() {
+    let inst = Instance::new("");
+    let library = crash_plugin_with(&inst, &["-DCRASH_IN_INIT"]);
+    inst.config(&config("crash:segv", &inst.path("plugins")));
+    let (died_of, stderr) = crashed(&inst);
+    assert_eq!(died_of, Some(libc_signal::SEGV), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "rbuildout: crashed loading recipe plugin {}: segmentation fault (SIGSEGV)",
+            library.display()
         )),
         "{stderr}"
     );

@@ -2,7 +2,8 @@
 //! SIGFPE, SIGABRT): nothing can be recovered once a plugin corrupts memory, but the user
 //! should see which recipe did it, not only "Segmentation fault".
 //!
-//! Before each recipe call, [`Guard::enter`] writes the message ("rbuildout: part `x`
+//! Before each recipe call (and while a library loads: [`Guard::loading`]),
+//! [`Guard::enter`] writes the message ("rbuildout: part `x`
 //! crashed in recipe `lib:entry` (/path/lib.so): ") into one of a fixed set of slots,
 //! tagged with the calling thread; the guard clears it when dropped. The signal handler only
 //! reads atomics, copies the bytes to its stack and calls write(2) — no lock, no allocation,
@@ -75,14 +76,26 @@ pub(super) struct Guard {
 }
 
 impl Guard {
-    /// Installs the handler (once per process) and records `message` for this thread.
+    /// Marks a call of `recipe` (from `library`) for `part`.
     pub(super) fn enter(part: &str, recipe: &str, library: &std::path::Path) -> Guard {
-        static INSTALL: Once = Once::new();
-        INSTALL.call_once(install);
-        let text = format!(
+        Guard::with(&format!(
             "rbuildout: part `{part}` crashed in recipe `{recipe}` ({}): ",
             library.display()
-        );
+        ))
+    }
+
+    /// Marks the loading of a plugin library (its initialisers, entry and `init` run).
+    pub(super) fn loading(library: &std::path::Path) -> Guard {
+        Guard::with(&format!(
+            "rbuildout: crashed loading recipe plugin {}: ",
+            library.display()
+        ))
+    }
+
+    /// Installs the handler (once per process) and records `text` for this thread.
+    fn with(text: &str) -> Guard {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(install);
         let bytes = text.as_bytes();
         let len = bytes.len().min(MESSAGE);
         let slot = TABLE.iter().position(|s| {

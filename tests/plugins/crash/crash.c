@@ -7,6 +7,9 @@
  *           dereferences NULL
  *   abort   calls abort()
  *   thread  dereferences NULL on a thread it starts (not the thread the host called)
+ *
+ * Compiled with -DCRASH_IN_INIT, its init function dereferences NULL instead (the host calls
+ * it when it loads the library).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -69,6 +72,16 @@ static int32_t thread(const rb_call *call) {
     return RB_OK;
 }
 
+#ifdef CRASH_IN_INIT
+static int32_t init(const rb_host_api *host) {
+    (void)host;
+    return null_read();
+}
+#define INIT init
+#else
+#define INIT NULL
+#endif
+
 static const rb_recipe_vtable segv_vtable = {sizeof(rb_recipe_vtable), segv, NULL, NULL};
 static const rb_recipe_vtable abort_vtable = {sizeof(rb_recipe_vtable), do_abort, NULL, NULL};
 static const rb_recipe_vtable thread_vtable = {sizeof(rb_recipe_vtable), thread, NULL, NULL};
@@ -88,7 +101,7 @@ static const rb_plugin_descriptor descriptor = {
     RB_STR_INIT("crash"),
     RB_STR_INIT("0.1"),
     RB_STR_INIT("C"),
-    NULL, /* no init */
+    INIT,
     recipes,
     sizeof recipes / sizeof recipes[0],
 };
