@@ -313,4 +313,42 @@ mod tests {
         assert!(s.contains("x = ${b}"), "{s}");
         assert_eq!(files.line_col(Span::new(id, 8, 12)), (2, 5));
     }
+
+    #[test]
+    fn twenty_are_shown_the_rest_counted_and_repeats_dropped() {
+        let mut files = Files::default();
+        let text: String = (0..25).map(|i| format!("bad {i:02}\n")).collect();
+        let id = files.add("a.cfg".into(), text);
+        let mut diags: Vec<Diagnostic> = (0..25)
+            .map(|i| {
+                Diagnostic::new(ErrorKind::Syntax, "cannot parse")
+                    .at(Some(Span::new(id, i * 7, i * 7 + 6)), "here")
+            })
+            .collect();
+        diags.push(diags[3].clone());
+        let e = Error::new(&files, diags);
+        assert_eq!(e.diagnostics().count(), 25);
+        let s = e.to_string();
+        assert_eq!(s.matches("error: cannot parse").count(), 20, "{s}");
+        assert!(s.contains("a.cfg:20:1"), "{s}");
+        assert!(!s.contains("a.cfg:21:1"), "{s}");
+        assert!(
+            s.ends_with("error: ... and 5 more errors (fix the ones above and run again)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_span_over_several_lines_quotes_those_lines() {
+        let mut files = Files::default();
+        let id = files.add("a.cfg".into(), "[a]\nx = 1\n  2\n  3\ny = 4\n".into());
+        let e = Error::one(
+            &files,
+            Diagnostic::new(ErrorKind::Syntax, "bad").at(Some(Span::new(id, 4, 17)), "value"),
+        );
+        let s = e.to_string();
+        assert!(s.contains("a.cfg:2:1"), "{s}");
+        assert!(s.contains("2 | / x = 1") && s.contains("4 | |   3"), "{s}");
+        assert!(!s.contains("y = 4") && !s.contains("[a]"), "{s}");
+    }
 }
