@@ -4,6 +4,8 @@ mod activate;
 mod config_cases;
 mod config_commands;
 mod config_errors;
+mod config_limits;
+mod crash;
 mod egg;
 mod egg_hostile;
 mod lava;

@@ -212,9 +212,12 @@ pub(super) fn run(
     if let Some(lock) = &library.lock {
         lock.acquire();
     }
+    // Named by the crash handler if the recipe kills the process.
+    let crash = super::crash::Guard::enter(call.part, &recipe, &library.path);
     // SAFETY: `function` comes from the checked vtable of a library that is never unloaded;
     // `raw` and everything it points to (buffer, options, state) outlive the call.
     let status = unsafe { function(&raw) };
+    drop(crash);
     if let Some(lock) = &library.lock {
         lock.release();
     }
