@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use tracing::{debug, info, info_span, warn};
 
-use crate::config::{self, Config, Format, Resolver, Value};
+use crate::config::{self, Config, Resolver, Value};
 use crate::graph::{self, Parts};
 use crate::plugin::{Call, Host, Recipe, RecipeError, Registry};
 use crate::state::{PartRecord, RecipeRecord, State, StateError, StateFile};
 use lock::{InstanceLock, LockError};
-use paths::{ParentCache, Removal, Roots};
+use paths::{Claims, Layout, ParentCache, Place, Removal, Roots};
 use plan::{Action, Plan, Wanted};
 
 /// How a run is asked to go.
@@ -31,7 +31,7 @@ use plan::{Action, Plan, Wanted};
 pub struct Settings {
     /// `install PART...`: only these parts (no dependencies, nothing uninstalled); empty: all.
     pub only: Vec<String>,
-    /// `-j N`; `None`: `buildout:jobs`, else the CPUs for TOML and 1 for `.cfg`.
+    /// `-j N`; `None`: `buildout:jobs`, else 1 (parts run in order, as in zc.buildout).
     pub jobs: Option<usize>,
     /// How long to wait for another run holding the instance lock.
     pub lock_timeout: Duration,
@@ -43,7 +43,13 @@ pub struct Settings {
     pub user_defaults: bool,
     /// Set by a second Ctrl-C: running recipes are told to stop (`Context::cancelled`).
     pub stop: Option<&'static AtomicBool>,
+    /// The configs of the nested builds this run is inside, outermost first (empty for a
+    /// top-level run): what bounds a release that builds itself.
+    pub nesting: Vec<PathBuf>,
 }
+
+/// How many nested builds may be inside each other (a release of a release...).
+pub const MAX_NESTING: usize = 8;
 
 /// Why a run did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +150,57 @@ impl Instance {
         };
         let eggs = path(text(resolver, "eggs-directory"));
         let cache = path(text(resolver, "download-cache"));
-        let shared: Vec<PathBuf> = eggs.iter().chain(cache.iter()).cloned().collect();
-        let roots = Roots::new(&directory, &shared);
+        let develop_eggs = path(text(resolver, "develop-eggs-directory"));
+        let bin = path(text(resolver, "bin-directory"));
+        let parts = path(text(resolver, "parts-directory"));
+        let mut engine = vec![(config.path().to_path_buf(), "the config file".to_string())];
+        for file in config.local_files() {
+            if file != config.path() {
+                engine.push((file, "a file the config extends".to_string()));
+            }
+        }
+        if let Some(state) = &installed {
+            engine.push((state.clone(), "the state file".to_string()));
+            let mut tmp = state.file_name().unwrap_or_default().to_os_string();
+            tmp.push(".tmp");
+            engine.push((
+                state.with_file_name(tmp),
+                "the state file's temp file".to_string(),
+            ));
+        }
+        engine.push((lock_path.clone(), "the instance lock".to_string()));
+        for (folder, option) in [
+            (&bin, "bin-directory"),
+            (&parts, "parts-directory"),
+            (&eggs, "eggs-directory"),
+            (&develop_eggs, "develop-eggs-directory"),
+            (&cache, "download-cache"),
+        ] {
+            if let Some(f) = folder {
+                engine.push((f.clone(), format!("buildout:{option}")));
+            }
+        }
+        let mut allowed: Vec<PathBuf> = match resolver.get_opt("buildout", "allow-outside")? {
+            Some(v) => v
+                .to_list()
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| directory.join(s))
+                .collect(),
+            None => Vec::new(),
+        };
+        allowed.extend(
+            [&eggs, &develop_eggs, &cache]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        let roots = Roots::new(&Layout {
+            directory: directory.clone(),
+            engine,
+            allowed,
+        });
         let configured = match text(resolver, "jobs") {
             Some(j) => Some(j.trim().parse::<usize>().map_err(|_| {
                 RunError::Usage(format!(
@@ -154,18 +209,10 @@ impl Instance {
             })?),
             None => None,
         };
-        let jobs = settings
-            .jobs
-            .or(configured)
-            .unwrap_or_else(|| match config.format() {
-                Format::Toml => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                Format::Cfg => 1,
-            })
-            .max(1);
-        let create = ["bin-directory", "parts-directory"]
-            .iter()
-            .filter_map(|o| path(text(resolver, o)))
-            .collect();
+        // One at a time unless asked: a config lists its parts in the order they must run,
+        // and `needs` is only required to run them concurrently (`-j N`).
+        let jobs = settings.jobs.or(configured).unwrap_or(1).max(1);
+        let create = [bin, parts].into_iter().flatten().collect();
         let instance_directory =
             path(text(resolver, "instance-directory")).unwrap_or_else(|| directory.clone());
         Ok(Instance {
@@ -446,6 +493,7 @@ pub fn install(
         told_interrupt: false,
         queue: Some(queue_tx),
         workers: 0,
+        claims: None,
     };
     let queue = Mutex::new(queue_rx);
     std::thread::scope(|scope| {
@@ -454,6 +502,123 @@ pub fn install(
         runner.queue = None;
         result
     })
+}
+
+/// `rbuildout uninstall PART [--skip-hook]`: uninstalls one recorded part, whether or not
+/// the config still has it: its recipe's uninstall hook (with the recorded options) unless
+/// `skip_hook`, then its recorded paths are removed by the same rules as in a run, and its
+/// record goes. The way out of a hook that always fails; a part still in the config is
+/// installed again by the next run.
+pub fn uninstall(
+    config: &Config,
+    registry: &Registry,
+    settings: &Settings,
+    part: &str,
+    skip_hook: bool,
+    cancel: &AtomicBool,
+) -> Result<(), RunError> {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let instance = Instance::read(config, &mut resolver, settings)?;
+    drop(resolver);
+    let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
+    let (file, mut state) = instance.open_state()?;
+    let Some(record) = state.parts.get(part).cloned() else {
+        let recorded = if state.order.is_empty() {
+            "no part".to_string()
+        } else {
+            state.order.join(" ")
+        };
+        return Err(RunError::Usage(format!(
+            "part `{part}` is not installed in this instance\nhint: the installed parts are: {recorded}"
+        )));
+    };
+    let recipe = match record.options.get("recipe") {
+        Some(name) if !skip_hook => match registry.recipe(name) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(
+                    part,
+                    "cannot load recipe `{name}` to uninstall the part, removing its paths only: {e}"
+                );
+                None
+            }
+        },
+        _ => None,
+    };
+    let nested = Nested {
+        registry,
+        base: instance.nested_base.clone(),
+        settings: settings.clone(),
+        directory: instance.directory.clone(),
+        cancel,
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    let worker = Worker {
+        tx,
+        roots: &instance.roots,
+        directory: &instance.directory,
+        offline: settings.offline,
+        newest: settings.newest,
+        locked: settings.locked,
+        nested: &nested,
+    };
+    let mut resolver = config.resolver();
+    publish_recorded(config, &mut resolver, &state, |p| p != part);
+    info_span!("part", part = %part).in_scope(|| {
+        if skip_hook {
+            info!("uninstalling without its uninstall hook")
+        } else {
+            info!("uninstalling")
+        }
+    });
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let job = Job::Uninstall { recipe, record };
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(part, job)))
+                    .unwrap_or_else(|_| {
+                        Outcome::UninstallFailed(format!(
+                            "part `{part}` failed: internal error in rbuildout"
+                        ))
+                    });
+            let _ = worker.tx.send(Event::Done {
+                part: part.to_string(),
+                outcome,
+            });
+        });
+        // The worker holds a sender until it sends `Done`, so this ends with its outcome.
+        loop {
+            match rx.recv() {
+                Ok(Event::Query {
+                    section,
+                    option,
+                    reply,
+                }) => {
+                    let value = resolver.get(&section, &option).ok().map(|v| v.to_text());
+                    let _ = reply.send(value);
+                }
+                Ok(Event::Done { outcome, .. }) => break outcome,
+                Err(_) => {
+                    break Outcome::UninstallFailed(format!(
+                        "part `{part}` failed: internal error in rbuildout"
+                    ));
+                }
+            }
+        }
+    });
+    match outcome {
+        Outcome::Uninstalled(paths) => {
+            discard(&instance.roots, &claims_of(&state), part, &paths);
+            state.remove(part);
+            if let Some(mut file) = file {
+                file.save(&state)?;
+            }
+            Ok(())
+        }
+        Outcome::UninstallFailed(message) => Err(RunError::Failed(vec![message])),
+        _ => unreachable!("an uninstall job only uninstalls"),
+    }
 }
 
 /// Events the worker threads send to the calling thread.
@@ -486,14 +651,27 @@ enum Job {
     },
 }
 
+/// What a job did. Paths are removed by the calling thread, which knows what the other parts
+/// own: a part never removes another's path.
 enum Outcome {
     Installed(PartRecord),
-    Updated(PartRecord),
-    Uninstalled,
-    /// Install failed; what it registered is already removed.
-    InstallFailed(String),
-    /// Update failed; the part's paths are already removed, its record must go.
-    UpdateFailed(String),
+    /// `fresh`: where the paths this update registered start in `record.paths`.
+    Updated {
+        record: PartRecord,
+        fresh: usize,
+    },
+    /// The hook (if any) ran; these recorded paths are to be removed.
+    Uninstalled(Vec<String>),
+    /// Install failed; what it registered is to be removed.
+    InstallFailed {
+        message: String,
+        paths: Vec<String>,
+    },
+    /// Update failed; all the part's paths are to be removed and its record must go.
+    UpdateFailed {
+        message: String,
+        paths: Vec<String>,
+    },
     /// Uninstall failed; the part stays recorded so the next run tries again.
     UninstallFailed(String),
 }
@@ -556,6 +734,20 @@ impl Nested<'_> {
     fn build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         let config = self.directory.join(config);
         let directory = self.directory.join(directory);
+        if self.settings.nesting.len() >= MAX_NESTING {
+            let chain: Vec<String> = self
+                .settings
+                .nesting
+                .iter()
+                .chain(std::iter::once(&config))
+                .map(|c| c.display().to_string())
+                .collect();
+            return Err(format!(
+                "nested builds deeper than {MAX_NESTING}: {}\n\
+                 hint: a release config must not build a release of itself",
+                chain.join(" -> ")
+            ));
+        }
         std::fs::create_dir_all(&directory)
             .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
         let mut assignments = vec![
@@ -578,10 +770,13 @@ impl Nested<'_> {
             offline: self.settings.offline,
             assignments,
         };
+        let mut nesting = self.settings.nesting.clone();
+        nesting.push(options.file.clone().unwrap_or_default());
         let loaded = config::load(&options).map_err(|e| e.to_string())?;
         let settings = Settings {
             only: Vec::new(),
             jobs: None,
+            nesting,
             ..self.settings.clone()
         };
         install(&loaded, self.registry, &settings, self.cancel)
@@ -626,17 +821,22 @@ impl Worker<'_> {
                 identity,
                 options,
             } => match self.call(part, &options, |c| recipe.install(c)) {
-                Ok(result) => Outcome::Installed(PartRecord {
-                    recipe: Some(identity),
-                    paths: self.record_paths(&result.paths, &[]),
-                    outputs: result.outputs.into_iter().collect(),
-                    options,
-                }),
-                Err(e) => {
-                    let registered = self.record_paths(&e.paths, &[]);
-                    self.remove_paths(&registered);
-                    Outcome::InstallFailed(failure(part, "install", &e))
+                Ok(result) => {
+                    let (paths, refused) = self.record_paths(part, &result.paths, &[]);
+                    match refused.or_else(|| check_outputs(part, &result.outputs).err()) {
+                        Some(message) => Outcome::InstallFailed { message, paths },
+                        None => Outcome::Installed(PartRecord {
+                            recipe: Some(identity),
+                            paths,
+                            outputs: result.outputs.into_iter().collect(),
+                            options,
+                        }),
+                    }
                 }
+                Err(e) => Outcome::InstallFailed {
+                    message: failure(part, "install", &e),
+                    paths: self.record_paths(part, &e.paths, &[]).0,
+                },
             },
             Job::Update {
                 recipe,
@@ -645,48 +845,87 @@ impl Worker<'_> {
             } => {
                 match self.call(part, &options, |c| recipe.update(c)) {
                     Ok(result) => {
+                        let fresh = record.paths.len();
+                        let (paths, refused) =
+                            self.record_paths(part, &result.paths, &record.paths);
+                        if let Some(message) =
+                            refused.or_else(|| check_outputs(part, &result.outputs).err())
+                        {
+                            return Outcome::UpdateFailed { message, paths };
+                        }
                         let mut outputs = record.outputs;
                         outputs.extend(result.outputs);
-                        Outcome::Updated(PartRecord {
-                            paths: self.record_paths(&result.paths, &record.paths),
-                            outputs,
-                            ..record
-                        })
+                        Outcome::Updated {
+                            record: PartRecord {
+                                paths,
+                                outputs,
+                                ..record
+                            },
+                            fresh,
+                        }
                     }
-                    Err(e) => {
-                        // zc.buildout's rule: a failed update leaves nothing of the part.
-                        let all = self.record_paths(&e.paths, &record.paths);
-                        self.remove_paths(&all);
-                        Outcome::UpdateFailed(failure(part, "update", &e))
-                    }
+                    // zc.buildout's rule: a failed update leaves nothing of the part.
+                    Err(e) => Outcome::UpdateFailed {
+                        message: failure(part, "update", &e),
+                        paths: self.record_paths(part, &e.paths, &record.paths).0,
+                    },
                 }
             }
             Job::Uninstall { recipe, record } => {
                 if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
                     if let Err(e) = self.call(part, &record.options, |c| recipe.uninstall(c)) {
-                        return Outcome::UninstallFailed(failure(part, "uninstall", &e));
+                        return Outcome::UninstallFailed(format!(
+                            "{}\nhint: `rbuildout uninstall {part} --skip-hook` removes the part \
+                             and its paths without running its uninstall hook",
+                            failure(part, "uninstall", &e)
+                        ));
                     }
                 }
-                self.remove_paths(&record.paths);
-                Outcome::Uninstalled
+                Outcome::Uninstalled(record.paths)
             }
         }
     }
 
-    /// `old` then the new paths as the state records them, each once, warning about the
-    /// ones outside the instance (recorded, but never removed).
-    fn record_paths(&self, new: &[PathBuf], old: &[String]) -> Vec<String> {
+    /// `old` then the new paths as the state records them, each once, and the first
+    /// registration the rules refuse (the engine's paths, a NUL byte, outside the instance
+    /// and every allowed folder), as the part's failure. Refused paths are left out, so they
+    /// are never removed. Paths outside the instance in an allowed folder are recorded with
+    /// a warning: they are never removed.
+    fn record_paths(
+        &self,
+        part: &str,
+        new: &[PathBuf],
+        old: &[String],
+    ) -> (Vec<String>, Option<String>) {
         let mut out: Vec<String> = old.to_vec();
         let mut seen: HashSet<String> = old.iter().cloned().collect();
         let mut cache = ParentCache::default();
         let mut outside = Vec::new();
+        let mut refused = None;
         for p in new {
-            let rec = self.roots.record(p);
-            if seen.insert(rec.clone()) {
-                if !self.roots.contains_with(p, &mut cache) {
-                    outside.push(rec.clone());
+            match self.roots.check(p, &mut cache) {
+                Ok(place) => {
+                    let rec = self.roots.record(p);
+                    if seen.insert(rec.clone()) {
+                        if place == Place::Outside {
+                            outside.push(rec.clone());
+                        }
+                        out.push(rec);
+                    }
                 }
-                out.push(rec);
+                Err(refusal) => {
+                    if refused.is_none() {
+                        let shown = if p.as_os_str().as_encoded_bytes().contains(&0) {
+                            format!("{:?}", p.to_string_lossy())
+                        } else {
+                            self.roots.record(p)
+                        };
+                        refused = Some(format!(
+                            "part `{part}` registered {shown}, {}",
+                            refusal.why(self.roots.directory())
+                        ));
+                    }
+                }
             }
         }
         warn_some(
@@ -694,22 +933,70 @@ impl Worker<'_> {
             "registered",
             "outside the instance: never removed",
         );
-        out
+        (out, refused)
     }
+}
 
-    fn remove_paths(&self, recorded: &[String]) {
-        let mut cache = ParentCache::default();
-        let mut outside = Vec::new();
-        for p in recorded.iter().rev() {
-            match self.roots.remove(p, &mut cache) {
-                Ok(Removal::Removed) => debug!("removed {p}"),
-                Ok(Removal::Missing) => {}
-                Ok(Removal::Outside) => outside.push(p.clone()),
-                Err(e) => warn!("{e}"),
-            }
+/// Output names follow the substitution name rules (SPEC §2.3: letters, digits, `-`, `.`,
+/// `_` and spaces), so `${part:name}` can reach them, and may not shadow the options the
+/// engine reads in a part's section. Other options may be shadowed on purpose: the egg
+/// recipe publishes `eggs` and the symlink recipe `revision`, the resolved values of the
+/// options of the same names.
+fn check_outputs(part: &str, outputs: &[(String, String)]) -> Result<(), String> {
+    const ENGINE_OPTIONS: [&str; 3] = ["recipe", "needs", "inherits"];
+    for (name, _) in outputs {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c));
+        if !valid {
+            return Err(format!(
+                "part `{part}` published the output {name:?}, but `{name}` is not an output name: \
+                 names have only letters, digits, `-`, `.`, `_` and spaces, as in ${{part:name}}"
+            ));
         }
-        warn_some(&outside, "left in place", "outside the instance");
+        if ENGINE_OPTIONS.contains(&name.as_str()) {
+            return Err(format!(
+                "part `{part}` published the output `{name}`, which would shadow the option \
+                 `{name}` the engine reads in the part's section"
+            ));
+        }
     }
+    Ok(())
+}
+
+/// Removes the recorded `paths` of `part` by the rules of [`Roots::remove`], leaving any that
+/// `claims` says another part owns (is, holds or is inside), with warnings.
+fn discard(roots: &Roots, claims: &Claims, part: &str, paths: &[String]) {
+    let mut cache = ParentCache::default();
+    let mut outside = Vec::new();
+    let mut engine = Vec::new();
+    let mut others = Vec::new();
+    for p in paths.iter().rev() {
+        if let Some(conflict) = claims.conflict(part, p) {
+            others.push(format!("{p}, {}", conflict.why()));
+            continue;
+        }
+        match roots.remove(p, &mut cache) {
+            Ok(Removal::Removed) => debug!("removed {p}"),
+            Ok(Removal::Missing) => {}
+            Ok(Removal::Outside) => outside.push(p.clone()),
+            Ok(Removal::Engine(what)) => engine.push(format!("{p}, which is or holds {what}")),
+            Err(e) => warn!("{e}"),
+        }
+    }
+    warn_some(&outside, "left in place", "outside the instance");
+    warn_some(&engine, "left in place", "the engine's, never a part's");
+    warn_some(&others, "left in place", "another part's");
+}
+
+/// Which part owns each path the state records.
+fn claims_of(state: &State) -> Claims {
+    let mut claims = Claims::default();
+    for (part, record) in &state.parts {
+        claims.add(part, &record.paths);
+    }
+    claims
 }
 
 /// One warning per path for the first few, then one for the rest: a recipe may register a
@@ -757,6 +1044,9 @@ struct Runner<'r, 'c> {
     queue: Option<mpsc::Sender<(String, Job)>>,
     /// Worker threads started so far (at most `jobs`).
     workers: usize,
+    /// Which part owns each recorded path; made from the state when first needed, then kept
+    /// in step with it.
+    claims: Option<Claims>,
 }
 
 /// Where a part of the run phase stands.
@@ -783,6 +1073,70 @@ enum Begin {
 }
 
 impl Runner<'_, '_> {
+    fn claims(&mut self) -> &Claims {
+        let state = &self.state;
+        self.claims.get_or_insert_with(|| claims_of(state))
+    }
+
+    /// Records `part` in the state (and in the claims, if made).
+    fn remember(&mut self, part: &str, record: PartRecord) {
+        if let Some(claims) = &mut self.claims {
+            claims.add(part, &record.paths);
+        }
+        self.state.insert(part, record);
+    }
+
+    /// Drops `part` from the state (and its claims).
+    fn forget(&mut self, part: &str) {
+        if let Some(record) = self.state.remove(part) {
+            if let Some(claims) = &mut self.claims {
+                claims.remove(part, &record.paths);
+            }
+        }
+    }
+
+    /// Removes paths of `part`, never one another part owns.
+    fn discard(&mut self, part: &str, paths: &[String]) {
+        if paths.is_empty() {
+            return;
+        }
+        let roots = &self.instance.roots;
+        let claims = self.claims.get_or_insert_with(|| claims_of(&self.state));
+        discard(roots, claims, part, paths);
+    }
+
+    /// Fails an install or update that registered a path another part owns (recorded, or
+    /// registered earlier in this run): what it registered is removed, except that path.
+    fn vet(&mut self, part: &str, outcome: Outcome) -> Outcome {
+        let (paths, fresh) = match &outcome {
+            Outcome::Installed(record) => (&record.paths, 0),
+            Outcome::Updated { record, fresh } => (&record.paths, *fresh),
+            _ => return outcome,
+        };
+        if paths.len() <= fresh {
+            return outcome;
+        }
+        let claims = self.claims();
+        let found = paths[fresh..]
+            .iter()
+            .find_map(|p| claims.conflict(part, p).map(|c| (p, c)));
+        let Some((path, conflict)) = found else {
+            return outcome;
+        };
+        let message = format!("part `{part}` registered {path}, {}", conflict.why());
+        match outcome {
+            Outcome::Installed(record) => Outcome::InstallFailed {
+                message,
+                paths: record.paths,
+            },
+            Outcome::Updated { record, .. } => Outcome::UpdateFailed {
+                message,
+                paths: record.paths,
+            },
+            other => other,
+        }
+    }
+
     fn save(&mut self) -> Result<(), StateError> {
         self.state.reorder(self.prepared.parts.order());
         match &mut self.file {
@@ -850,10 +1204,9 @@ impl Runner<'_, '_> {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         worker.run(&part, job)
                     }))
-                    .unwrap_or_else(|_| {
-                        Outcome::InstallFailed(format!(
-                            "part `{part}` failed: internal error in rbuildout"
-                        ))
+                    .unwrap_or_else(|_| Outcome::InstallFailed {
+                        message: format!("part `{part}` failed: internal error in rbuildout"),
+                        paths: Vec::new(),
                     });
                     // The receiver lives until every job is done, so this cannot fail.
                     let _ = worker.tx.send(Event::Done { part, outcome });
@@ -997,16 +1350,17 @@ impl Runner<'_, '_> {
             );
             let (part, outcome) = self.wait(rx);
             match outcome {
-                Outcome::Uninstalled => {
-                    self.state.remove(&part);
+                Outcome::Uninstalled(paths) => {
+                    self.discard(&part, &paths);
+                    self.forget(&part);
                     self.save()?;
                     self.summary.uninstalled.push(part);
                 }
-                Outcome::UninstallFailed(m) | Outcome::InstallFailed(m) => {
-                    failures.push(m);
+                Outcome::UninstallFailed(message) | Outcome::InstallFailed { message, .. } => {
+                    failures.push(message);
                     break;
                 }
-                Outcome::Installed(_) | Outcome::Updated(_) | Outcome::UpdateFailed(_) => {
+                Outcome::Installed(_) | Outcome::Updated { .. } | Outcome::UpdateFailed { .. } => {
                     unreachable!("an uninstall job only uninstalls")
                 }
             }
@@ -1104,27 +1458,29 @@ impl Runner<'_, '_> {
             let (part, outcome) = self.wait(rx);
             running -= 1;
             let i = index[part.as_str()];
+            let outcome = self.vet(&part, outcome);
             match outcome {
                 Outcome::Installed(record) => {
                     self.publish(&part, &record.outputs);
-                    self.state.insert(&part, record);
+                    self.remember(&part, record);
                     self.save()?;
                     phase[i] = Phase::Done;
                     self.summary.installed.push(part);
                 }
-                Outcome::Updated(record) => {
+                Outcome::Updated { record, .. } => {
                     self.publish(&part, &record.outputs);
                     // Most updates change nothing; rendering the state to find that out
                     // costs as much as the update for a large instance.
                     if self.state.parts.get(&part) != Some(&record) {
-                        self.state.insert(&part, record);
+                        self.remember(&part, record);
                         self.save()?;
                     }
                     phase[i] = Phase::Done;
                     self.summary.updated.push(part);
                 }
-                Outcome::Uninstalled => {
-                    self.state.remove(&part);
+                Outcome::Uninstalled(paths) => {
+                    self.discard(&part, &paths);
+                    self.forget(&part);
                     self.save()?;
                     phase[i] = Phase::Waiting;
                     if let Some(install) = pending.remove(&i) {
@@ -1138,15 +1494,22 @@ impl Runner<'_, '_> {
                         }
                     }
                 }
-                Outcome::InstallFailed(m) | Outcome::UninstallFailed(m) => {
-                    failures.push(m);
+                Outcome::InstallFailed { message, paths } => {
+                    self.discard(&part, &paths);
+                    failures.push(message);
                     phase[i] = Phase::Failed;
                     stop = true;
                 }
-                Outcome::UpdateFailed(m) => {
-                    self.state.remove(&part);
+                Outcome::UninstallFailed(message) => {
+                    failures.push(message);
+                    phase[i] = Phase::Failed;
+                    stop = true;
+                }
+                Outcome::UpdateFailed { message, paths } => {
+                    self.discard(&part, &paths);
+                    self.forget(&part);
                     self.save()?;
-                    failures.push(m);
+                    failures.push(message);
                     phase[i] = Phase::Failed;
                     stop = true;
                 }

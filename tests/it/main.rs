@@ -9,5 +9,6 @@ mod lava;
 mod lifecycle;
 mod mkdir_template;
 mod plugins;
+mod safety_engine;
 mod scripts;
 mod symlink;
