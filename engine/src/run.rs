@@ -23,7 +23,7 @@ use crate::graph::{self, Parts};
 use crate::plugin::{Call, Host, Recipe, RecipeError, Registry};
 use crate::state::{PartRecord, RecipeRecord, State, StateError, StateFile};
 use lock::{InstanceLock, LockError};
-use paths::{Claims, Layout, ParentCache, Place, Removal, Roots};
+use paths::{Claims, Layout, Owners, ParentCache, Place, Removal, Roots};
 use plan::{Action, Plan, Wanted};
 
 /// How a run is asked to go.
@@ -609,7 +609,9 @@ pub fn uninstall(
     });
     match outcome {
         Outcome::Uninstalled(paths) => {
-            discard(&instance.roots, &claims_of(&state), part, &paths);
+            let mut claims = None;
+            let owners = owners_in(&state, &mut claims, part, paths.len());
+            discard(&instance.roots, &owners, part, &paths);
             state.remove(part);
             if let Some(mut file) = file {
                 file.save(&state)?;
@@ -967,7 +969,7 @@ fn check_outputs(part: &str, outputs: &[(String, String)]) -> Result<(), String>
 
 /// Removes the recorded `paths` of `part` by the rules of [`Roots::remove`], leaving any that
 /// `claims` says another part owns (is, holds or is inside), with warnings.
-fn discard(roots: &Roots, claims: &Claims, part: &str, paths: &[String]) {
+fn discard(roots: &Roots, claims: &Owners<'_>, part: &str, paths: &[String]) {
     let mut cache = ParentCache::default();
     let mut outside = Vec::new();
     let mut engine = Vec::new();
@@ -988,6 +990,33 @@ fn discard(roots: &Roots, claims: &Claims, part: &str, paths: &[String]) {
     warn_some(&outside, "left in place", "outside the instance");
     warn_some(&engine, "left in place", "the engine's, never a part's");
     warn_some(&others, "left in place", "another part's");
+}
+
+/// Below this many paths on either side, checking `count` paths of `part` against the
+/// other parts' scans both lists instead of making the index.
+const SCAN: usize = 16;
+
+/// What the other parts than `part` own, to check `count` of its paths against: `claims`
+/// when made (or made now, from `state`), or a scan of `state` when either side is small.
+fn owners_in<'a>(
+    state: &'a State,
+    claims: &'a mut Option<Claims>,
+    part: &str,
+    count: usize,
+) -> Owners<'a> {
+    if claims.is_none() {
+        let others = state.parts.iter().filter(|(p, _)| *p != part);
+        let total: usize = others.clone().map(|(_, r)| r.paths.len()).sum();
+        if total.min(count) <= SCAN {
+            return Owners::Scan(
+                others
+                    .filter(|(_, r)| !r.paths.is_empty())
+                    .map(|(p, r)| (p.as_str(), r.paths.as_slice()))
+                    .collect(),
+            );
+        }
+    }
+    Owners::Index(claims.get_or_insert_with(|| claims_of(state)))
 }
 
 /// Which part owns each path the state records.
@@ -1073,11 +1102,6 @@ enum Begin {
 }
 
 impl Runner<'_, '_> {
-    fn claims(&mut self) -> &Claims {
-        let state = &self.state;
-        self.claims.get_or_insert_with(|| claims_of(state))
-    }
-
     /// Records `part` in the state (and in the claims, if made).
     fn remember(&mut self, part: &str, record: PartRecord) {
         if let Some(claims) = &mut self.claims {
@@ -1100,9 +1124,9 @@ impl Runner<'_, '_> {
         if paths.is_empty() {
             return;
         }
-        let roots = &self.instance.roots;
-        let claims = self.claims.get_or_insert_with(|| claims_of(&self.state));
-        discard(roots, claims, part, paths);
+        let instance = self.instance;
+        let owners = owners_in(&self.state, &mut self.claims, part, paths.len());
+        discard(&instance.roots, &owners, part, paths);
     }
 
     /// Fails an install or update that registered a path another part owns (recorded, or
@@ -1116,10 +1140,10 @@ impl Runner<'_, '_> {
         if paths.len() <= fresh {
             return outcome;
         }
-        let claims = self.claims();
+        let owners = owners_in(&self.state, &mut self.claims, part, paths.len() - fresh);
         let found = paths[fresh..]
             .iter()
-            .find_map(|p| claims.conflict(part, p).map(|c| (p, c)));
+            .find_map(|p| owners.conflict(part, p).map(|c| (p, c)));
         let Some((path, conflict)) = found else {
             return outcome;
         };

@@ -9,7 +9,8 @@
 //! inside it when recorded) that are still strictly inside it, both as written and with the
 //! symlinks of their parent folders resolved, and that are not the engine's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
 use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 
@@ -66,18 +67,22 @@ pub enum Place {
 
 /// Parent folders already resolved (symlinks followed) during one batch of path checks.
 #[derive(Debug, Default)]
-pub struct ParentCache(HashMap<PathBuf, Option<PathBuf>>);
+pub struct ParentCache(HashMap<OsString, Option<PathBuf>>);
 
 impl ParentCache {
     /// `abs` with the symlinks of its parent folders resolved (the last component is kept as
     /// it is: removing a link removes the link); `None` if the parent does not exist.
     fn real(&mut self, abs: &Path) -> Option<PathBuf> {
         let (parent, name) = (abs.parent()?, abs.file_name()?);
-        let real_parent = self
-            .0
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| parent.canonicalize().ok());
-        real_parent.as_ref().map(|p| p.join(name))
+        // Looked up before inserting: a million paths in one folder allocate no key.
+        if let Some(real_parent) = self.0.get(parent.as_os_str()) {
+            return real_parent.as_ref().map(|p| p.join(name));
+        }
+        let real_parent = parent.canonicalize().ok();
+        let real = real_parent.as_ref().map(|p| p.join(name));
+        self.0
+            .insert(parent.as_os_str().to_os_string(), real_parent);
+        real
     }
 }
 
@@ -116,6 +121,17 @@ impl Known {
             })
     }
 
+    /// Whether the path is in this folder (or is it), judged where it really is: with
+    /// symlinks resolved when both resolve, else as written. For allowed folders, where a
+    /// path through a link to the folder counts and a link from the folder to elsewhere
+    /// does not.
+    fn keeps(&self, lexical: &Path, real: Option<&Path>) -> bool {
+        match (self.full.as_ref().or(self.real.as_ref()), real) {
+            (Some(root), Some(p)) => p.starts_with(root),
+            _ => lexical.starts_with(&self.lexical),
+        }
+    }
+
     /// Whether the path is strictly inside this folder, as written and, when both resolve,
     /// with symlinks resolved.
     fn holds(&self, lexical: &Path, real: Option<&Path>) -> bool {
@@ -136,6 +152,9 @@ pub struct Roots {
     instance: Known,
     /// The engine's own paths and what each is, the instance directory first.
     engine: Vec<(Known, String)>,
+    /// Each form of each engine path and every folder holding one: a path not in it is
+    /// none of the engine's, without comparing it with each.
+    engine_prefixes: HashSet<OsString>,
     /// Folders outside the instance where parts may register paths.
     allowed: Vec<Known>,
 }
@@ -162,9 +181,22 @@ impl Roots {
                 .iter()
                 .map(|(p, what)| (place(p), what.clone())),
         );
+        let mut engine_prefixes = HashSet::new();
+        for (known, _) in &engine {
+            for form in [
+                Some(&known.lexical),
+                known.real.as_ref(),
+                known.full.as_ref(),
+            ] {
+                for folder in form.into_iter().flat_map(|f| f.ancestors()) {
+                    engine_prefixes.insert(folder.as_os_str().to_os_string());
+                }
+            }
+        }
         Roots {
             instance: place(&directory),
             engine,
+            engine_prefixes,
             allowed: layout.allowed.iter().map(|p| place(p)).collect(),
             directory,
         }
@@ -199,6 +231,10 @@ impl Roots {
 
     /// The engine's path that `abs` is or holds, if any.
     fn engine_path(&self, abs: &Path, real: Option<&Path>) -> Option<Refusal> {
+        let known = |p: &Path| self.engine_prefixes.contains(p.as_os_str());
+        if !known(abs) && !real.is_some_and(known) {
+            return None;
+        }
         self.engine.iter().find_map(|(owned, what)| {
             owned.within(abs, real).then(|| Refusal::Engine {
                 what: what.clone(),
@@ -220,10 +256,7 @@ impl Roots {
         if self.instance.holds(&abs, real.as_deref()) {
             return Ok(Place::Inside);
         }
-        let allowed = self
-            .allowed
-            .iter()
-            .any(|a| a.holds(&abs, real.as_deref()) || a.is(&abs, real.as_deref()));
+        let allowed = self.allowed.iter().any(|a| a.keeps(&abs, real.as_deref()));
         if allowed {
             Ok(Place::Outside)
         } else {
@@ -307,6 +340,52 @@ impl Conflict {
                 format!("which is inside {other}, a path of part `{owner}`")
             }
             Overlap::Holds(other) => format!("which holds {other}, a path of part `{owner}`"),
+        }
+    }
+}
+
+/// How the recorded path `path` meets `other`, a path of another part, if at all.
+pub fn overlap(path: &str, other: &str) -> Option<Overlap> {
+    let under =
+        |a: &str, b: &str| a.len() > b.len() && a.starts_with(b) && a.as_bytes()[b.len()] == b'/';
+    if path == other {
+        Some(Overlap::Same)
+    } else if under(path, other) {
+        Some(Overlap::Inside(other.to_string()))
+    } else if under(other, path) {
+        Some(Overlap::Holds(other.to_string()))
+    } else {
+        None
+    }
+}
+
+/// The paths the other parts own: looked up in [`Claims`] once made, or scanned when one
+/// side is small (a part with a few paths beside one with a million: making the index would
+/// cost more than the scan).
+pub enum Owners<'a> {
+    Index(&'a Claims),
+    /// Each other part and its recorded paths.
+    Scan(Vec<(&'a str, &'a [String])>),
+}
+
+impl Owners<'_> {
+    /// The first path of another part than `part` that `recorded` is, is inside, or holds.
+    pub fn conflict(&self, part: &str, recorded: &str) -> Option<Conflict> {
+        match self {
+            Owners::Index(claims) => claims.conflict(part, recorded),
+            Owners::Scan(others) => {
+                others
+                    .iter()
+                    .filter(|(owner, _)| *owner != part)
+                    .find_map(|(owner, paths)| {
+                        paths.iter().find_map(|other| {
+                            overlap(recorded, other).map(|overlap| Conflict {
+                                owner: owner.to_string(),
+                                overlap,
+                            })
+                        })
+                    })
+            }
         }
     }
 }
@@ -455,6 +534,8 @@ mod tests {
         std::fs::create_dir_all(&shared).unwrap();
         std::fs::write(inst.join("buildout.toml"), "").unwrap();
         std::os::unix::fs::symlink(".", inst.join("self")).unwrap();
+        std::os::unix::fs::symlink(&shared, inst.join("to-shared")).unwrap();
+        std::os::unix::fs::symlink("/", shared.join("to-root")).unwrap();
         let roots = roots(
             &inst,
             &[
@@ -484,6 +565,12 @@ mod tests {
         assert_eq!(check("a\0b"), Err(Refusal::Nul));
         assert_eq!(check("../shared/x"), Ok(Place::Outside));
         assert_eq!(check(shared.to_str().unwrap()), Ok(Place::Outside));
+        assert_eq!(check("to-shared/x"), Ok(Place::Outside), "really in shared");
+        assert_eq!(
+            check("../shared/to-root/x"),
+            Err(Refusal::Outside),
+            "really in /"
+        );
         assert_eq!(check("../elsewhere"), Err(Refusal::Outside));
         assert_eq!(check("self/../../elsewhere"), Err(Refusal::Outside));
     }
