@@ -213,6 +213,26 @@ fn a_path_another_part_owns_is_refused() {
 }
 
 #[test]
+fn a_failed_install_removes_none_of_the_engines_or_another_parts_paths() {
+    let inst = Instance::new(&format!(
+        "{}install-fails = \"true\"\n",
+        registering(&["parts/a.txt", "buildout.toml", "parts/h"], "")
+    ));
+    std::fs::create_dir_all(inst.path("parts/h")).unwrap();
+    let r = expect(&inst, &[], 1);
+    assert!(
+        r.stderr
+            .contains("part `h` failed during install: this install fails on purpose"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(inst.read("parts/a.txt"), "A");
+    assert!(inst.exists("buildout.toml"));
+    assert!(!inst.exists("parts/h"), "its own path is removed");
+    assert_eq!(inst.installed(), ["a"]);
+}
+
+#[test]
 fn a_path_with_a_nul_byte_is_refused() {
     let inst = Instance::new(
         "[buildout]\nparts = [\"h\"]\n\n[h]\nrecipe = \"hostile:register\"\nnul-path = \"parts/x\"\n",
@@ -268,9 +288,26 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     );
 
     // Allowed: recorded, with a warning that it is never removed.
-    write(&part("allow-outside = [\"../outside\"]"));
+    let allowed = part("allow-outside = [\"../outside\"]");
+    write(&allowed);
     let r = go(0);
     assert!(r.stderr.contains("never removed"), "{}", r.stderr);
+
+    // A later run whose buildout directory holds the recorded path removes nothing: it was
+    // recorded as outside.
+    write(&format!(
+        "[buildout]\nparts = []\ndirectory = \"{}\"\ninstalled = \"{}\"\n",
+        base.path().display(),
+        inst_dir.join(".installed.toml").display()
+    ));
+    let r = go(0);
+    assert!(r.stderr.contains("left in place"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim/file")).unwrap(),
+        "precious"
+    );
+    write(&allowed);
+    go(0);
 
     // A later run that points the eggs folder (or the cache) at the parent still removes
     // nothing outside the instance.

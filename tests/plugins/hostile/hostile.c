@@ -6,11 +6,11 @@
  *    another part's path, a folder outside the instance...);
  *  - `nul-path`: registered with a NUL byte and "evil" after it;
  *  - `outputs`: one `name=value` per line, each published as written;
+ *  - `install-fails = "true"`: install fails after registering and publishing;
  *  - `uninstall-fails = "true"`: the uninstall hook always fails.
  *
  * It creates nothing: it only claims.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "rbuildout_plugin.h"
@@ -73,6 +73,10 @@ static int32_t install(const rb_call *call) {
             }
         }
         outputs = end ? end + 1 : NULL;
+    }
+    const char *fails = option(call, "install-fails");
+    if (fails != NULL && strcmp(fails, "true") == 0) {
+        return fail(call, "this install fails on purpose");
     }
     return RB_OK;
 }
