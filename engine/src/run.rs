@@ -494,6 +494,7 @@ pub fn install(
         queue: Some(queue_tx),
         workers: 0,
         claims: None,
+        reinstalled: HashMap::new(),
     };
     let queue = Mutex::new(queue_rx);
     std::thread::scope(|scope| {
@@ -641,6 +642,8 @@ enum Job {
         recipe: Recipe,
         identity: RecipeRecord,
         options: BTreeMap<String, String>,
+        /// For a reinstall, the old record's paths: the recipe may replace those files.
+        owned: Vec<String>,
     },
     Update {
         recipe: Recipe,
@@ -792,6 +795,7 @@ impl Worker<'_> {
         &self,
         part: &str,
         options: &BTreeMap<String, String>,
+        owned: &[String],
         f: impl FnOnce(&Call<'_>) -> R,
     ) -> R {
         let host = JobHost {
@@ -810,6 +814,7 @@ impl Worker<'_> {
             locked: self.locked,
             options: &options,
             host: &host,
+            owned,
         };
         f(&call)
     }
@@ -822,7 +827,8 @@ impl Worker<'_> {
                 recipe,
                 identity,
                 options,
-            } => match self.call(part, &options, |c| recipe.install(c)) {
+                owned,
+            } => match self.call(part, &options, &owned, |c| recipe.install(c)) {
                 Ok(result) => {
                     let (paths, refused) = self.record_paths(part, &result.paths, &[]);
                     match refused.or_else(|| check_outputs(part, &result.outputs).err()) {
@@ -845,7 +851,7 @@ impl Worker<'_> {
                 options,
                 record,
             } => {
-                match self.call(part, &options, |c| recipe.update(c)) {
+                match self.call(part, &options, &record.paths, |c| recipe.update(c)) {
                     Ok(result) => {
                         let fresh = record.paths.len();
                         let (paths, refused) =
@@ -875,7 +881,9 @@ impl Worker<'_> {
             }
             Job::Uninstall { recipe, record } => {
                 if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
-                    if let Err(e) = self.call(part, &record.options, |c| recipe.uninstall(c)) {
+                    if let Err(e) = self.call(part, &record.options, &record.paths, |c| {
+                        recipe.uninstall(c)
+                    }) {
                         return Outcome::UninstallFailed(format!(
                             "{}\nhint: `rbuildout uninstall {part} --skip-hook` removes the part \
                              and its paths without running its uninstall hook",
@@ -1076,6 +1084,9 @@ struct Runner<'r, 'c> {
     /// Which part owns each recorded path; made from the state when first needed, then kept
     /// in step with it.
     claims: Option<Claims>,
+    /// The recorded paths of parts uninstalled first that this run installs again: their
+    /// install may replace those (the `owns` callback).
+    reinstalled: HashMap<String, Vec<String>>,
 }
 
 /// Where a part of the run phase stands.
@@ -1319,6 +1330,7 @@ impl Runner<'_, '_> {
             (Action::Reinstall, Some(record)) => {
                 info!("reinstalling: {reason}");
                 let record = record.clone();
+                let owned = record.paths.clone();
                 let uninstall = Job::Uninstall {
                     recipe: self.uninstaller(part, &record),
                     record,
@@ -1329,6 +1341,7 @@ impl Runner<'_, '_> {
                         recipe,
                         identity,
                         options,
+                        owned,
                     }),
                 )
             }
@@ -1338,6 +1351,7 @@ impl Runner<'_, '_> {
                     recipe,
                     identity,
                     options,
+                    owned: self.reinstalled.remove(part).unwrap_or_default(),
                 })
             }
         }
@@ -1376,6 +1390,9 @@ impl Runner<'_, '_> {
             match outcome {
                 Outcome::Uninstalled(paths) => {
                     self.discard(&part, &paths);
+                    if prepared.recipes.contains_key(&part) {
+                        self.reinstalled.insert(part.clone(), paths);
+                    }
                     self.forget(&part);
                     self.save()?;
                     self.summary.uninstalled.push(part);

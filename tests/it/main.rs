@@ -10,5 +10,6 @@ mod lifecycle;
 mod mkdir_template;
 mod plugins;
 mod safety_engine;
+mod safety_recipes;
 mod scripts;
 mod symlink;

@@ -371,6 +371,11 @@ pub struct Call<'a> {
     /// Resolved options, lists joined by "\n".
     pub options: &'a [(String, String)],
     pub host: &'a dyn Host,
+    /// The paths the state recorded for the part before this call, as it records them
+    /// (relative to the buildout directory inside it, absolute outside): the record of an
+    /// update, the old record for the install of a reinstall, none for a first install. The
+    /// recipe asks through the `owns` callback (ABI 1.1) before replacing a file.
+    pub owned: &'a [String],
 }
 
 /// What a recipe reported during a successful call.

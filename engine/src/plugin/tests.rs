@@ -116,6 +116,7 @@ fn call<'a>(dir: &'a Path, options: &'a [(String, String)], host: &'a TestHost) 
         locked: false,
         options,
         host,
+        owned: &[],
     }
 }
 
@@ -812,7 +813,7 @@ fn the_c_example_works_through_the_header_alone() {
     assert_eq!(info.len(), 1);
     assert_eq!(
         (info[0].abi.as_deref(), info[0].thread_safe),
-        (Some("1.0"), false)
+        (Some("1.1"), false)
     );
 }
 
@@ -923,6 +924,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         locked: false,
         options: &opts,
         host: &PanickingHost,
+        owned: &[],
     };
     // Unwinding into the plugin's `extern "C"` frames would abort this whole test process.
     let result = registry
@@ -940,6 +942,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         locked: false,
         options: &opts,
         host: &PanickingHost,
+        owned: &[],
     };
     let err = registry
         .recipe("testkit:nested")
@@ -973,4 +976,51 @@ fn a_long_recipe_sees_the_run_cancelled() {
     assert_eq!(err.message, "sleep cancelled");
     // What it registered before giving up comes back, for the runner to remove.
     assert_eq!(err.paths, vec![dir.path().join("sleep.marker")]);
+}
+
+#[test]
+fn owns_answers_from_the_paths_given_with_the_call() {
+    // The built-in `template` recipe asks `owns` before it replaces its output.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/app.conf"), "old").unwrap();
+    let registry = registry(root);
+    let recipe = registry.recipe("template").unwrap();
+    let opts = options(&[("inline", "new"), ("output", "etc/app.conf")]);
+    let host = TestHost::default();
+    let outcome = |owned: &[String]| {
+        let c = Call {
+            owned,
+            ..call(root, &opts, &host)
+        };
+        recipe.install(&c).map(|_| ()).map_err(|e| e.message)
+    };
+    let refused = Err(format!(
+        "{} exists and was not made by this part; move it away",
+        root.join("etc/app.conf").display()
+    ));
+    // Not recorded, or only the instance folder itself (an old state's): refused.
+    assert_eq!(outcome(&[]), refused);
+    assert_eq!(outcome(&["etc/other".into()]), refused);
+    assert_eq!(outcome(&[root.display().to_string()]), refused);
+    assert_eq!(outcome(&[".".into()]), refused);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/app.conf")).unwrap(),
+        "old"
+    );
+    // Recorded as the state records it, absolute, or as a folder that holds it: owned.
+    for owned in [
+        "etc/app.conf".to_owned(),
+        "./etc/x/../app.conf".to_owned(),
+        root.join("etc/app.conf").display().to_string(),
+        "etc".to_owned(),
+    ] {
+        std::fs::write(root.join("etc/app.conf"), "old").unwrap();
+        assert_eq!(outcome(std::slice::from_ref(&owned)), Ok(()), "{owned}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/app.conf")).unwrap(),
+            "new"
+        );
+    }
 }

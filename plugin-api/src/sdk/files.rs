@@ -1,5 +1,7 @@
-//! File chores recipes share: paths worked out lexically, and files replaced atomically,
-//! only when their content changes.
+//! File chores recipes share: paths worked out lexically, files replaced atomically and
+//! only when their content changes, and the check every write goes through first
+//! ([`check_target`]: inside the instance or an allowed folder, and never over a file the
+//! part did not make).
 //!
 //! Every error names the path it is about, ready to return from a recipe.
 
@@ -9,7 +11,128 @@ use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
 
-use super::{Error, Result};
+use super::{Context, Error, Result};
+
+/// Checks that a recipe may write the file (or link) `path` (absolute, or relative to the
+/// buildout directory) and returns it absolute and [normalized](normalize). Two rules:
+///
+/// - Its folder is inside the buildout directory, or inside one of the folders listed in
+///   `[buildout] allow-outside` (one per line, relative to the buildout directory), or inside
+///   the `eggs-directory`, `develop-eggs-directory` or `download-cache` as configured; both as
+///   written and with the links of the existing folders resolved (so `etc -> /etc` does not
+///   let `etc/passwd` through).
+/// - If something already exists at `path`, the part made it in an earlier run
+///   ([`Context::owns`]); otherwise the error is "`path` exists and was not made by this
+///   part; move it away".
+pub fn check_target(ctx: &Context, path: &Path) -> Result<PathBuf> {
+    Targets::of(ctx).check(path)
+}
+
+/// The error for something at `path` that the part would replace but did not make.
+pub fn not_made_by_part(path: &Path) -> Error {
+    Error::new(format!(
+        "{} exists and was not made by this part; move it away",
+        path.display()
+    ))
+}
+
+/// The folders a part may write into, worked out once for a batch of
+/// [checks](Targets::check).
+pub struct Targets<'a> {
+    ctx: &'a Context<'a>,
+    /// The buildout directory first, then the allowed folders: each as written
+    /// (normalized) and with the links of its existing part resolved.
+    roots: Vec<(PathBuf, PathBuf)>,
+}
+
+impl<'a> Targets<'a> {
+    /// Reads the allowed folders of the part's buildout through `ctx`.
+    pub fn of(ctx: &'a Context<'a>) -> Targets<'a> {
+        let root = normalize(ctx.buildout_directory());
+        let mut listed: Vec<String> = ctx
+            .option("buildout", "allow-outside")
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        for option in ["eggs-directory", "develop-eggs-directory", "download-cache"] {
+            listed.extend(ctx.option("buildout", option));
+        }
+        let mut roots = vec![(root.clone(), resolve(&root))];
+        for text in listed.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            let folder = normalize(&root.join(text));
+            if !roots.iter().any(|(r, _)| *r == folder) {
+                let real = resolve(&folder);
+                roots.push((folder, real));
+            }
+        }
+        Targets { ctx, roots }
+    }
+
+    /// [`check_target`] with these folders.
+    pub fn check(&self, path: &Path) -> Result<PathBuf> {
+        let path = self.allowed(path)?;
+        match path.symlink_metadata() {
+            Ok(_) if !self.ctx.owns(&path) => Err(not_made_by_part(&path)),
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(Error::new(format!("cannot read {}: {e}", path.display())))
+            }
+            _ => Ok(path),
+        }
+    }
+
+    /// Only the first rule of [`check_target`]: `path` lies in the buildout directory or an
+    /// allowed folder, as written and once resolved. For a folder the part may create or
+    /// take over as it is (what `mkdir` does); returns it absolute and normalized.
+    pub fn allowed(&self, path: &Path) -> Result<PathBuf> {
+        let path = normalize(&self.ctx.buildout_directory().join(path));
+        let root = &self.roots[0].0;
+        let hint = "list the folder in `allow-outside` of [buildout] to let parts write there";
+        if !self
+            .roots
+            .iter()
+            .any(|(r, _)| path.starts_with(r) && path != *r)
+        {
+            return Err(Error::new(format!(
+                "{} is outside the buildout directory {}: {hint}",
+                path.display(),
+                root.display()
+            )));
+        }
+        let folder = path.parent().unwrap_or(&path);
+        let real = resolve(folder);
+        if !self.roots.iter().any(|(_, r)| real.starts_with(r)) {
+            return Err(Error::new(format!(
+                "{} is reached through a link to {}, outside the buildout directory {}: {hint}",
+                path.display(),
+                real.display(),
+                root.display()
+            )));
+        }
+        Ok(path)
+    }
+}
+
+/// `path` (absolute, normalized) with the links of its longest existing prefix resolved and
+/// the rest appended as it is.
+fn resolve(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
 
 /// `path` with `.` and `..` resolved lexically, without looking at the disk (so a `..` after
 /// a link is not followed). A `..` that climbs above a relative path stays: `../a` is kept,
@@ -88,9 +211,12 @@ pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<
     Ok(true)
 }
 
-/// The permission bits of `path` (following links), `None` when it does not exist.
+/// The permission bits of `path`, `None` when it does not exist or is a link: a link at
+/// `path` is replaced by the file, never followed (no mode or content read or set through
+/// it).
 fn mode_of(path: &Path) -> Result<Option<u32>> {
-    match path.metadata() {
+    match path.symlink_metadata() {
+        Ok(meta) if meta.file_type().is_symlink() => Ok(None),
         Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::new(format!("cannot read {}: {e}", path.display()))),
@@ -261,6 +387,24 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o700);
         assert!(!write_if_changed(&path, b"echo bye\n", None).unwrap());
         assert!(!dir.path().join(".run.sh.tmp").exists());
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_file_is_replaced_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, "same\n").unwrap();
+        fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("out");
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        // Same content as the link's target, another mode: not a chmod through the link.
+        assert!(write_if_changed(&path, b"same\n", Some(0o755)).unwrap());
+        assert!(!path.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(fs::metadata(&elsewhere).unwrap().mode() & 0o7777, 0o600);
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("history")).unwrap();
+        write_atomic(&dir.path().join("history"), b"r1\n").unwrap();
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"same\n");
     }
 
     #[test]

@@ -14,8 +14,11 @@
 //! engine substitutes option values; a reference that does not resolve fails the part,
 //! naming the file, the line and the reference. The output is written atomically (a temp
 //! file renamed over it) and only when its content changes, and registered, so uninstalling
-//! the part removes it. `update` renders again on every run: the engine cannot know that the input
-//! file, or an option it reaches only through the file, changed.
+//! the part removes it. The output must lie inside the buildout directory (or a folder of
+//! `[buildout] allow-outside`), and a file already there that the part did not write in an
+//! earlier run is never replaced: the part fails instead. `update` renders again on every
+//! run: the engine cannot know that the input file, or an option it reaches only through the
+//! file, changed.
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
 
@@ -38,6 +41,8 @@ fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
         .get_path("output")
         .filter(|_| options.get("output").is_some_and(|o| !o.trim().is_empty()))
         .ok_or_else(|| Error::new("option `output` is required: the file to write"))?;
+    // Inside the instance (or an allowed folder), and never over a file of someone else.
+    let output = files::check_target(ctx, &output)?;
     let mode = options.get_mode("mode")?;
     let text = match (options.get("input"), options.get("inline")) {
         (Some(_), Some(_)) => {
