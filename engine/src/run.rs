@@ -493,7 +493,7 @@ pub fn install(
         told_interrupt: false,
         queue: Some(queue_tx),
         workers: 0,
-        claims: None,
+        lookup: Lookup::default(),
         reinstalled: HashMap::new(),
     };
     let queue = Mutex::new(queue_rx);
@@ -610,8 +610,8 @@ pub fn uninstall(
     });
     match outcome {
         Outcome::Uninstalled(paths) => {
-            let mut claims = None;
-            let owners = owners_in(&state, &mut claims, part, paths.len());
+            let mut lookup = Lookup::default();
+            let owners = owners_in(&state, &mut lookup, part, paths.len());
             discard(&instance.roots, &owners, part, &paths);
             state.remove(part);
             if let Some(mut file) = file {
@@ -1000,22 +1000,29 @@ fn discard(roots: &Roots, claims: &Owners<'_>, part: &str, paths: &[String]) {
     warn_some(&others, "left in place", "another part's");
 }
 
-/// Below this many paths on either side, checking `count` paths of `part` against the
-/// other parts' scans both lists instead of making the index.
-const SCAN: usize = 16;
+/// How the other parts' paths are looked up: scanned while that is cheap, indexed after.
+///
+/// A scan costs (paths checked) x (paths of the other parts) comparisons; making the index
+/// costs about as much as a few scans of the whole state, and then every check is a few
+/// lookups. So a run scans until it has spent its `budget` (a few whole-state scans' worth),
+/// then makes the index once and keeps it in step with the state.
+#[derive(Default)]
+struct Lookup {
+    claims: Option<Claims>,
+    /// Comparisons a run may still spend scanning; `None` until first needed.
+    budget: Option<usize>,
+}
 
-/// What the other parts than `part` own, to check `count` of its paths against: `claims`
-/// when made (or made now, from `state`), or a scan of `state` when either side is small.
-fn owners_in<'a>(
-    state: &'a State,
-    claims: &'a mut Option<Claims>,
-    part: &str,
-    count: usize,
-) -> Owners<'a> {
-    if claims.is_none() {
+/// What the other parts than `part` own, to check `count` of its paths against.
+fn owners_in<'a>(state: &'a State, lookup: &'a mut Lookup, part: &str, count: usize) -> Owners<'a> {
+    if lookup.claims.is_none() {
+        let all: usize = state.parts.values().map(|r| r.paths.len()).sum();
+        let budget = lookup.budget.get_or_insert(8 * all + 65_536);
         let others = state.parts.iter().filter(|(p, _)| *p != part);
         let total: usize = others.clone().map(|(_, r)| r.paths.len()).sum();
-        if total.min(count) <= SCAN {
+        let cost = count.saturating_mul(total);
+        if cost <= *budget {
+            *budget -= cost;
             return Owners::Scan(
                 others
                     .filter(|(_, r)| !r.paths.is_empty())
@@ -1024,7 +1031,7 @@ fn owners_in<'a>(
             );
         }
     }
-    Owners::Index(claims.get_or_insert_with(|| claims_of(state)))
+    Owners::Index(lookup.claims.get_or_insert_with(|| claims_of(state)))
 }
 
 /// Which part owns each path the state records.
@@ -1081,9 +1088,9 @@ struct Runner<'r, 'c> {
     queue: Option<mpsc::Sender<(String, Job)>>,
     /// Worker threads started so far (at most `jobs`).
     workers: usize,
-    /// Which part owns each recorded path; made from the state when first needed, then kept
-    /// in step with it.
-    claims: Option<Claims>,
+    /// Which part owns each recorded path: scanned, or indexed once scans cost too much
+    /// (then kept in step with the state).
+    lookup: Lookup,
     /// The recorded paths of parts uninstalled first that this run installs again: their
     /// install may replace those (the `owns` callback).
     reinstalled: HashMap<String, Vec<String>>,
@@ -1115,7 +1122,7 @@ enum Begin {
 impl Runner<'_, '_> {
     /// Records `part` in the state (and in the claims, if made).
     fn remember(&mut self, part: &str, record: PartRecord) {
-        if let Some(claims) = &mut self.claims {
+        if let Some(claims) = &mut self.lookup.claims {
             claims.add(part, &record.paths);
         }
         self.state.insert(part, record);
@@ -1124,7 +1131,7 @@ impl Runner<'_, '_> {
     /// Drops `part` from the state (and its claims).
     fn forget(&mut self, part: &str) {
         if let Some(record) = self.state.remove(part) {
-            if let Some(claims) = &mut self.claims {
+            if let Some(claims) = &mut self.lookup.claims {
                 claims.remove(part, &record.paths);
             }
         }
@@ -1136,7 +1143,7 @@ impl Runner<'_, '_> {
             return;
         }
         let instance = self.instance;
-        let owners = owners_in(&self.state, &mut self.claims, part, paths.len());
+        let owners = owners_in(&self.state, &mut self.lookup, part, paths.len());
         discard(&instance.roots, &owners, part, paths);
     }
 
@@ -1151,7 +1158,7 @@ impl Runner<'_, '_> {
         if paths.len() <= fresh {
             return outcome;
         }
-        let owners = owners_in(&self.state, &mut self.claims, part, paths.len() - fresh);
+        let owners = owners_in(&self.state, &mut self.lookup, part, paths.len() - fresh);
         let found = paths[fresh..]
             .iter()
             .find_map(|p| owners.conflict(part, p).map(|c| (p, c)));

@@ -210,6 +210,27 @@ fn a_path_another_part_owns_is_refused() {
         inst.config(NOTHING);
         expect(&inst, &[], 0);
     }
+
+    // Many paths on both sides: the run indexes the other parts' paths instead of scanning.
+    let many = |prefix: &str| {
+        (0..400)
+            .map(|i| format!("{prefix}/{i}"))
+            .collect::<Vec<_>>()
+            .join("\\n")
+    };
+    inst.config(&two(
+        &many("parts/x"),
+        &format!("{}\\nparts/x/7/f", many("parts/y")),
+    ));
+    let r = expect(&inst, &[], 1);
+    assert!(
+        r.stderr.contains(
+            "part `y` registered parts/x/7/f, which is inside parts/x/7, a path of part `x`"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(inst.installed(), ["x"]);
 }
 
 #[test]
