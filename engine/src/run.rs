@@ -124,6 +124,25 @@ fn text(resolver: &mut Resolver<'_>, option: &str) -> Option<String> {
     resolver.get("buildout", option).ok().map(|v| v.to_text())
 }
 
+/// The folders a `[buildout]` list option names, one per line or item, relative to
+/// `directory`; none when the option is absent.
+fn folders(
+    resolver: &mut Resolver<'_>,
+    option: &str,
+    directory: &Path,
+) -> Result<Vec<PathBuf>, RunError> {
+    Ok(match resolver.get_opt("buildout", option)? {
+        Some(v) => v
+            .to_list()
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| directory.join(s))
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
 impl Instance {
     fn read(
         config: &Config,
@@ -180,16 +199,14 @@ impl Instance {
                 engine.push((f.clone(), format!("buildout:{option}")));
             }
         }
-        let mut allowed: Vec<PathBuf> = match resolver.get_opt("buildout", "allow-outside")? {
-            Some(v) => v
-                .to_list()
-                .iter()
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                .map(|s| directory.join(s))
-                .collect(),
-            None => Vec::new(),
-        };
+        // Source and plugin folders the config names: removing one would take the user's
+        // code or the recipes themselves.
+        for option in ["develop", "develop-recipes", "plugin-path"] {
+            for folder in folders(resolver, option, &directory)? {
+                engine.push((folder, format!("a folder of buildout:{option}")));
+            }
+        }
+        let mut allowed = folders(resolver, "allow-outside", &directory)?;
         allowed.extend(
             [&eggs, &develop_eggs, &cache]
                 .into_iter()

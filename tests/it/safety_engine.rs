@@ -91,12 +91,17 @@ fn the_engines_own_paths_are_refused_and_survive() {
     inst.write("base.toml", "[buildout]\n");
     let dir = inst.dir().display().to_string();
     let config = |paths: &[&str]| {
-        registering(paths, "extends = [\"base.toml\"]").replace("[buildout]\n", "")
+        registering(
+            paths,
+            "extends = [\"base.toml\"]\nplugin-path = [\"plugins\"]",
+        )
+        .replace("[buildout]\n", "")
     };
     // Every run has a state and a lock, and the folders exist, before the attacks.
     inst.config(&format!("[buildout]\n{}", config(&[])));
     std::fs::create_dir_all(inst.path("eggs")).unwrap();
     std::fs::create_dir_all(inst.path("develop-eggs")).unwrap();
+    std::fs::create_dir_all(inst.path("plugins")).unwrap();
     expect(&inst, &[], 0);
     let cases: Vec<(String, &str)> = vec![
         ("buildout.toml".into(), "which is the config file"),
@@ -109,6 +114,10 @@ fn the_engines_own_paths_are_refused_and_survive() {
         (
             "develop-eggs".into(),
             "which is buildout:develop-eggs-directory",
+        ),
+        (
+            "plugins".into(),
+            "which is a folder of buildout:plugin-path",
         ),
         (".".into(), "which is the instance directory"),
         (dir.clone(), "which is the instance directory"),
@@ -136,6 +145,7 @@ fn the_engines_own_paths_are_refused_and_survive() {
             "parts",
             "eggs",
             "develop-eggs",
+            "plugins",
         ] {
             assert!(inst.exists(kept), "{path}: {kept} was removed");
         }
