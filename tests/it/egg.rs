@@ -1074,14 +1074,18 @@ fn pip_index_url_is_the_default_index() {
 }
 
 #[test]
-fn old_temp_folders_of_killed_runs_are_swept() {
+fn temp_folders_of_killed_runs_are_swept() {
     let index = Index::serve(&alpha_beta());
     let inst = instance(&index, &["beta"], "");
     inst.write("eggs/.tmp-killed/beta/__init__.py", "");
     inst.write("eggs/.tmp-running/beta/__init__.py", "");
+    // A live run holds its temp folder flocked: that one stays, however old; the other
+    // goes, however recent.
+    let running = std::fs::File::open(inst.path("eggs/.tmp-running")).expect("open");
+    running.lock().expect("flock");
     let touched = Command::new("touch")
         .args(["-d", "2 hours ago"])
-        .arg(inst.path("eggs/.tmp-killed"))
+        .arg(inst.path("eggs/.tmp-running"))
         .status()
         .expect("touch");
     assert!(touched.success());

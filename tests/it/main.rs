@@ -5,6 +5,7 @@ mod config_cases;
 mod config_commands;
 mod config_errors;
 mod egg;
+mod egg_hostile;
 mod lava;
 mod lifecycle;
 mod mkdir_template;
