@@ -172,7 +172,15 @@ impl Instance {
         let develop_eggs = path(text(resolver, "develop-eggs-directory"));
         let bin = path(text(resolver, "bin-directory"));
         let parts = path(text(resolver, "parts-directory"));
-        let mut engine = vec![(config.path().to_path_buf(), "the config file".to_string())];
+        let mut engine = vec![
+            (config.path().to_path_buf(), "the config file".to_string()),
+            // The versions lock the egg recipe keeps beside the config (`buildout.lock`),
+            // which users commit.
+            (
+                config.path().with_extension("lock"),
+                "the config's lock file".to_string(),
+            ),
+        ];
         for file in config.local_files() {
             if file != config.path() {
                 engine.push((file, "a file the config extends".to_string()));

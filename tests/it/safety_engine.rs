@@ -106,6 +106,7 @@ fn the_engines_own_paths_are_refused_and_survive() {
     let cases: Vec<(String, &str)> = vec![
         ("buildout.toml".into(), "which is the config file"),
         ("base.toml".into(), "which is a file the config extends"),
+        ("buildout.lock".into(), "which is the config's lock file"),
         (".installed.toml".into(), "which is the state file"),
         (".installed.toml.lock".into(), "which is the instance lock"),
         ("bin".into(), "which is buildout:bin-directory"),
