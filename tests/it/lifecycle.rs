@@ -431,6 +431,7 @@ fn the_engine_never_removes_anything_outside_the_instance() {
         r#"
 [buildout]
 parts = ["out", "through-link"]
+allow-outside = ["{}"]
 
 [out]
 recipe = "testkit:outside"
@@ -442,6 +443,7 @@ recipe = "testkit:file"
 path = "link/inner.txt"
 content = "keep me too"
 "#,
+        elsewhere.path().display(),
         outside.display()
     ));
     std::os::unix::fs::symlink(elsewhere.path(), inst.path("link")).unwrap();

@@ -119,6 +119,7 @@ pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failur
         locked: g.locked,
         user_defaults: !g.no_user_defaults,
         stop: Some(&STOP),
+        nesting: Vec::new(),
     })
 }
 

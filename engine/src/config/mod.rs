@@ -81,6 +81,20 @@ impl Config {
         self.format
     }
 
+    /// Every local file read to load the config (the config itself, the files it extends,
+    /// the user defaults), absolute; URLs and the command line are not files.
+    pub fn local_files(&self) -> Vec<PathBuf> {
+        self.file_dirs
+            .iter()
+            .enumerate()
+            .filter_map(|(id, dir)| {
+                let dir = dir.as_ref()?;
+                let name = Path::new(&self.files.get(id as u32)?.name).file_name()?;
+                Some(dir.join(name))
+            })
+            .collect()
+    }
+
     /// The working directory the config was loaded from (origins are shown relative to it).
     pub fn cwd(&self) -> &Path {
         &self.cwd
@@ -257,13 +271,7 @@ fn default_entry(v: &str) -> Entry {
 }
 
 /// The built-in `[buildout]` defaults of SPEC §2.4.
-fn defaults(format: Format, dir: &Path) -> Sections {
-    let jobs = match format {
-        Format::Toml => std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .to_string(),
-        Format::Cfg => "1".to_owned(),
-    };
+fn defaults(_format: Format, dir: &Path) -> Sections {
     let index = std::env::var("PIP_INDEX_URL")
         .ok()
         .filter(|s| !s.is_empty())
@@ -281,7 +289,8 @@ fn defaults(format: Format, dir: &Path) -> Sections {
         ("find-links", ""),
         ("index", index.as_str()),
         ("installed", ".installed.toml"),
-        ("jobs", jobs.as_str()),
+        // Parts run one at a time, in order, as in zc.buildout; `-j N` opts in to more.
+        ("jobs", "1"),
         ("newest", "false"),
         ("offline", "false"),
         ("parts-directory", "parts"),
@@ -292,7 +301,8 @@ fn defaults(format: Format, dir: &Path) -> Sections {
     }
     // Both formats default these to the empty string (an empty list to `to_list`), so a
     // converted config resolves to the same values.
-    for k in ["develop", "plugin-path"] {
+    // `allow-outside`: folders outside the instance that recipes may write into (SPEC §3).
+    for k in ["allow-outside", "develop", "plugin-path"] {
         b.options.insert(k.to_owned(), default_entry(""));
     }
     b.options.insert(
