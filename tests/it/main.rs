@@ -13,3 +13,4 @@ mod plugins;
 mod safety_recipes;
 mod scripts;
 mod symlink;
+mod zc_recipes;
