@@ -351,6 +351,7 @@ fn scratch() -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // a skipped comparison must show in the test's output
 fn zc_recipes_make_the_files_zc_buildout_makes() {
     let Some(python) = std::env::var_os("RBUILDOUT_ZC_BUILDOUT") else {
         assert!(
@@ -366,46 +367,85 @@ fn zc_recipes_make_the_files_zc_buildout_makes() {
     let (_zc_tmp, zc_dir) = scratch();
     // Offline (`-o`), without user defaults (`-U`): the recipes come from the interpreter's
     // site-packages, where .ci/run installs them; nothing is downloaded.
-    run_bounded(
-        Command::new(&python)
-            .current_dir(&zc_dir)
-            .env("HOME", zc_dir.join(".home"))
-            .env_remove("BUILDOUT_HOME")
-            .args([
-                "-c",
-                "import sys; from zc.buildout.buildout import main; sys.exit(main())",
-                "-U",
-                "-o",
-                "-c",
-                "buildout.cfg",
-            ]),
-        "zc.buildout",
-    );
+    let zc_buildout = |dir: &Path| {
+        run_bounded(
+            Command::new(&python)
+                .current_dir(dir)
+                .env("HOME", dir.join(".home"))
+                .env_remove("BUILDOUT_HOME")
+                .args([
+                    "-c",
+                    "import sys; from zc.buildout.buildout import main; sys.exit(main())",
+                    "-U",
+                    "-o",
+                    "-c",
+                    "buildout.cfg",
+                ]),
+            "zc.buildout",
+        )
+    };
+    let rbuildout = |dir: &Path| {
+        run_bounded(
+            Command::new(rbuildout_bin())
+                .current_dir(dir)
+                .env("HOME", dir.join(".home"))
+                .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+                .env_remove("RBUILDOUT_HOME")
+                .args(["-U", "-c", "buildout.cfg"]),
+            "rbuildout",
+        )
+    };
+    zc_buildout(&zc_dir);
     let (_rb_tmp, rb_dir) = scratch();
-    run_bounded(
-        Command::new(rbuildout_bin())
-            .current_dir(&rb_dir)
-            .env("HOME", rb_dir.join(".home"))
-            .env("RBUILDOUT_PLUGIN_PATH", target_dir())
-            .env_remove("RBUILDOUT_HOME")
-            .args(["-U", "-c", "buildout.cfg"]),
-        "rbuildout",
-    );
-    let mut diffs = Vec::new();
-    for file in PROJECT_FILES {
-        let read = |dir: &Path| {
-            let path = dir.join(file);
-            let bytes =
-                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-            // Each run's folder appears in the text; compare it as one name.
-            let text =
-                String::from_utf8_lossy(&bytes).replace(&dir.display().to_string(), "${DIR}");
-            (text, mode(&path))
-        };
-        let (zc, rb) = (read(&zc_dir), read(&rb_dir));
-        if zc != rb {
-            diffs.push(format!("{file}: zc.buildout {zc:?}, rbuildout {rb:?}"));
+    rbuildout(&rb_dir);
+    let compare = |when: &str| {
+        let mut diffs = Vec::new();
+        for file in PROJECT_FILES {
+            let read = |dir: &Path| {
+                let path = dir.join(file);
+                let bytes = std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("{when}: read {}: {e}", path.display()));
+                // Each run's folder appears in the text; compare it as one name.
+                let text =
+                    String::from_utf8_lossy(&bytes).replace(&dir.display().to_string(), "${DIR}");
+                (text, mode(&path))
+            };
+            let (zc, rb) = (read(&zc_dir), read(&rb_dir));
+            if zc != rb {
+                diffs.push(format!("{file}: zc.buildout {zc:?}, rbuildout {rb:?}"));
+            }
         }
+        assert!(
+            diffs.is_empty(),
+            "{when}: files differ:\n{}",
+            diffs.join("\n")
+        );
+    };
+    compare("after the first run");
+    // Again, unchanged: the parts are updated (`update-command` runs).
+    zc_buildout(&zc_dir);
+    rbuildout(&rb_dir);
+    compare("after the second run");
+
+    // With the parts gone, both remove the same files and folders, and keep the same ones.
+    for dir in [&zc_dir, &rb_dir] {
+        std::fs::write(dir.join("buildout.cfg"), "[buildout]\nparts =\n").unwrap();
     }
-    assert!(diffs.is_empty(), "files differ:\n{}", diffs.join("\n"));
+    zc_buildout(&zc_dir);
+    rbuildout(&rb_dir);
+    let left = |dir: &Path| -> Vec<&str> {
+        [
+            "out",
+            "out/deep",
+            "i.txt",
+            "parts/j.sh",
+            "made.txt",
+            "loc",
+            "t.in",
+        ]
+        .into_iter()
+        .filter(|rel| dir.join(rel).symlink_metadata().is_ok())
+        .collect()
+    };
+    assert_eq!(left(&rb_dir), left(&zc_dir), "what uninstalling leaves");
 }

@@ -55,28 +55,9 @@ pub enum PluginError {
         file: String,
         searched: Vec<PathBuf>,
     },
-    #[error(
-        "recipe `{recipe}` comes from the Python distribution `{distribution}`, which has no \
-         native plugin: no {file} in {}, and no plugin there provides `{distribution}:{entry}`{}\n\
-         hint: recipes of Python distributions need the Python recipe bridge (SPEC §5.8), which \
-         this rbuildout does not have yet; `rbuildout plugins` lists the native recipes",
-        searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-        if offered.is_empty() {
-            String::new()
-        } else {
-            format!(" (`{distribution}` is native only as: {})", offered.join(", "))
-        }
-    )]
-    NotNative {
-        recipe: String,
-        /// The Python distribution the recipe comes from, as the config writes it.
-        distribution: String,
-        entry: String,
-        file: String,
-        searched: Vec<PathBuf>,
-        /// The entries of the distribution that plugins do provide.
-        offered: Vec<String>,
-    },
+    /// A Python recipe with no native plugin (boxed: it is the largest variant).
+    #[error(transparent)]
+    NotNative(Box<NotNative>),
     #[error("recipe plugin {} does not exist", path.display())]
     Missing { path: PathBuf },
     #[error("cannot load recipe plugin {}: {message}", path.display())]
@@ -115,6 +96,31 @@ pub enum PluginError {
         entry: String,
         available: Vec<String>,
     },
+}
+
+/// Why a recipe name is not native: it names a Python distribution no plugin provides.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "recipe `{recipe}` comes from the Python distribution `{distribution}`, which has no \
+     native plugin: no {file} in {}, and no plugin there provides `{distribution}:{entry}`{}\n\
+     hint: recipes of Python distributions need the Python recipe bridge (SPEC §5.8), which \
+     this rbuildout does not have yet; `rbuildout plugins` lists the native recipes",
+    searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+    if offered.is_empty() {
+        String::new()
+    } else {
+        format!(" (`{distribution}` is native only as: {})", offered.join(", "))
+    }
+)]
+pub struct NotNative {
+    pub recipe: String,
+    /// The Python distribution the recipe comes from, as the config writes it.
+    pub distribution: String,
+    pub entry: String,
+    pub file: String,
+    pub searched: Vec<PathBuf>,
+    /// The entries of the distribution that plugins do provide.
+    pub offered: Vec<String>,
 }
 
 /// A recipe call failed: the message to show against the part.
@@ -290,14 +296,14 @@ impl Registry {
                 offered.push(p.entry.clone());
             }
         }
-        Err(PluginError::NotNative {
+        Err(PluginError::NotNative(Box::new(NotNative {
             recipe: recipe.to_owned(),
             distribution: name.to_owned(),
             entry: entry.to_owned(),
             file: search::file_name(name),
             searched: self.search.dirs.clone(),
             offered,
-        })
+        })))
     }
 
     /// Every `name:entry` entry of every plugin in the search path, in search order. A

@@ -72,22 +72,14 @@ impl Template {
         // As the Python recipe: `inline` first, then an existing `input` file (whose mode the
         // output copies), then an `input` starting with `inline:`.
         let (source, text, mut mode) = if let Some(inline) = inline {
-            (
-                "option `inline`".to_owned(),
-                inline.trim_start().to_owned(),
-                None,
-            )
+            ("option `inline`".to_owned(), lstrip(inline), None)
         } else if let Some(input) = input {
             let path = options.get_path("input").unwrap_or_default();
             if path.exists() {
                 let (text, mode) = read_input(&path, input_encoding)?;
                 (path.display().to_string(), text, Some(mode))
             } else if let Some(text) = input.strip_prefix("inline:") {
-                (
-                    "option `input`".to_owned(),
-                    text.trim_start().to_owned(),
-                    None,
-                )
+                ("option `input`".to_owned(), lstrip(text), None)
             } else {
                 return Err(Error::new(format!(
                     "input file {} does not exist: create it, or write the text itself as \
@@ -143,6 +135,13 @@ impl Template {
         }
         Ok(())
     }
+}
+
+/// Python's `str.lstrip()`: Unicode whitespace, and the four separators (`\x1c`..`\x1f`)
+/// Python also counts as space.
+fn lstrip(text: &str) -> String {
+    text.trim_start_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+        .to_owned()
 }
 
 /// The folders above `path` that do not exist yet, outermost first.
