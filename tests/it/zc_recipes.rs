@@ -34,11 +34,12 @@ fn write_templates(dir: &Path) {
     )
     .unwrap();
     std::fs::set_permissions(&t_in, std::fs::Permissions::from_mode(0o751)).unwrap();
+    std::fs::write(dir.join("l.in"), b"caf\xe9 ${x:a}\n").unwrap();
 }
 
 /// A project using both recipes the way their documentation does.
 const PROJECT: &str = r#"[buildout]
-parts = t i j c
+parts = t i j l o c f
 
 [x]
 a = AX
@@ -67,6 +68,23 @@ input = inline:
 output = ${buildout:parts-directory}/j.sh
 mode = 0755
 
+[l]
+recipe = collective.recipe.template
+input = l.in
+input-encoding = latin-1
+output = ${buildout:directory}/l.txt
+
+[o]
+recipe = collective.recipe.template
+inline = kept ${x:a}
+output = ${buildout:directory}/o.txt
+overwrite = no
+
+[f]
+recipe = plone.recipe.command
+command = echo failed-but-fine > f.txt; false
+stop-on-error = off
+
 [c]
 recipe = plone.recipe.command
 command = echo "made in $(pwd)" > made.txt; mkdir -p loc; echo x > loc/file
@@ -75,7 +93,16 @@ location = loc made.txt
 "#;
 
 /// The files [`PROJECT`] makes, compared with zc.buildout's.
-const PROJECT_FILES: [&str; 5] = ["out/deep/t", "i.txt", "parts/j.sh", "made.txt", "loc/file"];
+const PROJECT_FILES: [&str; 8] = [
+    "out/deep/t",
+    "i.txt",
+    "parts/j.sh",
+    "l.txt",
+    "o.txt",
+    "made.txt",
+    "loc/file",
+    "f.txt",
+];
 
 #[test]
 fn collective_template_renders_files_inline_text_modes_and_references() {
@@ -96,6 +123,12 @@ fn collective_template_renders_files_inline_text_modes_and_references() {
     assert_eq!(mode(&inst.path("i.txt")), 0o640);
     assert_eq!(inst.read("parts/j.sh"), "#!/bin/bash\necho AX");
     assert_eq!(mode(&inst.path("parts/j.sh")), 0o755);
+    assert_eq!(
+        inst.read("l.txt"),
+        "café AX\n",
+        "read as latin-1, written as UTF-8"
+    );
+    assert_eq!(inst.read("o.txt"), "kept AX");
     let state = inst.state();
     assert_eq!(
         state["parts"]["t"]["recipe"]["entry"].as_str(),
@@ -118,6 +151,11 @@ fn collective_template_renders_files_inline_text_modes_and_references() {
         assert!(!inst.exists(gone), "{gone} is removed");
     }
     assert!(inst.exists("t.in"));
+    assert_eq!(
+        inst.read("o.txt"),
+        "kept AX",
+        "`overwrite = no`: never registered"
+    );
 }
 
 #[test]
