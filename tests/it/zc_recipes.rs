@@ -487,3 +487,42 @@ fn zc_recipes_make_the_files_zc_buildout_makes() {
     };
     assert_eq!(left(&rb_dir), left(&zc_dir), "what uninstalling leaves");
 }
+
+#[test]
+fn a_cancelled_run_stops_the_command_and_what_it_started() {
+    let inst = cfg_instance(
+        "[buildout]\nparts = c\n[c]\nrecipe = plone.recipe.command\n\
+         command = touch started; sleep 60; touch finished\n",
+    );
+    let child = inst.spawn(&["-c", "buildout.cfg"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !inst.exists("started") {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    let interrupt = || {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    };
+    interrupt();
+    // Standard signals do not queue: let the first be handled before the second is sent.
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt();
+    // The output is read to its end: a `sleep` left running would hold the pipe open.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the command was stopped, not waited for: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("option `command`: the command was stopped: the run was cancelled"),
+        "{stderr}"
+    );
+    assert!(!inst.exists("finished"));
+}

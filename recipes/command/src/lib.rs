@@ -16,10 +16,12 @@
 //! is an error). The paths of `location` (separated by whitespace, relative to the buildout
 //! directory) are registered once the command ran, so uninstalling the part removes them.
 //! The commands' standard output goes to rbuildout's standard error: rbuildout keeps its
-//! standard output for data.
+//! standard output for data. Each command runs in its own process group, so the first Ctrl-C
+//! lets it finish like any running part, and a second one (the run cancelled) kills the
+//! group.
 
 use std::os::fd::AsFd;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -91,13 +93,17 @@ fn run(command: &str, option: &str, stop_on_error: bool, ctx: &Context) -> Resul
         .current_dir(ctx.buildout_directory())
         .stdin(Stdio::null())
         .stdout(stdout)
+        // Its own process group: the first Ctrl-C lets running parts finish (the engine's
+        // rule), which the terminal's SIGINT to the whole foreground group would break, and a
+        // cancelled run can stop the command with everything it started.
+        .process_group(0)
         .spawn()
         .map_err(|e| Error::new(format!("cannot run `sh -c` for option `{option}`: {e}")))?;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if ctx.cancelled() => {
-                let _ = child.kill();
+                kill_group(child.id());
                 let _ = child.wait();
                 return Err(Error::new(format!(
                     "option `{option}`: the command was stopped: the run was cancelled"
@@ -124,6 +130,19 @@ fn run(command: &str, option: &str, stop_on_error: bool, ctx: &Context) -> Resul
         "option `{option}`: the command {what}; going on, as stop-on-error is off"
     ));
     Ok(())
+}
+
+/// Kills the process group `pgid` (the command's shell and whatever it started).
+fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: kill(2) takes plain integers; a negative pid names the process group, which
+    // `process_group(0)` made for the command alone (its shell's pid, not yet reaped, so the
+    // id cannot have been reused).
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
 }
 
 fn describe(status: ExitStatus) -> String {
