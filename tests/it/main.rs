@@ -16,3 +16,4 @@ mod safety_engine;
 mod safety_recipes;
 mod scripts;
 mod symlink;
+mod zc_recipes;

@@ -3,6 +3,7 @@
 //! compiled here with gcc, and a system library that is not a plugin.
 
 use std::collections::HashMap;
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1023,4 +1024,105 @@ fn owns_answers_from_the_paths_given_with_the_call() {
             "new"
         );
     }
+}
+
+#[test]
+fn distribution_names_normalise_as_pep_503() {
+    use search::{file_name, normalise, provided_name};
+    assert_eq!(
+        normalise("Collective.Recipe_Template"),
+        "collective-recipe-template"
+    );
+    assert_eq!(normalise("a-._b..c"), "a-b-c");
+    assert_eq!(normalise("egg"), "egg");
+    assert_eq!(
+        file_name("zc.recipe.egg"),
+        format!("{DLL_PREFIX}rbuildout_recipe_zc_recipe_egg{DLL_SUFFIX}")
+    );
+    assert_eq!(
+        file_name("hello-recipe"),
+        format!("{DLL_PREFIX}rbuildout_recipe_hello_recipe{DLL_SUFFIX}")
+    );
+    assert_eq!(
+        provided_name("Plone.Recipe.Command:default"),
+        Some(("plone-recipe-command".to_owned(), "default"))
+    );
+    assert_eq!(provided_name("default"), None);
+    assert_eq!(provided_name(":default"), None);
+    assert_eq!(provided_name("x.y:"), None);
+}
+
+#[test]
+fn plugins_provide_distribution_names_through_their_recipe_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    // The template plugin provides collective.recipe.template, under any spelling of it.
+    for name in [
+        "collective.recipe.template",
+        "collective.recipe.template:default",
+        "Collective_Recipe-Template",
+    ] {
+        let recipe = registry.recipe(name).unwrap();
+        let identity = recipe.identity();
+        assert_eq!(identity.plugin, "template", "{name}");
+        assert_eq!(
+            identity.entry, "collective.recipe.template:default",
+            "{name}"
+        );
+        assert_eq!(identity.path, built("template"));
+    }
+    assert_eq!(
+        registry
+            .recipe("plone.recipe.command")
+            .unwrap()
+            .identity()
+            .plugin,
+        "command"
+    );
+    // A library named for the distribution comes first.
+    let first = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        built("testkit"),
+        first
+            .path()
+            .join(search::file_name("collective.recipe.template")),
+    )
+    .unwrap();
+    let shadowing = Registry::new(SearchPath {
+        dirs: vec![first.path().to_path_buf(), target_dir()],
+        config_dir: dir.path().to_path_buf(),
+    });
+    assert_eq!(
+        shadowing
+            .recipe("collective.recipe.template:file")
+            .unwrap()
+            .identity()
+            .plugin,
+        "testkit"
+    );
+    // Nothing provides it: a Python recipe, named with its distribution.
+    let err = registry.recipe("zc.recipe.nothing:x").unwrap_err();
+    assert!(matches!(err, PluginError::NotNative(_)), "{err}");
+    let err = err.to_string();
+    assert!(
+        err.starts_with(
+            "recipe `zc.recipe.nothing:x` comes from the Python distribution \
+             `zc.recipe.nothing`, which has no native plugin: no librbuildout_recipe_zc_recipe_nothing.so in "
+        ) && err.contains("no plugin there provides `zc.recipe.nothing:x`")
+            && err.contains("Python recipe bridge"),
+        "{err}"
+    );
+    let err = registry
+        .recipe("collective.recipe.template:genshi")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("(`collective.recipe.template` is native only as: default)"),
+        "{err}"
+    );
+    // A plain name that no library has keeps its message.
+    assert!(matches!(
+        registry.recipe("nothing-here").unwrap_err(),
+        PluginError::NotFound { .. }
+    ));
 }

@@ -1,4 +1,5 @@
-//! `template`: writes a file from a template (SPEC §5.5).
+//! `template`: writes a file from a template (SPEC §5.5); the plugin also provides
+//! `collective.recipe.template` ([`collective`], SPEC §5.7).
 //!
 //! ```toml
 //! [app-conf]
@@ -21,6 +22,8 @@
 //! file, changed.
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
+
+pub mod collective;
 
 pub struct Template;
 
@@ -148,7 +151,11 @@ fn malformed(source: &str, line: usize, reference: &str) -> Error {
 export_plugin! {
     name: "template",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Template },
+    recipes: {
+        "default" => Template,
+        // zc.buildout's recipe of the same job, under its distribution's name (docs/plugins.md).
+        "collective.recipe.template:default" => collective::Collective,
+    },
 }
 
 #[cfg(test)]
