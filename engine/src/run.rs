@@ -382,8 +382,8 @@ fn prepare(
             }
         };
         let options = texts(resolver.section(part)?);
-        // A part's own outputs become visible only after its options are read: an output
-        // may share a name with an option (the egg recipe's `eggs`), and overrides it.
+        // A part's own outputs become visible only after its options are read (an output
+        // never shares a name with an option: `check_outputs`).
         if let Some(record) = state.parts.get(part) {
             for (k, v) in &record.outputs {
                 resolver.set_output(part, k, Value::Str(v.clone()));
@@ -856,7 +856,7 @@ impl Worker<'_> {
             } => match self.call(part, &options, &owned, |c| recipe.install(c)) {
                 Ok(result) => {
                     let (paths, refused) = self.record_paths(part, &result.paths, &[]);
-                    match refused.or_else(|| check_outputs(part, &result.outputs).err()) {
+                    match refused.or_else(|| check_outputs(part, &result.outputs, &options).err()) {
                         Some(message) => Outcome::InstallFailed { message, paths },
                         None => Outcome::Installed(PartRecord {
                             recipe: Some(identity),
@@ -882,7 +882,7 @@ impl Worker<'_> {
                         let (paths, refused) =
                             self.record_paths(part, &result.paths, &record.paths);
                         if let Some(message) =
-                            refused.or_else(|| check_outputs(part, &result.outputs).err())
+                            refused.or_else(|| check_outputs(part, &result.outputs, &options).err())
                         {
                             return Outcome::UpdateFailed { message, paths };
                         }
@@ -973,11 +973,14 @@ impl Worker<'_> {
 }
 
 /// Output names follow the substitution name rules (SPEC §2.3: letters, digits, `-`, `.`,
-/// `_` and spaces), so `${part:name}` can reach them, and may not shadow the options the
-/// engine reads in a part's section. Other options may be shadowed on purpose: the egg
-/// recipe publishes `eggs` and the symlink recipe `revision`, the resolved values of the
-/// options of the same names.
-fn check_outputs(part: &str, outputs: &[(String, String)]) -> Result<(), String> {
+/// `_` and spaces), so `${part:name}` can reach them, and may not shadow an option of the
+/// part's section (`recipe`, `needs` and `inherits` among them): `${part:name}` then always
+/// means what the config says when the config says it, and an output only adds names.
+fn check_outputs(
+    part: &str,
+    outputs: &[(String, String)],
+    options: &BTreeMap<String, String>,
+) -> Result<(), String> {
     const ENGINE_OPTIONS: [&str; 3] = ["recipe", "needs", "inherits"];
     for (name, _) in outputs {
         let valid = !name.is_empty()
@@ -990,10 +993,10 @@ fn check_outputs(part: &str, outputs: &[(String, String)]) -> Result<(), String>
                  names have only letters, digits, `-`, `.`, `_` and spaces, as in ${{part:name}}"
             ));
         }
-        if ENGINE_OPTIONS.contains(&name.as_str()) {
+        if ENGINE_OPTIONS.contains(&name.as_str()) || options.contains_key(name) {
             return Err(format!(
                 "part `{part}` published the output `{name}`, which would shadow the option \
-                 `{name}` the engine reads in the part's section"
+                 `{name}` of its section: a recipe's outputs may only add names"
             ));
         }
     }

@@ -381,13 +381,18 @@ fn the_lock_and_state_files_are_never_written_through_a_link() {
 }
 
 #[test]
-fn outputs_must_be_names_and_may_not_shadow_the_engines_options() {
+fn outputs_must_be_names_and_may_not_shadow_an_option_of_the_section() {
     for (output, why) in [
         ("a:b", "`a:b` is not an output name"),
         ("x}", "`x}` is not an output name"),
         ("", "`` is not an output name"),
         ("recipe", "would shadow the option `recipe`"),
         ("needs", "would shadow the option `needs`"),
+        // The section's own option: `${h:outputs}` must keep meaning what the config says.
+        (
+            "outputs",
+            "would shadow the option `outputs` of its section",
+        ),
     ] {
         let inst = Instance::new(&format!(
             "[buildout]\nparts = [\"h\"]\n\n[h]\nrecipe = \"hostile:register\"\noutputs = \"{output}=v\"\n"

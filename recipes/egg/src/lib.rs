@@ -558,7 +558,7 @@ fn publish(
         .map(|&i| dists[i].name.as_str())
         .collect();
     ctx.publish("paths", &paths.join("\n"))?;
-    ctx.publish("eggs", &eggs.join("\n"))?;
+    ctx.publish("pins", &eggs.join("\n"))?;
     ctx.publish("requested", &requested.join("\n"))
 }
 

@@ -653,7 +653,7 @@ fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
 
 fn publish(settings: &Settings, release: &Path, revision: &str, ctx: &Context) -> Result<()> {
     ctx.publish("path", &release.display().to_string())?;
-    ctx.publish("revision", revision)?;
+    ctx.publish("release", revision)?;
     ctx.publish("current", &settings.link.display().to_string())
 }
 
@@ -789,7 +789,7 @@ mod tests {
             [(dir.join("release.toml"), dir.join("code/r1"))]
         );
         assert!(outcome.paths.is_empty(), "nothing registered");
-        assert_eq!(outcome.output("revision"), Some("r1"));
+        assert_eq!(outcome.output("release"), Some("r1"));
         assert_eq!(
             fs::read_link(dir.join("code/current")).unwrap(),
             Path::new("r1")
