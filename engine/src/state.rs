@@ -262,12 +262,19 @@ impl StateFile {
     }
 }
 
-/// The text of `path`, refusing to follow a symlink at `path` itself (`ELOOP`).
+/// The text of `path`, refusing to follow a symlink at `path` itself (`ELOOP`) and to read
+/// anything but a regular file: opened non-blocking, so a FIFO put there cannot hang the run.
 fn read_no_follow(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file: move it away",
+        ));
+    }
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     Ok(text)

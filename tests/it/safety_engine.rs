@@ -381,6 +381,51 @@ fn the_lock_and_state_files_are_never_written_through_a_link() {
 }
 
 #[test]
+fn a_fifo_or_a_device_at_the_lock_or_state_file_is_an_error_not_a_hang() {
+    let inst = Instance::new(&registering(&[], ""));
+    for name in [".installed.toml", ".installed.toml.lock"] {
+        // The first run made the lock file: the FIFO takes its place.
+        let _ = std::fs::remove_file(inst.path(name));
+        let status = Command::new("mkfifo")
+            .arg(inst.path(name))
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success());
+        // Without the check the run blocks forever on the FIFO: kill it after 30 s.
+        let mut child = inst
+            .command(&[])
+            .env("RBUILDOUT_PLUGIN_PATH", hostile_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn rbuildout");
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                child.kill().expect("kill");
+                child.wait().expect("reap");
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let status = status.unwrap_or_else(|| panic!("{name}: the run hung on a FIFO"));
+        assert_ne!(status.code(), Some(0), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&inst.path(name).display().to_string())
+                && stderr.contains("not a regular file"),
+            "{name}: {stderr}"
+        );
+        std::fs::remove_file(inst.path(name)).unwrap();
+    }
+    expect(&inst, &[], 0);
+}
+
+#[test]
 fn outputs_must_be_names_and_may_not_shadow_an_option_of_the_section() {
     for (output, why) in [
         ("a:b", "`a:b` is not an output name"),

@@ -73,7 +73,7 @@ impl InstanceLock {
             .write(true)
             .create(true)
             .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => LockError::Link {
@@ -81,6 +81,14 @@ impl InstanceLock {
                 },
                 _ => io(e),
             })?;
+        // A FIFO or a device there is nobody's lock; writing our pid into it would block or
+        // reach whatever it is.
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file: move it away",
+            )));
+        }
         let start = Instant::now();
         let mut told = false;
         loop {
