@@ -514,6 +514,7 @@ pub fn install(
         file,
         summary: Summary::default(),
         cancel,
+        stop: settings.stop,
         stale: false,
         told_interrupt: false,
         queue: Some(queue_tx),
@@ -1108,6 +1109,8 @@ struct Runner<'r, 'c> {
     file: Option<StateFile>,
     summary: Summary,
     cancel: &'r AtomicBool,
+    /// Set with `cancel` by SIGTERM or a second Ctrl-C: running recipes are asked to stop.
+    stop: Option<&'static AtomicBool>,
     /// Kept parts whose records were refreshed without a save yet.
     stale: bool,
     /// Whether the user was told that Ctrl-C is being honoured.
@@ -1304,7 +1307,15 @@ impl Runner<'_, '_> {
                 Ok(Event::Done { part, outcome }) => return (part, outcome),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if self.cancelled() && !self.told_interrupt {
-                        warn!("interrupted: letting running parts finish, starting no new one");
+                        // SIGTERM (or a second Ctrl-C) also asks running recipes to stop.
+                        let stopping = self.stop.is_some_and(|stop| stop.load(Ordering::Relaxed));
+                        if stopping {
+                            warn!(
+                                "interrupted: running parts were asked to stop, starting no new one"
+                            );
+                        } else {
+                            warn!("interrupted: letting running parts finish, starting no new one");
+                        }
                         self.told_interrupt = true;
                     }
                 }

@@ -829,6 +829,8 @@ parts = ["slow", "after"]
 recipe = "testkit:sleep"
 marker = "slow.marker"
 seconds = "60"
+# Takes a moment to stop once asked, so the run says what it is waiting for.
+linger = "0.5"
 
 [after]
 recipe = "testkit:file"
@@ -848,6 +850,11 @@ needs = ["slow"]
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("sleep cancelled"), "{stderr}");
+    assert!(
+        stderr.contains("running parts were asked to stop")
+            && !stderr.contains("letting running parts finish"),
+        "the message says what SIGTERM does: {stderr}"
+    );
     assert!(!inst.exists("slow.marker"));
     assert!(!inst.exists("parts/after.txt"));
     inst.ok(&["slow:seconds=0"]);
