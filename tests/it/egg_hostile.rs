@@ -174,6 +174,60 @@ fn with_userinfo(index: &Index, user: &str, password: &str) -> String {
 const PASSWORD: &str = "s3cr3t-pw-4711";
 
 #[test]
+fn pip_building_an_sdist_gets_the_password_in_its_environment_never_its_command_line() {
+    let index = Index::serve(&[Package::new("delta", "1.0")
+        .sdist_only()
+        .module("delta/__init__.py", "D = 4\n")]);
+    index.require_auth("me", PASSWORD);
+    let url = with_userinfo(&index, "me", PASSWORD);
+    let probe = Instance::new("");
+    // The interpreter, wrapped: every start logs its command line (visible to `ps`) and the
+    // index pip is given through its environment.
+    let log = probe.path("python.log");
+    let wrapper = probe.path("python-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf 'argv: %s\\n' \"$*\" >> '{log}'\n\
+             printf 'env: %s\\n' \"${{PIP_INDEX_URL:-}}\" >> '{log}'\nexec python3 \"$@\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let inst = instance(
+        &url,
+        &["delta"],
+        &format!("python = \"{}\"\n", wrapper.display()),
+    );
+    let (run, _) = bounded(&inst, &["-v"], &[], Duration::from_secs(120));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let pip: Vec<&str> = log.lines().filter(|l| l.contains("pip wheel")).collect();
+    assert!(!pip.is_empty(), "pip built the sdist: {log}");
+    for line in log.lines().filter(|l| l.starts_with("argv: ")) {
+        assert!(
+            !line.contains(PASSWORD),
+            "a command line names the password: {line}"
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("env: ") && l.contains(PASSWORD)),
+        "pip gets the index with its credentials: {log}"
+    );
+    assert_nowhere(
+        PASSWORD,
+        &[inst.path("buildout.lock"), inst.path("cache")],
+        &run,
+    );
+}
+
+#[test]
 fn the_index_password_reaches_no_lock_cache_log_or_error() {
     let index = Index::serve(&alpha_beta());
     index.require_auth("me", PASSWORD);

@@ -300,22 +300,32 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
     }
 
-    let mut pip_args = Vec::new();
+    // Through pip's environment, not its command line: the index URL may hold a password,
+    // and a command line is visible to every user of the machine (`ps`).
+    let mut pip_env = Vec::new();
+    let mut secrets = Vec::new();
     match (&index_url_raw, offline) {
-        (Some(i), false) => pip_args.extend(["--index-url".to_owned(), i.clone()]),
-        _ => pip_args.push("--no-index".to_owned()),
+        (Some(i), false) => {
+            pip_env.push(("PIP_INDEX_URL".to_owned(), i.clone()));
+            if http::split_userinfo(i).1.is_some() {
+                secrets.push((i.clone(), http::split_userinfo(i).0));
+            }
+        }
+        _ => pip_env.push(("PIP_NO_INDEX".to_owned(), "1".to_owned())),
     }
-    for f in &find_links {
-        pip_args.extend([
-            "--find-links".to_owned(),
-            absolute(dir, f).display().to_string(),
-        ]);
+    if !find_links.is_empty() {
+        let links: Vec<String> = find_links
+            .iter()
+            .map(|f| absolute(dir, f).display().to_string())
+            .collect();
+        pip_env.push(("PIP_FIND_LINKS".to_owned(), links.join(" ")));
     }
     let builder = build::Builder {
         python: &interp.command,
         cache: cache.clone(),
         interp_key: util::sha256_hex(env.as_bytes())[..16].to_owned(),
-        pip_args,
+        pip_env,
+        secrets,
     };
 
     // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
