@@ -1,14 +1,15 @@
 //! File chores recipes share: paths worked out lexically, files replaced atomically and
 //! only when their content changes, and the check every write goes through first
 //! ([`check_target`]: inside the instance or an allowed folder, and never over a file the
-//! part did not make).
+//! part did not make; [`check_target_write`] also lets a file that already holds exactly
+//! the new content through, so a run killed after writing converges).
 //!
 //! Every error names the path it is about, ready to return from a recipe.
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
 
 use super::{Context, Error, Result};
@@ -26,6 +27,16 @@ use super::{Context, Error, Result};
 ///   part; move it away".
 pub fn check_target(ctx: &Context, path: &Path) -> Result<PathBuf> {
     Targets::of(ctx).check(path)
+}
+
+/// [`check_target`] for a file about to get the content `bytes`: a regular file (not a link,
+/// not a folder) at `path` that the part did not make is let through too when it already
+/// holds exactly `bytes`. Replacing it loses nothing, and it is what a run killed after
+/// writing the file but before the engine recorded it leaves behind: the next run with the
+/// same options then converges instead of refusing the part's own file. The file becomes
+/// the part's (its mode is set to the part's, and it goes when the part goes).
+pub fn check_target_write(ctx: &Context, path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    Targets::of(ctx).check_write(path, bytes)
 }
 
 /// The error for something at `path` that the part would replace but did not make.
@@ -71,9 +82,21 @@ impl<'a> Targets<'a> {
 
     /// [`check_target`] with these folders.
     pub fn check(&self, path: &Path) -> Result<PathBuf> {
+        self.check_with(path, None)
+    }
+
+    /// [`check_target_write`] with these folders.
+    pub fn check_write(&self, path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+        self.check_with(path, Some(bytes))
+    }
+
+    fn check_with(&self, path: &Path, bytes: Option<&[u8]>) -> Result<PathBuf> {
         let path = self.allowed(path)?;
         match path.symlink_metadata() {
-            Ok(_) if !self.ctx.owns(&path) => Err(not_made_by_part(&path)),
+            Ok(meta) if !self.ctx.owns(&path) => match bytes {
+                Some(bytes) if meta.is_file() && holds_exactly(&path, &meta, bytes) => Ok(path),
+                _ => Err(not_made_by_part(&path)),
+            },
             Err(e) if e.kind() != ErrorKind::NotFound => {
                 Err(Error::new(format!("cannot read {}: {e}", path.display())))
             }
@@ -111,6 +134,27 @@ impl<'a> Targets<'a> {
         }
         Ok(path)
     }
+}
+
+/// Whether the regular file `path` (as `meta`, read without following a link, says) holds
+/// exactly `bytes`. Reads at most one byte more than `bytes`, and only from the file `meta`
+/// describes (a file swapped for another since is not read into a yes).
+fn holds_exactly(path: &Path, meta: &fs::Metadata, bytes: &[u8]) -> bool {
+    if meta.len() != bytes.len() as u64 {
+        return false;
+    }
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    let same = file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.dev() == meta.dev() && m.ino() == meta.ino());
+    let mut content = Vec::with_capacity(bytes.len() + 1);
+    same && file
+        .take(bytes.len() as u64 + 1)
+        .read_to_end(&mut content)
+        .is_ok()
+        && content == bytes
 }
 
 /// `path` (absolute, normalized) with the links of its longest existing prefix resolved and
@@ -330,6 +374,33 @@ mod tests {
             temp_path(&dir.path().join(".marker")).unwrap(),
             dir.path().join(".marker.tmp")
         );
+    }
+
+    #[test]
+    fn holds_exactly_compares_the_whole_content_of_a_regular_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app");
+        fs::write(&path, "#!/bin/sh\necho app\n").unwrap();
+        let holds = |path: &Path, bytes: &[u8]| {
+            let meta = path.symlink_metadata().unwrap();
+            meta.is_file() && holds_exactly(path, &meta, bytes)
+        };
+        assert!(holds(&path, b"#!/bin/sh\necho app\n"));
+        // A prefix, a longer text, another text of the same length: no.
+        assert!(!holds(&path, b"#!/bin/sh\n"));
+        assert!(!holds(&path, b"#!/bin/sh\necho app\nmore\n"));
+        assert!(!holds(&path, b"#!/bin/sh\necho xyz\n"));
+        // An empty file holds the empty text.
+        fs::write(&path, "").unwrap();
+        assert!(holds(&path, b""));
+        // A link to a file with that content is not the file.
+        fs::write(dir.path().join("target"), "same").unwrap();
+        std::os::unix::fs::symlink("target", dir.path().join("link")).unwrap();
+        assert!(!holds(&dir.path().join("link"), b"same"));
+        // Metadata of another file (swapped in since): no.
+        let other = dir.path().join("target").symlink_metadata().unwrap();
+        fs::write(&path, "same").unwrap();
+        assert!(!holds_exactly(&path, &other, b"same"));
     }
 
     #[test]

@@ -617,12 +617,19 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
     let plan = Plan::read(options, ctx)?;
     fs::create_dir_all(&plan.bin)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", plan.bin.display())))?;
-    // Every script is checked before any is written: a refusal leaves nothing half done.
+    // Every script is checked before any is written: a refusal leaves nothing half done. A
+    // script that already holds the same text is no loss to replace: what a run killed
+    // after writing some of them, before the state was saved, leaves.
     let targets = files::Targets::of(ctx);
     let scripts = plan
         .files()
         .into_iter()
-        .map(|(name, text)| Ok((targets.check(&plan.bin.join(name))?, text)))
+        .map(|(name, text)| {
+            Ok((
+                targets.check_write(&plan.bin.join(name), text.as_bytes())?,
+                text,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut generated = Vec::new();
     for (path, text) in scripts {

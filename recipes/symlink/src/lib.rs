@@ -63,10 +63,42 @@ impl Status {
         })
     }
 
-    /// Writes the marker of `release` atomically and durably.
+    /// Writes the marker of `release` atomically and durably. It is staged beside the
+    /// release folder ([`staged_marker`]) and renamed in, so no temp file ever lands inside
+    /// the folder: a run killed at any moment leaves a release folder that is empty or has
+    /// its marker, and either is one this recipe builds into again.
     fn mark(self, release: &Path) -> Result<()> {
-        write_atomic(&release.join(MARKER), self.text().as_bytes())
+        let staged = staged_marker(release);
+        write_atomic(&staged, self.text().as_bytes())?;
+        let marker = release.join(MARKER);
+        if let Err(e) = fs::rename(&staged, &marker) {
+            let _ = fs::remove_file(&staged);
+            return Err(io_error("write", &marker, e));
+        }
+        sync_dir(release)
     }
+}
+
+/// `directory/.<name>.rbuildout-release` for the release folder `directory/<name>`: where
+/// its marker is written before it is renamed into the folder. Hidden, so never taken for a
+/// release; a leftover of a killed run is removed by [`remove_stale_prunings`].
+fn staged_marker(release: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(release.file_name().unwrap_or_default());
+    name.push(MARKER);
+    release.with_file_name(name)
+}
+
+/// Whether the release folder `release` holds anything but the temp file of a marker that
+/// an older rbuildout, killed while writing it, left inside (`.rbuildout-release.tmp`):
+/// such a folder holds nothing to lose and is built into again.
+fn holds_anything(release: &Path) -> bool {
+    let leftover = format!("{MARKER}.tmp");
+    fs::read_dir(release).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_str() != Some(leftover.as_str()))
+    })
 }
 
 /// The part's options, checked, with every path absolute.
@@ -403,9 +435,7 @@ fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()
         )),
         // A folder without a marker is not a release this recipe made: it builds only into a
         // new or empty one.
-        None if settings.config.is_some()
-            && fs::read_dir(&release).is_ok_and(|mut d| d.next().is_some()) =>
-        {
+        None if settings.config.is_some() && holds_anything(&release) => {
             return Err(not_made_by_part(&release));
         }
         None => ctx.info(&format!(
@@ -413,6 +443,7 @@ fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()
             release.display()
         )),
     }
+    let _ = fs::remove_file(release.join(format!("{MARKER}.tmp")));
     let Some(config) = &settings.config else {
         if !release.is_dir() {
             return Err(Error::new(format!(
@@ -554,16 +585,28 @@ fn remove_release(settings: &Settings, name: &str) -> Result<()> {
     fs::remove_dir_all(&doomed).map_err(|e| io_error("remove", &doomed, e))
 }
 
-/// Finishes removals a killed run started.
+/// Finishes removals a killed run started, and removes the [staged](staged_marker) markers
+/// (and their temp files) it left.
 fn remove_stale_prunings(settings: &Settings) {
     let Ok(entries) = fs::read_dir(&settings.directory) else {
         return;
     };
+    let temp = format!("{MARKER}.tmp");
     for entry in entries.flatten() {
-        let doomed = entry.file_name().to_string_lossy().starts_with(PRUNING)
-            && entry.file_type().is_ok_and(|t| t.is_dir());
-        if doomed {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if name.starts_with(PRUNING) && kind.is_dir() {
             let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with('.')
+            && (name.ends_with(MARKER) || name.ends_with(&temp))
+            // `directory`'s own marker, should it be a release of an outer part, stays.
+            && name != MARKER
+            && name != temp
+            && kind.is_file()
+        {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -849,6 +892,27 @@ mod tests {
             previous(&settings, &history, Some("r2")).as_deref(),
             Some("r1")
         );
+    }
+
+    #[test]
+    fn a_marker_is_staged_beside_the_release_never_inside() {
+        let tmp = TempDir::new("marker");
+        let release = tmp.0.join("code/r1");
+        // Where a temp file inside the folder would go is taken: no write happens there.
+        fs::create_dir_all(release.join(format!("{MARKER}.tmp/x"))).unwrap();
+        Status::Building.mark(&release).unwrap();
+        Status::Good.mark(&release).unwrap();
+        assert_eq!(Status::of(&release), Some(Status::Good));
+        assert_eq!(
+            staged_marker(&release),
+            tmp.0.join("code/.r1.rbuildout-release")
+        );
+        let mut left: Vec<_> = fs::read_dir(tmp.0.join("code"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["r1"], "nothing staged is left beside it");
     }
 
     #[test]

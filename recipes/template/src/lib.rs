@@ -44,8 +44,6 @@ fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
         .get_path("output")
         .filter(|_| options.get("output").is_some_and(|o| !o.trim().is_empty()))
         .ok_or_else(|| Error::new("option `output` is required: the file to write"))?;
-    // Inside the instance (or an allowed folder), and never over a file of someone else.
-    let output = files::check_target(ctx, &output)?;
     let mode = options.get_mode("mode")?;
     let text = match (options.get("input"), options.get("inline")) {
         (Some(_), Some(_)) => {
@@ -79,6 +77,9 @@ fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
             })?
         }
     };
+    // Inside the instance (or an allowed folder), and never over a file of someone else
+    // (the same text is no loss: what a run killed before the state was saved left).
+    let output = files::check_target_write(ctx, &output, text.as_bytes())?;
     if files::write_if_changed(&output, text.as_bytes(), mode)? {
         ctx.info(&format!("wrote {}", output.display()));
     }
