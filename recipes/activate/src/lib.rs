@@ -24,6 +24,8 @@
 //! shell, as a literal: `$`, backticks, quotes and `!` in paths or values are not expanded.
 //! The files are the same bytes for the same inputs and rewritten only when they change.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

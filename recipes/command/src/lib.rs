@@ -20,6 +20,8 @@
 //! lets it finish like any running part, and a second one (the run cancelled) kills the
 //! group.
 
+#![forbid(unsafe_code)]
+
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::path::Path;
@@ -27,6 +29,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+use rustix::process::{Pid, Signal, kill_process_group};
 
 pub struct Command;
 
@@ -132,17 +135,15 @@ fn run(command: &str, option: &str, stop_on_error: bool, ctx: &Context) -> Resul
     Ok(())
 }
 
-/// Kills the process group `pgid` (the command's shell and whatever it started).
+/// Kills the process group `pgid` (the command's shell and whatever it started). The group
+/// is the one `process_group(0)` made for the command alone, and its leader (the shell) is
+/// not reaped yet, so the id cannot have been reused.
 fn kill_group(pgid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+    let Some(pgid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) else {
         return;
     };
-    // SAFETY: kill(2) takes plain integers; a negative pid names the process group, which
-    // `process_group(0)` made for the command alone (its shell's pid, not yet reaped, so the
-    // id cannot have been reused).
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
+    // Failing means the group is gone already: nothing left to kill.
+    let _ = kill_process_group(pgid, Signal::KILL);
 }
 
 fn describe(status: ExitStatus) -> String {

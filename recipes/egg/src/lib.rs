@@ -2,6 +2,8 @@
 //! interpreter, installs each distribution into its own folder of `eggs-directory`, keeps a
 //! lock beside the config, and publishes `paths` and `eggs`. See docs/egg.md.
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod http;
 mod index;

@@ -18,6 +18,8 @@
 //! `[buildout] allow-outside` (links followed); a file where a folder should be is an error
 //! in the words every recipe uses. Decisions are in `docs/recipes.md`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt as _;

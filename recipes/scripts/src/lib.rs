@@ -17,6 +17,8 @@
 //! Decisions (which distributions by default, the interpreter's emulation of `python`,
 //! relative paths) are in `docs/scripts.md`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;

@@ -15,6 +15,8 @@
 //! The decisions (markers, history, pruning, why nothing is registered) are in
 //! `docs/symlink.md`.
 
+#![forbid(unsafe_code)]
+
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

@@ -21,6 +21,8 @@
 //! run: the engine cannot know that the input file, or an option it reaches only through the
 //! file, changed.
 
+#![forbid(unsafe_code)]
+
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
 
 pub mod collective;

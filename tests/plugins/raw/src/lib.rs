@@ -151,9 +151,10 @@ unsafe extern "C" fn echo(c: *const Call) -> i32 {
     }
     let order: Vec<String> = options
         .iter()
-        // SAFETY: the host passes readable option names.
         .map(|kv| {
-            String::from_utf8_lossy(unsafe { kv.key.as_bytes() }.unwrap_or_default()).into_owned()
+            // SAFETY: the host passes readable option names.
+            let key = unsafe { kv.key.as_bytes() };
+            String::from_utf8_lossy(key.unwrap_or_default()).into_owned()
         })
         .collect();
     let order = order.join(" ");
