@@ -20,8 +20,12 @@ runs=${1:-20}
 
 cargo build --release --workspace --quiet
 target=${CARGO_TARGET_DIR:-$root/target}/release
+# The test plugins (testkit) are their own workspace, never built beside the binary.
+cargo build --release --quiet --manifest-path tests/plugins/Cargo.toml \
+    --target-dir "${CARGO_TARGET_DIR:-$root/target}/test-plugins"
+test_plugins=${CARGO_TARGET_DIR:-$root/target}/test-plugins/release
 rb=$target/rbuildout
-export RBUILDOUT_PLUGIN_PATH=$target
+export RBUILDOUT_PLUGIN_PATH=$test_plugins:$target
 export RBUILDOUT_HOME=$(mktemp -d)
 
 zcb=${ZC_BUILDOUT:-}
@@ -100,10 +104,13 @@ d=$work/sleep
 mkdir -p "$d"
 {
     printf '[buildout]\nparts = ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"]\n'
-    for i in 1 2 3 4 5 6 7 8; do printf '\n[s%d]\nrecipe = "testkit:sleep"\nseconds = "1"\n' "$i"; done
+    # Each part its own marker: two parts registering one path is an error.
+    for i in 1 2 3 4 5 6 7 8; do
+        printf '\n[s%d]\nrecipe = "testkit:sleep"\nseconds = "1"\nmarker = "s%d.marker"\n' "$i" "$i"
+    done
 } >"$d/buildout.toml"
 for j in 8 1; do
     # Each timed run starts from no state, so every part really runs.
-    read -r t _ < <(timeit 1 "$d" sh -c "rm -f .installed.toml && '$rb' -U -q -j $j")
+    read -r t _ < <(timeit 1 "$d" sh -c "rm -f .installed.toml s?.marker && '$rb' -U -q -j $j")
     printf -- '-j %s: %s\n' "$j" "$(ms "$t")"
 done

@@ -16,12 +16,16 @@ n=${2:-50}
 
 cargo build --release --workspace --quiet
 target=${CARGO_TARGET_DIR:-$PWD/target}/release
+# The test plugins (testkit) are their own workspace, never built beside the binary.
+cargo build --release --quiet --manifest-path tests/plugins/Cargo.toml \
+    --target-dir "${CARGO_TARGET_DIR:-$PWD/target}/test-plugins"
+test_plugins=${CARGO_TARGET_DIR:-$PWD/target}/test-plugins/release
 rb=$target/rbuildout
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/empty" "$work/many" "$work/cwd"
 for i in $(seq 1 "$n"); do
-    cp "$target/librbuildout_recipe_testkit.so" "$work/many/librbuildout_recipe_tk$i.so"
+    cp "$test_plugins/librbuildout_recipe_testkit.so" "$work/many/librbuildout_recipe_tk$i.so"
 done
 
 # median_ms DIR: the median wall time of `rbuildout plugins` with DIR first in the path.
@@ -41,7 +45,7 @@ median_ms() {
 median_ms "$work/many" >/dev/null
 base=$(median_ms "$work/empty")
 many=$(median_ms "$work/many")
-size=$(stat -c %s "$target/librbuildout_recipe_testkit.so")
+size=$(stat -c %s "$test_plugins/librbuildout_recipe_testkit.so")
 echo "rbuildout plugins, empty folder:        ${base} ms (median of $runs)"
 echo "rbuildout plugins, $n testkit copies:   ${many} ms"
 awk -v a="$base" -v b="$many" -v n="$n" -v s="$size" \

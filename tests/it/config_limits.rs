@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rbuildout_tests::{Instance, Run, rbuildout_bin, target_dir};
+use rbuildout_tests::{Instance, Run, plugin_path, rbuildout_bin};
 
 /// The most a run here may take; today's fixes make each well under a second.
 const BOUND: Duration = Duration::from_secs(20);
@@ -20,7 +20,7 @@ fn limited(dir: &Path, home: &Path, args: &[&str]) -> Command {
         .arg(rbuildout_bin())
         .args(args)
         .current_dir(dir)
-        .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+        .env("RBUILDOUT_PLUGIN_PATH", plugin_path())
         .env("RBUILDOUT_HOME", home)
         .env("HOME", home)
         .env("NO_COLOR", "1")

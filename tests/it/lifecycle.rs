@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use rbuildout_tests::{Instance, identity, mtime, target_dir};
+use rbuildout_tests::{Instance, identity, mtime, test_plugins_dir};
 
 fn strings(v: &toml::Value) -> Vec<String> {
     v.as_array()
@@ -905,7 +905,7 @@ path = "parts/a.txt"
         std::fs::create_dir_all(inst.path("plugins")).unwrap();
         std::fs::write(&dest, bytes).unwrap();
     };
-    let original = std::fs::read(target_dir().join(so)).unwrap();
+    let original = std::fs::read(test_plugins_dir().join(so)).unwrap();
     place(&original);
     inst.ok(&["-j", "1"]);
     let recipe = |inst: &Instance| {
@@ -1135,7 +1135,7 @@ path = "parts/u.txt"
     );
     std::fs::create_dir_all(inst.path("plugins")).unwrap();
     let so = "librbuildout_recipe_testkit.so";
-    std::fs::copy(target_dir().join(so), inst.path("plugins").join(so)).unwrap();
+    std::fs::copy(test_plugins_dir().join(so), inst.path("plugins").join(so)).unwrap();
     inst.ok(&[]);
     assert!(inst.exists("parts/u.txt"));
 

@@ -12,6 +12,7 @@ mod lava;
 mod lifecycle;
 mod mkdir_template;
 mod plugins;
+mod product;
 mod safety_converge;
 mod safety_engine;
 mod safety_recipes;

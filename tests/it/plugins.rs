@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use rbuildout_tests::{Instance, Run, repo_root, target_dir};
+use rbuildout_tests::{Instance, Run, repo_root, target_dir, test_plugins_dir};
 
 /// Runs rbuildout in `inst` with `plugin_path` as `RBUILDOUT_PLUGIN_PATH` instead of the
 /// workspace's target folder.
@@ -60,9 +60,8 @@ fn a_panicking_recipe_fails_its_part_and_nothing_else() {
     let run = inst.run(&[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains(
-            "recipe `testkit:panic` panicked: kaboom (at tests/plugins/testkit/src/lib.rs:"
-        ),
+        run.stderr
+            .contains("recipe `testkit:panic` panicked: kaboom (at testkit/src/lib.rs:"),
         "{}",
         run.stderr
     );
@@ -157,7 +156,8 @@ fn a_missing_plugin_says_what_file_it_looked_for_and_where() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
-            "recipe plugin `no-such-recipe` not found: no librbuildout_recipe_no_such_recipe.so in {}",
+            "recipe plugin `no-such-recipe` not found: no librbuildout_recipe_no_such_recipe.so in {}, {}",
+            test_plugins_dir().display(),
             target_dir().display()
         )),
         "{}",
@@ -206,12 +206,13 @@ fn plugins_lists_every_library_with_its_abi_and_recipes() {
     let first = inst.path("first");
     std::fs::create_dir(&first).unwrap();
     std::fs::copy(
-        target_dir().join("librbuildout_recipe_testkit.so"),
+        test_plugins_dir().join("librbuildout_recipe_testkit.so"),
         first.join("librbuildout_recipe_testkit.so"),
     )
     .unwrap();
     std::fs::write(first.join("librbuildout_recipe_junk.so"), "not a library").unwrap();
-    let run = run_with(&inst, &["plugins", "--json"], &first);
+    let path = std::env::join_paths([first.clone(), test_plugins_dir()]).unwrap();
+    let run = run_with(&inst, &["plugins", "--json"], Path::new(&path));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
     let list = list.as_array().expect("an array");
@@ -250,10 +251,10 @@ fn plugins_lists_every_library_with_its_abi_and_recipes() {
         (&lifecycle["update"], &lifecycle["uninstall"]),
         (&true.into(), &true.into())
     );
-    // The copy beside the binary comes later in the search path.
+    // The test plugins' own build comes later in the search path.
     assert_eq!(
         find("testkit", true)["path"],
-        target_dir()
+        test_plugins_dir()
             .join("librbuildout_recipe_testkit.so")
             .display()
             .to_string()
@@ -306,7 +307,7 @@ recipe = "./lib/libwhatever.so:context"
     );
     std::fs::create_dir(inst.path("lib")).unwrap();
     std::fs::copy(
-        target_dir().join("librbuildout_recipe_testkit.so"),
+        test_plugins_dir().join("librbuildout_recipe_testkit.so"),
         inst.path("lib/libwhatever.so"),
     )
     .unwrap();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rbuildout_tests::{Instance, rbuildout_bin, target_dir};
+use rbuildout_tests::{Instance, plugin_path, rbuildout_bin, test_plugins_dir};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -319,7 +319,7 @@ fn dotted_recipe_names_find_native_plugins_or_name_the_python_distribution() {
     );
     std::fs::create_dir(inst.path("plugins")).unwrap();
     std::fs::copy(
-        target_dir().join("librbuildout_recipe_testkit.so"),
+        test_plugins_dir().join("librbuildout_recipe_testkit.so"),
         inst.path("plugins/librbuildout_recipe_collective_recipe_template.so"),
     )
     .unwrap();
@@ -427,7 +427,7 @@ fn zc_recipes_make_the_files_zc_buildout_makes() {
             Command::new(rbuildout_bin())
                 .current_dir(dir)
                 .env("HOME", dir.join(".home"))
-                .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+                .env("RBUILDOUT_PLUGIN_PATH", plugin_path())
                 .env_remove("RBUILDOUT_HOME")
                 .args(["-U", "-c", "buildout.cfg"]),
             "rbuildout",

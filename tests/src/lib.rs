@@ -3,6 +3,7 @@
 pub mod pyindex;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 /// The cargo target profile folder the test binary runs from (`target/debug`), where the
 /// `rbuildout` binary and the plugin libraries built by `cargo build --workspace` live.
@@ -26,6 +27,57 @@ pub fn rbuildout_bin() -> PathBuf {
     bin
 }
 
+/// The folder holding the test plugins `testkit` and `raw` (`target/test-plugins/debug`).
+///
+/// They are a cargo workspace of their own (`tests/plugins/Cargo.toml`), so the product's
+/// build never puts them beside the binary. The first call in a test process builds that
+/// workspace (cargo makes it a no-op when nothing changed); a file lock in the build folder
+/// keeps test processes that start together from building it at once.
+pub fn test_plugins_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(build_test_plugins).clone()
+}
+
+fn build_test_plugins() -> PathBuf {
+    let build = target_dir()
+        .parent()
+        .expect("the target folder holds the profile folder")
+        .join("test-plugins");
+    std::fs::create_dir_all(&build).unwrap_or_else(|e| panic!("create {}: {e}", build.display()));
+    let lock_path = build.join("harness.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = repo_root().join("tests/plugins/Cargo.toml");
+    let out = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--offline", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&build)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building the test plugins ({}) failed:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The lock is released when `lock` is dropped, after the build finished.
+    drop(lock);
+    build.join("debug")
+}
+
+/// The plugin search path the tests give the binary: the test plugins, then the target folder
+/// (which holds the built-in recipes beside the binary).
+pub fn plugin_path() -> std::ffi::OsString {
+    std::env::join_paths([test_plugins_dir(), target_dir()]).expect("plugin folders join")
+}
+
 /// The root of the repository, for fixtures under `tests/` and `examples/`.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,7 +87,8 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// One instance folder in a temporary directory, run with the real binary and the workspace's
-/// plugins (`RBUILDOUT_PLUGIN_PATH` is the target folder), without user defaults, no colour.
+/// plugins (`RBUILDOUT_PLUGIN_PATH` is [`plugin_path`]: the test plugins' folder, then the
+/// target folder), without user defaults, no colour.
 pub struct Instance {
     tmp: tempfile::TempDir,
 }
@@ -91,7 +144,7 @@ impl Instance {
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(rbuildout_bin());
         c.current_dir(self.dir())
-            .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+            .env("RBUILDOUT_PLUGIN_PATH", plugin_path())
             .env("RBUILDOUT_HOME", self.path(".home"))
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")

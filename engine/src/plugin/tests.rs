@@ -1,5 +1,5 @@
 //! Tests of the plugin host against real plugin libraries: `testkit` and `raw` from
-//! `tests/plugins/` (built by `cargo build --workspace` into the target folder), C plugins
+//! `tests/plugins/` (built by the test harness into `target/test-plugins/`), C plugins
 //! compiled here with gcc, and a system library that is not a plugin.
 
 use std::collections::HashMap;
@@ -12,27 +12,33 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-/// `target/debug`: the test binary runs from `target/debug/deps`.
+/// `target/debug`, where `cargo build --workspace` puts the built-in recipes.
 fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+    rbuildout_tests::target_dir()
 }
 
-/// A plugin library built by `cargo build --workspace`.
+/// `target/test-plugins/debug`, where the test harness builds `testkit` and `raw`.
+fn test_plugins_dir() -> PathBuf {
+    rbuildout_tests::test_plugins_dir()
+}
+
+/// A plugin library: a test plugin, or a built-in recipe built by `cargo build --workspace`.
 fn built(name: &str) -> PathBuf {
-    let path = target_dir().join(search::file_name(name));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` before the tests",
-        path.display()
-    );
-    path
+    let file = search::file_name(name);
+    let path = [test_plugins_dir(), target_dir()]
+        .into_iter()
+        .map(|dir| dir.join(&file))
+        .find(|path| path.exists());
+    path.unwrap_or_else(|| {
+        panic!("{file} is missing: run `cargo build --workspace` before the tests")
+    })
 }
 
-/// A registry that finds the workspace's plugins, whose config folder is `dir`.
+/// A registry that finds the test plugins and the built-in recipes, whose config folder is
+/// `dir`.
 fn registry(dir: &Path) -> Registry {
     Registry::new(SearchPath {
-        dirs: vec![target_dir()],
+        dirs: vec![test_plugins_dir(), target_dir()],
         config_dir: dir.to_path_buf(),
     })
 }
@@ -591,7 +597,7 @@ fn recipe_names_resolve_through_the_search_path() {
     )
     .unwrap();
     let registry = Registry::new(SearchPath {
-        dirs: vec![first.path().to_path_buf(), target_dir()],
+        dirs: vec![first.path().to_path_buf(), test_plugins_dir(), target_dir()],
         config_dir: dir.path().to_path_buf(),
     });
     let found = registry.recipe("testkit:echo").unwrap();
@@ -632,8 +638,9 @@ fn missing_plugins_and_entries_say_where_they_looked() {
     assert_eq!(
         err,
         format!(
-            "recipe plugin `no-such-thing` not found: no librbuildout_recipe_no_such_thing.so in {}\n\
+            "recipe plugin `no-such-thing` not found: no librbuildout_recipe_no_such_thing.so in {}, {}\n\
              hint: build it, or add its folder to buildout:plugin-path or RBUILDOUT_PLUGIN_PATH",
+            test_plugins_dir().display(),
             target_dir().display()
         )
     );
@@ -1089,7 +1096,7 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
     )
     .unwrap();
     let shadowing = Registry::new(SearchPath {
-        dirs: vec![first.path().to_path_buf(), target_dir()],
+        dirs: vec![first.path().to_path_buf(), test_plugins_dir(), target_dir()],
         config_dir: dir.path().to_path_buf(),
     });
     assert_eq!(
