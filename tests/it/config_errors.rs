@@ -1,9 +1,9 @@
 //! Every malformed config under `tests/cases/errors/<case>/` is run through the real binary;
-//! its exit code and stderr must match the case's `expected` file (temp paths shown as
-//! `[DIR]`). `BLESS=1 cargo test config_errors` rewrites the `expected` files.
+//! its exit code and stderr (temp paths shown as `[DIR]`) must match the insta snapshot
+//! `tests/it/snapshots/it__config_errors__<case>.snap` (see `snap.rs` to update them).
 //!
-//! A case holds the config files, an optional `args` file (one argument per line; default
-//! `annotate --json`) and `expected`: `exit: N`, a `---` line, then the exact stderr.
+//! A case holds the config files and an optional `args` file (one argument per line; default
+//! `annotate --json`). A snapshot is `exit: N`, a `---` line, then the exact stderr.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +14,7 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read case dir") {
         let entry = entry.expect("dir entry");
         let name = entry.file_name();
-        if name == "expected" || name == "args" {
+        if name == "args" {
             continue;
         }
         let target = to.join(&name);
@@ -27,7 +27,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs one case; returns the `expected` text it produced.
+/// Runs one case; returns its exit code and stderr as the snapshot holds them.
 fn run_case(case: &Path) -> String {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().canonicalize().expect("canonical tempdir");
@@ -71,28 +71,14 @@ fn every_malformed_config_fails_with_exit_2_and_a_located_message() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 20, "only {} error cases", cases.len());
-    let bless = std::env::var_os("BLESS").is_some();
-    let mut failures = Vec::new();
     for case in &cases {
         let got = run_case(case);
-        let expected_path = case.join("expected");
-        if bless {
-            std::fs::write(&expected_path, &got).expect("write expected");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if got != expected {
-            failures.push(format!(
-                "== {}\n-- expected:\n{expected}\n-- got:\n{got}",
-                case.display()
-            ));
-        }
-        assert!(got.starts_with("exit: 2\n"), "{}: {got}", case.display());
-        // Every message locates itself, except when there is no file to point into.
         let name = case
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
+        assert!(got.starts_with("exit: 2\n"), "{}: {got}", case.display());
+        // Every message locates itself, except when there is no file to point into.
         if name != "missing-config" {
             assert!(
                 got.contains(" --> "),
@@ -100,13 +86,8 @@ fn every_malformed_config_fails_with_exit_2_and_a_located_message() {
                 case.display()
             );
         }
+        crate::snapshot!(name, None, got);
     }
-    assert!(
-        failures.is_empty(),
-        "{} cases differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 #[test]

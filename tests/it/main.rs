@@ -17,5 +17,6 @@ mod safety_converge;
 mod safety_engine;
 mod safety_recipes;
 mod scripts;
+mod snap;
 mod symlink;
 mod zc_recipes;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use rbuildout_tests::{Instance, Run, repo_root, target_dir};
+use rbuildout_tests::{Instance, Run, repo_root, target_dir, test_plugins_dir};
 
 /// The folder holding `librbuildout_recipe_hostile.so`, compiled once per test process.
 fn hostile_dir() -> &'static Path {
@@ -44,11 +44,22 @@ fn hostile_dir() -> &'static Path {
     })
 }
 
+/// The plugin path of these tests: the hostile plugin first, then the test plugins (the
+/// `testkit` parts beside the hostile one) and the built-in recipes.
+fn hostile_path() -> std::ffi::OsString {
+    std::env::join_paths([
+        hostile_dir().to_path_buf(),
+        test_plugins_dir(),
+        target_dir(),
+    ])
+    .expect("plugin folders join")
+}
+
 /// Runs rbuildout in `inst` with the hostile plugin on the plugin path.
 fn run(inst: &Instance, args: &[&str]) -> Run {
     Run::of(
         inst.command(args)
-            .env("RBUILDOUT_PLUGIN_PATH", hostile_dir()),
+            .env("RBUILDOUT_PLUGIN_PATH", hostile_path()),
     )
 }
 
@@ -81,6 +92,24 @@ recipe = "hostile:register"
 paths = {paths:?}
 "#
     )
+}
+
+/// The `error:` and `warning:` lines of `stderr` (and their continuation lines), without
+/// the progress lines, whose order between parallel parts varies.
+fn errors(stderr: &str) -> String {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in stderr.lines() {
+        if line.starts_with("error") || line.starts_with("warning") || line.contains(" WARN ") {
+            inside = true;
+        } else if line.contains(" INFO ") || line.contains(" DEBUG ") {
+            inside = false;
+        }
+        if inside {
+            out.push(line);
+        }
+    }
+    out.join("\n")
 }
 
 const NOTHING: &str = "[buildout]\nparts = []\n";
@@ -125,6 +154,8 @@ fn the_engines_own_paths_are_refused_and_survive() {
         ("..".into(), "which holds the instance directory"),
         ("parts/../buildout.toml".into(), "which is the config file"),
     ];
+    // What the user reads for each refusal, all in one snapshot.
+    let mut messages = String::new();
     for (path, why) in &cases {
         inst.config(&format!("[buildout]\n{}", config(&[path])));
         let r = expect(&inst, &[], 1);
@@ -133,6 +164,7 @@ fn the_engines_own_paths_are_refused_and_survive() {
             "{path}: {}",
             r.stderr
         );
+        messages.push_str(&format!("== {path}\n{}\n", errors(&r.stderr)));
         assert_eq!(inst.installed(), ["a"], "{path}");
         // Whatever the part registered, removing it removes nothing of the engine's.
         inst.config(NOTHING);
@@ -153,6 +185,7 @@ fn the_engines_own_paths_are_refused_and_survive() {
         inst.write("buildout.toml", &format!("[buildout]\n{}", config(&[])));
         expect(&inst, &[], 0);
     }
+    crate::snapshot!("engines_own_paths", Some(inst.dir()), messages);
     // A link inside the instance to its own folder reaches the config file all the same.
     std::os::unix::fs::symlink(".", inst.path("self")).unwrap();
     inst.config(&format!("[buildout]\n{}", config(&["self/buildout.toml"])));
@@ -276,6 +309,7 @@ fn a_path_with_a_nul_byte_is_refused() {
         "{}",
         r.stderr
     );
+    crate::snapshot!("nul_byte", Some(inst.dir()), errors(&r.stderr));
     assert!(!inst.exists(".installed.toml") || inst.installed().is_empty());
 }
 
@@ -292,7 +326,7 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     let go = |code: i32| {
         let mut c = Command::new(rbuildout_tests::rbuildout_bin());
         c.current_dir(&inst_dir)
-            .env("RBUILDOUT_PLUGIN_PATH", hostile_dir())
+            .env("RBUILDOUT_PLUGIN_PATH", hostile_path())
             .env("RBUILDOUT_HOME", inst_dir.join(".home"))
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
@@ -318,12 +352,14 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
         "{}",
         r.stderr
     );
+    let mut messages = format!("== outside, not allowed\n{}\n", errors(&r.stderr));
 
     // Allowed: recorded, with a warning that it is never removed.
     let allowed = part("allow-outside = [\"../outside\"]");
     write(&allowed);
     let r = go(0);
     assert!(r.stderr.contains("never removed"), "{}", r.stderr);
+    messages.push_str(&format!("== allowed\n{}\n", errors(&r.stderr)));
 
     // A later run whose buildout directory holds the recorded path removes nothing: it was
     // recorded as outside.
@@ -334,6 +370,7 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     ));
     let r = go(0);
     assert!(r.stderr.contains("left in place"), "{}", r.stderr);
+    messages.push_str(&format!("== directory moved up\n{}\n", errors(&r.stderr)));
     assert_eq!(
         std::fs::read_to_string(outside.join("victim/file")).unwrap(),
         "precious"
@@ -350,16 +387,19 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     ));
     let r = go(0);
     assert!(r.stderr.contains("left in place"), "{}", r.stderr);
+    messages.push_str(&format!("== eggs folder outside\n{}\n", errors(&r.stderr)));
     assert_eq!(
         std::fs::read_to_string(outside.join("victim/file")).unwrap(),
         "precious"
     );
+    crate::snapshot!("outside_the_instance", Some(base.path()), messages);
 }
 
 #[test]
 fn the_lock_and_state_files_are_never_written_through_a_link() {
     let inst = Instance::new(&registering(&[], ""));
     inst.write("victim.txt", "precious");
+    let mut messages = String::new();
     for name in [".installed.toml.lock", ".installed.toml"] {
         std::os::unix::fs::symlink("victim.txt", inst.path(name)).unwrap();
         let r = run(&inst, &[]);
@@ -370,9 +410,15 @@ fn the_lock_and_state_files_are_never_written_through_a_link() {
             "{name}: {}",
             r.stderr
         );
+        messages.push_str(&format!(
+            "== {name}: exit {}\n{}\n",
+            r.code,
+            errors(&r.stderr)
+        ));
         assert_eq!(inst.read("victim.txt"), "precious", "{name}");
         std::fs::remove_file(inst.path(name)).unwrap();
     }
+    crate::snapshot!("state_and_lock_links", Some(inst.dir()), messages);
     // A link where the state's temp file goes is replaced, not written through.
     std::os::unix::fs::symlink("victim.txt", inst.path(".installed.toml.tmp")).unwrap();
     expect(&inst, &[], 0);
@@ -383,6 +429,7 @@ fn the_lock_and_state_files_are_never_written_through_a_link() {
 #[test]
 fn a_fifo_or_a_device_at_the_lock_or_state_file_is_an_error_not_a_hang() {
     let inst = Instance::new(&registering(&[], ""));
+    let mut messages = String::new();
     for name in [".installed.toml", ".installed.toml.lock"] {
         // The first run made the lock file: the FIFO takes its place.
         let _ = std::fs::remove_file(inst.path(name));
@@ -394,7 +441,7 @@ fn a_fifo_or_a_device_at_the_lock_or_state_file_is_an_error_not_a_hang() {
         // Without the check the run blocks forever on the FIFO: kill it after 30 s.
         let mut child = inst
             .command(&[])
-            .env("RBUILDOUT_PLUGIN_PATH", hostile_dir())
+            .env("RBUILDOUT_PLUGIN_PATH", hostile_path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -420,13 +467,20 @@ fn a_fifo_or_a_device_at_the_lock_or_state_file_is_an_error_not_a_hang() {
                 && stderr.contains("not a regular file"),
             "{name}: {stderr}"
         );
+        messages.push_str(&format!(
+            "== {name}: exit {:?}\n{}\n",
+            status.code(),
+            errors(&stderr)
+        ));
         std::fs::remove_file(inst.path(name)).unwrap();
     }
+    crate::snapshot!("state_and_lock_fifos", Some(inst.dir()), messages);
     expect(&inst, &[], 0);
 }
 
 #[test]
 fn outputs_must_be_names_and_may_not_shadow_an_option_of_the_section() {
+    let mut messages = String::new();
     for (output, why) in [
         ("a:b", "`a:b` is not an output name"),
         ("x}", "`x}` is not an output name"),
@@ -448,7 +502,9 @@ fn outputs_must_be_names_and_may_not_shadow_an_option_of_the_section() {
             "{output}: {}",
             r.stderr
         );
+        messages.push_str(&format!("== {output:?}\n{}\n", errors(&r.stderr)));
     }
+    crate::snapshot!("output_names", None, messages);
     let inst = Instance::new(
         "[buildout]\nparts = [\"h\", \"b\"]\n\n[h]\nrecipe = \"hostile:register\"\n\
          outputs = \"ok-name_1.x y=v\"\n\n[b]\nrecipe = \"testkit:file\"\npath = \"b.txt\"\n\
