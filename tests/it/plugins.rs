@@ -68,6 +68,11 @@ fn a_panicking_recipe_fails_its_part_and_nothing_else() {
     assert!(run.stderr.contains("part `b`"), "{}", run.stderr);
     // The SDK's panic hook keeps the plugin's own panic report off the terminal.
     assert!(!run.stderr.contains("thread '"), "{}", run.stderr);
+    crate::snapshot!(
+        "panic",
+        Some(inst.dir()),
+        crate::snap::messages(&run.stderr)
+    );
     assert_eq!(inst.read("a.txt"), "A");
     let state = inst.read(".installed.toml");
     assert!(
@@ -89,6 +94,7 @@ fn a_recipe_error_and_invalid_utf8_are_reported_against_the_part() {
         "{}",
         run.stderr
     );
+    let mut messages = format!("== testkit:error\n{}\n", crate::snap::messages(&run.stderr));
 
     inst.config(&two_parts("raw:invalid-utf8-path", ""));
     let run = inst.run(&[]);
@@ -100,6 +106,11 @@ fn a_recipe_error_and_invalid_utf8_are_reported_against_the_part() {
         "{}",
         run.stderr
     );
+    messages.push_str(&format!(
+        "== raw:invalid-utf8-path\n{}\n",
+        crate::snap::messages(&run.stderr)
+    ));
+    crate::snapshot!("error_and_invalid_utf8", Some(inst.dir()), messages);
 }
 
 #[test]
@@ -168,6 +179,7 @@ fn a_missing_plugin_says_what_file_it_looked_for_and_where() {
         "{}",
         run.stderr
     );
+    crate::snapshot!("missing_plugin", Some(inst.dir()), run.stderr);
 }
 
 #[test]

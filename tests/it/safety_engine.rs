@@ -94,24 +94,6 @@ paths = {paths:?}
     )
 }
 
-/// The `error:` and `warning:` lines of `stderr` (and their continuation lines), without
-/// the progress lines, whose order between parallel parts varies.
-fn errors(stderr: &str) -> String {
-    let mut out = Vec::new();
-    let mut inside = false;
-    for line in stderr.lines() {
-        if line.starts_with("error") || line.starts_with("warning") || line.contains(" WARN ") {
-            inside = true;
-        } else if line.contains(" INFO ") || line.contains(" DEBUG ") {
-            inside = false;
-        }
-        if inside {
-            out.push(line);
-        }
-    }
-    out.join("\n")
-}
-
 const NOTHING: &str = "[buildout]\nparts = []\n";
 
 #[test]
@@ -164,7 +146,10 @@ fn the_engines_own_paths_are_refused_and_survive() {
             "{path}: {}",
             r.stderr
         );
-        messages.push_str(&format!("== {path}\n{}\n", errors(&r.stderr)));
+        messages.push_str(&format!(
+            "== {path}\n{}\n",
+            crate::snap::messages(&r.stderr)
+        ));
         assert_eq!(inst.installed(), ["a"], "{path}");
         // Whatever the part registered, removing it removes nothing of the engine's.
         inst.config(NOTHING);
@@ -309,7 +294,11 @@ fn a_path_with_a_nul_byte_is_refused() {
         "{}",
         r.stderr
     );
-    crate::snapshot!("nul_byte", Some(inst.dir()), errors(&r.stderr));
+    crate::snapshot!(
+        "nul_byte",
+        Some(inst.dir()),
+        crate::snap::messages(&r.stderr)
+    );
     assert!(!inst.exists(".installed.toml") || inst.installed().is_empty());
 }
 
@@ -352,14 +341,20 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
         "{}",
         r.stderr
     );
-    let mut messages = format!("== outside, not allowed\n{}\n", errors(&r.stderr));
+    let mut messages = format!(
+        "== outside, not allowed\n{}\n",
+        crate::snap::messages(&r.stderr)
+    );
 
     // Allowed: recorded, with a warning that it is never removed.
     let allowed = part("allow-outside = [\"../outside\"]");
     write(&allowed);
     let r = go(0);
     assert!(r.stderr.contains("never removed"), "{}", r.stderr);
-    messages.push_str(&format!("== allowed\n{}\n", errors(&r.stderr)));
+    messages.push_str(&format!(
+        "== allowed\n{}\n",
+        crate::snap::messages(&r.stderr)
+    ));
 
     // A later run whose buildout directory holds the recorded path removes nothing: it was
     // recorded as outside.
@@ -370,7 +365,10 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     ));
     let r = go(0);
     assert!(r.stderr.contains("left in place"), "{}", r.stderr);
-    messages.push_str(&format!("== directory moved up\n{}\n", errors(&r.stderr)));
+    messages.push_str(&format!(
+        "== directory moved up\n{}\n",
+        crate::snap::messages(&r.stderr)
+    ));
     assert_eq!(
         std::fs::read_to_string(outside.join("victim/file")).unwrap(),
         "precious"
@@ -387,7 +385,10 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     ));
     let r = go(0);
     assert!(r.stderr.contains("left in place"), "{}", r.stderr);
-    messages.push_str(&format!("== eggs folder outside\n{}\n", errors(&r.stderr)));
+    messages.push_str(&format!(
+        "== eggs folder outside\n{}\n",
+        crate::snap::messages(&r.stderr)
+    ));
     assert_eq!(
         std::fs::read_to_string(outside.join("victim/file")).unwrap(),
         "precious"
@@ -413,7 +414,7 @@ fn the_lock_and_state_files_are_never_written_through_a_link() {
         messages.push_str(&format!(
             "== {name}: exit {}\n{}\n",
             r.code,
-            errors(&r.stderr)
+            crate::snap::messages(&r.stderr)
         ));
         assert_eq!(inst.read("victim.txt"), "precious", "{name}");
         std::fs::remove_file(inst.path(name)).unwrap();
@@ -470,7 +471,7 @@ fn a_fifo_or_a_device_at_the_lock_or_state_file_is_an_error_not_a_hang() {
         messages.push_str(&format!(
             "== {name}: exit {:?}\n{}\n",
             status.code(),
-            errors(&stderr)
+            crate::snap::messages(&stderr)
         ));
         std::fs::remove_file(inst.path(name)).unwrap();
     }
@@ -502,7 +503,10 @@ fn outputs_must_be_names_and_may_not_shadow_an_option_of_the_section() {
             "{output}: {}",
             r.stderr
         );
-        messages.push_str(&format!("== {output:?}\n{}\n", errors(&r.stderr)));
+        messages.push_str(&format!(
+            "== {output:?}\n{}\n",
+            crate::snap::messages(&r.stderr)
+        ));
     }
     crate::snapshot!("output_names", None, messages);
     let inst = Instance::new(

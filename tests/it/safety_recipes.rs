@@ -86,6 +86,7 @@ fn template_refuses_outside_and_over_a_users_file() {
     let inst = Instance::new(&(buildout("conf", None) + &template(&outside.at("mine"), "x")));
     let run = inst.fails(&[], 1);
     refused(&run, "conf", &outside.path("mine"), OUTSIDE_WORDS);
+    let mut messages = format!("== outside\n{}\n", crate::snap::messages(&run.stderr));
     assert_eq!(std::fs::read_to_string(outside.path("mine")).unwrap(), MINE);
     // Through a link inside the instance that leads outside: refused too.
     symlink(outside.0.path(), inst.path("etc")).unwrap();
@@ -96,6 +97,10 @@ fn template_refuses_outside_and_over_a_users_file() {
         "{}",
         run.stderr
     );
+    messages.push_str(&format!(
+        "== through a link\n{}\n",
+        crate::snap::messages(&run.stderr)
+    ));
     assert_eq!(outside.names(), ["mine"]);
     std::fs::remove_file(inst.path("etc")).unwrap();
 
@@ -104,6 +109,11 @@ fn template_refuses_outside_and_over_a_users_file() {
     inst.config(&(buildout("conf", None) + &template("etc/app.conf", "x")));
     let run = inst.fails(&[], 1);
     refused(&run, "conf", &inst.path("etc/app.conf"), NOT_MADE);
+    messages.push_str(&format!(
+        "== a user's file\n{}\n",
+        crate::snap::messages(&run.stderr)
+    ));
+    crate::snapshot!("template_refusals", Some(inst.dir()), messages);
     assert_eq!(inst.read("etc/app.conf"), MINE);
     assert!(!inst.exists(".installed.toml"), "nothing was installed");
 }

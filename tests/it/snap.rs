@@ -59,3 +59,21 @@ macro_rules! snapshot {
         $crate::snap::settings($dir).bind(|| insta::assert_snapshot!($name, $text))
     };
 }
+
+/// The `error:`, `warning:` and `WARN` lines of `stderr` (with their continuation lines),
+/// without the progress lines (`INFO`, `DEBUG`), whose order between parallel parts varies.
+pub fn messages(stderr: &str) -> String {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in stderr.lines() {
+        if line.starts_with("error") || line.starts_with("warning") || line.contains(" WARN ") {
+            inside = true;
+        } else if line.contains(" INFO ") || line.contains(" DEBUG ") {
+            inside = false;
+        }
+        if inside {
+            out.push(line);
+        }
+    }
+    out.join("\n")
+}
