@@ -9,7 +9,7 @@ use pep440_rs::Version;
 use rbuildout_plugin_api::{Error, Result};
 
 use crate::http::{Client, percent_decode};
-use crate::util::normalize;
+use crate::util::{normalize, same_project};
 
 /// PEP 691 content negotiation: JSON preferred, HTML accepted.
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
@@ -44,7 +44,7 @@ pub struct DistFile {
 pub fn parse_filename(project: &str, filename: &str) -> Option<(Version, Kind)> {
     if let Some(stem) = filename.strip_suffix(".whl") {
         let parts: Vec<&str> = stem.split('-').collect();
-        if !(parts.len() == 5 || parts.len() == 6) || normalize(parts[0]) != project {
+        if !(parts.len() == 5 || parts.len() == 6) || !same_project(parts[0], project) {
             return None;
         }
         let version = parts[1].parse().ok()?;
@@ -62,7 +62,7 @@ pub fn parse_filename(project: &str, filename: &str) -> Option<(Version, Kind)> 
         .strip_suffix(".tar.gz")
         .or_else(|| filename.strip_suffix(".zip"))?;
     for (i, _) in stem.match_indices('-') {
-        if normalize(&stem[..i]) == project {
+        if same_project(&stem[..i], project) {
             return stem[i + 1..].parse().ok().map(|v| (v, Kind::Sdist));
         }
     }
@@ -72,7 +72,7 @@ pub fn parse_filename(project: &str, filename: &str) -> Option<(Version, Kind)> 
 /// The project's name as written in a file name (`Foo_Bar` from `Foo_Bar-1.0-…whl`).
 fn project_of(filename: &str) -> Option<String> {
     if let Some(stem) = filename.strip_suffix(".whl") {
-        return stem.split('-').next().map(normalize);
+        return stem.split('-').next().and_then(normalize);
     }
     let stem = filename
         .strip_suffix(".tar.gz")
@@ -81,7 +81,7 @@ fn project_of(filename: &str) -> Option<String> {
     let bytes = stem.as_bytes();
     (0..bytes.len())
         .find(|&i| bytes[i] == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
-        .map(|i| normalize(&stem[..i]))
+        .and_then(|i| normalize(&stem[..i]))
 }
 
 /// An `<a>` element of an HTML page: its attributes (lowercase names, decoded values).

@@ -412,7 +412,7 @@ pub fn unpack_with(
     let mut files = Vec::new();
     let mut declared = 0u64;
     let mut dist_info: Option<String> = None;
-    let wheel_name = crate::util::normalize(filename.split('-').next().unwrap_or(""));
+    let wheel_name = filename.split('-').next().unwrap_or("");
     for i in 0..zip.len() {
         let f = zip
             .by_index_data(i)
@@ -436,7 +436,7 @@ pub fn unpack_with(
         }
         if let Some(top) = parts.first()
             && let Some(stem) = top.strip_suffix(".dist-info")
-            && crate::util::normalize(stem.split('-').next().unwrap_or("")) == wheel_name
+            && crate::util::same_project(stem.split('-').next().unwrap_or(""), wheel_name)
         {
             dist_info = Some((*top).to_owned());
         }

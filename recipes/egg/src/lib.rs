@@ -29,7 +29,6 @@ use crate::index::Finder;
 use crate::lockfile::{LockedDist, PartLock};
 use crate::pool::{Installer, WORKERS, present};
 use crate::store::Store;
-use crate::util::normalize;
 
 pub struct Egg;
 
@@ -551,7 +550,7 @@ fn publish(
     let mut order: Vec<usize> = Vec::new();
     let mut seen = HashSet::new();
     for r in reqs {
-        let n = normalize(r.name.as_ref());
+        let n = r.name.to_string();
         if let Some(i) = dists.iter().position(|d| d.name == n)
             && seen.insert(i)
         {

@@ -72,7 +72,7 @@ pub fn check_names(text: &str, filename: &str) -> std::result::Result<(), String
         (Ok(a), Ok(b)) => a == b,
         _ => m.version == file_version,
     };
-    if crate::util::normalize(&m.name) != crate::util::normalize(&file_name) || !same_version {
+    if !crate::util::same_project(&m.name, &file_name) || !same_version {
         return Err(format!(
             "its METADATA says {} {}, but the file name says {file_name} {file_version}; \
              the index serves a file under another project's or version's name",

@@ -24,7 +24,7 @@ use crate::index::{DistFile, Finder, Kind};
 use crate::interp::Interpreter;
 use crate::metadata::{self, Metadata};
 use crate::store::Store;
-use crate::util::{normalize, sha256_hex};
+use crate::util::{same_project, sha256_hex};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Pkg {
@@ -447,7 +447,7 @@ impl<'a> Resolver<'a> {
 
 /// The PubGrub edges of one requirement: the project, and one virtual package per extra.
 pub fn edges(req: &Requirement) -> std::result::Result<Vec<(Pkg, Ranges<Version>)>, String> {
-    let name = normalize(req.name.as_ref());
+    let name = req.name.to_string();
     let range = match &req.version_or_url {
         None => Ranges::full(),
         Some(VersionOrUrl::VersionSpecifier(s)) => Ranges::from(s.clone()),
@@ -533,13 +533,13 @@ fn read_metadata(
 
 /// `METADATA` of an unpacked egg folder.
 fn egg_metadata(dir: &std::path::Path, filename: &str) -> Result<String> {
-    let wanted = normalize(filename.split('-').next().unwrap_or(""));
+    let wanted = filename.split('-').next().unwrap_or("");
     let rd = std::fs::read_dir(dir)
         .map_err(|e| Error::new(format!("cannot read {}: {e}", dir.display())))?;
     for entry in rd.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".dist-info")
-            && normalize(stem.split('-').next().unwrap_or("")) == wanted
+            && same_project(stem.split('-').next().unwrap_or(""), wanted)
         {
             let path = entry.path().join("METADATA");
             return std::fs::read_to_string(&path)
@@ -558,14 +558,14 @@ pub fn wheel_metadata(path: &std::path::Path, filename: &str) -> Result<String> 
         .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(f))
         .map_err(|e| Error::new(format!("{filename} is not a valid wheel: {e}")))?;
-    let wanted = normalize(filename.split('-').next().unwrap_or(""));
+    let wanted = filename.split('-').next().unwrap_or("");
     let name = zip
         .file_names()
         .filter_map(|n| n.ok().map(|c| c.into_owned()))
         .find(|n| {
             n.ends_with(".dist-info/METADATA")
                 && n.matches('/').count() == 1
-                && normalize(n.split('-').next().unwrap_or("")) == wanted
+                && same_project(n.split('-').next().unwrap_or(""), wanted)
         })
         .ok_or_else(|| Error::new(format!("{filename} has no .dist-info/METADATA")))?;
     let mut text = String::new();

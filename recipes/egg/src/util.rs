@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use pep508_rs::PackageName;
 use rbuildout_plugin_api::{Error, Result};
 use sha2::{Digest, Sha256};
 
@@ -46,22 +47,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(bytes))
 }
 
-/// PEP 503 normalised project name: lowercase, runs of `-_.` as one `-`.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
+/// The PEP 503 normalised project name (`pep508_rs::PackageName`: lowercase, runs of `-_.`
+/// as one `-`), or `None` when `name` is not a valid project name (such as an empty or
+/// non-ASCII prefix of a file name), which therefore names no project.
+pub fn normalize(name: &str) -> Option<String> {
+    // `PackageName` takes the empty string; no project is named so.
+    (!name.is_empty())
+        .then(|| name.parse::<PackageName>().ok())
+        .flatten()
+        .map(|n| n.to_string())
+}
+
+/// Whether `a` and `b` name the same project: both valid names, equal once normalised.
+pub fn same_project(a: &str, b: &str) -> bool {
+    matches!((normalize(a), normalize(b)), (Some(a), Some(b)) if a == b)
 }
 
 /// A size in bytes: a number, optionally followed by `K`, `M` or `G` (powers of 1024,
@@ -97,8 +96,14 @@ mod tests {
 
     #[test]
     fn normalizes_names() {
-        assert_eq!(normalize("Zope.Interface"), "zope-interface");
-        assert_eq!(normalize("a__b-.c"), "a-b-c");
-        assert_eq!(normalize("Django"), "django");
+        assert_eq!(normalize("Zope.Interface").unwrap(), "zope-interface");
+        assert_eq!(normalize("a__b-.c").unwrap(), "a-b-c");
+        assert_eq!(normalize("Django").unwrap(), "django");
+        // Not project names: they match nothing, not even each other.
+        assert_eq!(normalize(""), None);
+        assert_eq!(normalize("-x"), None);
+        assert_eq!(normalize("naïve"), None);
+        assert!(same_project("Foo_Bar", "foo.bar"));
+        assert!(!same_project("", ""));
     }
 }

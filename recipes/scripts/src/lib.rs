@@ -24,6 +24,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use pep508_rs::PackageName;
 use rbuildout_plugin_api::files::{self, normalize, relative};
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
@@ -46,22 +47,14 @@ struct Distribution {
     console_scripts: BTreeMap<String, Entry>,
 }
 
-/// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.
-fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+/// The PEP 503 normalised name (`pep508_rs::PackageName`), or `None` when `name` is not a
+/// valid distribution name (so it names no distribution).
+fn normalize_name(name: &str) -> Option<String> {
+    // `PackageName` takes the empty string; no distribution is named so.
+    (!name.is_empty())
+        .then(|| name.parse::<PackageName>().ok())
+        .flatten()
+        .map(|n| n.to_string())
 }
 
 /// The distribution name a requirement line (`name[extra]>=1; marker`) is about.
@@ -144,16 +137,17 @@ fn distributions_in(folder: &Path) -> Vec<Distribution> {
     metadata.sort();
     metadata
         .into_iter()
-        .map(|(stem, dir)| {
-            // `name-version…`: wheel and egg names escape `-` inside the name as `_`.
-            let name = stem.split('-').next().unwrap_or(&stem);
-            Distribution {
-                name: normalize_name(name),
+        .filter_map(|(stem, dir)| {
+            // `name-version…`: wheel and egg names escape `-` inside the name as `_`. A
+            // folder whose name is no distribution name is no distribution.
+            let name = normalize_name(stem.split('-').next().unwrap_or(&stem))?;
+            Some(Distribution {
+                name,
                 requested: dir.join("REQUESTED").exists(),
                 console_scripts: fs::read_to_string(dir.join("entry_points.txt"))
                     .map(|t| console_scripts(&t))
                     .unwrap_or_default(),
-            }
+            })
         })
         .collect()
 }
@@ -339,8 +333,10 @@ impl Plan {
                 let mut wanted = Vec::new();
                 for requirement in options.get_list("eggs") {
                     let name = normalize_name(requirement_name(requirement));
-                    let found: Vec<&Distribution> =
-                        distributions.iter().filter(|d| d.name == name).collect();
+                    let found: Vec<&Distribution> = distributions
+                        .iter()
+                        .filter(|d| Some(&d.name) == name.as_ref())
+                        .collect();
                     if found.is_empty() {
                         return Err(Error::new(format!(
                             "option `eggs`: `{requirement}` is not installed in any folder of \
@@ -675,7 +671,8 @@ mod tests {
 
     #[test]
     fn names_and_entries() {
-        assert_eq!(normalize_name("My_Pkg..x"), "my-pkg-x");
+        assert_eq!(normalize_name("My_Pkg..x").as_deref(), Some("my-pkg-x"));
+        assert_eq!(normalize_name(""), None);
         assert_eq!(
             requirement_name("my.pkg[extra]>=1.0; python_version>'3'"),
             "my.pkg"

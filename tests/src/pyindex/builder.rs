@@ -211,6 +211,7 @@ impl Package {
     /// The PEP 503 normalised name (`Foo_Bar.baz` → `foo-bar-baz`).
     pub fn normalized_name(&self) -> String {
         normalize(&self.name)
+            .unwrap_or_else(|| panic!("{:?} is not a valid project name", self.name))
     }
 
     /// The name as it appears in file names (`Foo-Bar` → `foo_bar`).

@@ -1,4 +1,5 @@
-//! The small encodings the builder and the server share.
+//! The small encodings the builder and the server share; PEP 503 names come from
+//! `pep508_rs`, as in the egg and scripts recipes.
 
 use std::fmt::Write as _;
 
@@ -22,22 +23,14 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// PEP 503 name normalisation: lowercase, runs of `-`, `_` and `.` become one `-`.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
+/// The PEP 503 normalised project name (`pep508_rs::PackageName`: lowercase, runs of `-`,
+/// `_` and `.` become one `-`), or `None` when `name` is not a valid project name.
+pub fn normalize(name: &str) -> Option<String> {
+    // `PackageName` takes the empty string; no project is named so.
+    (!name.is_empty())
+        .then(|| name.parse::<pep508_rs::PackageName>().ok())
+        .flatten()
+        .map(|n| n.to_string())
 }
 
 /// Lowercase hexadecimal.

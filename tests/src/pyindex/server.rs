@@ -492,7 +492,9 @@ fn route(request: &Request, shared: &Shared, fault: Fault) -> Response {
     if name.is_empty() || name.contains('/') {
         return Response::text(404, "not found\n");
     }
-    let normalized = normalize(name);
+    let Some(normalized) = normalize(name) else {
+        return Response::text(404, "no such project\n");
+    };
     let Some(project) = shared.projects.get(&normalized) else {
         return Response::text(404, "no such project\n");
     };

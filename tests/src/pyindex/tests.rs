@@ -124,8 +124,10 @@ fn assert_ok(out: &std::process::Output, what: &str) {
 
 #[test]
 fn names_and_encodings() {
-    assert_eq!(normalize("Zope.Interface__X"), "zope-interface-x");
-    assert_eq!(normalize("a-_.b"), "a-b");
+    assert_eq!(normalize("Zope.Interface__X").unwrap(), "zope-interface-x");
+    assert_eq!(normalize("a-_.b").unwrap(), "a-b");
+    assert_eq!(normalize("-a"), None);
+    assert_eq!(normalize(""), None);
     assert_eq!(urlsafe_b64_nopad(b""), "");
     assert_eq!(urlsafe_b64_nopad(b"f"), "Zg");
     assert_eq!(urlsafe_b64_nopad(b"fo"), "Zm8");
