@@ -32,12 +32,9 @@ rb=${CARGO_TARGET_DIR:-$root/target}/release/rbuildout
 
 zpy=${ZC_PYTHON:-}
 if [ -z "$zpy" ]; then
-    venv=$root/target/zc-buildout
-    if [ ! -x "$venv/bin/buildout" ]; then
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet "zc.buildout==6.0.1"
-    fi
-    zpy=$venv/bin/python
+    . scripts/lib.sh
+    zc_venv "$root/target/zc-buildout"
+    zpy=$root/target/zc-buildout/bin/python
 fi
 oracle=$root/tests/oracle/zc_resolve.py
 

@@ -56,11 +56,8 @@ if [ ! -f "$bench/venv/.complete" ]; then
     "$bench/venv/bin/pip" install -q --upgrade pip uv
     touch "$bench/venv/.complete"
 fi
-if [ ! -f "$bench/zcb/.complete" ]; then
-    "$py" -m venv "$bench/zcb"
-    "$bench/zcb/bin/pip" install -q "zc.buildout==6.0.1" zc.recipe.egg
-    touch "$bench/zcb/.complete"
-fi
+. scripts/lib.sh
+PYTHON=$py zc_venv "$bench/zcb" zc.recipe.egg
 uv=$bench/venv/bin/uv
 pip_py=$bench/venv/bin/python
 zcb=$bench/zcb/bin/buildout

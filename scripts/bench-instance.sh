@@ -47,10 +47,8 @@ if [ "$(cat "$bench/wheels/.pins" 2>/dev/null)" != "$pins" ]; then
     echo "$pins" >"$bench/wheels/.pins"
 fi
 zc=$bench/zc-venv
-if [ ! -x "$zc/bin/buildout" ]; then
-    python3 -m venv "$zc"
-    "$zc/bin/pip" install --quiet "zc.buildout==6.0.1" zc.recipe.egg
-fi
+. scripts/lib.sh
+zc_venv "$zc" zc.recipe.egg
 
 work=$bench/run
 rm -rf "$work"

@@ -18,24 +18,18 @@ cd "$(dirname "$0")/.."
 root=$PWD
 runs=${1:-20}
 
+. scripts/lib.sh
 cargo build --release --workspace --quiet
 target=${CARGO_TARGET_DIR:-$root/target}/release
-# The test plugins (testkit) are their own workspace, never built beside the binary.
-cargo build --release --quiet --manifest-path tests/plugins/Cargo.toml \
-    --target-dir "${CARGO_TARGET_DIR:-$root/target}/test-plugins"
-test_plugins=${CARGO_TARGET_DIR:-$root/target}/test-plugins/release
+test_plugins=$(test_plugins_release)
 rb=$target/rbuildout
 export RBUILDOUT_PLUGIN_PATH=$test_plugins:$target
 export RBUILDOUT_HOME=$(mktemp -d)
 
 zcb=${ZC_BUILDOUT:-}
 if [ -z "$zcb" ]; then
-    venv=$root/target/zc-buildout
-    if [ ! -x "$venv/bin/buildout" ]; then
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet "zc.buildout==6.0.1"
-    fi
-    zcb=$venv/bin/buildout
+    zc_venv "$root/target/zc-buildout"
+    zcb=$root/target/zc-buildout/bin/buildout
 fi
 
 work=$(mktemp -d)

@@ -14,12 +14,10 @@ cd "$(dirname "$0")/.."
 runs=${1:-15}
 n=${2:-50}
 
+. scripts/lib.sh
 cargo build --release --workspace --quiet
 target=${CARGO_TARGET_DIR:-$PWD/target}/release
-# The test plugins (testkit) are their own workspace, never built beside the binary.
-cargo build --release --quiet --manifest-path tests/plugins/Cargo.toml \
-    --target-dir "${CARGO_TARGET_DIR:-$PWD/target}/test-plugins"
-test_plugins=${CARGO_TARGET_DIR:-$PWD/target}/test-plugins/release
+test_plugins=$(test_plugins_release)
 rb=$target/rbuildout
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
