@@ -188,12 +188,9 @@ impl Instance {
         }
         if let Some(state) = &installed {
             engine.push((state.clone(), "the state file".to_string()));
-            let mut tmp = state.file_name().unwrap_or_default().to_os_string();
-            tmp.push(".tmp");
-            engine.push((
-                state.with_file_name(tmp),
-                "the state file's temp file".to_string(),
-            ));
+            if let Some(tmp) = rbuildout_plugin_api::files::temp_path_of(state) {
+                engine.push((tmp, "the state file's temp file".to_string()));
+            }
         }
         engine.push((lock_path.clone(), "the instance lock".to_string()));
         for (folder, option) in [

@@ -12,11 +12,12 @@
 //! through.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use rbuildout_plugin_api::files;
 use serde::{Deserialize, Serialize};
 
 /// The format version written into the file; a file with another version is refused.
@@ -253,9 +254,15 @@ impl StateFile {
         if self.last.as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
-        write_atomically(&self.path, text.as_bytes()).map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            source,
+        // The one atomic write (temp file beside it, fsync, rename, folder fsync): a reader or
+        // a crash sees the old state or the new. The instance lock makes this run the only
+        // writer; the temp file is made new, never opened through a link, and a link at the
+        // state file itself is replaced by `rename`, not written through.
+        files::write_atomic_io(&self.path, text.as_bytes()).map_err(|source| {
+            StateError::Write {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         self.last = Some(text);
         Ok(true)
@@ -278,37 +285,6 @@ fn read_no_follow(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     Ok(text)
-}
-
-/// Replaces `path` with `bytes` so that a reader (or a crash) sees the old or the new
-/// content, never a mix: write a temp file beside it, fsync, rename over, fsync the folder.
-/// The temp name is fixed because the instance lock guarantees one writer at a time; a
-/// temp file left by a killed run (or a link planted there) is removed first, and the temp
-/// file is created new, never opened through a link. `rename` replaces a link at `path`
-/// itself rather than writing through it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = dir.join(name);
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -163,13 +163,10 @@ impl<'a> Loader<'a> {
             .read_to_string()
             .map_err(|e| self.download_error(url, e))?;
         if let (Some(dir), Some(p)) = (cache, cached) {
-            // Written through a temporary file so a concurrent run never reads half a file.
-            let tmp = dir.join(format!(".tmp-{}", std::process::id()));
-            let ok = std::fs::create_dir_all(&dir).is_ok()
-                && std::fs::write(&tmp, &body).is_ok()
-                && std::fs::rename(&tmp, &p).is_ok();
-            if !ok {
-                let _ = std::fs::remove_file(&tmp);
+            // Through a temp file of this process's own, so a concurrent run never reads half
+            // a file; unsynced, as a lost cache entry costs only a download.
+            if rbuildout_plugin_api::files::write_atomic_shared(&p, body.as_bytes(), false).is_err()
+            {
                 tracing::warn!("cannot cache {url} in {}", dir.display());
             }
         }

@@ -461,6 +461,23 @@ mod tests {
         Ok(out)
     }
 
+    /// `[buildout]` paths are normalised as Python's `os.path.abspath` does: `..` never
+    /// climbs above `/` (it once gave `/../x`).
+    #[test]
+    fn buildout_paths_never_climb_above_the_root() {
+        let dir = std::env::temp_dir();
+        let c = load_str(
+            "[buildout]\nparts = []\ndirectory = \"/a/../../x\"\nbin-directory = \"../../b\"\n",
+            "t",
+            &dir,
+            Format::Toml,
+        )
+        .unwrap();
+        let mut r = c.resolver();
+        assert_eq!(r.get("buildout", "directory").unwrap().to_text(), "/x");
+        assert_eq!(r.get("buildout", "bin-directory").unwrap().to_text(), "/b");
+    }
+
     fn value(all: &[(String, String, Value)], s: &str, o: &str) -> Value {
         all.iter()
             .find(|(a, b, _)| a == s && b == o)

@@ -14,6 +14,9 @@ use smallvec::SmallVec;
 use super::diag::{Diagnostic, Error, ErrorKind, Span};
 use super::model::{Entry, History, Op, Section, Source, Step, Value, split_key, update_section};
 use super::{Config, Format};
+// The one lexical path normaliser (`..` never climbs above `/`), shared with the runner and
+// the recipes.
+pub(crate) use rbuildout_plugin_api::files::normalize;
 
 /// One piece of a value's template, as byte ranges into the element it comes from.
 #[derive(Debug, Clone)]
@@ -1196,22 +1199,4 @@ fn absolute(base: &Path, p: &str) -> String {
         base.join(path)
     };
     normalize(&joined).display().to_string()
-}
-
-/// Removes `.` and resolves `..` lexically, like Python's `os.path.abspath`.
-pub(crate) fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }

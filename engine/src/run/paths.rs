@@ -12,7 +12,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::ops::Bound;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+/// The one lexical path normaliser (`..` never climbs above `/`), shared with the config
+/// loader and the recipes.
+pub use rbuildout_plugin_api::files::normalize;
 
 /// What happened to one recorded path on removal.
 #[derive(Debug, PartialEq, Eq)]
@@ -474,25 +478,6 @@ impl Claims {
     }
 }
 
-/// Resolves `.` and `..` without touching the disk; `..` never climbs above the root.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => match out.components().next_back() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir | Component::Prefix(_)) => {}
-                _ => out.push(".."),
-            },
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,13 +491,6 @@ mod tests {
                 .collect(),
             allowed: allowed.iter().map(|p| p.to_path_buf()).collect(),
         })
-    }
-
-    #[test]
-    fn normalize_resolves_dots_lexically() {
-        assert_eq!(normalize(Path::new("/a/b/../c/./d")), Path::new("/a/c/d"));
-        assert_eq!(normalize(Path::new("/a/../../x")), Path::new("/x"));
-        assert_eq!(normalize(Path::new("a/../../x")), Path::new("../x"));
     }
 
     #[test]

@@ -226,11 +226,49 @@ pub fn relative(from: &Path, to: &Path) -> PathBuf {
 /// folder must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let old_mode = mode_of(path)?;
-    replace(path, bytes, old_mode)?;
+    replace(path, &temp_path(path)?, bytes, old_mode, true)?;
     let dir = folder(path)?;
     fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::new(format!("cannot sync the folder {}: {e}", dir.display())))
+}
+
+/// [`write_atomic`] for a caller with an error type of its own that names the file (the
+/// engine's state file): the same steps and the same temp file ([`temp_path_of`]), the bare
+/// I/O error.
+pub fn write_atomic_io(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let no_file = |e: Error| std::io::Error::new(ErrorKind::InvalidInput, e.message().to_owned());
+    let old_mode = match path.symlink_metadata() {
+        Ok(meta) if meta.file_type().is_symlink() => None,
+        Ok(meta) => Some(meta.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let tmp = temp_path(path).map_err(no_file)?;
+    replace_io(path, &tmp, bytes, old_mode, true)?;
+    fs::File::open(folder(path).map_err(no_file)?)?.sync_all()
+}
+
+/// [`write_atomic`] for a file that several processes may write at once (a cache shared by
+/// instances): the temp file's name is this process's and this call's own, so two writers
+/// never share one; missing parent folders are created; `durable = false` skips the syncs,
+/// for a file whose loss costs only time.
+pub fn write_atomic_shared(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = folder(path)?;
+    fs::create_dir_all(dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    let old_mode = mode_of(path)?;
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = temp_path(path)?.into_os_string();
+    tmp.push(format!(".{}.{n}", std::process::id()));
+    replace(path, Path::new(&tmp), bytes, old_mode, durable)?;
+    if durable {
+        fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::new(format!("cannot sync the folder {}: {e}", dir.display())))?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` unless it already holds exactly them, atomically (a temp file
@@ -251,7 +289,7 @@ pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<
     let dir = folder(path)?;
     fs::create_dir_all(dir)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    replace(path, bytes, mode.or(old_mode))?;
+    replace(path, &temp_path(path)?, bytes, mode.or(old_mode), true)?;
     Ok(true)
 }
 
@@ -276,34 +314,54 @@ fn folder(path: &Path) -> Result<&Path> {
     }
 }
 
-/// Writes `bytes` into a temp file beside `path`, gives it `mode` (or leaves the umask's),
-/// syncs it and renames it over `path`. The temp file is removed when anything fails.
-fn replace(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
-    let tmp = temp_path(path)?;
-    // A leftover of a killed run would keep its old mode, and `create_new` refuses it.
-    let _ = fs::remove_file(&tmp);
+/// Writes `bytes` into the temp file `tmp` beside `path`, gives it `mode` (or leaves the
+/// umask's), syncs it (when `sync`) and renames it over `path`. The temp file is removed
+/// when anything fails.
+fn replace(path: &Path, tmp: &Path, bytes: &[u8], mode: Option<u32>, sync: bool) -> Result<()> {
+    replace_io(path, tmp, bytes, mode, sync)
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))
+}
+
+/// [`replace`] with the bare I/O error. The temp file is made new (`create_new`, which never
+/// opens through a link); a leftover of a killed run (or a link planted there) is removed
+/// first, as it would keep its old mode and `create_new` refuses it.
+fn replace_io(
+    path: &Path,
+    tmp: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    sync: bool,
+) -> std::io::Result<()> {
+    let _ = fs::remove_file(tmp);
     let written = (|| -> std::io::Result<()> {
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             // With a mode to set, nobody else may open the file before it has it.
             .mode(mode.map_or(0o666, |_| 0o600))
-            .open(&tmp)?;
+            .open(tmp)?;
         file.write_all(bytes)?;
         if let Some(mode) = mode {
             file.set_permissions(fs::Permissions::from_mode(mode))?;
         }
-        file.sync_all()?;
-        fs::rename(&tmp, path)
+        if sync {
+            file.sync_all()?;
+        }
+        fs::rename(tmp, path)
     })();
-    written.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::new(format!("cannot write {}: {e}", path.display()))
-    })
+    if written.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    written
 }
 
-/// `dir/.name.tmp` for `dir/name`: hidden, so a recipe listing a folder (of releases,
-/// of scripts) does not take it for one of its own.
+/// The temp file [`write_atomic`] writes `path` through: `dir/.name.tmp` for `dir/name` (and
+/// for `dir/.name`), hidden, so a recipe listing a folder (of releases, of scripts) does not
+/// take it for one of its own. `None` when `path` names no file.
+pub fn temp_path_of(path: &Path) -> Option<PathBuf> {
+    temp_path(path).ok()
+}
+
 fn temp_path(path: &Path) -> Result<PathBuf> {
     let dir = folder(path)?;
     let name = path.file_name().unwrap_or_default();
@@ -417,6 +475,55 @@ mod tests {
             .message()
             .to_owned();
         assert_eq!(message, "/ names no file");
+    }
+
+    #[test]
+    fn shared_writers_never_meet_in_a_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache/entry");
+        // Writers racing on one path: with a temp name they share, one's `create_new` or
+        // `rename` would fail, or rename the other's half-written file.
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let text = format!("{t}-{i}-").repeat(1000);
+                        write_atomic_shared(path, text.as_bytes(), i % 2 == 0).unwrap();
+                    }
+                });
+            }
+        });
+        let text = fs::read_to_string(&path).unwrap();
+        let unit = &text[..text.find('-').unwrap() + 1];
+        let unit = &text[..text[unit.len()..].find('-').unwrap() + unit.len() + 1];
+        assert_eq!(text, unit.repeat(1000), "one writer's whole content");
+        let names: Vec<_> = fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["entry"], "no temp file is left");
+    }
+
+    #[test]
+    fn write_atomic_io_keeps_the_mode_and_replaces_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".state");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic_io(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(path.metadata().unwrap().mode() & 0o777, 0o640);
+        // A link planted at the temp file is removed, never written through.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, temp_path_of(&path).unwrap()).unwrap();
+        write_atomic_io(&path, b"newer").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "newer");
+        assert!(!temp_path_of(&path).unwrap().exists());
+        let err = write_atomic_io(Path::new("/"), b"x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]

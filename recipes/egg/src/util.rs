@@ -1,45 +1,22 @@
-//! Small shared helpers: atomic writes, hashing, name normalisation.
+//! Small shared helpers: atomic writes (through the SDK's), hashing, name normalisation.
 
-use std::io::Write;
 use std::path::Path;
 
 use pep508_rs::PackageName;
-use rbuildout_plugin_api::{Error, Result};
+use rbuildout_plugin_api::{Result, files};
 use sha2::{Digest, Sha256};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename. The
-/// file gets the mode any new file gets (0666 less the umask), not the temporary file's
-/// 0600: a lock is committed and read by others.
+/// Writes `bytes` to `path` atomically (the SDK's [`files::write_atomic_shared`]: a temp
+/// file of this process's own beside it, synced, renamed over it), creating its folder: the
+/// lock, the interpreter cache and other files that another process may write at once. A
+/// new file gets the mode any new file gets (0666 less the umask): a lock is read by others.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_through_temp(path, bytes, true)
+    files::write_atomic_shared(path, bytes, true)
 }
 
 /// Like [`write_atomic`] without the sync: for cache files whose loss costs only time.
 pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_through_temp(path, bytes, false)
-}
-
-fn write_through_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(|e| Error::new(format!("cannot write in {}: {e}", dir.display())))?;
-    tmp.write_all(bytes)
-        .and_then(|()| {
-            if sync {
-                tmp.as_file().sync_all()
-            } else {
-                Ok(())
-            }
-        })
-        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
-    tmp.persist(path)
-        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
-    Ok(())
+    files::write_atomic_shared(path, bytes, false)
 }
 
 /// The lowercase hex sha256 of `bytes`.
