@@ -434,6 +434,16 @@ impl Client {
 
     /// Reads a body into memory, at most `max_page` bytes: a larger one fails (not retried),
     /// a timeout fails, another broken transfer is retried.
+    /// The whole body of a page answer (at most `RBUILDOUT_MAX_PAGE_SIZE` bytes).
+    fn read_page(
+        &self,
+        resp: &mut ureq::http::Response<ureq::Body>,
+        url: &str,
+    ) -> Attempt<Vec<u8>> {
+        let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+        self.read_body(&mut reader, url)
+    }
+
     fn read_body(&self, reader: &mut dyn Read, url: &str) -> Attempt<Vec<u8>> {
         let limit = self.config.max_page;
         let mut body = Vec::new();
@@ -498,15 +508,12 @@ impl Client {
                     url: e.final_url,
                 });
             }
-            if !(200..300).contains(&status) {
-                return Attempt::Fail(status_error(url, status));
-            }
-            let content_type = header(&resp, "content-type")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
+            let content_type = match content_type_of(url, &resp) {
+                Ok(c) => c,
+                Err(e) => return Attempt::Fail(e),
+            };
             let (etag, last_modified) = (header(&resp, "etag"), header(&resp, "last-modified"));
-            let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-            let body = match self.read_body(&mut reader, url) {
+            let body = match self.read_page(&mut resp, url) {
                 Attempt::Done(b) => b,
                 Attempt::Retry(why) => return Attempt::Retry(why),
                 Attempt::Fail(e) => return Attempt::Fail(e),
@@ -544,23 +551,15 @@ impl Client {
         let url = &split_userinfo(url).0;
         let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
         self.request(url, &headers, &mut |mut resp, final_url| {
-            let status = resp.status().as_u16();
-            if !(200..300).contains(&status) {
-                return Attempt::Fail(status_error(url, status));
-            }
-            let content_type = header(&resp, "content-type")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-            match self.read_body(&mut reader, url) {
-                Attempt::Done(body) => Attempt::Done(Answer {
-                    body,
-                    content_type,
-                    url: final_url.to_owned(),
-                }),
-                Attempt::Retry(why) => Attempt::Retry(why),
-                Attempt::Fail(e) => Attempt::Fail(e),
-            }
+            let content_type = match content_type_of(url, &resp) {
+                Ok(c) => c,
+                Err(e) => return Attempt::Fail(e),
+            };
+            self.read_page(&mut resp, url).map(|body| Answer {
+                body,
+                content_type,
+                url: final_url.to_owned(),
+            })
         })
     }
 
@@ -576,13 +575,10 @@ impl Client {
         let url = &split_userinfo(url).0;
         let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
         self.request(url, &headers, &mut |mut resp, final_url| {
-            let status = resp.status().as_u16();
-            if !(200..300).contains(&status) {
-                return Attempt::Fail(status_error(url, status));
-            }
-            let content_type = header(&resp, "content-type")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
+            let content_type = match content_type_of(url, &resp) {
+                Ok(c) => c,
+                Err(e) => return Attempt::Fail(e),
+            };
             let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
             match consume(&mut reader, &content_type, final_url) {
                 Ok(v) => Attempt::Done(v),
@@ -642,6 +638,31 @@ enum Attempt<T> {
     /// Try again (a body that broke off), saying why.
     Retry(String),
     Fail(Error),
+}
+
+impl<T> Attempt<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
+        match self {
+            Attempt::Done(v) => Attempt::Done(f(v)),
+            Attempt::Retry(why) => Attempt::Retry(why),
+            Attempt::Fail(e) => Attempt::Fail(e),
+        }
+    }
+}
+
+/// What every GET makes of an answer's head: a status outside 2xx is a failure naming
+/// `url`; a 2xx gives its content type, lowercase (empty when it has none).
+fn content_type_of(
+    url: &str,
+    resp: &ureq::http::Response<ureq::Body>,
+) -> std::result::Result<String, Error> {
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(status_error(url, status));
+    }
+    Ok(header(resp, "content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase())
 }
 
 /// Reads a `file://` URL; `Ok(None)` when there is no such file.
