@@ -37,10 +37,19 @@ pub fn cli() -> Command {
         ))
 }
 
-/// Loads the config the global flags name.
+/// The working directory, or the config error every command gives without one.
+pub(super) fn working_directory() -> Result<PathBuf, Failure> {
+    std::env::current_dir()
+        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))
+}
+
+/// Loads the config the global flags name, from the working directory.
 pub(super) fn load_config(g: &Global) -> Result<Config, Failure> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    load_config_in(g, working_directory()?)
+}
+
+/// Loads the config the global flags name, from `cwd`.
+pub(super) fn load_config_in(g: &Global, cwd: PathBuf) -> Result<Config, Failure> {
     let opts = LoadOptions {
         file: g.config.clone(),
         cwd,

@@ -9,7 +9,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, value};
 use rbuildout::config::{self, LoadOptions, Source, Step, Value};
 
 use super::annotate::config_failure;
-use super::{Failure, Global, Outcome};
+use super::{Global, Outcome};
 
 pub fn cli() -> Command {
     Command::new("convert")
@@ -58,8 +58,7 @@ fn from_file(h: &[Step]) -> bool {
 
 pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     let file = m.get_one::<PathBuf>("file").cloned().unwrap_or_default();
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    let cwd = super::annotate::working_directory()?;
     let config = config::load(&LoadOptions {
         file: Some(file.clone()),
         cwd,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use rbuildout::config::{self, Config, LoadOptions};
+use rbuildout::config::Config;
 use rbuildout::plugin::{self, Registry, SearchPath};
 use rbuildout::run::{self, RunError, Settings};
 
@@ -125,16 +125,7 @@ pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failur
 
 /// Loads the config and makes the plugin registry it asks for.
 pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
-    let options = LoadOptions {
-        file: g.config.clone(),
-        cwd,
-        user_defaults: !g.no_user_defaults,
-        offline: g.offline,
-        assignments: g.assignments.clone(),
-    };
-    let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
+    let config = super::annotate::load_config(g)?;
     let developed = develop(&config, g.offline)?;
     let registry = registry(&config, developed);
     Ok((config, registry))

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use rbuildout::config::{self, LoadOptions};
 use rbuildout::plugin::{PluginInfo, Registry, SearchPath};
 
 use super::{Failure, Global, Outcome};
@@ -37,20 +36,12 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
 /// The registry the config would use; without a config (none in the working directory and
 /// no `-c`), the default places only, relative to the working directory.
 fn registry(g: &Global) -> Result<Registry, Failure> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::Config(format!("error: cannot read the working directory: {e}")))?;
+    let cwd = super::annotate::working_directory()?;
     let has_default = cwd.join("buildout.toml").exists() || cwd.join("buildout.cfg").exists();
     if g.config.is_none() && !has_default {
         return Ok(Registry::new(SearchPath::new(Vec::new(), cwd)));
     }
-    let options = LoadOptions {
-        file: g.config.clone(),
-        cwd,
-        user_defaults: !g.no_user_defaults,
-        offline: g.offline,
-        assignments: g.assignments.clone(),
-    };
-    let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
+    let config = super::annotate::load_config_in(g, cwd)?;
     Ok(super::install::registry(&config, Vec::new()))
 }
 
