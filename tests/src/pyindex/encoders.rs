@@ -5,7 +5,15 @@ use std::fmt::Write as _;
 
 /// Standard base64 with padding (for `Authorization: Basic`).
 pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    encode64(
+        bytes,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        true,
+    )
+}
+
+/// Base64 of `bytes` in `alphabet`, `=`-padded to whole groups of four when `pad`.
+fn encode64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -14,8 +22,8 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
             .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
+                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else if pad {
                 out.push('=');
             }
         }
@@ -43,18 +51,11 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The RECORD hash encoding: URL-safe base64 without `=` padding.
 pub fn urlsafe_b64_nopad(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    encode64(
+        bytes,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        false,
+    )
 }
 
 pub(crate) fn html_escape(s: &str) -> String {

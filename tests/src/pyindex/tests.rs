@@ -133,6 +133,9 @@ fn names_and_encodings() {
     assert_eq!(urlsafe_b64_nopad(b"fo"), "Zm8");
     assert_eq!(urlsafe_b64_nopad(b"foo"), "Zm9v");
     assert_eq!(urlsafe_b64_nopad(&[0xfb, 0xff]), "-_8");
+    assert_eq!(encoders::base64(b"f"), "Zg==");
+    assert_eq!(encoders::base64(b"fo"), "Zm8=");
+    assert_eq!(encoders::base64(b"user:pw"), "dXNlcjpwdw==");
     let p = Package::new("Zope.Interface_X", "4.0");
     assert_eq!(p.wheel_filename(), "zope_interface_x-4.0-py3-none-any.whl");
     assert_eq!(p.sdist_filename(), "zope_interface_x-4.0.tar.gz");
