@@ -17,21 +17,15 @@ fn crash_plugin(inst: &Instance) -> PathBuf {
 fn crash_plugin_with(inst: &Instance, defines: &[&str]) -> PathBuf {
     let dir = inst.path("plugins");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("librbuildout_recipe_crash.so");
-    let status = Command::new("gcc")
-        .args([
-            "-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-pthread",
-        ])
-        .arg("-I")
-        .arg(repo_root().join("plugin-api/include"))
-        .args(defines)
-        .arg(repo_root().join("tests/plugins/crash/crash.c"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc failed on crash.c");
-    out
+    let flags: Vec<&str> = ["-pthread"]
+        .into_iter()
+        .chain(defines.iter().copied())
+        .collect();
+    rbuildout_tests::compile_c(
+        &repo_root().join("tests/plugins/crash/crash.c"),
+        &dir.join("librbuildout_recipe_crash.so"),
+        &flags,
+    )
 }
 
 /// A `.cfg`-free TOML config: part `first` always works, part `bad` uses `recipe`.

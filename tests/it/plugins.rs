@@ -13,26 +13,13 @@ fn run_with(inst: &Instance, args: &[&str], plugin_path: &Path) -> Run {
     Run::of(inst.command(args).env("RBUILDOUT_PLUGIN_PATH", plugin_path))
 }
 
-/// Compiles a C plugin against the header alone, into `out`.
+/// Compiles a C plugin against the header alone, into `out`, symbols hidden unless exported.
 fn compile_c(source: &Path, out: &Path, defines: &[&str]) {
-    let status = Command::new("gcc")
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Werror",
-            "-shared",
-            "-fPIC",
-            "-fvisibility=hidden",
-        ])
-        .arg("-I")
-        .arg(repo_root().join("plugin-api/include"))
-        .args(defines)
-        .arg(source)
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc failed on {}", source.display());
+    let flags: Vec<&str> = ["-fvisibility=hidden"]
+        .into_iter()
+        .chain(defines.iter().copied())
+        .collect();
+    rbuildout_tests::compile_c(source, out, &flags);
 }
 
 /// A part using `recipe`, after a part `a` that always works.

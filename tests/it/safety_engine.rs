@@ -21,24 +21,7 @@ fn hostile_dir() -> &'static Path {
         std::fs::create_dir_all(&dir).expect("create the plugin folder");
         let source = repo_root().join("tests/plugins/hostile/hostile.c");
         let tmp = dir.join(format!(".tmp-{}.so", std::process::id()));
-        let status = Command::new("gcc")
-            .args([
-                "-std=c11",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-shared",
-                "-fPIC",
-                "-fvisibility=hidden",
-            ])
-            .arg("-I")
-            .arg(repo_root().join("plugin-api/include"))
-            .arg(&source)
-            .arg("-o")
-            .arg(&tmp)
-            .status()
-            .expect("gcc runs");
-        assert!(status.success(), "gcc failed on {}", source.display());
+        rbuildout_tests::compile_c(&source, &tmp, &["-Wextra", "-fvisibility=hidden"]);
         std::fs::rename(&tmp, dir.join("librbuildout_recipe_hostile.so")).expect("rename");
         dir
     })

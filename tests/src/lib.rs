@@ -72,6 +72,24 @@ fn build_test_plugins() -> PathBuf {
     build.join("debug")
 }
 
+/// Compiles the C plugin `source` into the shared library `out` with gcc against the ABI
+/// header alone (`plugin-api/include`), warnings as errors, `flags` added (defines,
+/// `-fvisibility=hidden`, `-pthread`…); returns `out`.
+pub fn compile_c(source: &std::path::Path, out: &std::path::Path, flags: &[&str]) -> PathBuf {
+    let status = std::process::Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC"])
+        .arg("-I")
+        .arg(repo_root().join("plugin-api/include"))
+        .args(flags)
+        .arg(source)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .expect("gcc runs");
+    assert!(status.success(), "gcc failed on {}", source.display());
+    out.to_path_buf()
+}
+
 /// The plugin search path the tests give the binary: the test plugins, then the target folder
 /// (which holds the built-in recipes beside the binary).
 pub fn plugin_path() -> std::ffi::OsString {

@@ -43,28 +43,13 @@ fn registry(dir: &Path) -> Registry {
     })
 }
 
-/// Compiles a C plugin against the header alone.
+/// Compiles a C plugin against the header alone, symbols hidden unless exported.
 fn compile_c(source: &Path, out: &Path, defines: &[&str]) -> PathBuf {
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/include");
-    let status = Command::new("gcc")
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Werror",
-            "-shared",
-            "-fPIC",
-            "-fvisibility=hidden",
-        ])
-        .arg("-I")
-        .arg(&include)
-        .args(defines)
-        .arg(source)
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc failed on {}", source.display());
-    out.to_path_buf()
+    let flags: Vec<&str> = ["-fvisibility=hidden"]
+        .into_iter()
+        .chain(defines.iter().copied())
+        .collect();
+    rbuildout_tests::compile_c(source, out, &flags)
 }
 
 fn broken_c(variant: u32, dir: &Path) -> PathBuf {
