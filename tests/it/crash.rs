@@ -5,7 +5,6 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rbuildout_tests::{Instance, repo_root, target_dir};
 
@@ -120,23 +119,10 @@ fn a_crash_on_a_thread_the_plugin_started_names_the_running_call() {
 fn a_panic_in_a_plugin_built_with_panic_abort_shows_its_message_and_location() {
     // Its own workspace and profile; the build folder is kept in the target folder, so only
     // the first run compiles the SDK (a few seconds).
-    let build = target_dir().join("panic-abort-target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "--offline", "--manifest-path"])
-        .arg(repo_root().join("tests/plugins/crash/panic-abort/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&build)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building tests/plugins/crash/panic-abort failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let plugins = rbuildout_tests::cargo_build(
+        &repo_root().join("tests/plugins/crash/panic-abort/Cargo.toml"),
+        &target_dir().join("panic-abort-target"),
     );
-    let plugins = build.join("debug");
     let inst = Instance::new(&format!(
         r#"
 [buildout]

@@ -3,7 +3,6 @@
 //! and libraries that are not plugins or target another ABI.
 
 use std::path::Path;
-use std::process::Command;
 
 use rbuildout_tests::{Instance, Run, repo_root, target_dir, test_plugins_dir};
 
@@ -322,23 +321,10 @@ recipe = "./lib/libwhatever.so:context"
 /// used by the binary. The build folder lives in the target folder, so later runs reuse it.
 #[test]
 fn the_rust_example_built_on_its_own_runs_through_the_binary() {
-    let build = target_dir().join("hello-recipe-target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "--offline", "--manifest-path"])
-        .arg(repo_root().join("examples/hello-recipe/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&build)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building examples/hello-recipe failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let plugins = rbuildout_tests::cargo_build(
+        &repo_root().join("examples/hello-recipe/Cargo.toml"),
+        &target_dir().join("hello-recipe-target"),
     );
-    let plugins = build.join("debug");
     let config = format!(
         r#"
 [buildout]

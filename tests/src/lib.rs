@@ -49,13 +49,23 @@ fn build_test_plugins() -> PathBuf {
         .unwrap_or_else(|e| panic!("create {}: {e}", lock_path.display()));
     lock.lock()
         .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    let built = cargo_build(&repo_root().join("tests/plugins/Cargo.toml"), &build);
+    // The lock is released when `lock` is dropped, after the build finished.
+    drop(lock);
+    built
+}
+
+/// Builds the cargo project `manifest` (a workspace of its own, as a plugin author's would
+/// be) in debug mode into `target_dir`, offline (the tests never reach the network), without
+/// the outer build's target settings; returns `target_dir/debug`. Cargo's own lock on
+/// `target_dir` serialises builds that start together.
+pub fn cargo_build(manifest: &std::path::Path, target_dir: &std::path::Path) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = repo_root().join("tests/plugins/Cargo.toml");
     let out = std::process::Command::new(cargo)
         .args(["build", "--quiet", "--offline", "--manifest-path"])
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(&build)
+        .arg(target_dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
@@ -63,13 +73,11 @@ fn build_test_plugins() -> PathBuf {
         .expect("run cargo");
     assert!(
         out.status.success(),
-        "building the test plugins ({}) failed:\n{}",
+        "building {} failed:\n{}",
         manifest.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    // The lock is released when `lock` is dropped, after the build finished.
-    drop(lock);
-    build.join("debug")
+    target_dir.join("debug")
 }
 
 /// Compiles the C plugin `source` into the shared library `out` with gcc against the ABI
