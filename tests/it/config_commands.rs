@@ -335,3 +335,49 @@ fn every_command_has_help() {
         assert!(text.contains(needle), "{cmd} --help lacks {needle}: {text}");
     }
 }
+
+#[test]
+fn assignments_count_wherever_they_stand_on_the_command_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        dir,
+        "buildout.cfg",
+        "[buildout]\nparts = p\n\n[p]\nrecipe = r\nv = 1\nl = a\n    b\n",
+    );
+    // After the subcommand, between its arguments, and before it, in command-line order.
+    let out = run(
+        dir,
+        &[
+            "-U", "annotate", "p:v=x", "--json", "p:l-=a", "p", "p:l += c", "new:o=1",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Json = serde_json::from_slice(&out.stdout).expect("annotate prints JSON");
+    assert_eq!(doc["sections"]["p"]["v"]["value"], "x");
+    assert_eq!(doc["sections"]["p"]["l"]["value"], "b\nc");
+    let out = run(dir, &["-U", "query", "p:v", "p:v=y"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "y\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = run(dir, &["-U", "x=3", "query", "x"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "3\n",
+        "{}",
+        stderr(&out)
+    );
+    // The value of `-c` is a file name even with an `=` in it.
+    write(dir, "a=b.cfg", "[buildout]\nparts =\nz = 1\n");
+    let out = run(dir, &["-U", "-c", "a=b.cfg", "query", "z", "z=2"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\n",
+        "{}",
+        stderr(&out)
+    );
+}
