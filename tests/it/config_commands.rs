@@ -381,3 +381,39 @@ fn assignments_count_wherever_they_stand_on_the_command_line() {
         stderr(&out)
     );
 }
+
+#[test]
+fn annotate_shows_every_section_and_an_unresolvable_value_with_its_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        dir,
+        "buildout.cfg",
+        "[buildout]\nparts = p\n\n[m]\nurl = http://${:host}\n\n[p]\n<= m\nrecipe = r\nhost = h\n\n\
+         [broken]\ny = ${nosuch:z}\nw = 2\n\n[bad-macro]\n<= nosuch\n",
+    );
+    let out = run(dir, &["-U", "annotate", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Json = serde_json::from_slice(&out.stdout).expect("annotate prints JSON");
+    assert_eq!(doc["evaluated"], serde_json::json!(["buildout", "p"]));
+    assert_eq!(doc["sections"]["p"]["url"]["value"], "http://h");
+    assert_eq!(doc["sections"]["m"]["url"]["raw"], "http://${:host}");
+    assert_eq!(
+        doc["sections"]["m"]["url"]["error"],
+        "referenced option does not exist: m:host"
+    );
+    assert_eq!(doc["sections"]["broken"]["w"]["value"], "2");
+    assert_eq!(
+        doc["sections"]["broken"]["y"]["error"],
+        "the section [nosuch] is not defined"
+    );
+    assert!(doc["errors"]["bad-macro"].is_string(), "{doc}");
+    let out = run(dir, &["-U", "annotate", "broken", "m"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\nAnnotated sections\n==================\n\n[broken]\nw= 2\n    buildout.cfg:14\n\
+         y= ${nosuch:z}\n    buildout.cfg:13\n    (not resolved: the section [nosuch] is not defined)\n\
+         \n[m]\nurl= http://${:host}\n    buildout.cfg:5\n    (not resolved: referenced option does not exist: m:host)\n"
+    );
+}
