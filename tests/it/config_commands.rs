@@ -417,3 +417,49 @@ fn annotate_shows_every_section_and_an_unresolvable_value_with_its_error() {
          \n[m]\nurl= http://${:host}\n    buildout.cfg:5\n    (not resolved: referenced option does not exist: m:host)\n"
     );
 }
+
+#[test]
+fn parts_that_refer_to_each_other_install_in_zc_buildouts_order() {
+    // Plone's ZEO layout: zeoserver is listed first, but instance, reached from it while it
+    // is being initialized, ends its initialization first and is installed first.
+    let config = r#"
+[buildout]
+parts = ["zeoserver", "instance"]
+
+[instance]
+recipe = "testkit:lifecycle"
+path = "parts/instance.txt"
+eggs = "Plone"
+zeo-address = "${zeoserver:zeo-address}"
+
+[zeoserver]
+recipe = "testkit:lifecycle"
+path = "parts/zeoserver.txt"
+zeo-address = "8100"
+eggs = "${instance:eggs}"
+"#;
+    for jobs in ["1", "4"] {
+        let inst = rbuildout_tests::Instance::new(config);
+        inst.ok(&["-j", jobs]);
+        assert_eq!(
+            inst.log("lifecycle.log"),
+            ["install instance", "install zeoserver"],
+            "-j {jobs}"
+        );
+    }
+    // Installed first, instance cannot read what zeoserver only publishes when installed.
+    let inst = rbuildout_tests::Instance::new(&config.replace(
+        "zeo-address = \"${zeoserver:zeo-address}\"",
+        "zeo-address = \"${zeoserver:written}\"",
+    ));
+    let run = inst.fails(&[], 2);
+    assert!(
+        run.stderr.contains(
+            "instance:zeo-address needs ${zeoserver:written}, an output [zeoserver] only \
+             publishes when installed, but [instance] is installed first"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!inst.exists("lifecycle.log"));
+}
