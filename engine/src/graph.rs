@@ -290,6 +290,9 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     })
 }
 
+/// Per part, the parts it depends on, in install order.
+type Dependencies = HashMap<String, Vec<String>>;
+
 /// For each part, the parts its references (through data sections) and `needs` reach
 /// first, stopping at parts; `targets` holds each initialized section's direct targets.
 /// Returns the dependencies on parts installed earlier, and apart the pairs (part, later
@@ -298,7 +301,7 @@ fn dependencies(
     resolver: &Resolver,
     targets: &[Vec<usize>],
     order: &[usize],
-) -> (HashMap<String, Vec<String>>, Vec<(usize, usize)>) {
+) -> (Dependencies, Vec<(usize, usize)>) {
     let mut position = vec![usize::MAX; targets.len()];
     for (i, &p) in order.iter().enumerate() {
         position[p] = i;
