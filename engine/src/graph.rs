@@ -152,6 +152,9 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     let mut recipes = HashMap::new();
     let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
     let mut tasks: Vec<Task> = Vec::new();
+    // TOML's `needs` edges, (part, needed section): unlike a reference, an explicit need
+    // cannot be dropped to break a cycle.
+    let mut explicit: Vec<(usize, usize)> = Vec::new();
     let roots: Vec<usize> = std::iter::once("buildout")
         .chain(listed.iter().map(String::as_str))
         .filter_map(|r| resolver.section_index(r))
@@ -217,6 +220,14 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                             }
                             seq.push(Task::Init(di));
                         }
+                        if let Some(v) = resolver.get_ref(name, "needs")? {
+                            explicit.extend(
+                                words(&v)
+                                    .iter()
+                                    .filter_map(|d| resolver.section_index(d))
+                                    .map(|di| (s, di)),
+                            );
+                        }
                     }
                     tasks.push(Task::Finish(s));
                     tasks.extend(seq.into_iter().rev());
@@ -277,6 +288,7 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
         return Err(e);
     }
     let (deps, forward) = dependencies(resolver, &targets, &order);
+    check_explicit_needs(config, resolver, &explicit, &forward)?;
     check_forward_outputs(config, resolver, &targets, &order, &forward)?;
     let order: Vec<String> = order
         .iter()
@@ -349,6 +361,42 @@ fn reach(targets: &[Vec<usize>], position: &[usize], p: usize, seen: &mut [usize
         }
     }
     out
+}
+
+/// A `needs` edge that points forward in the order (the needed part refers to or needs the
+/// needing one, so it is installed after it) cannot be honoured: an error naming both.
+fn check_explicit_needs(
+    config: &Config,
+    resolver: &mut Resolver,
+    explicit: &[(usize, usize)],
+    forward: &[(usize, usize)],
+) -> Result<(), Error> {
+    let Some(&(p, d)) = explicit.iter().find(|e| forward.contains(e)) else {
+        return Ok(());
+    };
+    let (part, needed) = (resolver.section_name(p), resolver.section_name(d));
+    let span = resolver
+        .history(part, "needs")?
+        .iter()
+        .rev()
+        .find_map(|st| match st.source {
+            crate::config::Source::File(sp) => Some(sp),
+            _ => None,
+        });
+    Err(config.error(
+        Diagnostic::new(
+            ErrorKind::Cycle,
+            format!("parts depend on each other in a cycle: {part} -> {needed} -> {part}"),
+        )
+        .at(
+            span_of_name(config, span, needed),
+            "this need cannot be met",
+        )
+        .note(format!(
+            "[{needed}] refers to or needs [{part}], so it is installed after it; remove one of \
+             the two"
+        )),
+    ))
 }
 
 /// A part installed before another that it refers to can read that part's config values,
