@@ -463,3 +463,83 @@ eggs = "${instance:eggs}"
     );
     assert!(!inst.exists("lifecycle.log"));
 }
+
+#[test]
+fn python_conditions_start_one_interpreter_and_are_cached_by_its_identity() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    // A python3 that notes each start, first on PATH.
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v python3"])
+        .output()
+        .expect("sh");
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    assert!(!real.is_empty(), "python3 is needed on PATH");
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let shim = bin.join("python3");
+    let script = format!(
+        "#!/bin/sh\necho start >> '{}'\nexec '{real}' \"$@\"\n",
+        dir.join("starts.log").display()
+    );
+    std::fs::write(&shim, &script).expect("shim");
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let starts = || {
+        std::fs::read_to_string(dir.join("starts.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let annotate = |cfg: &str| {
+        let out = run(
+            dir,
+            &["-U", "-c", cfg, "annotate", "--json"],
+            &[("PATH", Path::new(&path))],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc: Json = serde_json::from_slice(&out.stdout).expect("JSON");
+        doc["sections"]["p"].clone()
+    };
+    write(
+        dir,
+        "pure.cfg",
+        "[buildout]\nparts =\n[p]\nx = 1\n[p:sys.version_info >= (3,0)]\npy3 = yes\n\
+         [p:sys.version_info < (3,0)]\npy2 = yes\n[p:sys.maxsize > 2**16]\nbig = yes\n",
+    );
+    write(
+        dir,
+        "files.cfg",
+        "[buildout]\nparts =\n[p]\nx = 1\n[p:sys.version_info >= (3,0)]\npy3 = yes\n\
+         [p:os.path.isfile('files.cfg')]\nhere = yes\n[p:os.path.isdir('nothing')]\nno = yes\n",
+    );
+    let p = annotate("files.cfg");
+    assert_eq!(p["py3"]["value"], "yes");
+    assert_eq!(p["here"]["value"], "yes");
+    assert!(p.get("no").is_none() && p.get("py2").is_none(), "{p}");
+    assert_eq!(
+        starts(),
+        1,
+        "one interpreter for every condition of a config"
+    );
+    // The file system can change between runs: os.path is asked again.
+    annotate("files.cfg");
+    assert_eq!(starts(), 2);
+    // What depends only on the interpreter is cached by its identity: no start at all.
+    let p = annotate("pure.cfg");
+    assert_eq!(starts(), 3, "sys.maxsize was not asked yet");
+    assert_eq!(p["big"]["value"], "yes");
+    let p = annotate("pure.cfg");
+    assert_eq!(starts(), 3, "every answer cached");
+    assert_eq!(p["py3"]["value"], "yes");
+    // Another interpreter at the same path (new size and mtime) is asked again.
+    std::fs::write(&shim, format!("{script}# changed\n")).expect("shim");
+    annotate("pure.cfg");
+    assert_eq!(starts(), 4);
+    assert!(dir.join(".cache/rbuildout/python").is_dir());
+}

@@ -312,7 +312,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| opts.cwd.clone());
     let mut files = Files::default();
-    let env = condition::Env::default();
+    let env = condition::Env::with_python();
     let mut errors = Vec::new();
 
     let mut cl = match cmdline::parse(&opts.assignments, &mut files) {
