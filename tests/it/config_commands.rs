@@ -77,7 +77,8 @@ const CFG_INPUTS: &[&[(&str, &str)]] = &[
         "[buildout]\nparts = p\n\n[base]\nlist = one\n  two\ngreeting = hello ${:who}\n\n[mid]\n<= base\nextra = 1\n\n\
          [p]\n<= mid\nrecipe = r\nwho = world\nlist += three\nlist -= one\n",
     )],
-    // Extends (a diamond, re-applied as zc.buildout does), += across files, a condition.
+    // Extends (nested, several), += across files, a condition. (A diamond is not kept by
+    // convert: zc.buildout re-applies a shared base, TOML applies it once; convert warns.)
     &[
         (
             "buildout.cfg",
@@ -87,10 +88,7 @@ const CFG_INPUTS: &[&[(&str, &str)]] = &[
             "left.cfg",
             "[buildout]\nextends = common.cfg\n\n[s]\nv = left\nw += l\n",
         ),
-        (
-            "right.cfg",
-            "[buildout]\nextends = common.cfg\n\n[s]\nw += r\n",
-        ),
+        ("right.cfg", "[s]\nw += r\n"),
         (
             "common.cfg",
             "[s]\nv = common\nw = c\n\n[s:posix]\nw += posix\n",
@@ -104,6 +102,29 @@ const CFG_INPUTS: &[&[(&str, &str)]] = &[
     )],
 ];
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// Converts `buildout.cfg` in `dir` and checks that the twins resolve to the same values.
+fn check_convert(dir: &Path, what: &str) {
+    let out = run(dir, &["-U", "convert", "--force", "buildout.cfg"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+    let toml = std::fs::read_to_string(dir.join("buildout.toml")).expect("buildout.toml");
+    let want = values(dir, "buildout.cfg");
+    let got = values(dir, "buildout.toml");
+    assert_eq!(got, want, "{what}: converted TOML differs:\n{toml}");
+}
+
 #[test]
 fn convert_gives_toml_that_resolves_to_the_same_values() {
     for (n, files) in CFG_INPUTS.iter().enumerate() {
@@ -112,18 +133,107 @@ fn convert_gives_toml_that_resolves_to_the_same_values() {
         for (name, text) in *files {
             write(dir, name, text);
         }
-        let out = run(dir, &["-U", "convert", "buildout.cfg"], &[]);
-        assert_eq!(out.status.code(), Some(0), "input {n}: {}", stderr(&out));
-        let toml = String::from_utf8(out.stdout).expect("utf-8");
-        write(dir, "converted.toml", &toml);
-        let want = values(dir, "buildout.cfg");
-        let got = values(dir, "converted.toml");
-        assert_eq!(got, want, "input {n}: converted TOML differs:\n{toml}");
+        check_convert(dir, &format!("input {n}"));
         assert!(
-            want["parts"].as_array().is_some_and(|p| !p.is_empty()),
+            values(dir, "buildout.cfg")["parts"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty()),
             "input {n} has parts"
         );
     }
+    // Conformance cases: extends (nested, relative, several, in subfolders, optional),
+    // += / -= across files and in conditional sections, macros, conditions, `=>`.
+    let cases = rbuildout_tests::repo_root().join("tests/cases/config");
+    for case in [
+        "21-extends-simple",
+        "22-extends-nested",
+        "23-extends-relative-paths",
+        "24-extends-several",
+        "26-extends-multiline",
+        "29-extends-section-only-in-base",
+        "32-append-across-extends",
+        "33-append-and-remove-one-section",
+        "37-several-appends-one-file",
+        "38-assignment-after-append",
+        "39-append-to-macro",
+        "41-remove-then-append-across-files",
+        "55-macro-chained",
+        "59-macro-across-extends",
+        "61-condition-linux",
+        "63-condition-windows-false",
+        "64-condition-pep508-marker",
+        "65-condition-python-expression",
+        "91-condition-new-section",
+        "95-append-in-conditional-sections",
+        "99-conditional-buildout-parts",
+        "108-optional-extends",
+        "110-parts-refer-to-each-other",
+        "111-part-dependencies-referred-back",
+        "114-condition-python-sys-version-info",
+    ] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("case");
+        copy_dir(&cases.join(case), &dir);
+        check_convert(&dir, case);
+    }
+}
+
+#[test]
+fn convert_writes_a_twin_per_local_file_and_keeps_the_structure() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("shared")).expect("mkdir");
+    write(
+        dir,
+        "shared/base.cfg",
+        "[buildout]\neggs-directory = ../eggs\nparts = a\n\n[a]\nrecipe = r\n",
+    );
+    write(
+        dir,
+        "buildout.cfg",
+        "[buildout]\nextends = shared/base.cfg\n    https://example.org/versions.cfg\n\
+         optional-extends = local.cfg\nparts += b\n\n[buildout:windows]\nparts -= b\n\n\
+         [versions:python_version >= \"3.13\"]\nsix = 1\n\n[m]\nx = 1\n\n[b]\n<= m\nrecipe = r\n",
+    );
+    let out = run(dir, &["convert", "buildout.cfg"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "buildout.toml\nshared/base.toml\n"
+    );
+    let main = std::fs::read_to_string(dir.join("buildout.toml")).expect("twin");
+    let base = std::fs::read_to_string(dir.join("shared/base.toml")).expect("twin");
+    for want in [
+        "extends = [\"shared/base.toml\", \"https://example.org/versions.cfg\"]",
+        "optional-extends = [\"local.toml\"]",
+        "parts = { append = \"b\" }",
+        "[\"buildout:windows\"]",
+        "parts = { remove = \"b\" }",
+        "['versions:python_version >= \"3.13\"']",
+        "inherits = [\"m\"]",
+        "jobs = 1",
+    ] {
+        assert!(main.contains(want), "no {want:?} in\n{main}");
+    }
+    assert!(base.contains("eggs-directory = \"../eggs\""), "{base}");
+    assert!(!base.contains("jobs"), "{base}");
+    // Never over an existing file without --force, and nothing is written then.
+    std::fs::remove_file(dir.join("buildout.toml")).expect("rm");
+    let out = run(dir, &["convert", "buildout.cfg"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shared/base.toml already exists; pass --force"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("buildout.toml").exists());
+    // User defaults are never copied in.
+    std::fs::create_dir_all(dir.join(".rbuildout")).expect("mkdir");
+    write(dir, ".rbuildout/default.toml", "[buildout]\nsecret = 'x'\n");
+    let out = run(dir, &["convert", "--force", "buildout.cfg"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let main = std::fs::read_to_string(dir.join("buildout.toml")).expect("twin");
+    assert!(!main.contains("secret"), "{main}");
 }
 
 #[test]

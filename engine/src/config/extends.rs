@@ -247,7 +247,7 @@ impl<'a> Loader<'a> {
         self.file_dirs.push(dir.clone());
         let source = self.files.source(id)?;
         let parsed = match loc.format() {
-            Format::Toml => super::toml::parse(&source.text, id),
+            Format::Toml => super::toml::parse(&source.text, id, self.env),
             Format::Cfg => super::cfg::parse(&source.text, id, self.env),
         };
         let mut result = match parsed {
