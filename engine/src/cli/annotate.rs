@@ -1,5 +1,5 @@
-//! `rbuildout annotate [SECTION...] [--json]`: every evaluated section's resolved values and
-//! where each came from; loads no plugin.
+//! `rbuildout annotate [SECTION...] [--json]`: every section's resolved values and where each
+//! came from; loads no plugin.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,12 +14,14 @@ pub fn cli() -> Command {
     Command::new("annotate")
         .about("Show the resolved config and where each value came from")
         .long_about(
-            "Show every section rbuildout evaluates ([buildout], the parts, and every section they \
-             reach through ${section:option}), with each option's fully substituted value and its \
-             history: built-in default, the file and line that set it, += and -= steps, macros, \
-             command-line assignments and recipe outputs. Loads no plugin, so it works on configs \
-             whose recipes do not exist. Outputs recorded in the installed state are shown; other \
-             references to outputs not known yet stay as written.",
+            "Show every section of the config, as zc.buildout's annotate does ([buildout], the \
+             parts, what they reach, macros and sections nothing reaches), with each option's fully \
+             substituted value and its history: built-in default, the file and line that set it, \
+             += and -= steps, macros, command-line assignments and recipe outputs. A value that \
+             cannot be resolved in a section no run evaluates is shown as written with its error. \
+             Loads no plugin, so it works on configs whose recipes do not exist. Outputs recorded \
+             in the installed state are shown; other references to outputs not known yet stay as \
+             written.",
         )
         .arg(
             Arg::new("sections")
@@ -27,8 +29,8 @@ pub fn cli() -> Command {
                 .num_args(0..)
                 .action(ArgAction::Append)
                 .help(
-                    "Show only these sections (any section, even one nothing references); with \
-                     --json, add them to the evaluated ones",
+                    "Show only these sections (any section, even one nothing references); the \
+                     JSON form always shows every section",
                 ),
         )
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help(
