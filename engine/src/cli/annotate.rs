@@ -1,6 +1,7 @@
 //! `rbuildout annotate [SECTION...] [--json]`: every section's resolved values and where each
 //! came from; loads no plugin.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -123,8 +124,12 @@ fn short_message(e: &config::Error) -> String {
 struct Unreached<'a> {
     /// `Err` when the section itself cannot be expanded (a macro that does not exist).
     options: Result<Vec<UnreachedOption>, String>,
-    raw: Vec<(&'a str, &'a Value)>,
+    raw: &'a [(&'a str, &'a Value)],
 }
+
+/// The options of every section as written, indexed by section; built once, at the first
+/// section with an unresolvable value.
+type RawIndex<'a> = std::cell::OnceCell<HashMap<&'a str, Vec<(&'a str, &'a Value)>>>;
 
 struct UnreachedOption {
     name: String,
@@ -133,13 +138,13 @@ struct UnreachedOption {
 }
 
 impl<'a> Unreached<'a> {
-    fn resolve(config: &'a Config, resolver: &mut Resolver, name: &str) -> Unreached<'a> {
-        let raw = config
-            .raw_sections()
-            .find(|(n, _)| *n == name)
-            .map(|(_, opts)| opts.into_iter().map(|(k, v, _)| (k, v)).collect())
-            .unwrap_or_default();
-        let options = resolver
+    fn resolve(
+        config: &'a Config,
+        raw_index: &'a RawIndex<'a>,
+        resolver: &mut Resolver,
+        name: &str,
+    ) -> Unreached<'a> {
+        let options: Result<Vec<UnreachedOption>, String> = resolver
             .option_names(name)
             .map_err(|e| short_message(&e))
             .map(|keys| {
@@ -154,6 +159,23 @@ impl<'a> Unreached<'a> {
                     })
                     .collect()
             });
+        // The text as written is looked up only for a section with an unresolvable value.
+        let failed = options
+            .as_ref()
+            .is_ok_and(|o| o.iter().any(|o| o.value.is_err()));
+        let raw = if failed {
+            raw_index
+                .get_or_init(|| {
+                    config
+                        .raw_sections()
+                        .map(|(n, opts)| (n, opts.into_iter().map(|(k, v, _)| (k, v)).collect()))
+                        .collect()
+                })
+                .get(name)
+                .map_or(&[][..], Vec::as_slice)
+        } else {
+            &[][..]
+        };
         Unreached { options, raw }
     }
 
@@ -185,6 +207,7 @@ fn write_json(
     w.write_all(b",\"evaluated\":").map_err(io)?;
     serde_json::to_writer(&mut w, evaluated).map_err(js)?;
     let mut section_errors: Vec<(&str, String)> = Vec::new();
+    let raw_index = RawIndex::new();
     w.write_all(b",\"sections\":{").map_err(io)?;
     for (i, name) in names.iter().enumerate() {
         if i > 0 {
@@ -193,7 +216,7 @@ fn write_json(
         serde_json::to_writer(&mut w, name).map_err(js)?;
         w.write_all(b":{").map_err(io)?;
         if !evaluated.contains(name) {
-            let u = Unreached::resolve(config, resolver, name);
+            let u = Unreached::resolve(config, &raw_index, resolver, name);
             match &u.options {
                 Err(e) => section_errors.push((name, e.clone())),
                 Ok(opts) => {
@@ -392,6 +415,7 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             JsonError::Io(e) => Failure::Config(format!("error: cannot write the output: {e}")),
         });
     }
+    let raw_index = RawIndex::new();
     let mut text = String::from("\nAnnotated sections\n==================\n");
     for name in &names {
         text.push_str(&format!("\n[{name}]\n"));
@@ -404,7 +428,7 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             }
             continue;
         }
-        let u = Unreached::resolve(&config, &mut resolver, name);
+        let u = Unreached::resolve(&config, &raw_index, &mut resolver, name);
         match &u.options {
             Err(e) => text.push_str(&format!("    (not resolved: {e})\n")),
             Ok(opts) => {
