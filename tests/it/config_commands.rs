@@ -652,4 +652,26 @@ fn python_conditions_start_one_interpreter_and_are_cached_by_its_identity() {
     annotate("pure.cfg");
     assert_eq!(starts(), 4);
     assert!(dir.join(".cache/rbuildout/python").is_dir());
+    // `buildout:python` on the command line names the interpreter.
+    let other = dir.join("other-python");
+    std::fs::write(
+        &other,
+        format!(
+            "#!/bin/sh\necho start >> '{}'\nexec '{real}' \"$@\"\n",
+            dir.join("other.log").display()
+        ),
+    )
+    .expect("other");
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let assignment = format!("buildout:python={}", other.display());
+    let out = run(
+        dir,
+        &["-U", "-c", "files.cfg", "annotate", "--json", &assignment],
+        &[("PATH", Path::new(&path))],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(starts(), 4, "python3 on PATH is not asked");
+    let other_starts = std::fs::read_to_string(dir.join("other.log")).unwrap_or_default();
+    assert_eq!(other_starts.lines().count(), 1);
 }

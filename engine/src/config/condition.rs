@@ -27,6 +27,20 @@ impl Env {
     }
 }
 
+/// The interpreter conditions are evaluated with: `buildout:python` when the command line
+/// sets it (conditions are evaluated while files are read, before the config's own value is
+/// known), else `python3`. Set once per process, before the first condition.
+static INTERPRETER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the interpreter for conditions (a name on PATH or a path); the first call wins.
+pub fn set_interpreter(python: &str) {
+    let _ = INTERPRETER.set(python.to_owned());
+}
+
+fn interpreter() -> &'static str {
+    INTERPRETER.get().map_or("python3", String::as_str)
+}
+
 /// The interpreter state shared by every [`Env`] of the process.
 static PYTHON: Mutex<Option<Interpreter>> = Mutex::new(None);
 
@@ -95,13 +109,18 @@ struct Process {
     stdout: BufReader<ChildStdout>,
 }
 
-/// Where `python3` is on PATH, resolved, and its identity for the cache's name.
+/// Where the interpreter is (on PATH unless a path), resolved, and its identity for the cache's name.
 fn python_identity() -> Option<String> {
     use std::os::unix::fs::MetadataExt as _;
-    let path = std::env::var_os("PATH")?;
-    let found = std::env::split_paths(&path)
-        .map(|d| d.join("python3"))
-        .find(|p| p.is_file())?;
+    let name = interpreter();
+    let found = if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())?
+    };
     let real = std::fs::canonicalize(&found).ok()?;
     let m = std::fs::metadata(&real).ok()?;
     Some(format!(
@@ -264,7 +283,7 @@ impl Interpreter {
 
 /// Starts the interpreter and reads the facts it prints first.
 fn start() -> Result<(Process, HashMap<String, String>), String> {
-    let mut child = Command::new("python3")
+    let mut child = Command::new(interpreter())
         .arg("-c")
         .arg(SERVER)
         .stdin(Stdio::piped())

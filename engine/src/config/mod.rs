@@ -333,6 +333,14 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         .unwrap_or_else(|| opts.cwd.clone());
     let mut files = Files::default();
     let env = condition::Env::with_python();
+    // `buildout:python` from the command line names the interpreter of Python conditions.
+    if let Some(python) = opts.assignments.iter().rev().find_map(|a| {
+        let (lhs, value) = a.split_once('=')?;
+        matches!(lhs.trim(), "python" | "buildout:python").then(|| value.trim())
+    }) && !python.is_empty()
+    {
+        condition::set_interpreter(python);
+    }
     let mut errors = Vec::new();
 
     let mut cl = match cmdline::parse(&opts.assignments, &mut files) {
