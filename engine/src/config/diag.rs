@@ -218,13 +218,27 @@ fn render(files: &Files, d: &Diagnostic) -> String {
             if end < start {
                 end = start;
             }
+            // Only the lines the span covers go to the renderer, which reads its whole
+            // source: quoting the whole file made each error cost the file's length.
+            let first = f
+                .line_starts
+                .partition_point(|&l| l <= start)
+                .saturating_sub(1);
+            let last = f.line_starts.partition_point(|&l| l <= end.max(start));
+            let from = f.line_starts[first];
+            let to = f
+                .line_starts
+                .get(last)
+                .map_or(f.text.len(), |&l| l)
+                .max(end);
             title.element(
-                Snippet::source(f.text.as_str())
+                Snippet::source(&f.text[from..to])
                     .path(f.name.as_str())
+                    .line_start(first + 1)
                     .fold(true)
                     .annotation(
                         AnnotationKind::Primary
-                            .span(start..end)
+                            .span(start - from..end - from)
                             .label(d.label.as_str()),
                     ),
             )
