@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use tracing::{debug, info, info_span, warn};
 
-use crate::config::{self, Config, Format, Resolver, Value};
+use crate::config::{self, Config, Resolver, Value};
 use crate::graph::{self, Parts};
 use crate::plugin::{Call, Host, Recipe, RecipeError, Registry};
 use crate::state::{PartRecord, RecipeRecord, State, StateError, StateFile};
 use lock::{InstanceLock, LockError};
-use paths::{ParentCache, Removal, Roots};
+use paths::{Claims, Layout, Owners, ParentCache, Place, Removal, Roots};
 use plan::{Action, Plan, Wanted};
 
 /// How a run is asked to go.
@@ -31,7 +31,7 @@ use plan::{Action, Plan, Wanted};
 pub struct Settings {
     /// `install PART...`: only these parts (no dependencies, nothing uninstalled); empty: all.
     pub only: Vec<String>,
-    /// `-j N`; `None`: `buildout:jobs`, else the CPUs for TOML and 1 for `.cfg`.
+    /// `-j N`; `None`: `buildout:jobs`, else 1 (parts run in order, as in zc.buildout).
     pub jobs: Option<usize>,
     /// How long to wait for another run holding the instance lock.
     pub lock_timeout: Duration,
@@ -43,7 +43,13 @@ pub struct Settings {
     pub user_defaults: bool,
     /// Set by a second Ctrl-C: running recipes are told to stop (`Context::cancelled`).
     pub stop: Option<&'static AtomicBool>,
+    /// The configs of the nested builds this run is inside, outermost first (empty for a
+    /// top-level run): what bounds a release that builds itself.
+    pub nesting: Vec<PathBuf>,
 }
+
+/// How many nested builds may be inside each other (a release of a release...).
+pub const MAX_NESTING: usize = 8;
 
 /// Why a run did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +124,25 @@ fn text(resolver: &mut Resolver<'_>, option: &str) -> Option<String> {
     resolver.get("buildout", option).ok().map(|v| v.to_text())
 }
 
+/// The folders a `[buildout]` list option names, one per line or item, relative to
+/// `directory`; none when the option is absent.
+fn folders(
+    resolver: &mut Resolver<'_>,
+    option: &str,
+    directory: &Path,
+) -> Result<Vec<PathBuf>, RunError> {
+    Ok(match resolver.get_opt("buildout", option)? {
+        Some(v) => v
+            .to_list()
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| directory.join(s))
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
 impl Instance {
     fn read(
         config: &Config,
@@ -144,8 +169,63 @@ impl Instance {
         };
         let eggs = path(text(resolver, "eggs-directory"));
         let cache = path(text(resolver, "download-cache"));
-        let shared: Vec<PathBuf> = eggs.iter().chain(cache.iter()).cloned().collect();
-        let roots = Roots::new(&directory, &shared);
+        let develop_eggs = path(text(resolver, "develop-eggs-directory"));
+        let bin = path(text(resolver, "bin-directory"));
+        let parts = path(text(resolver, "parts-directory"));
+        let mut engine = vec![
+            (config.path().to_path_buf(), "the config file".to_string()),
+            // The versions lock the egg recipe keeps beside the config (`buildout.lock`),
+            // which users commit.
+            (
+                config.path().with_extension("lock"),
+                "the config's lock file".to_string(),
+            ),
+        ];
+        for file in config.local_files() {
+            if file != config.path() {
+                engine.push((file, "a file the config extends".to_string()));
+            }
+        }
+        if let Some(state) = &installed {
+            engine.push((state.clone(), "the state file".to_string()));
+            let mut tmp = state.file_name().unwrap_or_default().to_os_string();
+            tmp.push(".tmp");
+            engine.push((
+                state.with_file_name(tmp),
+                "the state file's temp file".to_string(),
+            ));
+        }
+        engine.push((lock_path.clone(), "the instance lock".to_string()));
+        for (folder, option) in [
+            (&bin, "bin-directory"),
+            (&parts, "parts-directory"),
+            (&eggs, "eggs-directory"),
+            (&develop_eggs, "develop-eggs-directory"),
+            (&cache, "download-cache"),
+        ] {
+            if let Some(f) = folder {
+                engine.push((f.clone(), format!("buildout:{option}")));
+            }
+        }
+        // Source and plugin folders the config names: removing one would take the user's
+        // code or the recipes themselves.
+        for option in ["develop", "develop-recipes", "plugin-path"] {
+            for folder in folders(resolver, option, &directory)? {
+                engine.push((folder, format!("a folder of buildout:{option}")));
+            }
+        }
+        let mut allowed = folders(resolver, "allow-outside", &directory)?;
+        allowed.extend(
+            [&eggs, &develop_eggs, &cache]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        let roots = Roots::new(&Layout {
+            directory: directory.clone(),
+            engine,
+            allowed,
+        });
         let configured = match text(resolver, "jobs") {
             Some(j) => Some(j.trim().parse::<usize>().map_err(|_| {
                 RunError::Usage(format!(
@@ -154,18 +234,10 @@ impl Instance {
             })?),
             None => None,
         };
-        let jobs = settings
-            .jobs
-            .or(configured)
-            .unwrap_or_else(|| match config.format() {
-                Format::Toml => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                Format::Cfg => 1,
-            })
-            .max(1);
-        let create = ["bin-directory", "parts-directory"]
-            .iter()
-            .filter_map(|o| path(text(resolver, o)))
-            .collect();
+        // One at a time unless asked: a config lists its parts in the order they must run,
+        // and `needs` is only required to run them concurrently (`-j N`).
+        let jobs = settings.jobs.or(configured).unwrap_or(1).max(1);
+        let create = [bin, parts].into_iter().flatten().collect();
         let instance_directory =
             path(text(resolver, "instance-directory")).unwrap_or_else(|| directory.clone());
         Ok(Instance {
@@ -310,8 +382,8 @@ fn prepare(
             }
         };
         let options = texts(resolver.section(part)?);
-        // A part's own outputs become visible only after its options are read: an output
-        // may share a name with an option (the egg recipe's `eggs`), and overrides it.
+        // A part's own outputs become visible only after its options are read (an output
+        // never shares a name with an option: `check_outputs`).
         if let Some(record) = state.parts.get(part) {
             for (k, v) in &record.outputs {
                 resolver.set_output(part, k, Value::Str(v.clone()));
@@ -442,10 +514,13 @@ pub fn install(
         file,
         summary: Summary::default(),
         cancel,
+        stop: settings.stop,
         stale: false,
         told_interrupt: false,
         queue: Some(queue_tx),
         workers: 0,
+        lookup: Lookup::default(),
+        reinstalled: HashMap::new(),
     };
     let queue = Mutex::new(queue_rx);
     std::thread::scope(|scope| {
@@ -454,6 +529,125 @@ pub fn install(
         runner.queue = None;
         result
     })
+}
+
+/// `rbuildout uninstall PART [--skip-hook]`: uninstalls one recorded part, whether or not
+/// the config still has it: its recipe's uninstall hook (with the recorded options) unless
+/// `skip_hook`, then its recorded paths are removed by the same rules as in a run, and its
+/// record goes. The way out of a hook that always fails; a part still in the config is
+/// installed again by the next run.
+pub fn uninstall(
+    config: &Config,
+    registry: &Registry,
+    settings: &Settings,
+    part: &str,
+    skip_hook: bool,
+    cancel: &AtomicBool,
+) -> Result<(), RunError> {
+    let mut resolver = config.resolver();
+    resolver.set_lenient(true);
+    let instance = Instance::read(config, &mut resolver, settings)?;
+    drop(resolver);
+    let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
+    let (file, mut state) = instance.open_state()?;
+    let Some(record) = state.parts.get(part).cloned() else {
+        let recorded = if state.order.is_empty() {
+            "no part".to_string()
+        } else {
+            state.order.join(" ")
+        };
+        return Err(RunError::Usage(format!(
+            "part `{part}` is not installed in this instance\nhint: the installed parts are: {recorded}"
+        )));
+    };
+    let recipe = match record.options.get("recipe") {
+        Some(name) if !skip_hook => match registry.recipe(name) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(
+                    part,
+                    "cannot load recipe `{name}` to uninstall the part, removing its paths only: {e}"
+                );
+                None
+            }
+        },
+        _ => None,
+    };
+    let nested = Nested {
+        registry,
+        base: instance.nested_base.clone(),
+        settings: settings.clone(),
+        directory: instance.directory.clone(),
+        cancel,
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    let worker = Worker {
+        tx,
+        roots: &instance.roots,
+        directory: &instance.directory,
+        offline: settings.offline,
+        newest: settings.newest,
+        locked: settings.locked,
+        nested: &nested,
+    };
+    let mut resolver = config.resolver();
+    publish_recorded(config, &mut resolver, &state, |p| p != part);
+    info_span!("part", part = %part).in_scope(|| {
+        if skip_hook {
+            info!("uninstalling without its uninstall hook")
+        } else {
+            info!("uninstalling")
+        }
+    });
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let job = Job::Uninstall { recipe, record };
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(part, job)))
+                    .unwrap_or_else(|_| {
+                        Outcome::UninstallFailed(format!(
+                            "part `{part}` failed: internal error in rbuildout"
+                        ))
+                    });
+            let _ = worker.tx.send(Event::Done {
+                part: part.to_string(),
+                outcome,
+            });
+        });
+        // The worker holds a sender until it sends `Done`, so this ends with its outcome.
+        loop {
+            match rx.recv() {
+                Ok(Event::Query {
+                    section,
+                    option,
+                    reply,
+                }) => {
+                    let value = resolver.get(&section, &option).ok().map(|v| v.to_text());
+                    let _ = reply.send(value);
+                }
+                Ok(Event::Done { outcome, .. }) => break outcome,
+                Err(_) => {
+                    break Outcome::UninstallFailed(format!(
+                        "part `{part}` failed: internal error in rbuildout"
+                    ));
+                }
+            }
+        }
+    });
+    match outcome {
+        Outcome::Uninstalled(paths) => {
+            let mut lookup = Lookup::default();
+            let owners = owners_in(&state, &mut lookup, part, paths.len());
+            discard(&instance.roots, &owners, part, &paths);
+            state.remove(part);
+            if let Some(mut file) = file {
+                file.save(&state)?;
+            }
+            Ok(())
+        }
+        Outcome::UninstallFailed(message) => Err(RunError::Failed(vec![message])),
+        _ => unreachable!("an uninstall job only uninstalls"),
+    }
 }
 
 /// Events the worker threads send to the calling thread.
@@ -474,6 +668,8 @@ enum Job {
         recipe: Recipe,
         identity: RecipeRecord,
         options: BTreeMap<String, String>,
+        /// For a reinstall, the old record's paths: the recipe may replace those files.
+        owned: Vec<String>,
     },
     Update {
         recipe: Recipe,
@@ -486,14 +682,27 @@ enum Job {
     },
 }
 
+/// What a job did. Paths are removed by the calling thread, which knows what the other parts
+/// own: a part never removes another's path.
 enum Outcome {
     Installed(PartRecord),
-    Updated(PartRecord),
-    Uninstalled,
-    /// Install failed; what it registered is already removed.
-    InstallFailed(String),
-    /// Update failed; the part's paths are already removed, its record must go.
-    UpdateFailed(String),
+    /// `fresh`: where the paths this update registered start in `record.paths`.
+    Updated {
+        record: PartRecord,
+        fresh: usize,
+    },
+    /// The hook (if any) ran; these recorded paths are to be removed.
+    Uninstalled(Vec<String>),
+    /// Install failed; what it registered is to be removed.
+    InstallFailed {
+        message: String,
+        paths: Vec<String>,
+    },
+    /// Update failed; all the part's paths are to be removed and its record must go.
+    UpdateFailed {
+        message: String,
+        paths: Vec<String>,
+    },
     /// Uninstall failed; the part stays recorded so the next run tries again.
     UninstallFailed(String),
 }
@@ -556,6 +765,20 @@ impl Nested<'_> {
     fn build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         let config = self.directory.join(config);
         let directory = self.directory.join(directory);
+        if self.settings.nesting.len() >= MAX_NESTING {
+            let chain: Vec<String> = self
+                .settings
+                .nesting
+                .iter()
+                .chain(std::iter::once(&config))
+                .map(|c| c.display().to_string())
+                .collect();
+            return Err(format!(
+                "nested builds deeper than {MAX_NESTING}: {}\n\
+                 hint: a release config must not build a release of itself",
+                chain.join(" -> ")
+            ));
+        }
         std::fs::create_dir_all(&directory)
             .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
         let mut assignments = vec![
@@ -578,10 +801,13 @@ impl Nested<'_> {
             offline: self.settings.offline,
             assignments,
         };
+        let mut nesting = self.settings.nesting.clone();
+        nesting.push(options.file.clone().unwrap_or_default());
         let loaded = config::load(&options).map_err(|e| e.to_string())?;
         let settings = Settings {
             only: Vec::new(),
             jobs: None,
+            nesting,
             ..self.settings.clone()
         };
         install(&loaded, self.registry, &settings, self.cancel)
@@ -595,6 +821,7 @@ impl Worker<'_> {
         &self,
         part: &str,
         options: &BTreeMap<String, String>,
+        owned: &[String],
         f: impl FnOnce(&Call<'_>) -> R,
     ) -> R {
         let host = JobHost {
@@ -613,6 +840,7 @@ impl Worker<'_> {
             locked: self.locked,
             options: &options,
             host: &host,
+            owned,
         };
         f(&call)
     }
@@ -625,68 +853,115 @@ impl Worker<'_> {
                 recipe,
                 identity,
                 options,
-            } => match self.call(part, &options, |c| recipe.install(c)) {
-                Ok(result) => Outcome::Installed(PartRecord {
-                    recipe: Some(identity),
-                    paths: self.record_paths(&result.paths, &[]),
-                    outputs: result.outputs.into_iter().collect(),
-                    options,
-                }),
-                Err(e) => {
-                    let registered = self.record_paths(&e.paths, &[]);
-                    self.remove_paths(&registered);
-                    Outcome::InstallFailed(failure(part, "install", &e))
+                owned,
+            } => match self.call(part, &options, &owned, |c| recipe.install(c)) {
+                Ok(result) => {
+                    let (paths, refused) = self.record_paths(part, &result.paths, &[]);
+                    match refused.or_else(|| check_outputs(part, &result.outputs, &options).err()) {
+                        Some(message) => Outcome::InstallFailed { message, paths },
+                        None => Outcome::Installed(PartRecord {
+                            recipe: Some(identity),
+                            paths,
+                            outputs: result.outputs.into_iter().collect(),
+                            options,
+                        }),
+                    }
                 }
+                Err(e) => Outcome::InstallFailed {
+                    message: failure(part, "install", &e),
+                    paths: self.record_paths(part, &e.paths, &[]).0,
+                },
             },
             Job::Update {
                 recipe,
                 options,
                 record,
             } => {
-                match self.call(part, &options, |c| recipe.update(c)) {
+                match self.call(part, &options, &record.paths, |c| recipe.update(c)) {
                     Ok(result) => {
+                        let fresh = record.paths.len();
+                        let (paths, refused) =
+                            self.record_paths(part, &result.paths, &record.paths);
+                        if let Some(message) =
+                            refused.or_else(|| check_outputs(part, &result.outputs, &options).err())
+                        {
+                            return Outcome::UpdateFailed { message, paths };
+                        }
                         let mut outputs = record.outputs;
                         outputs.extend(result.outputs);
-                        Outcome::Updated(PartRecord {
-                            paths: self.record_paths(&result.paths, &record.paths),
-                            outputs,
-                            ..record
-                        })
+                        Outcome::Updated {
+                            record: PartRecord {
+                                paths,
+                                outputs,
+                                ..record
+                            },
+                            fresh,
+                        }
                     }
-                    Err(e) => {
-                        // zc.buildout's rule: a failed update leaves nothing of the part.
-                        let all = self.record_paths(&e.paths, &record.paths);
-                        self.remove_paths(&all);
-                        Outcome::UpdateFailed(failure(part, "update", &e))
-                    }
+                    // zc.buildout's rule: a failed update leaves nothing of the part.
+                    Err(e) => Outcome::UpdateFailed {
+                        message: failure(part, "update", &e),
+                        paths: self.record_paths(part, &e.paths, &record.paths).0,
+                    },
                 }
             }
             Job::Uninstall { recipe, record } => {
                 if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
-                    if let Err(e) = self.call(part, &record.options, |c| recipe.uninstall(c)) {
-                        return Outcome::UninstallFailed(failure(part, "uninstall", &e));
+                    if let Err(e) = self.call(part, &record.options, &record.paths, |c| {
+                        recipe.uninstall(c)
+                    }) {
+                        return Outcome::UninstallFailed(format!(
+                            "{}\nhint: `rbuildout uninstall {part} --skip-hook` removes the part \
+                             and its paths without running its uninstall hook",
+                            failure(part, "uninstall", &e)
+                        ));
                     }
                 }
-                self.remove_paths(&record.paths);
-                Outcome::Uninstalled
+                Outcome::Uninstalled(record.paths)
             }
         }
     }
 
-    /// `old` then the new paths as the state records them, each once, warning about the
-    /// ones outside the instance (recorded, but never removed).
-    fn record_paths(&self, new: &[PathBuf], old: &[String]) -> Vec<String> {
+    /// `old` then the new paths as the state records them, each once, and the first
+    /// registration the rules refuse (the engine's paths, a NUL byte, outside the instance
+    /// and every allowed folder), as the part's failure. Refused paths are left out, so they
+    /// are never removed. Paths outside the instance in an allowed folder are recorded with
+    /// a warning: they are never removed.
+    fn record_paths(
+        &self,
+        part: &str,
+        new: &[PathBuf],
+        old: &[String],
+    ) -> (Vec<String>, Option<String>) {
         let mut out: Vec<String> = old.to_vec();
         let mut seen: HashSet<String> = old.iter().cloned().collect();
         let mut cache = ParentCache::default();
         let mut outside = Vec::new();
+        let mut refused = None;
         for p in new {
-            let rec = self.roots.record(p);
-            if seen.insert(rec.clone()) {
-                if !self.roots.contains_with(p, &mut cache) {
-                    outside.push(rec.clone());
+            match self.roots.check(p, &mut cache) {
+                Ok(place) => {
+                    let rec = self.roots.record(p);
+                    if seen.insert(rec.clone()) {
+                        if place == Place::Outside {
+                            outside.push(rec.clone());
+                        }
+                        out.push(rec);
+                    }
                 }
-                out.push(rec);
+                Err(refusal) => {
+                    if refused.is_none() {
+                        let shown = if p.as_os_str().as_encoded_bytes().contains(&0) {
+                            format!("{:?}", p.to_string_lossy())
+                        } else {
+                            self.roots.record(p)
+                        };
+                        refused = Some(format!(
+                            "part `{part}` registered {shown}, {}",
+                            refusal.why(self.roots.directory())
+                        ));
+                    }
+                }
             }
         }
         warn_some(
@@ -694,22 +969,107 @@ impl Worker<'_> {
             "registered",
             "outside the instance: never removed",
         );
-        out
+        (out, refused)
     }
+}
 
-    fn remove_paths(&self, recorded: &[String]) {
-        let mut cache = ParentCache::default();
-        let mut outside = Vec::new();
-        for p in recorded.iter().rev() {
-            match self.roots.remove(p, &mut cache) {
-                Ok(Removal::Removed) => debug!("removed {p}"),
-                Ok(Removal::Missing) => {}
-                Ok(Removal::Outside) => outside.push(p.clone()),
-                Err(e) => warn!("{e}"),
-            }
+/// Output names follow the substitution name rules (SPEC §2.3: letters, digits, `-`, `.`,
+/// `_` and spaces), so `${part:name}` can reach them, and may not shadow an option of the
+/// part's section (`recipe`, `needs` and `inherits` among them): `${part:name}` then always
+/// means what the config says when the config says it, and an output only adds names.
+fn check_outputs(
+    part: &str,
+    outputs: &[(String, String)],
+    options: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    const ENGINE_OPTIONS: [&str; 3] = ["recipe", "needs", "inherits"];
+    for (name, _) in outputs {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c));
+        if !valid {
+            return Err(format!(
+                "part `{part}` published the output {name:?}, but `{name}` is not an output name: \
+                 names have only letters, digits, `-`, `.`, `_` and spaces, as in ${{part:name}}"
+            ));
         }
-        warn_some(&outside, "left in place", "outside the instance");
+        if ENGINE_OPTIONS.contains(&name.as_str()) || options.contains_key(name) {
+            return Err(format!(
+                "part `{part}` published the output `{name}`, which would shadow the option \
+                 `{name}` of its section: a recipe's outputs may only add names"
+            ));
+        }
     }
+    Ok(())
+}
+
+/// Removes the recorded `paths` of `part` by the rules of [`Roots::remove`], leaving any that
+/// `claims` says another part owns (is, holds or is inside), with warnings.
+fn discard(roots: &Roots, claims: &Owners<'_>, part: &str, paths: &[String]) {
+    let mut cache = ParentCache::default();
+    let mut outside = Vec::new();
+    let mut engine = Vec::new();
+    let mut others = Vec::new();
+    for p in paths.iter().rev() {
+        if let Some(conflict) = claims.conflict(part, p) {
+            others.push(format!("{p}, {}", conflict.why()));
+            continue;
+        }
+        match roots.remove(p, &mut cache) {
+            Ok(Removal::Removed) => debug!("removed {p}"),
+            Ok(Removal::Missing) => {}
+            Ok(Removal::Outside) => outside.push(p.clone()),
+            Ok(Removal::Engine(what)) => engine.push(format!("{p}, which is or holds {what}")),
+            Err(e) => warn!("{e}"),
+        }
+    }
+    warn_some(&outside, "left in place", "outside the instance");
+    warn_some(&engine, "left in place", "the engine's, never a part's");
+    warn_some(&others, "left in place", "another part's");
+}
+
+/// How the other parts' paths are looked up: scanned while that is cheap, indexed after.
+///
+/// A scan costs (paths checked) x (paths of the other parts) comparisons; making the index
+/// costs about as much as a few scans of the whole state, and then every check is a few
+/// lookups. So a run scans until it has spent its `budget` (a few whole-state scans' worth),
+/// then makes the index once and keeps it in step with the state.
+#[derive(Default)]
+struct Lookup {
+    claims: Option<Claims>,
+    /// Comparisons a run may still spend scanning; `None` until first needed.
+    budget: Option<usize>,
+}
+
+/// What the other parts than `part` own, to check `count` of its paths against.
+fn owners_in<'a>(state: &'a State, lookup: &'a mut Lookup, part: &str, count: usize) -> Owners<'a> {
+    if lookup.claims.is_none() {
+        let all: usize = state.parts.values().map(|r| r.paths.len()).sum();
+        let budget = lookup.budget.get_or_insert(8 * all + 65_536);
+        let others = state.parts.iter().filter(|(p, _)| *p != part);
+        let total: usize = others.clone().map(|(_, r)| r.paths.len()).sum();
+        let cost = count.saturating_mul(total);
+        if cost <= *budget {
+            *budget -= cost;
+            return Owners::Scan(
+                others
+                    .filter(|(_, r)| !r.paths.is_empty())
+                    .map(|(p, r)| (p.as_str(), r.paths.as_slice()))
+                    .collect(),
+            );
+        }
+    }
+    Owners::Index(lookup.claims.get_or_insert_with(|| claims_of(state)))
+}
+
+/// Which part owns each path the state records.
+fn claims_of(state: &State) -> Claims {
+    let mut claims = Claims::default();
+    for (part, record) in &state.parts {
+        claims.add(part, &record.paths);
+    }
+    claims
 }
 
 /// One warning per path for the first few, then one for the rest: a recipe may register a
@@ -749,6 +1109,8 @@ struct Runner<'r, 'c> {
     file: Option<StateFile>,
     summary: Summary,
     cancel: &'r AtomicBool,
+    /// Set with `cancel` by SIGTERM or a second Ctrl-C: running recipes are asked to stop.
+    stop: Option<&'static AtomicBool>,
     /// Kept parts whose records were refreshed without a save yet.
     stale: bool,
     /// Whether the user was told that Ctrl-C is being honoured.
@@ -757,6 +1119,12 @@ struct Runner<'r, 'c> {
     queue: Option<mpsc::Sender<(String, Job)>>,
     /// Worker threads started so far (at most `jobs`).
     workers: usize,
+    /// Which part owns each recorded path: scanned, or indexed once scans cost too much
+    /// (then kept in step with the state).
+    lookup: Lookup,
+    /// The recorded paths of parts uninstalled first that this run installs again: their
+    /// install may replace those (the `owns` callback).
+    reinstalled: HashMap<String, Vec<String>>,
 }
 
 /// Where a part of the run phase stands.
@@ -783,6 +1151,65 @@ enum Begin {
 }
 
 impl Runner<'_, '_> {
+    /// Records `part` in the state (and in the claims, if made).
+    fn remember(&mut self, part: &str, record: PartRecord) {
+        if let Some(claims) = &mut self.lookup.claims {
+            claims.add(part, &record.paths);
+        }
+        self.state.insert(part, record);
+    }
+
+    /// Drops `part` from the state (and its claims).
+    fn forget(&mut self, part: &str) {
+        if let Some(record) = self.state.remove(part) {
+            if let Some(claims) = &mut self.lookup.claims {
+                claims.remove(part, &record.paths);
+            }
+        }
+    }
+
+    /// Removes paths of `part`, never one another part owns.
+    fn discard(&mut self, part: &str, paths: &[String]) {
+        if paths.is_empty() {
+            return;
+        }
+        let instance = self.instance;
+        let owners = owners_in(&self.state, &mut self.lookup, part, paths.len());
+        discard(&instance.roots, &owners, part, paths);
+    }
+
+    /// Fails an install or update that registered a path another part owns (recorded, or
+    /// registered earlier in this run): what it registered is removed, except that path.
+    fn vet(&mut self, part: &str, outcome: Outcome) -> Outcome {
+        let (paths, fresh) = match &outcome {
+            Outcome::Installed(record) => (&record.paths, 0),
+            Outcome::Updated { record, fresh } => (&record.paths, *fresh),
+            _ => return outcome,
+        };
+        if paths.len() <= fresh {
+            return outcome;
+        }
+        let owners = owners_in(&self.state, &mut self.lookup, part, paths.len() - fresh);
+        let found = paths[fresh..]
+            .iter()
+            .find_map(|p| owners.conflict(part, p).map(|c| (p, c)));
+        let Some((path, conflict)) = found else {
+            return outcome;
+        };
+        let message = format!("part `{part}` registered {path}, {}", conflict.why());
+        match outcome {
+            Outcome::Installed(record) => Outcome::InstallFailed {
+                message,
+                paths: record.paths,
+            },
+            Outcome::Updated { record, .. } => Outcome::UpdateFailed {
+                message,
+                paths: record.paths,
+            },
+            other => other,
+        }
+    }
+
     fn save(&mut self) -> Result<(), StateError> {
         self.state.reorder(self.prepared.parts.order());
         match &mut self.file {
@@ -850,10 +1277,9 @@ impl Runner<'_, '_> {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         worker.run(&part, job)
                     }))
-                    .unwrap_or_else(|_| {
-                        Outcome::InstallFailed(format!(
-                            "part `{part}` failed: internal error in rbuildout"
-                        ))
+                    .unwrap_or_else(|_| Outcome::InstallFailed {
+                        message: format!("part `{part}` failed: internal error in rbuildout"),
+                        paths: Vec::new(),
                     });
                     // The receiver lives until every job is done, so this cannot fail.
                     let _ = worker.tx.send(Event::Done { part, outcome });
@@ -881,7 +1307,15 @@ impl Runner<'_, '_> {
                 Ok(Event::Done { part, outcome }) => return (part, outcome),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if self.cancelled() && !self.told_interrupt {
-                        warn!("interrupted: letting running parts finish, starting no new one");
+                        // SIGTERM (or a second Ctrl-C) also asks running recipes to stop.
+                        let stopping = self.stop.is_some_and(|stop| stop.load(Ordering::Relaxed));
+                        if stopping {
+                            warn!(
+                                "interrupted: running parts were asked to stop, starting no new one"
+                            );
+                        } else {
+                            warn!("interrupted: letting running parts finish, starting no new one");
+                        }
                         self.told_interrupt = true;
                     }
                 }
@@ -942,6 +1376,7 @@ impl Runner<'_, '_> {
             (Action::Reinstall, Some(record)) => {
                 info!("reinstalling: {reason}");
                 let record = record.clone();
+                let owned = record.paths.clone();
                 let uninstall = Job::Uninstall {
                     recipe: self.uninstaller(part, &record),
                     record,
@@ -952,6 +1387,7 @@ impl Runner<'_, '_> {
                         recipe,
                         identity,
                         options,
+                        owned,
                     }),
                 )
             }
@@ -961,6 +1397,7 @@ impl Runner<'_, '_> {
                     recipe,
                     identity,
                     options,
+                    owned: self.reinstalled.remove(part).unwrap_or_default(),
                 })
             }
         }
@@ -997,16 +1434,20 @@ impl Runner<'_, '_> {
             );
             let (part, outcome) = self.wait(rx);
             match outcome {
-                Outcome::Uninstalled => {
-                    self.state.remove(&part);
+                Outcome::Uninstalled(paths) => {
+                    self.discard(&part, &paths);
+                    if prepared.recipes.contains_key(&part) {
+                        self.reinstalled.insert(part.clone(), paths);
+                    }
+                    self.forget(&part);
                     self.save()?;
                     self.summary.uninstalled.push(part);
                 }
-                Outcome::UninstallFailed(m) | Outcome::InstallFailed(m) => {
-                    failures.push(m);
+                Outcome::UninstallFailed(message) | Outcome::InstallFailed { message, .. } => {
+                    failures.push(message);
                     break;
                 }
-                Outcome::Installed(_) | Outcome::Updated(_) | Outcome::UpdateFailed(_) => {
+                Outcome::Installed(_) | Outcome::Updated { .. } | Outcome::UpdateFailed { .. } => {
                     unreachable!("an uninstall job only uninstalls")
                 }
             }
@@ -1104,27 +1545,29 @@ impl Runner<'_, '_> {
             let (part, outcome) = self.wait(rx);
             running -= 1;
             let i = index[part.as_str()];
+            let outcome = self.vet(&part, outcome);
             match outcome {
                 Outcome::Installed(record) => {
                     self.publish(&part, &record.outputs);
-                    self.state.insert(&part, record);
+                    self.remember(&part, record);
                     self.save()?;
                     phase[i] = Phase::Done;
                     self.summary.installed.push(part);
                 }
-                Outcome::Updated(record) => {
+                Outcome::Updated { record, .. } => {
                     self.publish(&part, &record.outputs);
                     // Most updates change nothing; rendering the state to find that out
                     // costs as much as the update for a large instance.
                     if self.state.parts.get(&part) != Some(&record) {
-                        self.state.insert(&part, record);
+                        self.remember(&part, record);
                         self.save()?;
                     }
                     phase[i] = Phase::Done;
                     self.summary.updated.push(part);
                 }
-                Outcome::Uninstalled => {
-                    self.state.remove(&part);
+                Outcome::Uninstalled(paths) => {
+                    self.discard(&part, &paths);
+                    self.forget(&part);
                     self.save()?;
                     phase[i] = Phase::Waiting;
                     if let Some(install) = pending.remove(&i) {
@@ -1138,15 +1581,22 @@ impl Runner<'_, '_> {
                         }
                     }
                 }
-                Outcome::InstallFailed(m) | Outcome::UninstallFailed(m) => {
-                    failures.push(m);
+                Outcome::InstallFailed { message, paths } => {
+                    self.discard(&part, &paths);
+                    failures.push(message);
                     phase[i] = Phase::Failed;
                     stop = true;
                 }
-                Outcome::UpdateFailed(m) => {
-                    self.state.remove(&part);
+                Outcome::UninstallFailed(message) => {
+                    failures.push(message);
+                    phase[i] = Phase::Failed;
+                    stop = true;
+                }
+                Outcome::UpdateFailed { message, paths } => {
+                    self.discard(&part, &paths);
+                    self.forget(&part);
                     self.save()?;
-                    failures.push(m);
+                    failures.push(message);
                     phase[i] = Phase::Failed;
                     stop = true;
                 }

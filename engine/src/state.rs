@@ -5,9 +5,15 @@
 //! folder), so a crash or `kill -9` leaves either the old or the new version, never a mix.
 //! It is rewritten only when its content changes: a run that changes nothing leaves the file
 //! byte-identical with its modification time untouched.
+//!
+//! Neither the file nor its temp file is ever opened through a symlink: the file is read with
+//! `O_NOFOLLOW` (a link there is an error), and the temp file is created anew (`O_EXCL`)
+//! after removing whatever stands at its name, so a planted link is replaced, not written
+//! through.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -22,6 +28,11 @@ const HEADER: &str = "# rbuildout state: the parts installed in this instance, w
 /// Errors reading or writing the state file; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error(
+        "the state file {path} is a symbolic link, which rbuildout never reads or writes through\n\
+         hint: remove the link (or point buildout:installed at a real file)"
+    )]
+    Link { path: PathBuf },
     #[error("cannot read the state file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -199,7 +210,7 @@ pub struct StateFile {
 impl StateFile {
     /// Reads `path`; a missing file is an empty state.
     pub fn open(path: &Path) -> Result<(StateFile, State), StateError> {
-        match std::fs::read_to_string(path) {
+        match read_no_follow(path) {
             Ok(text) => {
                 let state = State::parse(&text, path)?;
                 Ok((
@@ -210,6 +221,9 @@ impl StateFile {
                     state,
                 ))
             }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(StateError::Link {
+                path: path.to_path_buf(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
                 StateFile {
                     path: path.to_path_buf(),
@@ -248,10 +262,30 @@ impl StateFile {
     }
 }
 
+/// The text of `path`, refusing to follow a symlink at `path` itself (`ELOOP`) and to read
+/// anything but a regular file: opened non-blocking, so a FIFO put there cannot hang the run.
+fn read_no_follow(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file: move it away",
+        ));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees the old or the new
 /// content, never a mix: write a temp file beside it, fsync, rename over, fsync the folder.
 /// The temp name is fixed because the instance lock guarantees one writer at a time; a
-/// temp file left by a killed run is simply truncated by the next one.
+/// temp file left by a killed run (or a link planted there) is removed first, and the temp
+/// file is created new, never opened through a link. `rename` replaces a link at `path`
+/// itself rather than writing through it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -260,8 +294,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
     let tmp = dir.join(name);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
@@ -328,6 +370,30 @@ mod tests {
         }
         state.reorder(&["a".into(), "b".into(), "c".into()]);
         assert_eq!(state.order, ["old", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn links_at_the_state_file_are_refused_and_at_its_temp_file_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep").unwrap();
+        let path = dir.path().join(".installed.toml");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = StateFile::open(&path).unwrap_err();
+        assert!(matches!(err, StateError::Link { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+
+        std::os::unix::fs::symlink(&target, dir.path().join(".installed.toml.tmp")).unwrap();
+        let (mut file, mut state) = StateFile::open(&path).unwrap();
+        state.insert("a", record("1"));
+        assert!(file.save(&state).unwrap());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert!(!path.symlink_metadata().unwrap().is_symlink());
+        assert!(!dir.path().join(".installed.toml.tmp").exists());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 /*
- * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1, for C authors.
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.1, for C authors.
  *
  * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
  * every size and offset with the Rust structs. See that file for the full rules. In short:
@@ -28,7 +28,7 @@ extern "C" {
 /* "RBLDRCP\0" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x00504352444C4252ULL
 #define RB_ABI_MAJOR 1
-#define RB_ABI_MINOR 0
+#define RB_ABI_MINOR 1
 #define RB_ENTRY_SYMBOL "rbuildout_plugin_v1"
 
 /* Status codes returned by every function. */
@@ -111,7 +111,18 @@ typedef struct rb_call {
     int32_t (*get_option)(void *ctx, rb_str section, rb_str option, rb_str *value);
     int32_t (*nested_build)(void *ctx, rb_str config, rb_str directory, rb_str *error);
     int32_t (*cancelled)(void *ctx); /* non-zero once the run should stop (Ctrl-C) */
+    /*
+     * ABI 1.1; a 1.0 host's struct_size ends before it (check RB_HAS_FIELD). RB_OK when path
+     * (absolute, or relative to buildout_directory; "." and ".." resolved lexically) is one of
+     * the paths the state recorded for this part before this call, or inside one of them;
+     * RB_NOT_FOUND otherwise. Ask before replacing a file: never replace one the part did not
+     * make.
+     */
+    int32_t (*owns)(void *ctx, rb_str path);
 } rb_call;
+
+/* struct_size of an rb_call from a host of ABI 1.0, which ends with cancelled. */
+#define RB_CALL_SIZE_1_0 offsetof(rb_call, owns)
 
 typedef int32_t (*rb_recipe_fn)(const rb_call *call);
 

@@ -26,7 +26,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RBLDRCP\0");
 /// The ABI major version this crate implements; it is also the digit in [`ENTRY_SYMBOL`].
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI minor version: grows when fields are appended to a struct.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 /// The one symbol a plugin exports, NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"rbuildout_plugin_v1\0";
 
@@ -252,7 +252,18 @@ pub struct Call {
     /// Non-zero once the user asked the run to stop (Ctrl-C): a long recipe should give up
     /// soon, cleanly, returning [`ERROR`].
     pub cancelled: Option<unsafe extern "C" fn(ctx: *mut c_void) -> i32>,
+    /// ABI 1.1 (a 1.0 host's `struct_size` ends before it: check with
+    /// [`has_field!`](crate::has_field)). [`OK`] when `path` (absolute, or relative to the
+    /// buildout directory; `.` and `..` resolved lexically) is one of the paths the state
+    /// recorded for this part before this call, or inside one of them; [`NOT_FOUND`]
+    /// otherwise. For an update these are the part's recorded paths; for the install of a
+    /// reinstall, those of the record it replaces; for a first install, none. A recipe asks
+    /// before replacing a file, so that it never replaces one the part did not make.
+    pub owns: Option<unsafe extern "C" fn(ctx: *mut c_void, path: Str) -> i32>,
 }
+
+/// `struct_size` of a [`Call`] from a host of ABI 1.0, which ends with `cancelled`.
+pub const CALL_SIZE_1_0: usize = std::mem::offset_of!(Call, owns);
 
 /// Whether the field `$field` of the struct `$ty` lies within the first `$size` bytes, that
 /// is whether a struct whose `struct_size` is `$size` has it.

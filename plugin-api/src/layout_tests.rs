@@ -69,7 +69,7 @@ fn layout() -> Layout {
     record!(l, HostApi => "rb_host_api" { struct_size, abi_major, abi_minor, max_level, ctx, log });
     record!(l, Call => "rb_call" {
         struct_size, ctx, part, buildout_directory, flags, options, option_count, log,
-        add_path, set_output, set_error, get_option, nested_build, cancelled,
+        add_path, set_output, set_error, get_option, nested_build, cancelled, owns,
     });
     record!(l, RecipeVTable => "rb_recipe_vtable" { struct_size, install, update, uninstall });
     record!(l, RecipeEntry => "rb_recipe_entry" { name, vtable });
@@ -80,6 +80,7 @@ fn layout() -> Layout {
     constant!(l, MAGIC, "RB_MAGIC");
     constant!(l, ABI_MAJOR, "RB_ABI_MAJOR");
     constant!(l, ABI_MINOR, "RB_ABI_MINOR");
+    constant!(l, CALL_SIZE_1_0, "RB_CALL_SIZE_1_0");
     constant!(l, OK, "RB_OK");
     constant!(l, ERROR, "RB_ERROR");
     constant!(l, PANIC, "RB_PANIC");

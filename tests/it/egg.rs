@@ -93,7 +93,7 @@ fn installs_from_the_index_and_the_code_runs() {
     let inst = instance(&index, &["alpha"], "");
     inst.ok(&[]);
     // The yanked 3.0 is skipped; beta 2.0 satisfies alpha's `beta>=2`.
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==2.0");
     // The dependency is installed, but only what `eggs` asked for is `requested`.
     assert_eq!(output(&inst, "requested"), "alpha");
     let paths = output(&inst, "paths");
@@ -161,7 +161,7 @@ fn the_lock_is_reused_without_asking_the_index() {
     index.clear_requests();
     other.ok(&[]);
     assert_eq!(simple_requests(&index), Vec::<String>::new());
-    assert_eq!(output(&other, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&other, "pins"), "alpha==1.0\nbeta==2.0");
     assert_eq!(other.read("buildout.lock"), lock, "the lock is unchanged");
     // A no-op run asks nothing at all.
     index.clear_requests();
@@ -217,14 +217,14 @@ fn offline_works_from_lock_and_caches_and_names_a_missing_file() {
     std::fs::remove_file(inst.path("buildout.lock")).expect("remove lock");
     std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
     inst.ok(&["-o"]);
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==2.0");
     assert_eq!(index.requests(), Vec::<String>::new());
     // Without lock and download cache, offline resolution finds the eggs already unpacked.
     std::fs::remove_dir_all(inst.path("cache/dists")).expect("remove cache");
     std::fs::remove_file(inst.path("buildout.lock")).expect("remove lock");
     std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
     inst.ok(&["-o"]);
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==2.0");
     assert_eq!(index.requests(), Vec::<String>::new());
     let found: toml::Table = inst.read("buildout.lock").parse().expect("lock");
     let original: toml::Table = lock.parse().expect("lock");
@@ -367,11 +367,11 @@ fn markers_and_extras_follow_the_interpreter() {
     ]);
     let inst = instance(&index, &["beta[fast]", "old; python_version < '3'"], "");
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "beta==2.0\ngamma==1.0");
+    assert_eq!(output(&inst, "pins"), "beta==2.0\ngamma==1.0");
     // Without the extra, gamma is not needed.
     let plain = instance(&index, &["beta"], "");
     plain.ok(&[]);
-    assert_eq!(output(&plain, "eggs"), "beta==2.0");
+    assert_eq!(output(&plain, "pins"), "beta==2.0");
 }
 
 #[test]
@@ -379,11 +379,11 @@ fn pins_and_allow_picked_versions() {
     let index = Index::serve(&alpha_beta());
     let pinned = instance(&index, &["beta"], "\n[versions]\nbeta = \"1.0\"\n");
     pinned.ok(&[]);
-    assert_eq!(output(&pinned, "eggs"), "beta==1.0");
+    assert_eq!(output(&pinned, "pins"), "beta==1.0");
     // A yanked version is installed only when pinned with ==.
     let yanked = instance(&index, &["beta==3.0"], "");
     yanked.ok(&[]);
-    assert_eq!(output(&yanked, "eggs"), "beta==3.0");
+    assert_eq!(output(&yanked, "pins"), "beta==3.0");
     let strict = instance(&index, &["alpha"], "\n[versions]\nalpha = \"1.0\"\n");
     strict.write(
         "buildout.toml",
@@ -404,7 +404,7 @@ fn an_sdist_only_requirement_is_built_once() {
         .module("delta/__init__.py", "D = 4\n")]);
     let inst = instance(&index, &["delta"], "");
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "delta==1.0");
+    assert_eq!(output(&inst, "pins"), "delta==1.0");
     assert_eq!(
         python_with_paths(&inst, "import delta; print(delta.D)").trim(),
         "4"
@@ -424,7 +424,7 @@ fn find_links_folders_work_offline() {
     ));
     inst.ok(&["-o"]);
     // A folder cannot say a file is yanked: beta 3.0 is the newest there.
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==3.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==3.0");
     assert_eq!(index.requests(), Vec::<String>::new());
 }
 
@@ -662,18 +662,18 @@ fn the_lock_wins_over_a_newer_release_until_newest() {
     let old = Index::serve(&alpha_beta());
     let inst = instance(&old, &["beta"], "");
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert_eq!(output(&inst, "pins"), "beta==2.0");
     // Another index with a newer beta: the lock still installs 2.0, asking nothing.
     let mut newer = alpha_beta();
     newer.push(Package::new("beta", "4.0"));
     let new = Index::serve(&newer);
     inst.write("buildout.toml", &config(&new.url(), &["beta"], ""));
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert_eq!(output(&inst, "pins"), "beta==2.0");
     assert_eq!(new.requests(), Vec::<String>::new());
     // -n resolves again against the new index and rewrites the lock.
     inst.ok(&["-n"]);
-    assert_eq!(output(&inst, "eggs"), "beta==4.0");
+    assert_eq!(output(&inst, "pins"), "beta==4.0");
     assert!(
         inst.read("buildout.lock")
             .contains("beta-4.0-py3-none-any.whl")
@@ -758,7 +758,7 @@ fn proxies_come_from_the_environment() {
             .any(|l| l.starts_with(&format!("CONNECT 127.0.0.1:{}", index.port()))),
         "{seen:?}"
     );
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==2.0");
 }
 
 #[test]
@@ -770,14 +770,14 @@ fn requires_python_and_prereleases_limit_the_choice() {
     ]);
     let inst = instance(&index, &["beta"], "");
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert_eq!(output(&inst, "pins"), "beta==2.0");
     let pre = instance(&index, &["beta"], "prereleases = \"true\"\n");
     pre.ok(&[]);
-    assert_eq!(output(&pre, "eggs"), "beta==3.1rc1");
+    assert_eq!(output(&pre, "pins"), "beta==3.1rc1");
     // Asking for a pre-release by name is enough.
     let named = instance(&index, &["beta>=3.1rc1"], "");
     named.ok(&[]);
-    assert_eq!(output(&named, "eggs"), "beta==3.1rc1");
+    assert_eq!(output(&named, "pins"), "beta==3.1rc1");
 }
 
 /// Runs `openssl` with `args` in `dir`.
@@ -1004,7 +1004,7 @@ fn the_lock_is_named_after_the_config_and_python_can_be_a_path() {
     inst.ok(&["-c", "release.toml"]);
     assert!(inst.exists("release.lock"));
     assert!(!inst.exists("buildout.lock"));
-    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert_eq!(output(&inst, "pins"), "beta==2.0");
     // A python that does not exist is named.
     inst.write(
         "release.toml",
@@ -1030,7 +1030,7 @@ fn find_links_pages_are_read_over_http() {
     ));
     inst.ok(&[]);
     // The HTML pages mark 3.0 yanked.
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==2.0");
     let reqs = index.requests();
     assert!(reqs.iter().any(|r| r == "/simple/beta/"), "{reqs:?}");
     // Only the two pages and the files: no index lookup of alpha's dependency by name.
@@ -1069,19 +1069,23 @@ fn pip_index_url_is_the_default_index() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(output(&inst, "eggs"), "beta==2.0");
+    assert_eq!(output(&inst, "pins"), "beta==2.0");
     assert!(simple_requests(&index).iter().any(|r| r == "/simple/beta/"));
 }
 
 #[test]
-fn old_temp_folders_of_killed_runs_are_swept() {
+fn temp_folders_of_killed_runs_are_swept() {
     let index = Index::serve(&alpha_beta());
     let inst = instance(&index, &["beta"], "");
     inst.write("eggs/.tmp-killed/beta/__init__.py", "");
     inst.write("eggs/.tmp-running/beta/__init__.py", "");
+    // A live run holds its temp folder flocked: that one stays, however old; the other
+    // goes, however recent.
+    let running = std::fs::File::open(inst.path("eggs/.tmp-running")).expect("open");
+    running.lock().expect("flock");
     let touched = Command::new("touch")
         .args(["-d", "2 hours ago"])
-        .arg(inst.path("eggs/.tmp-killed"))
+        .arg(inst.path("eggs/.tmp-running"))
         .status()
         .expect("touch");
     assert!(touched.success());
@@ -1211,7 +1215,7 @@ fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
     let second = Instance::new(&cfg);
     second.ok(&[]);
     assert_eq!(front.take_pages(), Vec::<String>::new());
-    assert_eq!(output(&second, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&second, "pins"), "alpha==1.0\nbeta==2.0");
     // -n asks again, revalidating with the ETag; the 304 keeps the cached page.
     let third = Instance::new(&cfg);
     third.ok(&["-n"]);
@@ -1220,7 +1224,7 @@ fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
         pages.contains(&"/simple/alpha/ if-none-match=\"v1\"".to_owned()),
         "{pages:?}"
     );
-    assert_eq!(output(&third, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&third, "pins"), "alpha==1.0\nbeta==2.0");
 }
 
 #[test]
@@ -1245,7 +1249,7 @@ fn stale_index_pages_are_revalidated() {
             && pages.contains(&"/simple/beta/ if-none-match=\"v1\"".to_owned()),
         "{pages:?}"
     );
-    assert_eq!(output(&second, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&second, "pins"), "alpha==1.0\nbeta==2.0");
 }
 
 #[test]
@@ -1264,7 +1268,7 @@ fn a_version_the_resolver_abandons_is_not_moved_in() {
     ]);
     let inst = instance(&index, &["alpha"], "");
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==1.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==1.0");
     // Only what the lock names is in the eggs folder; no temp folder is left.
     assert_eq!(
         entries(&inst.path("eggs")),
@@ -1288,7 +1292,7 @@ fn redirects_are_followed_and_links_resolved_against_the_final_page() {
         index.url()
     ));
     inst.ok(&[]);
-    assert_eq!(output(&inst, "eggs"), "alpha==1.0\nbeta==2.0");
+    assert_eq!(output(&inst, "pins"), "alpha==1.0\nbeta==2.0");
     let reqs = index.requests();
     for r in [
         "/simple/Alpha",

@@ -100,7 +100,7 @@ fn install_upgrade_and_roll_back_without_building() {
         "no release or link is registered"
     );
     assert_eq!(part["outputs"]["path"].as_str(), Some(r1.to_str().unwrap()));
-    assert_eq!(part["outputs"]["revision"].as_str(), Some("r1"));
+    assert_eq!(part["outputs"]["release"].as_str(), Some("r1"));
 
     // An unchanged re-run builds nothing and appends nothing.
     let nested_state = inst.path("code/r1/.installed.toml");
@@ -130,7 +130,7 @@ fn install_upgrade_and_roll_back_without_building() {
     );
     assert_eq!(history(&inst), ["r1", "r2", "r1"]);
     assert_eq!(
-        inst.state()["parts"]["code"]["outputs"]["revision"].as_str(),
+        inst.state()["parts"]["code"]["outputs"]["release"].as_str(),
         Some("r1")
     );
     // The same command again keeps the rollback rather than toggling back.

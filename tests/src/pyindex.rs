@@ -49,6 +49,8 @@
 //!   (with a `#!python` first line) or `<dist>-<version>.data/purelib/...` members are written
 //!   the same way (and listed in RECORD).
 //! - **Yanked** files (PEP 592): [`Package::yanked`] / [`Package::yanked_because`].
+//! - **Lying metadata**: [`Package::metadata_says`] makes `METADATA` name another project or
+//!   version than the file names.
 //!
 //! # The endpoints
 //!
@@ -86,6 +88,11 @@
 //! body. The server thread stops when the [`Index`] is dropped; the built files live in a
 //! temporary folder owned by the [`Index`] ([`Index::files_dir`], usable as a find-links
 //! folder: it holds the wheels and sdists, not the `.metadata` files).
+//!
+//! [`Index::require_auth`] makes every request need HTTP Basic auth (else `401` with
+//! `WWW-Authenticate`); [`Index::authorizations`] returns the `Authorization` header of
+//! every request. [`Index::set_files_base`] makes the project pages link the files on
+//! another server (absolute URLs). [`Index::stall_file`] makes downloads of one file wait.
 //!
 //! [`Index::requests`] returns every request target (path and query) seen so far, in order,
 //! redirects and failures included.
@@ -135,6 +142,8 @@ pub struct Package {
     sdist: bool,
     odd: Vec<Odd>,
     wheel_override: Option<Vec<u8>>,
+    /// `Name` and `Version` that `METADATA` claims instead of the package's own.
+    metadata_says: Option<(String, String)>,
 }
 
 impl Package {
@@ -154,6 +163,7 @@ impl Package {
             sdist: false,
             odd: Vec::new(),
             wheel_override: None,
+            metadata_says: None,
         }
     }
 
@@ -265,6 +275,13 @@ impl Package {
         self
     }
 
+    /// Makes `METADATA` (in the wheels, the sdist and the `.metadata` file) claim `name` and
+    /// `version`, while the file names and the `.dist-info` folder keep the package's own.
+    pub fn metadata_says(mut self, name: &str, version: &str) -> Package {
+        self.metadata_says = Some((name.to_string(), version.to_string()));
+        self
+    }
+
     /// The project name as given.
     pub fn name(&self) -> &str {
         &self.name
@@ -314,8 +331,12 @@ impl Package {
     pub fn metadata(&self) -> String {
         let mut m = String::new();
         m.push_str("Metadata-Version: 2.1\n");
-        let _ = writeln!(m, "Name: {}", self.name);
-        let _ = writeln!(m, "Version: {}", self.version);
+        let (name, version) = match &self.metadata_says {
+            Some((n, v)) => (n.as_str(), v.as_str()),
+            None => (self.name.as_str(), self.version.as_str()),
+        };
+        let _ = writeln!(m, "Name: {name}");
+        let _ = writeln!(m, "Version: {version}");
         let _ = writeln!(m, "Summary: {} test package", self.name);
         if let Some(rp) = &self.requires_python {
             let _ = writeln!(m, "Requires-Python: {rp}");
@@ -610,6 +631,14 @@ struct Shared {
     files: BTreeMap<String, Arc<Vec<u8>>>,
     fault: Mutex<Fault>,
     requests: Mutex<Vec<String>>,
+    /// The `Authorization` header every request must carry, if any.
+    auth: Mutex<Option<String>>,
+    /// The `Authorization` header of every request seen, with its target.
+    authorizations: Mutex<Vec<(String, Option<String>)>>,
+    /// Where the project pages say the files are, instead of this server's `/files/`.
+    files_base: Mutex<Option<String>>,
+    /// A file whose downloads wait while this is set.
+    stalled: Mutex<Option<String>>,
     stop: AtomicBool,
 }
 
@@ -674,6 +703,10 @@ impl Index {
             files,
             fault: Mutex::new(Fault::None),
             requests: Mutex::new(Vec::new()),
+            auth: Mutex::new(None),
+            authorizations: Mutex::new(Vec::new()),
+            files_base: Mutex::new(None),
+            stalled: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let server_shared = Arc::clone(&shared);
@@ -728,6 +761,30 @@ impl Index {
     pub fn set_fault(&self, fault: Fault) {
         *lock(&self.shared.fault) = fault;
     }
+
+    /// Requires HTTP Basic auth as `user`:`password` on every following request: one
+    /// without it (or with other credentials) gets `401` and `WWW-Authenticate`.
+    pub fn require_auth(&self, user: &str, password: &str) {
+        let token = base64(format!("{user}:{password}").as_bytes());
+        *lock(&self.shared.auth) = Some(format!("Basic {token}"));
+    }
+
+    /// The `Authorization` header (if any) of every request seen so far, with its target.
+    pub fn authorizations(&self) -> Vec<(String, Option<String>)> {
+        lock(&self.shared.authorizations).clone()
+    }
+
+    /// Makes the project pages link the files at `base` (`http://host:port`, serving
+    /// `/files/<file>`) instead of this server, e.g. another [`Index`] of the same packages.
+    pub fn set_files_base(&self, base: Option<&str>) {
+        *lock(&self.shared.files_base) = base.map(str::to_string);
+    }
+
+    /// Makes downloads of `filename` wait (up to a minute) until this is called again with
+    /// `None`.
+    pub fn stall_file(&self, filename: Option<&str>) {
+        *lock(&self.shared.stalled) = filename.map(str::to_string);
+    }
 }
 
 impl Drop for Index {
@@ -767,6 +824,7 @@ struct Request {
     method: String,
     target: String,
     accept: Option<String>,
+    authorization: Option<String>,
 }
 
 fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
@@ -783,6 +841,7 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
         method: method.to_string(),
         target: target.to_string(),
         accept: None,
+        authorization: None,
     };
     loop {
         let mut header = String::new();
@@ -790,6 +849,10 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
             break;
         }
         if let Some((key, value)) = header.split_once(':')
+            && key.trim().eq_ignore_ascii_case("authorization")
+        {
+            request.authorization = Some(value.trim().to_string());
+        } else if let Some((key, value)) = header.split_once(':')
             && key.trim().eq_ignore_ascii_case("accept")
         {
             let value = value.trim();
@@ -841,9 +904,22 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         return Ok(());
     }
     lock(&shared.requests).push(request.target.clone());
+    lock(&shared.authorizations).push((request.target.clone(), request.authorization.clone()));
     let fault = *lock(&shared.fault);
     let head = request.method == "HEAD";
-    let response = if fault == Fault::Status500 {
+    let want = lock(&shared.auth).clone();
+    if let Some(file) = request.target.strip_prefix("/files/") {
+        let started = std::time::Instant::now();
+        while lock(&shared.stalled).as_deref() == Some(file)
+            && started.elapsed() < Duration::from_secs(60)
+            && !shared.stop.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let response = if want.is_some() && request.authorization != want {
+        Response::text(401, "credentials needed\n")
+    } else if fault == Fault::Status500 {
         Response::text(500, "internal server error (fault injected by the test)\n")
     } else if request.method != "GET" && !head {
         Response::text(405, "only GET and HEAD\n")
@@ -862,6 +938,7 @@ fn write_response(
     let reason = match response.status {
         200 => "OK",
         301 => "Moved Permanently",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         _ => "Internal Server Error",
@@ -877,6 +954,9 @@ fn write_response(
     }
     if response.status == 405 {
         out.push_str("Allow: GET, HEAD\r\n");
+    }
+    if response.status == 401 {
+        out.push_str("WWW-Authenticate: Basic realm=\"pyindex\"\r\n");
     }
     out.push_str("\r\n");
     stream.write_all(out.as_bytes())?;
@@ -1059,7 +1139,7 @@ fn project_page(
                 o.insert("filename".into(), f.filename.clone().into());
                 o.insert(
                     "url".into(),
-                    format!("{}/files/{}", shared.base, f.filename).into(),
+                    format!("{}/files/{}", files_base(shared), f.filename).into(),
                 );
                 o.insert(
                     "hashes".into(),
@@ -1094,9 +1174,13 @@ fn project_page(
         "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n    <title>Links for {name}</title>\n  </head>\n  <body>\n    <h1>Links for {name}</h1>\n"
     );
     for f in &project.files {
+        let prefix = match lock(&shared.files_base).as_ref() {
+            Some(base) => format!("{base}/files/"),
+            None => "../../files/".to_string(),
+        };
         let _ = write!(
             html,
-            "    <a href=\"../../files/{}#sha256={}\"",
+            "    <a href=\"{prefix}{}#sha256={}\"",
             f.filename,
             advertised(f, fault)
         );
@@ -1116,6 +1200,33 @@ fn project_page(
     }
     html.push_str("  </body>\n</html>\n");
     html
+}
+
+/// Where the pages say the files are.
+fn files_base(shared: &Shared) -> String {
+    lock(&shared.files_base)
+        .clone()
+        .unwrap_or_else(|| shared.base.clone())
+}
+
+/// Standard base64 with padding (for `Authorization: Basic`).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// PEP 503 name normalisation: lowercase, runs of `-`, `_` and `.` become one `-`.

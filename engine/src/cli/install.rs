@@ -44,14 +44,19 @@ pub fn exec_default(g: &Global) -> Outcome {
     install(g, Vec::new())
 }
 
-/// Set by the first SIGINT/SIGTERM: the run starts no new part and returns once running ones
-/// finish.
+/// Set by the first SIGINT (or a SIGTERM): the run starts no new part and returns once
+/// running ones finish.
 static CANCEL: AtomicBool = AtomicBool::new(false);
-/// Set by the second: running recipes see `cancelled()` and are asked to stop now.
+/// Set by the second SIGINT, or by the first SIGTERM: running recipes see `cancelled()` and
+/// are asked to stop now.
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(signal: libc::c_int) {
-    if !CANCEL.swap(true, Ordering::Relaxed) {
+    // SIGTERM is what service managers and `kill` send to end a process soon: it does at
+    // once what two Ctrl-C do (no new part, running recipes asked to stop), and the next
+    // signal of either kind kills.
+    let first = !CANCEL.swap(true, Ordering::Relaxed);
+    if first && signal != libc::SIGTERM {
         return;
     }
     if !STOP.swap(true, Ordering::Relaxed) {
@@ -66,7 +71,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// Routes Ctrl-C and SIGTERM to [`CANCEL`], then [`STOP`], then the default action.
+/// Routes Ctrl-C to [`CANCEL`], then [`STOP`], then the default action; SIGTERM to both
+/// flags at once, then the default action.
 fn catch_signals() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
@@ -113,6 +119,7 @@ pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failur
         locked: g.locked,
         user_defaults: !g.no_user_defaults,
         stop: Some(&STOP),
+        nesting: Vec::new(),
     })
 }
 

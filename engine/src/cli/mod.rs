@@ -11,6 +11,7 @@ mod install;
 mod plan;
 mod plugins;
 mod query;
+mod uninstall;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -159,6 +160,7 @@ fn command() -> Command {
         .subcommand(init::cli())
         .subcommand(convert::cli())
         .subcommand(plugins::cli())
+        .subcommand(uninstall::cli())
 }
 
 fn global(m: &ArgMatches) -> Global {
@@ -272,6 +274,7 @@ pub fn main() -> ExitCode {
         Some(("init", m)) => init::exec(&g, m),
         Some(("convert", m)) => convert::exec(&g, m),
         Some(("plugins", m)) => plugins::exec(&g, m),
+        Some(("uninstall", m)) => uninstall::exec(&g, m),
         _ => install::exec_default(&g),
     };
     match outcome {

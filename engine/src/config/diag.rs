@@ -1,6 +1,7 @@
 //! Config errors: each diagnostic names a file, line and column and shows the offending
 //! snippet (rendered with annotate-snippets); one [`Error`] may carry several diagnostics.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -142,24 +143,62 @@ impl Diagnostic {
     }
 }
 
-/// A config error: one or more diagnostics, rendered with their snippets when created so
-/// the error can outlive the files it quotes.
+/// How many diagnostics one error shows; the rest are counted ("... and 19980 more errors"),
+/// so a file of 20,000 bad lines is reported in milliseconds and fits on a screen.
+pub const SHOWN: usize = 20;
+
+/// A config error: one or more diagnostics, each holding the file it quotes (shared, so the
+/// error outlives the [`Files`] it was made from). Only the first [`SHOWN`] are rendered,
+/// when displayed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct Error {
-    diagnostics: Vec<(Diagnostic, String)>,
+    diagnostics: Vec<(Diagnostic, Option<Arc<SourceFile>>)>,
+    /// What makes two diagnostics the same mistake, for [`Error::extend`].
+    seen: HashSet<Same>,
+}
+
+/// Two diagnostics are one mistake when they say the same at the same place (a file read
+/// twice through two `extends` gives the same message at the same offsets), or share a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Same {
+    At(String, String, Option<(String, u32, u32)>),
+    Key(String),
+}
+
+fn sameness(d: &Diagnostic, file: Option<&SourceFile>) -> Vec<Same> {
+    let at = d
+        .span
+        .zip(file)
+        .map(|(s, f)| (f.name.clone(), s.start, s.end));
+    let mut out = vec![Same::At(d.message.clone(), d.label.clone(), at)];
+    if let Some(k) = &d.key {
+        out.push(Same::Key(k.clone()));
+    }
+    out
 }
 
 impl Error {
-    /// Renders `diags` against `files` (which holds the texts the spans point into).
+    /// Collects `diags`, quoting `files` (which holds the texts the spans point into); the
+    /// same mistake reported twice is kept once.
     pub fn new(files: &Files, diags: Vec<Diagnostic>) -> Error {
-        let diagnostics = diags
-            .into_iter()
-            .map(|d| {
-                let r = render(files, &d);
-                (d, r)
-            })
-            .collect();
-        Error { diagnostics }
+        let mut e = Error {
+            diagnostics: Vec::with_capacity(diags.len()),
+            seen: HashSet::new(),
+        };
+        for d in diags {
+            let file = d.span.and_then(|s| files.source(s.file));
+            e.push(d, file);
+        }
+        e
+    }
+
+    fn push(&mut self, d: Diagnostic, file: Option<Arc<SourceFile>>) {
+        let keys = sameness(&d, file.as_deref());
+        if keys.iter().any(|k| self.seen.contains(k)) {
+            return;
+        }
+        self.seen.extend(keys);
+        self.diagnostics.push((d, file));
     }
 
     pub fn one(files: &Files, diag: Diagnostic) -> Error {
@@ -184,31 +223,36 @@ impl Error {
     /// Adds `other`'s diagnostics, skipping any already present (the same mistake reached
     /// from two places is reported once).
     pub fn extend(&mut self, other: Error) {
-        for d in other.diagnostics {
-            let same = |(mine, r): &(Diagnostic, String)| {
-                *r == d.1 || (mine.key.is_some() && mine.key == d.0.key)
-            };
-            if !self.diagnostics.iter().any(same) {
-                self.diagnostics.push(d);
-            }
+        for (d, f) in other.diagnostics {
+            self.push(d, f);
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (_, r)) in self.diagnostics.iter().enumerate() {
+        for (i, (d, file)) in self.diagnostics.iter().take(SHOWN).enumerate() {
             if i > 0 {
                 f.write_str("\n\n")?;
             }
-            f.write_str(r)?;
+            f.write_str(&render(file.as_deref(), d))?;
+        }
+        let more = self.diagnostics.len().saturating_sub(SHOWN);
+        if more > 0 {
+            let s = if more == 1 { "" } else { "s" };
+            write!(
+                f,
+                "\n\nerror: ... and {more} more error{s} (fix the ones above and run again)"
+            )?;
         }
         Ok(())
     }
 }
 
-fn render(files: &Files, d: &Diagnostic) -> String {
-    let file = d.span.and_then(|s| files.get(s.file).map(|f| (s, f)));
+/// Renders one diagnostic, quoting only the lines its span covers: handing the whole file
+/// to the renderer for every error made many errors cost the square of the file's size.
+fn render(file: Option<&SourceFile>, d: &Diagnostic) -> String {
+    let file = d.span.zip(file);
     let mut groups = Vec::new();
     let title = Level::ERROR.primary_title(d.message.as_str());
     let group = match file {
@@ -218,23 +262,17 @@ fn render(files: &Files, d: &Diagnostic) -> String {
             if end < start {
                 end = start;
             }
-            // Only the lines the span covers go to the renderer, which reads its whole
-            // source: quoting the whole file made each error cost the file's length.
-            let first = f
-                .line_starts
-                .partition_point(|&l| l <= start)
-                .saturating_sub(1);
-            let last = f.line_starts.partition_point(|&l| l <= end.max(start));
-            let from = f.line_starts[first];
+            let first = f.line_starts.partition_point(|&l| l <= start).max(1);
+            let from = f.line_starts[first - 1];
+            let last = f.line_starts.partition_point(|&l| l <= end).max(1);
             let to = f
                 .line_starts
                 .get(last)
-                .map_or(f.text.len(), |&l| l)
-                .max(end);
+                .map_or(f.text.len(), |&next| next.saturating_sub(1).max(end));
             title.element(
                 Snippet::source(&f.text[from..to])
+                    .line_start(first)
                     .path(f.name.as_str())
-                    .line_start(first + 1)
                     .fold(true)
                     .annotation(
                         AnnotationKind::Primary
@@ -274,5 +312,43 @@ mod tests {
         assert!(s.contains("buildout.cfg:2:5"), "{s}");
         assert!(s.contains("x = ${b}"), "{s}");
         assert_eq!(files.line_col(Span::new(id, 8, 12)), (2, 5));
+    }
+
+    #[test]
+    fn twenty_are_shown_the_rest_counted_and_repeats_dropped() {
+        let mut files = Files::default();
+        let text: String = (0..25).map(|i| format!("bad {i:02}\n")).collect();
+        let id = files.add("a.cfg".into(), text);
+        let mut diags: Vec<Diagnostic> = (0..25)
+            .map(|i| {
+                Diagnostic::new(ErrorKind::Syntax, "cannot parse")
+                    .at(Some(Span::new(id, i * 7, i * 7 + 6)), "here")
+            })
+            .collect();
+        diags.push(diags[3].clone());
+        let e = Error::new(&files, diags);
+        assert_eq!(e.diagnostics().count(), 25);
+        let s = e.to_string();
+        assert_eq!(s.matches("error: cannot parse").count(), 20, "{s}");
+        assert!(s.contains("a.cfg:20:1"), "{s}");
+        assert!(!s.contains("a.cfg:21:1"), "{s}");
+        assert!(
+            s.ends_with("error: ... and 5 more errors (fix the ones above and run again)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_span_over_several_lines_quotes_those_lines() {
+        let mut files = Files::default();
+        let id = files.add("a.cfg".into(), "[a]\nx = 1\n  2\n  3\ny = 4\n".into());
+        let e = Error::one(
+            &files,
+            Diagnostic::new(ErrorKind::Syntax, "bad").at(Some(Span::new(id, 4, 17)), "value"),
+        );
+        let s = e.to_string();
+        assert!(s.contains("a.cfg:2:1"), "{s}");
+        assert!(s.contains("2 | / x = 1") && s.contains("4 | |   3"), "{s}");
+        assert!(!s.contains("y = 4") && !s.contains("[a]"), "{s}");
     }
 }

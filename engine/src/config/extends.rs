@@ -2,12 +2,13 @@
 //! or http(s) URLs kept in `download-cache/extends`), flattened into the list of results
 //! zc.buildout merges in order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::Format;
 use super::condition::Env;
 use super::diag::{Diagnostic, ErrorKind, Files, Span};
+use super::limits::{self, Limits};
 use super::model::{Sections, Value};
 
 /// Where a config file lives.
@@ -67,6 +68,15 @@ pub struct Loader<'a> {
     applied: HashSet<Location>,
     /// Set by the root file's `[buildout] download-cache`, if any.
     pub root_download_cache: Option<(String, PathBuf)>,
+    /// How large a file may be.
+    pub limits: Limits,
+    /// The file id of each location already read: a `.cfg` file extended from several
+    /// places is read and stored once (and its errors, at the same spans, reported once).
+    read: HashMap<Location, u32>,
+    /// Bytes of config text parsed so far (a file applied twice counts twice), within
+    /// [`Limits::expanded`], and whether that was exceeded (reported once).
+    pub parsed: u64,
+    over_budget: bool,
 }
 
 impl<'a> Loader<'a> {
@@ -88,6 +98,10 @@ impl<'a> Loader<'a> {
             file_dirs: Vec::new(),
             applied: HashSet::new(),
             root_download_cache: None,
+            limits: Limits::default(),
+            read: HashMap::new(),
+            parsed: 0,
+            over_budget: false,
         }
     }
 
@@ -107,10 +121,7 @@ impl<'a> Loader<'a> {
 
     fn read(&mut self, loc: &Location) -> Result<String, String> {
         match loc {
-            Location::Path(p) => std::fs::read_to_string(p).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => format!("{} does not exist", p.display()),
-                _ => format!("cannot read {}: {e}", p.display()),
-            }),
+            Location::Path(p) => limits::read_file(p, self.limits.file),
             Location::Url(u) => self.download(u),
         }
     }
@@ -121,8 +132,8 @@ impl<'a> Loader<'a> {
             .as_ref()
             .map(|c| c.join(format!("{:016x}", fnv1a(url.as_bytes()))));
         if let Some(p) = cached.as_ref().filter(|p| p.exists()) {
-            return std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {} (cached {url}): {e}", p.display()));
+            return limits::read_file(p, self.limits.file)
+                .map_err(|e| format!("{e} (cached {url})"));
         }
         if self.offline {
             return Err(format!(
@@ -137,12 +148,20 @@ impl<'a> Loader<'a> {
                 "cannot download {url}: only http and https URLs are supported"
             ));
         }
+        let wait = self.limits.timeout;
         let body = ureq::get(url)
+            .config()
+            .timeout_connect(Some(wait))
+            .timeout_per_read(Some(wait))
+            .timeout_global(Some(wait.saturating_mul(10)))
+            .build()
             .call()
-            .map_err(|e| format!("cannot download {url}: {e}"))?
+            .map_err(|e| self.download_error(url, e))?
             .body_mut()
+            .with_config()
+            .limit(self.limits.file)
             .read_to_string()
-            .map_err(|e| format!("cannot download {url}: {e}"))?;
+            .map_err(|e| self.download_error(url, e))?;
         if let (Some(dir), Some(p)) = (cache, cached) {
             // Written through a temporary file so a concurrent run never reads half a file.
             let tmp = dir.join(format!(".tmp-{}", std::process::id()));
@@ -155,6 +174,22 @@ impl<'a> Loader<'a> {
             }
         }
         Ok(body)
+    }
+
+    fn download_error(&self, url: &str, e: ureq::Error) -> String {
+        match e {
+            ureq::Error::BodyExceedsLimit(_) => format!(
+                "cannot download {url}: it is larger than {}, the limit of a config file (raise {})",
+                limits::show(self.limits.file),
+                limits::FILE_VAR
+            ),
+            ureq::Error::Timeout(_) => format!(
+                "cannot download {url}: the server sent nothing for {} s (or took more than ten times that in all); raise {} if it is only slow",
+                self.limits.timeout.as_secs_f64(),
+                limits::TIMEOUT_VAR
+            ),
+            e => format!("cannot download {url}: {e}"),
+        }
     }
 
     /// Opens `loc` and what it extends; returns the results in merge order (extended files
@@ -219,6 +254,9 @@ impl<'a> Loader<'a> {
         from: Option<Span>,
         root: bool,
     ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
+        if let Some(&id) = self.read.get(loc) {
+            return self.parse_one(loc, id, from, root);
+        }
         let text = match self.read(loc) {
             Ok(t) => t,
             Err(msg) => {
@@ -237,15 +275,48 @@ impl<'a> Loader<'a> {
             .unwrap_or(&text)
             .replace("\r\n", "\n");
         let id = self.files.add(loc.display(&self.cwd), text);
-        let dir = match loc {
-            Location::Path(p) => p.parent().map(Path::to_path_buf),
-            Location::Url(_) => None,
-        };
+        self.read.insert(loc.clone(), id);
         while self.file_dirs.len() < id as usize {
             self.file_dirs.push(None);
         }
-        self.file_dirs.push(dir.clone());
+        self.file_dirs.push(dir_of(loc));
+        self.parse_one(loc, id, from, root)
+    }
+
+    /// Parses the file `id` read from `loc`; see [`Loader::load_one`].
+    #[allow(clippy::type_complexity)]
+    fn parse_one(
+        &mut self,
+        loc: &Location,
+        id: u32,
+        from: Option<Span>,
+        root: bool,
+    ) -> Option<(Sections, Vec<(Location, Option<Span>)>)> {
+        let dir = dir_of(loc);
         let source = self.files.source(id)?;
+        // A `.cfg` file extended from many places is parsed and applied at each: a line of
+        // `extends = x.cfg x.cfg ...` would multiply a small file into gigabytes.
+        self.parsed = self.parsed.saturating_add(source.text.len() as u64);
+        if self.parsed > self.limits.expanded {
+            if !std::mem::replace(&mut self.over_budget, true) {
+                self.errors.push(
+                    Diagnostic::new(
+                        ErrorKind::Io,
+                        format!(
+                            "applying {} again takes the config text read in one load past {}, the limit for one config",
+                            loc.display(&self.cwd),
+                            limits::show(self.limits.expanded)
+                        ),
+                    )
+                    .at(from, "extended here")
+                    .note(format!(
+                        "a .cfg file is applied again at every place it is extended; extend it once, or raise {}",
+                        limits::EXPANDED_VAR
+                    )),
+                );
+            }
+            return None;
+        }
         let parsed = match loc.format() {
             Format::Toml => super::toml::parse(&source.text, id, self.env),
             Format::Cfg => super::cfg::parse(&source.text, id, self.env),
@@ -306,6 +377,14 @@ impl<'a> Loader<'a> {
             }
         }
         Some((result, children))
+    }
+}
+
+/// The folder of a local file, against which the paths it names are resolved.
+fn dir_of(loc: &Location) -> Option<PathBuf> {
+    match loc {
+        Location::Path(p) => p.parent().map(Path::to_path_buf),
+        Location::Url(_) => None,
     }
 }
 

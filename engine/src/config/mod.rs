@@ -9,6 +9,7 @@ mod cmdline;
 mod condition;
 mod diag;
 mod extends;
+mod limits;
 mod model;
 mod substitute;
 mod toml;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
+pub use limits::Limits;
 pub use model::{History, Op, Source, Step, Value};
 pub use substitute::{IndexRef, ReferenceTable, Resolver, ValueRef};
 
@@ -57,6 +59,11 @@ pub struct Config {
     pub(crate) files: Files,
     pub(crate) file_dirs: Vec<Option<PathBuf>>,
     cwd: PathBuf,
+    /// The size limits this config was loaded with (the resolver applies `value`).
+    pub(crate) limits: Limits,
+    /// Bytes of config text parsed while loading, the first part of the budget
+    /// [`Limits::expanded`] that macro expansion then shares.
+    pub(crate) parsed: u64,
 }
 
 impl Config {
@@ -72,6 +79,20 @@ impl Config {
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// Every local file read to load the config (the config itself, the files it extends,
+    /// the user defaults), absolute; URLs and the command line are not files.
+    pub fn local_files(&self) -> Vec<PathBuf> {
+        self.file_dirs
+            .iter()
+            .enumerate()
+            .filter_map(|(id, dir)| {
+                let dir = dir.as_ref()?;
+                let name = Path::new(&self.files.get(id as u32)?.name).file_name()?;
+                Some(dir.join(name))
+            })
+            .collect()
     }
 
     /// The working directory the config was loaded from (origins are shown relative to it).
@@ -182,6 +203,7 @@ pub fn parse_toml_str(text: &str, name: &str) -> Result<(), Error> {
 /// defaults and without following `extends` or reading user defaults: what a fuzz target or
 /// a benchmark calls. Never panics.
 pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Config, Error> {
+    let limits = Limits::from_env()?;
     let mut files = Files::default();
     let env = condition::Env::default();
     let id = files.add(name.to_owned(), text.to_owned());
@@ -204,13 +226,16 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
         files,
         file_dirs: vec![Some(dir.to_path_buf())],
         cwd: dir.to_path_buf(),
+        limits,
+        parsed: text.len() as u64,
     })
 }
 
 fn find_config(opts: &LoadOptions) -> Result<PathBuf, Error> {
     if let Some(f) = &opts.file {
         let p = substitute::normalize(&opts.cwd.join(f));
-        if !p.exists() {
+        // A link counts as there, even a broken or looping one: reading it says which.
+        if std::fs::symlink_metadata(&p).is_err() {
             return Err(Error::plain(
                 ErrorKind::Io,
                 format!("config file {} does not exist", f.display()),
@@ -220,7 +245,7 @@ fn find_config(opts: &LoadOptions) -> Result<PathBuf, Error> {
     }
     for name in ["buildout.toml", "buildout.cfg"] {
         let p = opts.cwd.join(name);
-        if p.exists() {
+        if std::fs::symlink_metadata(&p).is_ok() {
             return Ok(p);
         }
     }
@@ -252,7 +277,13 @@ fn user_default_files(format: Format) -> Vec<PathBuf> {
             out.push(d.join("default.cfg"));
         }
     }
-    out.into_iter().filter(|p| p.exists()).collect()
+    // A missing file (or a dangling link) is no defaults; a link loop is reported.
+    out.into_iter()
+        .filter(|p| match std::fs::metadata(p) {
+            Ok(_) => true,
+            Err(e) => e.raw_os_error() == Some(libc::ELOOP),
+        })
+        .collect()
 }
 
 fn default_entry(v: &str) -> Entry {
@@ -260,13 +291,7 @@ fn default_entry(v: &str) -> Entry {
 }
 
 /// The built-in `[buildout]` defaults of SPEC §2.4.
-fn defaults(format: Format, dir: &Path) -> Sections {
-    let jobs = match format {
-        Format::Toml => std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .to_string(),
-        Format::Cfg => "1".to_owned(),
-    };
+fn defaults(_format: Format, dir: &Path) -> Sections {
     let index = std::env::var("PIP_INDEX_URL")
         .ok()
         .filter(|s| !s.is_empty())
@@ -284,7 +309,8 @@ fn defaults(format: Format, dir: &Path) -> Sections {
         ("find-links", ""),
         ("index", index.as_str()),
         ("installed", ".installed.toml"),
-        ("jobs", jobs.as_str()),
+        // Parts run one at a time, in order, as in zc.buildout; `-j N` opts in to more.
+        ("jobs", "1"),
         ("newest", "false"),
         ("offline", "false"),
         ("parts-directory", "parts"),
@@ -295,7 +321,8 @@ fn defaults(format: Format, dir: &Path) -> Sections {
     }
     // Both formats default these to the empty string (an empty list to `to_list`), so a
     // converted config resolves to the same values.
-    for k in ["develop", "plugin-path"] {
+    // `allow-outside`: folders outside the instance that recipes may write into (SPEC §3).
+    for k in ["allow-outside", "develop", "plugin-path"] {
         b.options.insert(k.to_owned(), default_entry(""));
     }
     b.options.insert(
@@ -322,6 +349,7 @@ fn fold(results: Vec<Sections>) -> Sections {
 /// Loads, extends and merges a config (SPEC §2.1 precedence). Substitution happens later,
 /// lazily, through [`Config::resolver`].
 pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
+    let limits = Limits::from_env()?;
     let path = find_config(opts)?;
     let format = match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => Format::Toml,
@@ -371,6 +399,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         opts.offline,
         format == Format::Toml,
     );
+    loader.limits = limits;
     loader.cache = cl_cache.map(|c| opts.cwd.join(extends::expand_home(&c)));
 
     let mut user = Vec::new();
@@ -408,6 +437,8 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
     }
     errors.extend(std::mem::take(&mut loader.errors));
     let file_dirs = std::mem::take(&mut loader.file_dirs);
+    // What parsing used of the budget, macro expansion may not use again.
+    let parsed = loader.parsed;
     model::update(&mut data, cl);
     if !errors.is_empty() {
         return Err(Error::new(&files, errors));
@@ -420,6 +451,8 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         files,
         file_dirs,
         cwd: opts.cwd.clone(),
+        limits,
+        parsed,
     };
     let directory = config.resolver().get("buildout", "directory")?;
     config.directory = PathBuf::from(directory.to_text());

@@ -338,6 +338,8 @@ pub struct Resolver<'c> {
     macro_users: Vec<bool>,
     /// Scratch: the values being resolved (for cycle detection), reused between calls.
     active: HashSet<(usize, usize)>,
+    /// Bytes of options copied by macro expansion so far (see [`Resolver::charge`]).
+    expanded_bytes: u64,
 }
 
 impl<'c> Resolver<'c> {
@@ -349,6 +351,7 @@ impl<'c> Resolver<'c> {
             outputs: HashMap::new(),
             lenient: false,
             active: HashSet::new(),
+            expanded_bytes: config.parsed,
             macro_users: config
                 .sections
                 .iter()
@@ -675,6 +678,7 @@ impl<'c> Resolver<'c> {
             if ready {
                 path.pop();
                 let section = self.expand_one(name, raw)?;
+                self.charge(name, raw, &section)?;
                 self.expanded.insert(s, Rc::new(section));
                 continue;
             }
@@ -710,6 +714,41 @@ impl<'c> Resolver<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Counts what expanding `name` copied against the load's budget: a macro of many
+    /// options used by many sections multiplies a small file into gigabytes.
+    fn charge(&mut self, name: &str, raw: &Section, section: &Section) -> Result<(), Diagnostic> {
+        const ENTRY: u64 = 128;
+        let size: u64 = section
+            .options
+            .iter()
+            .map(|(k, e)| {
+                let v = match &e.value {
+                    Value::Str(s) => s.len() as u64,
+                    Value::List(l) => l.iter().map(|x| x.len() as u64 + 24).sum(),
+                };
+                k.len() as u64 + v + ENTRY
+            })
+            .sum();
+        self.expanded_bytes = self.expanded_bytes.saturating_add(size);
+        let limit = self.config.limits.expanded;
+        if self.expanded_bytes <= limit {
+            return Ok(());
+        }
+        let span = raw.options.get("<").and_then(Entry::span).or(raw.header);
+        Err(Diagnostic::new(
+            ErrorKind::Type,
+            format!(
+                "expanding the macros of [{name}] takes the config text and the options copied from macros past {}, the limit for one config",
+                super::limits::show(limit)
+            ),
+        )
+        .at(span, "these macros")
+        .note(format!(
+            "every section using a macro gets its own copy of the macro's options; if the config is meant to be this large, raise {}",
+            super::limits::EXPANDED_VAR
+        )))
     }
 
     /// buildout's `_do_extend_raw` for one section whose macros are already expanded: the
@@ -1014,6 +1053,10 @@ impl<'c> Resolver<'c> {
                 stack.last_mut().expect("non-empty").got.push(got);
             } else {
                 let f = stack.pop().expect("non-empty");
+                let size = self.size(&f);
+                if size > self.config.limits.value {
+                    return Err(self.too_large(&f, size));
+                }
                 let v = self.assemble(&f);
                 let opt = f.opt().to_owned();
                 let v = self.finish(f.sec, &opt, v, &f.secref.options[f.entry])?;
@@ -1026,6 +1069,72 @@ impl<'c> Resolver<'c> {
                 }
             }
         }
+    }
+
+    /// The bytes [`Resolver::assemble`] would build for `f`, counted before building it, so
+    /// a value that doubles at every reference stops at the limit instead of at the end of
+    /// memory. A list element counts its text and the 24 bytes of its string.
+    fn size(&self, f: &Frame) -> u64 {
+        const ELEMENT: u64 = std::mem::size_of::<String>() as u64;
+        let dollar = match self.config.format {
+            Format::Toml => 1,
+            Format::Cfg => 2,
+        };
+        let of_value = |v: &Value| -> u64 {
+            match v {
+                Value::Str(s) => s.len() as u64,
+                Value::List(l) => l.iter().map(|e| e.len() as u64 + 1).sum(),
+            }
+        };
+        let text_of = |segs: &[Seg]| -> u64 {
+            segs.iter()
+                .map(|s| match s {
+                    Seg::Lit(r) => r.len() as u64,
+                    Seg::Dollar => dollar,
+                    Seg::Ref(i) => match &f.got[*i] {
+                        Got::Val(v) => of_value(v),
+                        Got::Literal => f.tpl.refs[*i].text.len() as u64,
+                    },
+                })
+                .fold(0, u64::saturating_add)
+                .saturating_add(if f.tpl.list { ELEMENT } else { 0 })
+        };
+        if !f.tpl.list {
+            return text_of(&f.tpl.elements[0]);
+        }
+        let mut total: u64 = 0;
+        for segs in &f.tpl.elements {
+            let n = match segs.as_slice() {
+                [Seg::Ref(i)] => match &f.got[*i] {
+                    Got::Val(v) => match &**v {
+                        Value::List(items) => items.iter().map(|e| e.len() as u64 + ELEMENT).sum(),
+                        v => of_value(v) + ELEMENT,
+                    },
+                    Got::Literal => text_of(segs),
+                },
+                _ => text_of(segs),
+            };
+            total = total.saturating_add(n);
+        }
+        total
+    }
+
+    fn too_large(&self, f: &Frame, size: u64) -> Diagnostic {
+        let limit = self.config.limits.value;
+        let name = format!("{}:{}", self.name(f.sec), f.opt());
+        Diagnostic::new(
+            ErrorKind::Type,
+            format!(
+                "the value of {name} would grow to {size} bytes by substitution, past the limit of {}",
+                super::limits::show(limit)
+            ),
+        )
+        .at(f.span, format!("{name} is substituted here"))
+        .note(format!(
+            "a value whose references repeat a value that repeats another grows exponentially; \
+             if the value is meant to be this large, raise {}",
+            super::limits::VALUE_VAR
+        ))
     }
 
     fn assemble(&self, f: &Frame) -> Value {

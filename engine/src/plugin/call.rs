@@ -5,17 +5,19 @@
 //! they receive, check it is UTF-8 (a recipe that sends anything else fails, with the bytes
 //! shown escaped) and never unwind into the plugin.
 
+use std::collections::HashSet;
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use rbuildout_plugin_api::abi::{self, KeyValue, Str};
 
 use super::library::{CallLock, Entry, Library};
 use super::{Call, CallResult, Hook, Host, RecipeError};
+use crate::run::paths::normalize;
 
 /// Error messages longer than this are cut (a recipe could send gigabytes).
 const MAX_ERROR: usize = 64 * 1024;
@@ -41,6 +43,12 @@ struct CallState<'a> {
     /// Strings handed to the recipe (`get_option`, `nested_build` errors), NUL-terminated,
     /// kept until the call ends. Boxed, so they never move.
     arena: Mutex<Vec<Box<[u8]>>>,
+    /// The buildout directory, against which relative paths resolve.
+    directory: &'a Path,
+    /// The part's recorded paths before the call, as the state has them.
+    owned: &'a [String],
+    /// The same, absolute and normalized, made on the first `owns` question.
+    owned_set: OnceLock<HashSet<PathBuf>>,
 }
 
 impl CallState<'_> {
@@ -177,6 +185,9 @@ pub(super) fn run(
         lock: library.lock.as_deref(),
         collected: Mutex::new(Collected::default()),
         arena: Mutex::new(Vec::new()),
+        directory: call.buildout_directory,
+        owned: call.owned,
+        owned_set: OnceLock::new(),
     };
     let raw = abi::Call {
         struct_size: std::mem::size_of::<abi::Call>(),
@@ -195,14 +206,18 @@ pub(super) fn run(
         get_option: Some(get_option),
         nested_build: Some(nested_build),
         cancelled: Some(cancelled),
+        owns: Some(owns),
     };
 
     if let Some(lock) = &library.lock {
         lock.acquire();
     }
+    // Named by the crash handler if the recipe kills the process.
+    let crash = super::crash::Guard::enter(call.part, &recipe, &library.path);
     // SAFETY: `function` comes from the checked vtable of a library that is never unloaded;
     // `raw` and everything it points to (buffer, options, state) outlive the call.
     let status = unsafe { function(&raw) };
+    drop(crash);
     if let Some(lock) = &library.lock {
         lock.release();
     }
@@ -408,6 +423,36 @@ unsafe extern "C" fn cancelled(ctx: *mut c_void) -> i32 {
         // SAFETY: called by the recipe with our ctx, during the call.
         let state = unsafe { state(ctx) };
         i32::from(state.host.cancelled())
+    })
+}
+
+unsafe extern "C" fn owns(ctx: *mut c_void, path: Str) -> i32 {
+    guarded(|| {
+        // SAFETY: called by the recipe with our ctx, during the call.
+        let state = unsafe { state(ctx) };
+        // SAFETY: the recipe passes a readable string.
+        let path = match unsafe { state.text(path, "a path") } {
+            Ok(path) => normalize(&state.directory.join(path)),
+            Err(status) => return status,
+        };
+        // A set, so that a part with a million paths answers each question in the time of
+        // a few lookups: the path itself or one of its folders.
+        let directory = normalize(state.directory);
+        let owned = state.owned_set.get_or_init(|| {
+            state
+                .owned
+                .iter()
+                .map(|p| normalize(&directory.join(p)))
+                // The instance folder, or one above it, owns nothing (an old state may
+                // record it): it would make every file the part's.
+                .filter(|p| !directory.starts_with(p))
+                .collect()
+        });
+        if path.ancestors().any(|p| owned.contains(p)) {
+            abi::OK
+        } else {
+            abi::NOT_FOUND
+        }
     })
 }
 

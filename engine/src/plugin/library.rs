@@ -52,6 +52,8 @@ pub(super) struct Entry {
 impl Library {
     /// Opens `path` with `RTLD_NOW | RTLD_LOCAL`, checks the descriptor and calls `init`.
     pub(super) fn open(path: &Path) -> Result<Library, PluginError> {
+        // Named by the crash handler if the library's initialisers, entry or init crash.
+        let _crash = super::crash::Guard::loading(path);
         let id: FileId = match std::fs::metadata(path) {
             Ok(meta) if meta.is_file() => (meta.dev(), meta.ino()),
             Ok(_) => {

@@ -10,13 +10,15 @@
 //! What a plugin can do wrong is contained here and reported against the part: a panic
 //! (the SDK turns it into a status code; the plugin is then not called again), an error,
 //! invalid UTF-8, a huge error message (cut), a call from a non-thread-safe plugin made
-//! concurrently (calls are serialised). Only a crash (segfault, abort) takes the process down.
+//! concurrently (calls are serialised). Only a crash (segfault, abort) takes the process down,
+//! and then [`crash`]'s signal handler names the part, recipe and library first.
 //!
 //! Plugin logs are re-emitted under the `tracing` target `rbuildout::recipe` with `part` and
 //! `plugin` fields, one level quieter than the plugin said (its `info` shows at `-v`, its
 //! `debug` at `-vv`); warnings and errors keep their level.
 
 mod call;
+mod crash;
 mod develop;
 mod digest;
 mod library;
@@ -27,7 +29,7 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 
@@ -55,6 +57,9 @@ pub enum PluginError {
         file: String,
         searched: Vec<PathBuf>,
     },
+    /// A Python recipe with no native plugin (boxed: it is the largest variant).
+    #[error(transparent)]
+    NotNative(Box<NotNative>),
     #[error("recipe plugin {} does not exist", path.display())]
     Missing { path: PathBuf },
     #[error("cannot load recipe plugin {}: {message}", path.display())]
@@ -93,6 +98,31 @@ pub enum PluginError {
         entry: String,
         available: Vec<String>,
     },
+}
+
+/// Why a recipe name is not native: it names a Python distribution no plugin provides.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "recipe `{recipe}` comes from the Python distribution `{distribution}`, which has no \
+     native plugin: no {file} in {}, and no plugin there provides `{distribution}:{entry}`{}\n\
+     hint: recipes of Python distributions need the Python recipe bridge (SPEC §5.8), which \
+     this rbuildout does not have yet; `rbuildout plugins` lists the native recipes",
+    searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+    if offered.is_empty() {
+        String::new()
+    } else {
+        format!(" (`{distribution}` is native only as: {})", offered.join(", "))
+    }
+)]
+pub struct NotNative {
+    pub recipe: String,
+    /// The Python distribution the recipe comes from, as the config writes it.
+    pub distribution: String,
+    pub entry: String,
+    pub file: String,
+    pub searched: Vec<PathBuf>,
+    /// The entries of the distribution that plugins do provide.
+    pub offered: Vec<String>,
 }
 
 /// A recipe call failed: the message to show against the part.
@@ -163,6 +193,18 @@ pub struct RecipeInfo {
 pub struct Registry {
     search: SearchPath,
     loaded: Mutex<HashMap<PathBuf, Arc<Library>>>,
+    /// The names plugins provide in their recipe tables (`name:entry` entries), read from
+    /// every plugin of the search path the first time a name has no library of its own.
+    provided: OnceLock<Vec<Provided>>,
+}
+
+/// One `name:entry` entry of a plugin's recipe table: the recipe `entry` of the
+/// distribution `name` (normalised), implemented by `library`'s entry `index`.
+struct Provided {
+    name: String,
+    entry: String,
+    library: Arc<Library>,
+    index: usize,
 }
 
 impl Registry {
@@ -170,6 +212,7 @@ impl Registry {
         Registry {
             search,
             loaded: Mutex::new(HashMap::new()),
+            provided: OnceLock::new(),
         }
     }
 
@@ -180,10 +223,22 @@ impl Registry {
 
     /// The recipe a part names: `"name"`, `"name:entry"`, or a library path containing `/`
     /// (relative to the config's folder), optionally followed by `:entry`.
+    ///
+    /// A name is first the library named for it (`librbuildout_recipe_<name>`, the name
+    /// normalised as Python distribution names are), and that library's recipe `entry`.
+    /// Without such a library, the first plugin of the search path whose recipe table has
+    /// the entry `<name>:<entry>` provides it: so one plugin serves several names
+    /// (`template` provides `collective.recipe.template`). A dotted name that nothing
+    /// provides is a Python recipe, and the error says so.
     pub fn recipe(&self, recipe: &str) -> Result<Recipe, PluginError> {
         let spec = search::parse(recipe)?;
         let path = match &spec.name {
-            search::Target::Name(name) => self.search.find(name)?,
+            search::Target::Name(name) => match self.search.find(name) {
+                Ok(path) => path,
+                Err(not_found) => {
+                    return self.provided(recipe.trim(), name, &spec.entry, not_found);
+                }
+            },
             search::Target::File(file) => self.search.config_dir.join(file),
         };
         let library = self.load(&path)?;
@@ -213,6 +268,68 @@ impl Registry {
             info.name = name;
             info.shadowed = shadowed;
             out.push(info);
+        }
+        out
+    }
+
+    /// The recipe `entry` of `name` from a plugin that provides it under that name.
+    fn provided(
+        &self,
+        recipe: &str,
+        name: &str,
+        entry: &str,
+        not_found: PluginError,
+    ) -> Result<Recipe, PluginError> {
+        let wanted = search::normalise(name);
+        let provided = self.provided.get_or_init(|| self.read_provided());
+        let mut of_name = provided.iter().filter(|p| p.name == wanted).peekable();
+        if of_name.peek().is_none() && !name.contains('.') {
+            return Err(not_found);
+        }
+        let mut offered = Vec::new();
+        for p in of_name {
+            if p.entry == entry {
+                return Ok(Recipe {
+                    library: Arc::clone(&p.library),
+                    index: p.index,
+                });
+            }
+            if !offered.contains(&p.entry) {
+                offered.push(p.entry.clone());
+            }
+        }
+        Err(PluginError::NotNative(Box::new(NotNative {
+            recipe: recipe.to_owned(),
+            distribution: name.to_owned(),
+            entry: entry.to_owned(),
+            file: search::file_name(name),
+            searched: self.search.dirs.clone(),
+            offered,
+        })))
+    }
+
+    /// Every `name:entry` entry of every plugin in the search path, in search order. A
+    /// library that cannot be loaded provides nothing (`rbuildout plugins` shows why).
+    fn read_provided(&self) -> Vec<Provided> {
+        let mut out = Vec::new();
+        for (_, path) in self.search.all() {
+            let library = match self.load(&path) {
+                Ok(library) => library,
+                Err(e) => {
+                    tracing::debug!("not looking for recipe names in {}: {e}", path.display());
+                    continue;
+                }
+            };
+            for (index, e) in library.entries.iter().enumerate() {
+                if let Some((name, entry)) = search::provided_name(&e.name) {
+                    out.push(Provided {
+                        name,
+                        entry: entry.to_owned(),
+                        library: Arc::clone(&library),
+                        index,
+                    });
+                }
+            }
         }
         out
     }
@@ -371,6 +488,11 @@ pub struct Call<'a> {
     /// Resolved options, lists joined by "\n".
     pub options: &'a [(String, String)],
     pub host: &'a dyn Host,
+    /// The paths the state recorded for the part before this call, as it records them
+    /// (relative to the buildout directory inside it, absolute outside): the record of an
+    /// update, the old record for the install of a reinstall, none for a first install. The
+    /// recipe asks through the `owns` callback (ABI 1.1) before replacing a file.
+    pub owned: &'a [String],
 }
 
 /// What a recipe reported during a successful call.

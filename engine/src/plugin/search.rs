@@ -78,13 +78,43 @@ impl SearchPath {
     }
 }
 
-/// The library file name for a plugin name: `librbuildout_recipe_<name>.so`, dashes as
-/// underscores.
+/// The library file name for a plugin name: `librbuildout_recipe_<name>.so`, the name
+/// [normalised](normalise) with `_` for `-` (`collective.recipe.template` →
+/// `librbuildout_recipe_collective_recipe_template.so`, `hello-recipe` →
+/// `librbuildout_recipe_hello_recipe.so`).
 pub(super) fn file_name(name: &str) -> String {
     format!(
         "{DLL_PREFIX}rbuildout_recipe_{}{DLL_SUFFIX}",
-        name.replace('-', "_")
+        normalise(name).replace('-', "_")
     )
+}
+
+/// A name as PEP 503 normalises Python distribution names: lowercase, every run of `-`, `_`
+/// and `.` one `-`. Recipe names are compared this way, as pip and zc.buildout compare
+/// distributions: `Plone.Recipe.Command` and `plone_recipe-command` name the same one.
+pub(super) fn normalise(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_run {
+                out.push('-');
+            }
+            in_run = true;
+        } else {
+            out.push(c.to_ascii_lowercase());
+            in_run = false;
+        }
+    }
+    out
+}
+
+/// A recipe-table entry that provides a recipe under another name, `"<name>:<entry>"`
+/// (`"collective.recipe.template:default"`), split into the normalised name and the entry.
+/// Plain entries (`"default"`, `"scripts"`) provide nothing beyond their own plugin's name.
+pub(super) fn provided_name(entry: &str) -> Option<(String, &str)> {
+    let (name, entry) = entry.rsplit_once(':')?;
+    (!name.is_empty() && !entry.is_empty()).then(|| (normalise(name), entry))
 }
 
 /// The plugin name a library file stands for, if its name has the plugin form.

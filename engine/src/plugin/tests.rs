@@ -3,6 +3,7 @@
 //! compiled here with gcc, and a system library that is not a plugin.
 
 use std::collections::HashMap;
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,6 +117,7 @@ fn call<'a>(dir: &'a Path, options: &'a [(String, String)], host: &'a TestHost) 
         locked: false,
         options,
         host,
+        owned: &[],
     }
 }
 
@@ -812,7 +814,7 @@ fn the_c_example_works_through_the_header_alone() {
     assert_eq!(info.len(), 1);
     assert_eq!(
         (info[0].abi.as_deref(), info[0].thread_safe),
-        (Some("1.0"), false)
+        (Some("1.1"), false)
     );
 }
 
@@ -923,6 +925,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         locked: false,
         options: &opts,
         host: &PanickingHost,
+        owned: &[],
     };
     // Unwinding into the plugin's `extern "C"` frames would abort this whole test process.
     let result = registry
@@ -940,6 +943,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         locked: false,
         options: &opts,
         host: &PanickingHost,
+        owned: &[],
     };
     let err = registry
         .recipe("testkit:nested")
@@ -973,4 +977,152 @@ fn a_long_recipe_sees_the_run_cancelled() {
     assert_eq!(err.message, "sleep cancelled");
     // What it registered before giving up comes back, for the runner to remove.
     assert_eq!(err.paths, vec![dir.path().join("sleep.marker")]);
+}
+
+#[test]
+fn owns_answers_from_the_paths_given_with_the_call() {
+    // The built-in `template` recipe asks `owns` before it replaces its output.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/app.conf"), "old").unwrap();
+    let registry = registry(root);
+    let recipe = registry.recipe("template").unwrap();
+    let opts = options(&[("inline", "new"), ("output", "etc/app.conf")]);
+    let host = TestHost::default();
+    let outcome = |owned: &[String]| {
+        let c = Call {
+            owned,
+            ..call(root, &opts, &host)
+        };
+        recipe.install(&c).map(|_| ()).map_err(|e| e.message)
+    };
+    let refused = Err(format!(
+        "{} exists and was not made by this part; move it away",
+        root.join("etc/app.conf").display()
+    ));
+    // Not recorded, or only the instance folder itself (an old state's): refused.
+    assert_eq!(outcome(&[]), refused);
+    assert_eq!(outcome(&["etc/other".into()]), refused);
+    assert_eq!(outcome(&[root.display().to_string()]), refused);
+    assert_eq!(outcome(&[".".into()]), refused);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/app.conf")).unwrap(),
+        "old"
+    );
+    // Recorded as the state records it, absolute, or as a folder that holds it: owned.
+    for owned in [
+        "etc/app.conf".to_owned(),
+        "./etc/x/../app.conf".to_owned(),
+        root.join("etc/app.conf").display().to_string(),
+        "etc".to_owned(),
+    ] {
+        std::fs::write(root.join("etc/app.conf"), "old").unwrap();
+        assert_eq!(outcome(std::slice::from_ref(&owned)), Ok(()), "{owned}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/app.conf")).unwrap(),
+            "new"
+        );
+    }
+}
+
+#[test]
+fn distribution_names_normalise_as_pep_503() {
+    use search::{file_name, normalise, provided_name};
+    assert_eq!(
+        normalise("Collective.Recipe_Template"),
+        "collective-recipe-template"
+    );
+    assert_eq!(normalise("a-._b..c"), "a-b-c");
+    assert_eq!(normalise("egg"), "egg");
+    assert_eq!(
+        file_name("zc.recipe.egg"),
+        format!("{DLL_PREFIX}rbuildout_recipe_zc_recipe_egg{DLL_SUFFIX}")
+    );
+    assert_eq!(
+        file_name("hello-recipe"),
+        format!("{DLL_PREFIX}rbuildout_recipe_hello_recipe{DLL_SUFFIX}")
+    );
+    assert_eq!(
+        provided_name("Plone.Recipe.Command:default"),
+        Some(("plone-recipe-command".to_owned(), "default"))
+    );
+    assert_eq!(provided_name("default"), None);
+    assert_eq!(provided_name(":default"), None);
+    assert_eq!(provided_name("x.y:"), None);
+}
+
+#[test]
+fn plugins_provide_distribution_names_through_their_recipe_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    // The template plugin provides collective.recipe.template, under any spelling of it.
+    for name in [
+        "collective.recipe.template",
+        "collective.recipe.template:default",
+        "Collective_Recipe-Template",
+    ] {
+        let recipe = registry.recipe(name).unwrap();
+        let identity = recipe.identity();
+        assert_eq!(identity.plugin, "template", "{name}");
+        assert_eq!(
+            identity.entry, "collective.recipe.template:default",
+            "{name}"
+        );
+        assert_eq!(identity.path, built("template"));
+    }
+    assert_eq!(
+        registry
+            .recipe("plone.recipe.command")
+            .unwrap()
+            .identity()
+            .plugin,
+        "command"
+    );
+    // A library named for the distribution comes first.
+    let first = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        built("testkit"),
+        first
+            .path()
+            .join(search::file_name("collective.recipe.template")),
+    )
+    .unwrap();
+    let shadowing = Registry::new(SearchPath {
+        dirs: vec![first.path().to_path_buf(), target_dir()],
+        config_dir: dir.path().to_path_buf(),
+    });
+    assert_eq!(
+        shadowing
+            .recipe("collective.recipe.template:file")
+            .unwrap()
+            .identity()
+            .plugin,
+        "testkit"
+    );
+    // Nothing provides it: a Python recipe, named with its distribution.
+    let err = registry.recipe("zc.recipe.nothing:x").unwrap_err();
+    assert!(matches!(err, PluginError::NotNative(_)), "{err}");
+    let err = err.to_string();
+    assert!(
+        err.starts_with(
+            "recipe `zc.recipe.nothing:x` comes from the Python distribution \
+             `zc.recipe.nothing`, which has no native plugin: no librbuildout_recipe_zc_recipe_nothing.so in "
+        ) && err.contains("no plugin there provides `zc.recipe.nothing:x`")
+            && err.contains("Python recipe bridge"),
+        "{err}"
+    );
+    let err = registry
+        .recipe("collective.recipe.template:genshi")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("(`collective.recipe.template` is native only as: default)"),
+        "{err}"
+    );
+    // A plain name that no library has keeps its message.
+    assert!(matches!(
+        registry.recipe("nothing-here").unwrap_err(),
+        PluginError::NotFound { .. }
+    ));
 }

@@ -4,9 +4,13 @@
 //! The lock file is never deleted: removing it while another process waits on it would let
 //! two runs hold "the" lock on two different files. The kernel releases the lock when the
 //! holder exits, however it exits, so a `kill -9` never leaves an instance locked.
+//!
+//! The file is opened without following symlinks: a link planted there would make every run
+//! truncate and write its target.
 
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +33,11 @@ pub enum LockError {
         holder: Option<u32>,
         seconds: f64,
     },
+    #[error(
+        "the instance lock {path} is a symbolic link, which rbuildout never writes through\n\
+         hint: remove the link; the next run creates the lock file"
+    )]
+    Link { path: PathBuf },
     #[error("interrupted while waiting for the lock {path}")]
     Interrupted { path: PathBuf },
     #[error("cannot lock {path}: {source}")]
@@ -64,8 +73,22 @@ impl InstanceLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
-            .map_err(io)?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => LockError::Link {
+                    path: path.to_path_buf(),
+                },
+                _ => io(e),
+            })?;
+        // A FIFO or a device there is nobody's lock; writing our pid into it would block or
+        // reach whatever it is.
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file: move it away",
+            )));
+        }
         let start = Instant::now();
         let mut told = false;
         loop {
@@ -158,6 +181,23 @@ mod tests {
         assert!(matches!(err, LockError::Timeout { .. }), "{err}");
         drop(held);
         InstanceLock::acquire(&path, Duration::ZERO, &cancel).unwrap();
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_lock_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep").unwrap();
+        let path = dir.path().join(".installed.toml.lock");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err =
+            InstanceLock::acquire(&path, Duration::ZERO, &AtomicBool::new(false)).unwrap_err();
+        assert!(matches!(err, LockError::Link { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Forwards a plugin's logs to the host: a `tracing` subscriber for the plugin's own copy of
-//! `tracing`, and the panic hook.
+//! `tracing`, and the panic hook (which, in a plugin built with `panic = "abort"`, is the
+//! only way the panic's message and location reach the user).
 //!
 //! A cdylib links its own copy of `tracing`, so the host's subscriber is invisible to it and
 //! every event would be dropped. `init` installs [`Bridge`] as the plugin's global subscriber;
@@ -90,7 +91,16 @@ pub(crate) fn install(host: &HostApi) {
             None => format!("panicked: {message}"),
         };
         PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
-        send(None, Level::DEBUG, "panic", &text);
+        // Unwinding, the export guard catches the panic and the host reports it with this
+        // location, so the hook's copy is only for `-vv`. Built with `panic = "abort"`, the
+        // process aborts right after this hook (the host names the part and library from
+        // its crash handler), so this is the only report of what went wrong: an error.
+        let level = if cfg!(panic = "abort") {
+            Level::ERROR
+        } else {
+            Level::DEBUG
+        };
+        send(None, level, "panic", &text);
     }));
 }
 

@@ -29,11 +29,13 @@ impl<'a> Context<'a> {
     /// # Safety
     /// `call` must be a valid `Call` from the host, with the strings it points at alive for `'a`.
     pub(crate) unsafe fn from_raw(call: &'a abi::Call) -> Result<Context<'a>> {
-        if call.struct_size < std::mem::size_of::<abi::Call>() {
+        // A host of ABI 1.0 passes a shorter call; the fields added since are read only
+        // after checking `struct_size` (see `owns`).
+        if call.struct_size < abi::CALL_SIZE_1_0 {
             return Err(Error::new(format!(
                 "the host passed a call of {} bytes, fewer than plugin ABI v1.0 needs ({})",
                 call.struct_size,
-                std::mem::size_of::<abi::Call>()
+                abi::CALL_SIZE_1_0
             )));
         }
         // SAFETY: the host keeps both strings alive for the call.
@@ -173,6 +175,23 @@ impl<'a> Context<'a> {
             Some(cancelled) => unsafe { cancelled(self.call.ctx) != 0 },
             None => false,
         }
+    }
+
+    /// Whether the part made `path` in an earlier run: it is one of the paths the state
+    /// recorded for the part before this call (for the install of a reinstall, the old
+    /// record's), or inside one of them. `path` is absolute or relative to the buildout
+    /// directory; `.` and `..` are resolved lexically. False when the host is older than
+    /// ABI 1.1 and cannot tell. [`files::check_target`](super::files::check_target) uses it.
+    pub fn owns(&self, path: &Path) -> bool {
+        if !crate::has_field!(abi::Call, owns, self.call.struct_size) {
+            return false;
+        }
+        let (Some(owns), Some(text)) = (self.call.owns, path.to_str()) else {
+            return false;
+        };
+        // SAFETY: the field lies within the host's `struct_size`, so the host set it; the
+        // callback and ctx come from the host for this call and `text` outlives it.
+        unsafe { owns(self.call.ctx, Str::new(text)) == abi::OK }
     }
 
     /// Logs a message attributed to this part; the host shows it through its own logging

@@ -59,9 +59,10 @@ pub unsafe extern "C" fn init(host: *const HostApi) -> i32 {
 /// its status code plus a message given to the host's `set_error`.
 fn guard(call: *const abi::Call, body: fn(&Options, &Context) -> Result<()>) -> i32 {
     // SAFETY: the host passes a valid `Call` for the duration of this function, or null.
-    let Some(call) = (unsafe { call.as_ref() }) else {
+    let Some(full) = (unsafe { full_call(call) }) else {
         return abi::ERROR;
     };
+    let call = &full;
     let _current = CurrentCall::enter(call);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `call` is the host's valid call, alive until we return.
@@ -88,6 +89,36 @@ fn guard(call: *const abi::Call, body: fn(&Options, &Context) -> Result<()>) -> 
             abi::PANIC
         }
     }
+}
+
+/// The host's call copied into a whole `Call` of this crate's ABI version: a host of an
+/// older minor version passes a shorter struct (its `struct_size`), whose missing fields at
+/// the end stay zero, that is `None`. Reading the host's struct through a `&Call` would
+/// claim bytes it does not have.
+///
+/// # Safety
+/// `call` must be null or point to a `Call` of at least `struct_size` readable bytes.
+unsafe fn full_call(call: *const abi::Call) -> Option<abi::Call> {
+    if call.is_null() {
+        return None;
+    }
+    // SAFETY: every version of `Call` starts with `struct_size`.
+    let size = unsafe { std::ptr::addr_of!((*call).struct_size).read() };
+    let mut full = std::mem::MaybeUninit::<abi::Call>::zeroed();
+    // SAFETY: the host's struct has `size` readable bytes; at most the size of ours is
+    // copied into ours, which does not overlap it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            call.cast::<u8>(),
+            full.as_mut_ptr().cast::<u8>(),
+            size.min(std::mem::size_of::<abi::Call>()),
+        );
+    }
+    // SAFETY: all-zero bytes are a valid `Call` (null pointers, zero numbers, `None`
+    // callbacks), and the bytes copied over them came from a valid `Call` of the host.
+    let mut full = unsafe { full.assume_init() };
+    full.struct_size = size;
+    Some(full)
 }
 
 /// The options of a raw call, checked to be UTF-8.

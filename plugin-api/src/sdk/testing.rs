@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use super::Recipe;
 use super::export::Export;
+use super::files::normalize;
 use crate::abi::{self, KeyValue, RecipeFn, Str};
 
 /// One call to run: the part, its options, and what the fake host answers.
@@ -27,6 +28,11 @@ pub struct TestCall {
     pub nested_error: Option<String>,
     /// What [`Context::cancelled`](crate::Context::cancelled) says.
     pub cancelled: bool,
+    /// The paths the state recorded for the part before the call (relative to the buildout
+    /// directory, or absolute): what [`Context::owns`](crate::Context::owns) finds.
+    pub owned: Vec<PathBuf>,
+    /// Acts as a host of ABI 1.0, whose call ends before `owns`.
+    pub abi_1_0: bool,
 }
 
 impl TestCall {
@@ -127,7 +133,11 @@ fn run(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> 
     let part = nul_terminated(&call.part);
     let directory = nul_terminated(&call.buildout_directory.to_string_lossy());
     let raw = abi::Call {
-        struct_size: std::mem::size_of::<abi::Call>(),
+        struct_size: if call.abi_1_0 {
+            abi::CALL_SIZE_1_0
+        } else {
+            std::mem::size_of::<abi::Call>()
+        },
         ctx: &state as *const State as *mut c_void,
         part: text_of(&part),
         buildout_directory: text_of(&directory),
@@ -143,6 +153,7 @@ fn run(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> 
         get_option: Some(get_option),
         nested_build: Some(nested_build),
         cancelled: Some(cancelled),
+        owns: Some(owns),
     };
     // SAFETY: `function` is the SDK's own guard for `R`; `raw` and all it points to outlive
     // the call.
@@ -283,4 +294,17 @@ unsafe extern "C" fn cancelled(ctx: *mut c_void) -> i32 {
     // SAFETY: the ctx is ours, alive during the call.
     let state = unsafe { &*(ctx as *const State) };
     i32::from(state.call.cancelled)
+}
+
+unsafe extern "C" fn owns(ctx: *mut c_void, path: Str) -> i32 {
+    // SAFETY: called by the SDK during the call.
+    let (state, path) = unsafe { read(ctx, path) };
+    let directory = &state.call.buildout_directory;
+    let path = normalize(&directory.join(path));
+    let owned = state
+        .call
+        .owned
+        .iter()
+        .any(|p| path.starts_with(normalize(&directory.join(p))));
+    if owned { abi::OK } else { abi::NOT_FOUND }
 }

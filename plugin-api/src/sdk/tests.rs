@@ -122,3 +122,127 @@ mod exported {
         assert!(vtable.install.is_some() && vtable.update.is_some() && vtable.uninstall.is_none());
     }
 }
+
+/// Publishes what `Context::owns` and `files::check_target` say about the option `path`.
+struct Check;
+
+impl Recipe for Check {
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        let path = Path::new(options.require("path")?);
+        ctx.publish("owns", &ctx.owns(path).to_string())?;
+        let checked = super::files::check_target(ctx, path)?;
+        ctx.publish("checked", &checked.display().to_string())
+    }
+}
+
+fn check(call: &TestCall) -> std::result::Result<String, String> {
+    testing::install::<Check>(call)
+        .map(|o| o.output("checked").unwrap_or_default().to_owned())
+        .map_err(|f| f.message)
+}
+
+#[test]
+fn owns_answers_from_the_recorded_paths_and_is_false_on_an_old_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut call = TestCall::new("p", root, &[]);
+    call.owned = vec![
+        "etc/app.conf".into(),
+        "parts/p".into(),
+        "/elsewhere/x".into(),
+    ];
+    let owns = |call: &TestCall, path: &str| {
+        let mut call = call.clone();
+        call.options = vec![("path".into(), path.into())];
+        // `check_target` may refuse: only the `owns` output matters here.
+        match testing::install::<Check>(&call) {
+            Ok(outcome) => outcome.output("owns").map(str::to_owned),
+            Err(failure) => failure.outcome.output("owns").map(str::to_owned),
+        }
+    };
+    let abs = root.join("etc/app.conf").display().to_string();
+    for (path, expected) in [
+        ("etc/app.conf", "true"),
+        ("./etc/../etc/app.conf", "true"),
+        (abs.as_str(), "true"),
+        ("parts/p/inside/file", "true"),
+        ("/elsewhere/x", "true"),
+        ("etc/other.conf", "false"),
+        ("etc", "false"),
+        ("parts/p2", "false"),
+    ] {
+        assert_eq!(owns(&call, path).as_deref(), Some(expected), "{path}");
+    }
+    // A host of ABI 1.0 passes a shorter call: the recipe still runs, and owns nothing.
+    call.abi_1_0 = true;
+    assert_eq!(owns(&call, "etc/app.conf").as_deref(), Some("false"));
+}
+
+#[test]
+fn check_target_keeps_writes_inside_and_off_files_the_part_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let root = base.join("instance");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(base.join("shared")).unwrap();
+    std::fs::write(root.join("etc/user.conf"), "mine").unwrap();
+    std::os::unix::fs::symlink("/", root.join("sys")).unwrap();
+    let with = |path: &str| {
+        let mut call = TestCall::new("p", &root, &[("path", path)]);
+        call.owned = vec!["etc/made.conf".into()];
+        call
+    };
+
+    // Inside, new: allowed, returned absolute and normalized.
+    assert_eq!(
+        check(&with("etc/./new.conf")),
+        Ok(root.join("etc/new.conf").display().to_string())
+    );
+    // Outside, as written or through a link: refused, naming the path and the option.
+    let outside = check(&with("../shared/x")).unwrap_err();
+    assert_eq!(
+        outside,
+        format!(
+            "{}/shared/x is outside the buildout directory {}: list the folder in \
+             `allow-outside` of [buildout] to let parts write there",
+            base.display(),
+            root.display()
+        )
+    );
+    let linked = check(&with("sys/x")).unwrap_err();
+    assert!(
+        linked.contains("is reached through a link to /"),
+        "{linked}"
+    );
+    // An existing file the part did not make: refused; one it made: allowed.
+    assert_eq!(
+        check(&with("etc/user.conf")).unwrap_err(),
+        format!(
+            "{} exists and was not made by this part; move it away",
+            root.join("etc/user.conf").display()
+        )
+    );
+    std::fs::write(root.join("etc/made.conf"), "old").unwrap();
+    assert!(check(&with("etc/made.conf")).is_ok());
+
+    // Folders listed in `allow-outside`, and the eggs folder, let writes through.
+    let mut call = with("../shared/x");
+    call.other_options.insert(
+        ("buildout".into(), "allow-outside".into()),
+        "/nowhere\n../shared".into(),
+    );
+    assert!(check(&call).is_ok());
+    let mut call = with("../shared/eggs/a");
+    call.other_options.insert(
+        ("buildout".into(), "eggs-directory".into()),
+        base.join("shared/eggs").display().to_string(),
+    );
+    assert!(check(&call).is_ok());
+    // Listing one folder lets no link elsewhere through.
+    let mut call = with("sys/etc/passwd");
+    call.other_options.insert(
+        ("buildout".into(), "allow-outside".into()),
+        "../shared".into(),
+    );
+    assert!(check(&call).unwrap_err().contains("through a link"));
+}

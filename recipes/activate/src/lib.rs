@@ -52,8 +52,20 @@ fn write_all(options: &Options, ctx: &Context) -> Result<()> {
         ("activate.fish", fish(&settings)),
         ("activate.csh", csh(&settings)),
     ];
-    for (name, text) in scripts {
-        let path = bin_dir.join(name);
+    // All three are checked before any is written: inside the instance or an allowed
+    // folder, and none over a file the part did not write (unless it already holds the same
+    // text, as a run killed before the state was saved leaves it).
+    let targets = files::Targets::of(ctx);
+    let scripts = scripts
+        .into_iter()
+        .map(|(name, text)| {
+            Ok((
+                targets.check_write(&bin_dir.join(name), text.as_bytes())?,
+                text,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (path, text) in scripts {
         if files::write_if_changed(&path, text.as_bytes(), Some(0o644))? {
             ctx.info(&format!("wrote {}", path.display()));
         }

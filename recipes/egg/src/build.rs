@@ -12,9 +12,12 @@ pub struct Builder<'a> {
     pub cache: PathBuf,
     /// Distinguishes interpreters (a built wheel may be specific to one).
     pub interp_key: String,
-    /// `--index-url X` / `--no-index`, `--find-links Y`: where isolated builds find their
-    /// build requirements.
-    pub pip_args: Vec<String>,
+    /// `PIP_INDEX_URL` / `PIP_NO_INDEX`, `PIP_FIND_LINKS`: where isolated builds find their
+    /// build requirements (pip's environment, so no password shows on a command line).
+    pub pip_env: Vec<(String, String)>,
+    /// URLs with credentials and their shown forms: pip's output is scrubbed of them
+    /// before it goes into an error message.
+    pub secrets: Vec<(String, String)>,
 }
 
 fn only_wheel(dir: &Path) -> Option<PathBuf> {
@@ -76,14 +79,21 @@ impl Builder<'_> {
                 "--disable-pip-version-check",
                 "-q",
             ])
-            .args(&self.pip_args)
+            .env_remove("PIP_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL")
+            .env_remove("PIP_FIND_LINKS")
+            .env_remove("PIP_NO_INDEX")
+            .envs(self.pip_env.iter().map(|(k, v)| (k, v)))
             .arg("--wheel-dir")
             .arg(tmp.path())
             .arg(sdist)
             .output()
             .map_err(|e| Error::new(format!("cannot run {}: {e}", self.python.display())))?;
         if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
+            let mut err = String::from_utf8_lossy(&out.stderr).into_owned();
+            for (secret, shown) in &self.secrets {
+                err = err.replace(secret.as_str(), shown);
+            }
             let tail: Vec<&str> = err.lines().rev().take(15).collect();
             return Err(Error::new(format!(
                 "building a wheel from {name} with `{} -m pip wheel --no-deps` failed:\n{}",

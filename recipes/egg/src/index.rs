@@ -280,11 +280,24 @@ fn entry_from_link(
     ))
 }
 
+/// The absolute URL of a link on the page `page_url`, refused when the page may not lead
+/// there ([`check_hop`](crate::http::check_hop)); userinfo a page puts in a link is dropped.
+fn link(page_url: &str, base: &str, href: &str, allow_insecure: bool) -> Result<String> {
+    let abs = crate::http::split_userinfo(&join(base, href)?).0;
+    crate::http::check_hop(page_url, &abs, allow_insecure).map_err(|why| {
+        Error::new(format!(
+            "the index page {page_url} has a link that was refused: {why}"
+        ))
+    })?;
+    Ok(abs)
+}
+
 /// Parses a PEP 503 page of `project` served from `page_url`.
 fn parse_html(
     project: Option<&str>,
     page_url: &str,
     html: &str,
+    allow_insecure: bool,
 ) -> Result<Vec<(String, DistFile)>> {
     let (links, base) = anchors(html);
     let base = match base {
@@ -296,7 +309,12 @@ fn parse_html(
         let Some(href) = a.attrs.get("href") else {
             continue;
         };
-        let abs = join(&base, href)?;
+        // Only links to distributions matter; others may point anywhere.
+        let (bare, _) = split_fragment(href);
+        if project_of(&filename_of(&bare)).is_none() {
+            continue;
+        }
+        let abs = link(page_url, &base, href, allow_insecure)?;
         if let Some(e) = entry_from_link(project, &abs, &a.attrs) {
             out.push(e);
         }
@@ -305,7 +323,12 @@ fn parse_html(
 }
 
 /// Parses a PEP 691 JSON page of `project` served from `page_url`.
-fn parse_json(project: &str, page_url: &str, body: &[u8]) -> Result<Vec<DistFile>> {
+fn parse_json(
+    project: &str,
+    page_url: &str,
+    body: &[u8],
+    allow_insecure: bool,
+) -> Result<Vec<DistFile>> {
     let bad = |why: String| {
         Error::new(format!(
             "the index page {page_url} is not PEP 691 JSON: {why}"
@@ -327,7 +350,7 @@ fn parse_json(project: &str, page_url: &str, body: &[u8]) -> Result<Vec<DistFile
         let Some((version, kind)) = parse_filename(project, filename) else {
             continue;
         };
-        let (url, frag_sha) = split_fragment(&join(page_url, url)?);
+        let (url, frag_sha) = split_fragment(&link(page_url, page_url, url, allow_insecure)?);
         let sha256 = f
             .get("hashes")
             .and_then(|h| h.get("sha256"))
@@ -573,7 +596,7 @@ impl<'a> Finder<'a> {
                 return Ok(Vec::new());
             };
             let url = file_url(Path::new(&page));
-            return Ok(parse_html(Some(project), &url, &html)?
+            return Ok(parse_html(Some(project), &url, &html, true)?
                 .into_iter()
                 .map(|(_, f)| f)
                 .collect());
@@ -583,7 +606,7 @@ impl<'a> Finder<'a> {
             return Ok(Vec::new());
         };
         if answer.content_type.contains("json") {
-            return parse_json(project, &answer.url, &answer.body);
+            return parse_json(project, &answer.url, &answer.body, client.allow_insecure());
         }
         let html = std::str::from_utf8(&answer.body).map_err(|_| {
             Error::new(format!(
@@ -596,10 +619,12 @@ impl<'a> Finder<'a> {
                 answer.content_type
             )));
         }
-        Ok(parse_html(Some(project), &answer.url, html)?
-            .into_iter()
-            .map(|(_, f)| f)
-            .collect())
+        Ok(
+            parse_html(Some(project), &answer.url, html, client.allow_insecure())?
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect(),
+        )
     }
 
     /// Every distribution file reachable from the find-links entries.
@@ -638,7 +663,7 @@ impl<'a> Finder<'a> {
                     if let Some(e) = entry_from_link(None, &url, &HashMap::new()) {
                         out.push(e);
                     } else if let Ok(html) = std::fs::read_to_string(&path) {
-                        out.extend(parse_html(None, &url, &html)?);
+                        out.extend(parse_html(None, &url, &html, true)?);
                     }
                 } else {
                     return Err(Error::new(format!(
@@ -661,7 +686,12 @@ impl<'a> Finder<'a> {
                 )));
             };
             let html = String::from_utf8_lossy(&answer.body);
-            out.extend(parse_html(None, &answer.url, &html)?);
+            out.extend(parse_html(
+                None,
+                &answer.url,
+                &html,
+                client.allow_insecure(),
+            )?);
         }
         Ok(out)
     }
@@ -701,7 +731,7 @@ mod tests {
           <A HREF='alpha-0.9.tar.gz' data-yanked="">x</A>
           <a href="other-1.0.tar.gz">other</a>
         </body></html>"#;
-        let files = parse_html(Some("alpha"), "http://h/simple/alpha/", html).unwrap();
+        let files = parse_html(Some("alpha"), "http://h/simple/alpha/", html, false).unwrap();
         assert_eq!(files.len(), 2);
         let f = &files[0].1;
         assert_eq!(f.url, "http://h/files/alpha-1.0-py3-none-any.whl");
@@ -714,18 +744,61 @@ mod tests {
     }
 
     #[test]
+    fn remote_pages_may_not_link_to_local_files_or_downgrade_to_http() {
+        let file = r#"<a href="file:///tmp/alpha-1.0-py3-none-any.whl">a</a>"#;
+        let err = parse_html(Some("alpha"), "http://h/simple/alpha/", file, true).unwrap_err();
+        assert!(err.message().contains("local file"), "{err}");
+        // A local page (a find-links file) may name local files.
+        assert_eq!(
+            parse_html(Some("alpha"), "file:///x/index.html", file, false)
+                .unwrap()
+                .len(),
+            1
+        );
+        let http = r#"<a href="http://h/f/alpha-1.0-py3-none-any.whl">a</a>"#;
+        let err = parse_html(Some("alpha"), "https://h/simple/alpha/", http, false).unwrap_err();
+        assert!(err.message().contains("allow-insecure"), "{err}");
+        assert_eq!(
+            parse_html(Some("alpha"), "https://h/simple/alpha/", http, true)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            parse_html(Some("alpha"), "http://h/simple/alpha/", http, false)
+                .unwrap()
+                .len(),
+            1
+        );
+        let json = br#"{"files":[{"filename":"alpha-1.0-py3-none-any.whl",
+            "url":"http://h/f/alpha-1.0-py3-none-any.whl","hashes":{}}]}"#;
+        assert!(parse_json("alpha", "https://h/simple/alpha/", json, false).is_err());
+        // Links that name no distribution are not followed, so they are not refused.
+        let other = r#"<a href="file:///etc/passwd">x</a><a href="javascript:x">y</a>"#;
+        assert!(
+            parse_html(Some("alpha"), "https://h/simple/alpha/", other, false)
+                .unwrap()
+                .is_empty()
+        );
+        // Userinfo a page puts in a link is dropped.
+        let creds = r#"<a href="https://u:secret@h/f/alpha-1.0-py3-none-any.whl">a</a>"#;
+        let f = parse_html(Some("alpha"), "https://h/simple/alpha/", creds, false).unwrap();
+        assert_eq!(f[0].1.url, "https://h/f/alpha-1.0-py3-none-any.whl");
+    }
+
+    #[test]
     fn parses_json_pages() {
         let json = br#"{"meta":{"api-version":"1.1"},"name":"alpha","files":[
           {"filename":"alpha-1.0-py3-none-any.whl","url":"/f/alpha-1.0-py3-none-any.whl",
            "hashes":{"sha256":"AA"},"requires-python":">=3.8","yanked":"bad",
            "core-metadata":{"sha256":"bb"}},
           {"filename":"alpha-2.0.tar.gz","url":"https://x/alpha-2.0.tar.gz","hashes":{}}]}"#;
-        let files = parse_json("alpha", "http://h/simple/alpha/", json).unwrap();
+        let files = parse_json("alpha", "http://h/simple/alpha/", json, false).unwrap();
         assert_eq!(files[0].url, "http://h/f/alpha-1.0-py3-none-any.whl");
         assert_eq!(files[0].sha256.as_deref(), Some("aa"));
         assert!(files[0].yanked);
         assert_eq!(files[0].metadata, Some(Some("bb".into())));
         assert_eq!(files[1].kind, Kind::Sdist);
-        assert!(parse_json("alpha", "http://h/", b"<html>").is_err());
+        assert!(parse_json("alpha", "http://h/", b"<html>", false).is_err());
     }
 }

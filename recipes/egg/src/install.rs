@@ -2,6 +2,9 @@
 //! components, links and duplicates are refused, local headers must agree with the central
 //! directory, every file must match RECORD, and the folder appears only by a rename of a
 //! complete temp folder (another process that got there first wins; its folder is used).
+//! Members are inflated streaming, straight into their files, with limits on the total size
+//! and on the compression ratio checked on the declared sizes first and then on the bytes
+//! really inflated (see [`Limits`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -70,22 +73,181 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
+/// A running hash of a member, for its RECORD line.
+enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    /// The hasher a RECORD hash field (`algo=base64digest`) asks for, and the digest wanted.
+    fn for_field(field: &str) -> std::result::Result<(Hasher, String), String> {
+        let (algo, want) = field
+            .split_once('=')
+            .ok_or_else(|| format!("bad hash field {field:?}"))?;
+        let h = match algo {
+            "sha256" => Hasher::Sha256(sha2::Sha256::new()),
+            "sha384" => Hasher::Sha384(sha2::Sha384::new()),
+            "sha512" => Hasher::Sha512(sha2::Sha512::new()),
+            other => {
+                return Err(format!(
+                    "hash algorithm {other} is not accepted (sha256 or stronger)"
+                ));
+            }
+        };
+        Ok((h, want.trim_end_matches('=').to_owned()))
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha384(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest as RECORD writes it (URL-safe base64 without padding).
+    fn finish(self) -> String {
+        let e = &data_encoding::BASE64URL_NOPAD;
+        match self {
+            Hasher::Sha256(h) => e.encode(&h.finalize()),
+            Hasher::Sha384(h) => e.encode(&h.finalize()),
+            Hasher::Sha512(h) => e.encode(&h.finalize()),
+        }
+    }
+}
+
 /// `algo=base64digest` of `data` checked against a RECORD hash field.
+#[cfg(test)]
 fn record_hash_ok(field: &str, data: &[u8]) -> std::result::Result<bool, String> {
-    let (algo, want) = field
-        .split_once('=')
-        .ok_or_else(|| format!("bad hash field {field:?}"))?;
-    let got = match algo {
-        "sha256" => data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(data)),
-        "sha384" => data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha384::digest(data)),
-        "sha512" => data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha512::digest(data)),
-        other => {
+    let (mut h, want) = Hasher::for_field(field)?;
+    h.update(data);
+    Ok(h.finish() == want)
+}
+
+/// Members larger than this (uncompressed) must not pass the compression ratio limit.
+const RATIO_FLOOR: u64 = 1 << 20;
+/// Largest member read into memory (RECORD, WHEEL, METADATA, entry points, scripts).
+pub const MAX_IN_MEMORY: u64 = 64 << 20;
+/// Default of `RBUILDOUT_MAX_UNPACKED_SIZE`.
+pub const DEFAULT_MAX_UNPACKED: u64 = 4 << 30;
+/// Default of `RBUILDOUT_MAX_ZIP_RATIO`.
+pub const DEFAULT_MAX_RATIO: u64 = 200;
+
+/// What a wheel may unpack to: `max_total` bytes in all (`RBUILDOUT_MAX_UNPACKED_SIZE`),
+/// and no member over 1 MiB inflating to more than `max_ratio` times its compressed size
+/// (`RBUILDOUT_MAX_ZIP_RATIO`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_total: u64,
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_total: DEFAULT_MAX_UNPACKED,
+            max_ratio: DEFAULT_MAX_RATIO,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits from the environment, else the defaults.
+    pub fn from_env() -> Result<Limits> {
+        let mut l = Limits::default();
+        if let Ok(v) = std::env::var("RBUILDOUT_MAX_UNPACKED_SIZE")
+            && !v.trim().is_empty()
+        {
+            l.max_total = crate::util::parse_size(&v).ok_or_else(|| {
+                Error::new(format!(
+                    "RBUILDOUT_MAX_UNPACKED_SIZE={v:?} is not a size; set it to bytes or a \
+                     size such as 4G"
+                ))
+            })?;
+        }
+        if let Ok(v) = std::env::var("RBUILDOUT_MAX_ZIP_RATIO")
+            && !v.trim().is_empty()
+        {
+            l.max_ratio = v.trim().parse().ok().filter(|r| *r > 0).ok_or_else(|| {
+                Error::new(format!(
+                    "RBUILDOUT_MAX_ZIP_RATIO={v:?} is not a ratio; set it to a whole \
+                     number such as 200"
+                ))
+            })?;
+        }
+        Ok(l)
+    }
+
+    /// Whether `size` bytes from `compressed` bytes is too high a ratio.
+    fn ratio_exceeded(&self, size: u64, compressed: u64) -> bool {
+        size > RATIO_FLOOR && size / compressed.max(1) >= self.max_ratio
+    }
+
+    fn ratio_error(&self, name: &str, compressed: u64) -> String {
+        format!(
+            "member {name:?} inflates to more than {} times its {compressed} compressed \
+             bytes (a zip bomb?); set RBUILDOUT_MAX_ZIP_RATIO to allow more",
+            self.max_ratio
+        )
+    }
+
+    fn total_error(&self) -> String {
+        format!(
+            "it unpacks to more than {} bytes; set RBUILDOUT_MAX_UNPACKED_SIZE to allow more",
+            self.max_total
+        )
+    }
+}
+
+/// The bytes a wheel has inflated so far, and its limits.
+struct Budget {
+    used: u64,
+    limits: Limits,
+}
+
+/// Copies the member `name` (`compressed` bytes in the archive) from `r` to `w` in 64 KiB
+/// steps, hashing it, counting the bytes really inflated: the wheel's total against the
+/// budget, the member against the ratio limit and `cap`.
+fn copy_member(
+    r: &mut dyn Read,
+    w: &mut dyn Write,
+    mut hasher: Option<&mut Hasher>,
+    name: &str,
+    compressed: u64,
+    cap: u64,
+    budget: &mut Budget,
+) -> std::result::Result<(), String> {
+    let limits = budget.limits;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut size = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("member {name:?} is corrupt: {e}")),
+        };
+        size += n as u64;
+        budget.used += n as u64;
+        if budget.used > limits.max_total {
+            return Err(limits.total_error());
+        }
+        if limits.ratio_exceeded(size, compressed) {
+            return Err(limits.ratio_error(name, compressed));
+        }
+        if size > cap {
             return Err(format!(
-                "hash algorithm {other} is not accepted (sha256 or stronger)"
+                "member {name:?} is larger than {cap} bytes, too large to read"
             ));
         }
-    };
-    Ok(got == want.trim_end_matches('='))
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(&buf[..n]);
+        }
+        w.write_all(&buf[..n])
+            .map_err(|e| format!("cannot write {name}: {e}"))?;
+    }
 }
 
 /// `n` bytes of `f` at `pos`.
@@ -149,7 +311,7 @@ fn central_names(f: &File, len: u64) -> Option<Vec<Vec<u8>>> {
         offset = u64_at(&rec, 48)?;
     }
     let size = eocd.checked_sub(offset)?;
-    if size > 1 << 30 {
+    if size > 128 << 20 {
         return None;
     }
     let cd = read_at(f, offset, usize::try_from(size).ok()?)?;
@@ -171,13 +333,12 @@ fn central_names(f: &File, len: u64) -> Option<Vec<Vec<u8>>> {
     Some(names)
 }
 
-/// Creates `path` with `data`; `made` holds the folders known to exist already.
-fn write_new(
+/// Creates `path`, which must not exist; `made` holds the folders known to exist already.
+fn create_new(
     path: &Path,
-    data: &[u8],
     executable: bool,
     made: &mut HashSet<std::path::PathBuf>,
-) -> std::io::Result<()> {
+) -> std::io::Result<File> {
     if let Some(parent) = path.parent()
         && !made.contains(parent)
     {
@@ -191,8 +352,7 @@ fn write_new(
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(if executable { 0o755 } else { 0o644 });
     }
-    let mut f = opts.open(path)?;
-    f.write_all(data)
+    opts.open(path)
 }
 
 /// The file in an egg's `.dist-info` naming the distribution file it was installed from
@@ -203,7 +363,14 @@ pub const SOURCE_FILE: &str = "RBUILDOUT_SOURCE";
 /// `#!python` in scripts. Returns the name of the `.dist-info` folder.
 #[cfg(test)]
 pub fn unpack(wheel: &Path, filename: &str, dest: &Path, python: &str) -> Result<String> {
-    unpack_with(wheel, filename, dest, python, &mut |_| {})
+    unpack_with(
+        wheel,
+        filename,
+        dest,
+        python,
+        &Limits::default(),
+        &mut |_| {},
+    )
 }
 
 /// [`unpack`], telling `on_module` the path (inside `dest`, `/`-separated) of each `.py`
@@ -213,6 +380,7 @@ pub fn unpack_with(
     filename: &str,
     dest: &Path,
     python: &str,
+    limits: &Limits,
     on_module: &mut dyn FnMut(&str),
 ) -> Result<String> {
     let fail = |why: String| Error::new(format!("{filename} refused: {why}"));
@@ -242,6 +410,7 @@ pub fn unpack_with(
     }
     seen.clear();
     let mut files = Vec::new();
+    let mut declared = 0u64;
     let mut dist_info: Option<String> = None;
     let wheel_name = crate::util::normalize(filename.split('-').next().unwrap_or(""));
     for i in 0..zip.len() {
@@ -271,38 +440,53 @@ pub fn unpack_with(
         {
             dist_info = Some((*top).to_owned());
         }
+        // The declared sizes, checked before anything is inflated (and not trusted after:
+        // the bytes really inflated are counted too).
+        if f.compressed_size() > len {
+            return Err(fail(format!(
+                "member {name:?} claims to be larger than the whole archive"
+            )));
+        }
+        declared = declared.saturating_add(f.size());
+        if declared > limits.max_total {
+            return Err(fail(limits.total_error()));
+        }
+        if limits.ratio_exceeded(f.size(), f.compressed_size()) {
+            return Err(fail(limits.ratio_error(&name, f.compressed_size())));
+        }
         if !f.is_dir() {
             let exec = f.unix_mode().is_some_and(|m| m & 0o111 != 0);
-            files.push((i, key, exec));
+            files.push((i, key, exec, f.compressed_size()));
         }
     }
     let dist_info =
         dist_info.ok_or_else(|| fail("no .dist-info folder for this distribution".into()))?;
     let data_dir = format!("{}.data", dist_info.trim_end_matches(".dist-info"));
 
-    let mut read = |i: usize| -> Result<Vec<u8>> {
-        let mut f = zip
-            .by_index(i)
-            .map_err(|e| fail(format!("unreadable member #{i}: {e}")))?;
-        let mut buf = Vec::with_capacity(usize::try_from(f.size()).unwrap_or(0).min(1 << 28));
-        f.read_to_end(&mut buf).map_err(|e| {
-            fail(format!(
-                "member {:?} is corrupt: {e}",
-                f.name_raw().escape_ascii().to_string()
-            ))
-        })?;
-        Ok(buf)
+    let mut budget = Budget {
+        used: 0,
+        limits: *limits,
     };
+    // Copies member `i` into `w` (at most `cap` bytes), hashing it with `hasher`.
+    let mut copy =
+        |i: usize, w: &mut dyn Write, hasher: Option<&mut Hasher>, cap: u64| -> Result<()> {
+            let mut f = zip
+                .by_index(i)
+                .map_err(|e| fail(format!("unreadable member #{i}: {e}")))?;
+            let name = f.name_raw().escape_ascii().to_string();
+            let compressed = f.compressed_size();
+            copy_member(&mut f, w, hasher, &name, compressed, cap, &mut budget).map_err(fail)
+        };
+    let index_of = |path: &str| files.iter().find(|f| f.1 == path).map(|f| f.0);
 
     // RECORD.
     let record_path = format!("{dist_info}/RECORD");
-    let record_idx = files
-        .iter()
-        .find(|(_, k, _)| *k == record_path)
-        .map(|(i, _, _)| *i)
-        .ok_or_else(|| fail(format!("{record_path} is missing")))?;
-    let record_text = String::from_utf8(read(record_idx)?)
-        .map_err(|_| fail(format!("{record_path} is not UTF-8")))?;
+    let record_idx =
+        index_of(&record_path).ok_or_else(|| fail(format!("{record_path} is missing")))?;
+    let mut record_bytes = Vec::new();
+    copy(record_idx, &mut record_bytes, None, MAX_IN_MEMORY)?;
+    let record_text =
+        String::from_utf8(record_bytes).map_err(|_| fail(format!("{record_path} is not UTF-8")))?;
     let mut record: HashMap<String, String> = HashMap::new();
     for line in record_text.lines().filter(|l| !l.trim().is_empty()) {
         let fields = csv_fields(line);
@@ -312,35 +496,41 @@ pub fn unpack_with(
     }
 
     // WHEEL.
-    if let Some((i, _, _)) = files
-        .iter()
-        .find(|(_, k, _)| *k == format!("{dist_info}/WHEEL"))
+    let wheel_idx = index_of(&format!("{dist_info}/WHEEL"))
+        .ok_or_else(|| fail(format!("{dist_info}/WHEEL is missing")))?;
+    let mut wheel_bytes = Vec::new();
+    copy(wheel_idx, &mut wheel_bytes, None, MAX_IN_MEMORY)?;
+    let text = String::from_utf8_lossy(&wheel_bytes);
+    if let Some(v) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Wheel-Version:"))
+        .map(str::trim)
+        && v.split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(1)
+            > 1
     {
-        let text = String::from_utf8_lossy(&read(*i)?).into_owned();
-        if let Some(v) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Wheel-Version:"))
-            .map(str::trim)
-            && v.split('.')
-                .next()
-                .and_then(|m| m.parse::<u32>().ok())
-                .unwrap_or(1)
-                > 1
-        {
-            return Err(fail(format!("Wheel-Version {v} is not supported")));
-        }
-    } else {
-        return Err(fail(format!("{dist_info}/WHEEL is missing")));
+        return Err(fail(format!("Wheel-Version {v} is not supported")));
     }
 
-    // Pass 2: contents.
+    // METADATA must name the distribution and version of the file name, as pip and uv
+    // demand (an index could otherwise install one project under another's name).
+    let metadata_idx = index_of(&format!("{dist_info}/METADATA"))
+        .ok_or_else(|| fail(format!("{dist_info}/METADATA is missing")))?;
+    let mut metadata_bytes = Vec::new();
+    copy(metadata_idx, &mut metadata_bytes, None, MAX_IN_MEMORY)?;
+    crate::metadata::check_names(&String::from_utf8_lossy(&metadata_bytes), filename)
+        .map_err(fail)?;
+
+    // Pass 2: contents, each streamed into its file while hashed.
     let mut listed: HashSet<&str> = HashSet::new();
     let mut made = HashSet::new();
-    for (i, key, exec) in &files {
-        let data = read(*i)?;
+    for (i, key, exec, _) in &files {
         let signature = key == &record_path
             || key == &format!("{record_path}.jws")
             || key == &format!("{record_path}.p7s");
+        let mut expected = None;
         if !signature {
             let Some((rkey, hash)) = record.get_key_value(key.as_str()) else {
                 return Err(fail(format!("{key} is not listed in RECORD")));
@@ -348,36 +538,53 @@ pub fn unpack_with(
             if hash.is_empty() {
                 return Err(fail(format!("{key} has no hash in RECORD")));
             }
-            match record_hash_ok(hash, &data) {
-                Ok(true) => {}
-                Ok(false) => return Err(fail(format!("{key} does not match its RECORD hash"))),
-                Err(why) => return Err(fail(format!("{key}: {why}"))),
-            }
+            expected = Some(Hasher::for_field(hash).map_err(|why| fail(format!("{key}: {why}")))?);
             listed.insert(rkey.as_str());
         }
-        if key.ends_with("/entry_points.txt") && key.starts_with(&dist_info) {
-            check_entry_points(&String::from_utf8_lossy(&data)).map_err(fail)?;
-        }
-        let (target, data, exec) = match key.strip_prefix(&format!("{data_dir}/")) {
-            None => (dest.join(key), data, *exec),
+        let (target, exec, script) = match key.strip_prefix(&format!("{data_dir}/")) {
+            None => (dest.join(key), *exec, false),
             Some(rest) => {
                 let (scheme, rest) = rest
                     .split_once('/')
                     .ok_or_else(|| fail(format!("{key}: a file directly in {data_dir}")))?;
                 match scheme {
-                    "purelib" | "platlib" | "data" => (dest.join(rest), data, *exec),
-                    "headers" => (dest.join("include").join(rest), data, *exec),
-                    "scripts" => (dest.join("bin").join(rest), shebang(data, python), true),
+                    "purelib" | "platlib" | "data" => (dest.join(rest), *exec, false),
+                    "headers" => (dest.join("include").join(rest), *exec, false),
+                    "scripts" => (dest.join("bin").join(rest), true, true),
                     other => return Err(fail(format!("{key}: unknown .data scheme `{other}`"))),
                 }
             }
         };
-        write_new(&target, &data, exec, &mut made).map_err(|e| {
+        let entry_points = key.ends_with("/entry_points.txt") && key.starts_with(&dist_info);
+        let cannot_write = |e: std::io::Error| {
             fail(format!(
                 "cannot write {} ({e}); a member may collide with another",
                 target.display()
             ))
-        })?;
+        };
+        let mut hasher = expected.as_mut().map(|(h, _)| h);
+        if script || entry_points {
+            // Small files that are read before they are written.
+            let mut data = Vec::new();
+            copy(*i, &mut data, hasher.take(), MAX_IN_MEMORY)?;
+            if entry_points {
+                check_entry_points(&String::from_utf8_lossy(&data)).map_err(fail)?;
+            }
+            if script {
+                data = shebang(data, python);
+            }
+            create_new(&target, exec, &mut made)
+                .and_then(|mut f| f.write_all(&data))
+                .map_err(cannot_write)?;
+        } else {
+            let mut out = create_new(&target, exec, &mut made).map_err(cannot_write)?;
+            copy(*i, &mut out, hasher.take(), u64::MAX)?;
+        }
+        if let Some((h, want)) = expected
+            && h.finish() != want
+        {
+            return Err(fail(format!("{key} does not match its RECORD hash")));
+        }
         if let Ok(rel) = target.strip_prefix(dest)
             && let Some(rel) = rel.to_str()
             && rel.ends_with(".py")
@@ -551,10 +758,82 @@ impl Drop for Compiler {
     }
 }
 
+/// A temp folder `eggs-directory/.tmp-XXXX/` an egg is unpacked into, flocked for as long
+/// as this lives: a run killed meanwhile leaves it unlocked, and the next run's
+/// [`sweep_stale_temps`] removes it, while the temp folders of live runs (of any instance
+/// sharing the eggs folder) stay.
+pub struct TempEgg {
+    dir: tempfile::TempDir,
+    /// The folder itself, opened and flocked.
+    _lock: File,
+}
+
+impl TempEgg {
+    /// A new temp folder in `eggs_dir`. It is made and locked under a shared lock of
+    /// `eggs_dir` (a sweep holds it exclusively), so no sweep sees it unlocked.
+    pub fn new(eggs_dir: &Path) -> Result<TempEgg> {
+        let failed = |e: std::io::Error| {
+            Error::new(format!(
+                "cannot create a folder in {}: {e}",
+                eggs_dir.display()
+            ))
+        };
+        let guard = File::open(eggs_dir).map_err(failed)?;
+        guard.lock_shared().map_err(failed)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(eggs_dir)
+            .map_err(failed)?;
+        let lock = File::open(dir.path()).map_err(failed)?;
+        lock.lock().map_err(failed)?;
+        drop(guard);
+        Ok(TempEgg { dir, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the `.tmp-*` folders of `eggs_dir` that no live process holds locked (left by a
+/// killed run). Best effort: what cannot be removed now is tried again next time.
+pub fn sweep_stale_temps(eggs_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(guard) = File::open(eggs_dir) else {
+        return;
+    };
+    if guard.lock().is_err() {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(eggs_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || !e.file_name().to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        let path = e.path();
+        let Ok(dir) = File::open(&path) else { continue };
+        if dir.try_lock().is_err() {
+            continue;
+        }
+        // Still the folder that was locked (not renamed away and replaced meanwhile).
+        let same = match (dir.metadata(), std::fs::symlink_metadata(&path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if same {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Moves the complete temp folder `tmp` to `dest`; if `dest` appeared meanwhile (another
 /// process installed the same egg), `tmp` is dropped and `dest` used.
-pub fn commit(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
-    let path = tmp.keep();
+pub fn commit(tmp: TempEgg, dest: &Path) -> Result<()> {
+    let TempEgg { dir, _lock } = tmp;
+    let path = dir.keep();
     match std::fs::rename(&path, dest) {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -678,7 +957,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let whl = tmp.path().join("d-1.0-py3-none-any.whl");
         let mut bytes = wheel(&[
-            ("d-1.0.dist-info/METADATA", b"Name: d\n"),
+            ("d-1.0.dist-info/METADATA", b"Name: d\nVersion: 1.0\n"),
             ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
         ]);
         // An extra member that RECORD does not list.
@@ -694,7 +973,7 @@ mod tests {
         assert!(err.message().contains("not listed in RECORD"), "{err}");
         // A file RECORD lists that the archive lacks.
         let meta: &[(&str, &[u8])] = &[
-            ("d-1.0.dist-info/METADATA", b"Name: d\n"),
+            ("d-1.0.dist-info/METADATA", b"Name: d\nVersion: 1.0\n"),
             ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
         ];
         std::fs::write(&whl, wheel_with_record(meta, "d/gone.py,sha256=AAAA,1\n")).unwrap();
@@ -703,13 +982,120 @@ mod tests {
         assert!(err.message().contains("does not hold it"), "{err}");
         // A newer major Wheel-Version.
         let meta: &[(&str, &[u8])] = &[
-            ("d-1.0.dist-info/METADATA", b"Name: d\n"),
+            ("d-1.0.dist-info/METADATA", b"Name: d\nVersion: 1.0\n"),
             ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 2.0\n"),
         ];
         std::fs::write(&whl, wheel(meta)).unwrap();
         let dest = tempfile::tempdir().unwrap();
         let err = unpack(&whl, "d-1.0-py3-none-any.whl", dest.path(), "python").unwrap_err();
         assert!(err.message().contains("Wheel-Version 2.0"), "{err}");
+    }
+
+    #[test]
+    fn inflated_bytes_are_counted_whatever_the_archive_declares() {
+        let limits = Limits {
+            max_total: 10 << 20,
+            max_ratio: 200,
+        };
+        let sink = &mut std::io::sink();
+        // 2 MiB out of 1000 compressed bytes.
+        let mut budget = Budget { used: 0, limits };
+        let zeros = &mut std::io::repeat(0).take(2 << 20);
+        let err = copy_member(zeros, sink, None, "m", 1000, u64::MAX, &mut budget).unwrap_err();
+        assert!(err.contains("RBUILDOUT_MAX_ZIP_RATIO"), "{err}");
+        // Below the ratio, an endless member stops at the total.
+        let mut budget = Budget { used: 0, limits };
+        let endless = &mut std::io::repeat(1);
+        let err =
+            copy_member(endless, sink, None, "m", 1 << 40, u64::MAX, &mut budget).unwrap_err();
+        assert!(err.contains("RBUILDOUT_MAX_UNPACKED_SIZE"), "{err}");
+        assert!(budget.used <= (10 << 20) + (64 << 10));
+        // The total counts every member of the wheel.
+        let mut budget = Budget {
+            used: (10 << 20) - 10,
+            limits,
+        };
+        let err =
+            copy_member(&mut &[0u8; 11][..], sink, None, "m", 11, 64, &mut budget).unwrap_err();
+        assert!(err.contains("RBUILDOUT_MAX_UNPACKED_SIZE"), "{err}");
+        // A member read into memory stops at its cap.
+        let mut budget = Budget { used: 0, limits };
+        let err =
+            copy_member(&mut &[0u8; 100][..], sink, None, "m", 100, 64, &mut budget).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    #[test]
+    fn declared_sizes_are_checked_before_inflating() {
+        let tmp = tempfile::tempdir().unwrap();
+        let whl = tmp.path().join("d-1.0-py3-none-any.whl");
+        let big = vec![0u8; 3 << 20];
+        std::fs::write(
+            &whl,
+            wheel(&[
+                ("d/zeros.bin", &big),
+                ("d-1.0.dist-info/METADATA", b"Name: d\nVersion: 1.0\n"),
+                ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
+            ]),
+        )
+        .unwrap();
+        let dest = tmp.path().join("egg");
+        std::fs::create_dir(&dest).unwrap();
+        let strict = Limits {
+            max_total: 1 << 20,
+            max_ratio: 200,
+        };
+        let err = unpack_with(
+            &whl,
+            "d-1.0-py3-none-any.whl",
+            &dest,
+            "python",
+            &strict,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            err.message().contains("RBUILDOUT_MAX_UNPACKED_SIZE"),
+            "{err}"
+        );
+        // Nothing was written: the sizes were refused before any member was inflated.
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+        let err = unpack(&whl, "d-1.0-py3-none-any.whl", &dest, "python").unwrap_err();
+        assert!(err.message().contains("RBUILDOUT_MAX_ZIP_RATIO"), "{err}");
+        let lax = Limits {
+            max_total: 1 << 30,
+            max_ratio: 1 << 20,
+        };
+        unpack_with(
+            &whl,
+            "d-1.0-py3-none-any.whl",
+            &dest,
+            "python",
+            &lax,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(dest.join("d/zeros.bin")).unwrap().len(),
+            3 << 20
+        );
+    }
+
+    #[test]
+    fn metadata_naming_another_project_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let whl = tmp.path().join("d-1.0-py3-none-any.whl");
+        std::fs::write(
+            &whl,
+            wheel(&[
+                ("d-1.0.dist-info/METADATA", b"Name: e\nVersion: 1.0\n"),
+                ("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
+            ]),
+        )
+        .unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let err = unpack(&whl, "d-1.0-py3-none-any.whl", dest.path(), "python").unwrap_err();
+        assert!(err.message().contains("METADATA says e 1.0"), "{err}");
     }
 
     #[test]

@@ -126,8 +126,15 @@ struct Settings {
     python: String,
     eggs_dir: PathBuf,
     cache: PathBuf,
+    /// Without userinfo: what is shown and stored.
     index_url: Option<String>,
+    /// As configured, userinfo included: only for `pip` (sdist builds), which redacts it.
+    index_url_raw: Option<String>,
+    /// Without userinfo.
     find_links: Vec<String>,
+    /// Basic auth per origin, from the userinfo of `index_url` and `find_links`.
+    credentials: Vec<http::Credential>,
+    allow_insecure: bool,
     allow_picked: bool,
     prereleases: bool,
     /// The name of the pins section.
@@ -185,6 +192,26 @@ impl Settings {
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
         };
+        // Credentials leave the URLs here, before any is shown, logged or stored.
+        let mut credentials = Vec::new();
+        let index_url_raw = index_url;
+        let index_url = index_url_raw.as_deref().map(|u| {
+            let (bare, c) = http::split_userinfo(u.trim());
+            credentials.extend(c);
+            bare
+        });
+        let find_links: Vec<String> = find_links
+            .iter()
+            .map(|u| {
+                let (bare, c) = http::split_userinfo(u);
+                credentials.extend(c);
+                bare
+            })
+            .collect();
+        let allow_insecure = match options.get("allow-insecure") {
+            Some(_) => options.get_bool("allow-insecure", false)?,
+            None => from_buildout("allow-insecure").is_some_and(|v| v.trim() == "true"),
+        };
         let allow_picked = match options.get("allow-picked-versions") {
             Some(_) => options.get_bool("allow-picked-versions", true)?,
             None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
@@ -198,7 +225,10 @@ impl Settings {
             eggs_dir,
             cache,
             index_url,
+            index_url_raw,
             find_links,
+            credentials,
+            allow_insecure,
             allow_picked,
             prereleases,
             versions_section,
@@ -216,13 +246,20 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         eggs_dir,
         cache,
         index_url,
+        index_url_raw,
         find_links,
+        credentials,
+        allow_insecure,
         allow_picked,
         prereleases,
         versions_section,
         offline,
     } = Settings::read(options, ctx)?;
 
+    // Temp folders of killed runs go, whatever this run does next.
+    if eggs_dir.is_dir() {
+        install::sweep_stale_temps(&eggs_dir);
+    }
     let interp = interp::query(&python, &cache)?;
     let lock_path = lockfile::path(ctx);
     let lock = lockfile::read(&lock_path)?;
@@ -263,22 +300,32 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
     }
 
-    let mut pip_args = Vec::new();
-    match (&index_url, offline) {
-        (Some(i), false) => pip_args.extend(["--index-url".to_owned(), i.clone()]),
-        _ => pip_args.push("--no-index".to_owned()),
+    // Through pip's environment, not its command line: the index URL may hold a password,
+    // and a command line is visible to every user of the machine (`ps`).
+    let mut pip_env = Vec::new();
+    let mut secrets = Vec::new();
+    match (&index_url_raw, offline) {
+        (Some(i), false) => {
+            pip_env.push(("PIP_INDEX_URL".to_owned(), i.clone()));
+            if http::split_userinfo(i).1.is_some() {
+                secrets.push((i.clone(), http::split_userinfo(i).0));
+            }
+        }
+        _ => pip_env.push(("PIP_NO_INDEX".to_owned(), "1".to_owned())),
     }
-    for f in &find_links {
-        pip_args.extend([
-            "--find-links".to_owned(),
-            absolute(dir, f).display().to_string(),
-        ]);
+    if !find_links.is_empty() {
+        let links: Vec<String> = find_links
+            .iter()
+            .map(|f| absolute(dir, f).display().to_string())
+            .collect();
+        pip_env.push(("PIP_FIND_LINKS".to_owned(), links.join(" ")));
     }
     let builder = build::Builder {
         python: &interp.command,
         cache: cache.clone(),
         interp_key: util::sha256_hex(env.as_bytes())[..16].to_owned(),
-        pip_args,
+        pip_env,
+        secrets,
     };
 
     // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
@@ -286,13 +333,19 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
     {
         check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
-        return publish(ctx, &reqs, &entry.dist, &folders);
+        publish(ctx, &reqs, &entry.dist, &folders)?;
+        // A lock that held credentials loses them on disk too, even when nothing changed.
+        if lock.scrubbed && !ctx.locked() {
+            lockfile::store(&lock_path, part, entry)?;
+        }
+        return Ok(());
     }
 
     let client = if offline {
         None
     } else {
-        Some(http::Client::new()?.with_page_cache(http::PageCache {
+        let config = http::Config::from_env(credentials, allow_insecure)?;
+        Some(http::Client::new(config)?.with_page_cache(http::PageCache {
             dir: cache.join("pages"),
             refresh: ctx.newest(),
         }))
@@ -306,7 +359,14 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     .with_cache(cache.join("dists"))
     .with_eggs(&eggs_dir);
     let store = Store::new(&cache, client.as_ref());
-    let installer = Installer::new(&eggs_dir, &store, &builder, &interp, ctx);
+    let installer = Installer::new(
+        &eggs_dir,
+        &store,
+        &builder,
+        &interp,
+        ctx,
+        install::Limits::from_env()?,
+    );
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| installer.work());
@@ -508,7 +568,7 @@ fn publish(
         .map(|&i| dists[i].name.as_str())
         .collect();
     ctx.publish("paths", &paths.join("\n"))?;
-    ctx.publish("eggs", &eggs.join("\n"))?;
+    ctx.publish("pins", &eggs.join("\n"))?;
     ctx.publish("requested", &requested.join("\n"))
 }
 
@@ -547,7 +607,7 @@ fn present(
 
 /// What installing one distribution gave: its unpacked temp folder and destination, `None`
 /// when the destination existed already.
-type Unpacked = Result<Option<(tempfile::TempDir, PathBuf)>>;
+type Unpacked = Result<Option<(install::TempEgg, PathBuf)>>;
 
 /// The installer's shared state.
 #[derive(Default)]
@@ -571,6 +631,7 @@ struct Installer<'a> {
     builder: &'a build::Builder<'a>,
     interp: &'a interp::Interpreter,
     ctx: &'a Context<'a>,
+    limits: install::Limits,
     work: Mutex<Work>,
     wake: std::sync::Condvar,
     compiler: Mutex<Option<install::Compiler>>,
@@ -591,6 +652,7 @@ impl<'a> Installer<'a> {
         builder: &'a build::Builder<'a>,
         interp: &'a interp::Interpreter,
         ctx: &'a Context<'a>,
+        limits: install::Limits,
     ) -> Installer<'a> {
         // A progress bar on a terminal (indicatif draws nothing otherwise).
         let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -610,6 +672,7 @@ impl<'a> Installer<'a> {
             builder,
             interp,
             ctx,
+            limits,
             work: Mutex::new(Work::default()),
             wake: std::sync::Condvar::new(),
             compiler: Mutex::new(None),
@@ -633,9 +696,7 @@ impl<'a> Installer<'a> {
             return;
         }
         if w.jobs.is_empty() {
-            if std::fs::create_dir_all(self.eggs_dir).is_ok() {
-                sweep_stale_temps(self.eggs_dir);
-            }
+            let _ = std::fs::create_dir_all(self.eggs_dir);
             let mut c = self
                 .compiler
                 .lock()
@@ -701,6 +762,7 @@ impl<'a> Installer<'a> {
                         self.store,
                         self.builder,
                         self.interp,
+                        &self.limits,
                         &|root, rels| self.compile(root, rels),
                     )
                 }))
@@ -841,26 +903,6 @@ impl<'a> Installer<'a> {
     }
 }
 
-/// Removes `.tmp-*` folders that a killed run left in the eggs folder. Only old ones: a
-/// recent one may belong to another process installing right now.
-fn sweep_stale_temps(eggs_dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(eggs_dir) else {
-        return;
-    };
-    let hour = std::time::Duration::from_secs(3600);
-    for e in rd.flatten() {
-        let stale = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > hour);
-        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 /// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
 /// destination; `None` when the destination exists already.
 fn install_one(
@@ -869,8 +911,9 @@ fn install_one(
     store: &Store,
     builder: &build::Builder,
     interp: &interp::Interpreter,
+    limits: &install::Limits,
     compile: &dyn Fn(&Path, &[String]),
-) -> Result<Option<(tempfile::TempDir, PathBuf)>> {
+) -> Result<Option<(install::TempEgg, PathBuf)>> {
     let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
     let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
         Some(Kind::Wheel { .. }) => (file, d.file.clone()),
@@ -887,21 +930,14 @@ fn install_one(
     if dest.is_dir() {
         return Ok(None);
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempdir_in(eggs_dir)
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot create a folder in {}: {e}",
-                eggs_dir.display()
-            ))
-        })?;
+    let tmp = install::TempEgg::new(eggs_dir)?;
     let mut modules = Vec::new();
     let dist_info = install::unpack_with(
         &wheel,
         &wheel_name,
         tmp.path(),
         &interp.executable,
+        limits,
         &mut |rel| {
             modules.push(rel.to_owned());
             if modules.len() >= install::COMPILE_BATCH {

@@ -34,6 +34,10 @@ pub struct LockFile {
     pub version: u32,
     #[serde(default)]
     pub parts: BTreeMap<String, PartLock>,
+    /// Whether the file on disk has URLs with credentials in them (written by an older
+    /// rbuildout): they were taken out, and the file must be written again.
+    #[serde(skip)]
+    pub scrubbed: bool,
 }
 
 /// Where the lock lives: the config file's name with `.lock`. The config's path comes from
@@ -72,12 +76,16 @@ pub fn read(path: &Path) -> Result<LockFile> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(LockFile {
                 version: 1,
-                parts: BTreeMap::new(),
+                ..LockFile::default()
             });
         }
         Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
     };
-    let lock: LockFile = toml::from_str(&text).map_err(|e| {
+    parse(path, &text)
+}
+
+fn parse(path: &Path, text: &str) -> Result<LockFile> {
+    let mut lock: LockFile = toml::from_str(text).map_err(|e| {
         Error::new(format!(
             "the lock {} is not valid: {e}; delete it to resolve again",
             path.display()
@@ -89,6 +97,15 @@ pub fn read(path: &Path) -> Result<LockFile> {
             path.display(),
             lock.version
         )));
+    }
+    // A lock written before credentials were kept out of URLs loses them here (and on
+    // disk at the next write): the configured index URL supplies them.
+    for d in lock.parts.values_mut().flat_map(|p| p.dist.iter_mut()) {
+        let (bare, credential) = crate::http::split_userinfo(&d.url);
+        if credential.is_some() || bare != d.url {
+            d.url = bare;
+            lock.scrubbed = true;
+        }
     }
     Ok(lock)
 }
@@ -107,7 +124,7 @@ pub fn store(path: &Path, part: &str, entry: &PartLock) -> Result<()> {
         .lock()
         .map_err(|e| Error::new(format!("cannot lock {}: {e}", dir.display())))?;
     let mut lock = read(path)?;
-    if lock.parts.get(part) == Some(entry) && path.exists() {
+    if lock.parts.get(part) == Some(entry) && path.exists() && !lock.scrubbed {
         return Ok(());
     }
     lock.parts.insert(part.to_owned(), entry.clone());

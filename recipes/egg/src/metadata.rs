@@ -40,8 +40,64 @@ pub fn parse(text: &str) -> Metadata {
     m
 }
 
+/// Checks that the metadata `text` names the project and version of the distribution file
+/// `filename` (`name-version-….whl`, `name-version.tar.gz`), after PEP 503 and PEP 440
+/// normalisation, as pip and uv demand.
+pub fn check_names(text: &str, filename: &str) -> std::result::Result<(), String> {
+    let m = parse(text);
+    let stem = filename
+        .strip_suffix(".whl")
+        .or_else(|| filename.strip_suffix(".tar.gz"))
+        .or_else(|| filename.strip_suffix(".zip"))
+        .unwrap_or(filename);
+    let (file_name, file_version) = if filename.ends_with(".whl") {
+        let mut parts = stem.split('-');
+        (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        )
+    } else {
+        match stem.rsplit_once('-') {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => (stem.to_owned(), String::new()),
+        }
+    };
+    if m.name.is_empty() || m.version.is_empty() {
+        return Err("its METADATA has no Name or no Version".into());
+    }
+    let same_version = match (
+        m.version.parse::<pep440_rs::Version>(),
+        file_version.parse::<pep440_rs::Version>(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => m.version == file_version,
+    };
+    if crate::util::normalize(&m.name) != crate::util::normalize(&file_name) || !same_version {
+        return Err(format!(
+            "its METADATA says {} {}, but the file name says {file_name} {file_version}; \
+             the index serves a file under another project's or version's name",
+            m.name, m.version
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metadata_must_name_the_file() {
+        let ok = "Name: Foo.Bar\nVersion: 1.0\n";
+        assert!(super::check_names(ok, "foo_bar-1.0.0-py3-none-any.whl").is_ok());
+        assert!(super::check_names(ok, "Foo-Bar-1.0.tar.gz").is_ok());
+        let e = super::check_names(ok, "foo_bar-2.0-py3-none-any.whl").unwrap_err();
+        assert!(
+            e.contains("Foo.Bar 1.0") && e.contains("foo_bar 2.0"),
+            "{e}"
+        );
+        assert!(super::check_names(ok, "other-1.0-py3-none-any.whl").is_err());
+        assert!(super::check_names("Name: x\n", "x-1.0-py3-none-any.whl").is_err());
+    }
+
     #[test]
     fn reads_headers() {
         let m = super::parse(

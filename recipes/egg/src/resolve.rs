@@ -490,7 +490,7 @@ fn read_metadata(
     {
         return Ok(metadata::parse(&text));
     }
-    let text = match (&file.kind, &file.metadata, client) {
+    let (text, checked_name) = match (&file.kind, &file.metadata, client) {
         (Kind::Wheel { .. }, Some(hash), Some(client)) if !file.url.starts_with("file:") => {
             let url = format!("{}.metadata", file.url);
             let answer = client
@@ -501,11 +501,17 @@ fn read_metadata(
             {
                 return Err(Error::new(format!("sha256 mismatch for {url}; refused")));
             }
-            String::from_utf8_lossy(&answer.body).into_owned()
+            (
+                String::from_utf8_lossy(&answer.body).into_owned(),
+                file.filename.clone(),
+            )
         }
         (Kind::Wheel { .. }, _, _) => {
             let (path, _) = store.fetch(&file.url, &file.filename, file.sha256.as_deref())?;
-            wheel_metadata(&path, &file.filename)?
+            (
+                wheel_metadata(&path, &file.filename)?,
+                file.filename.clone(),
+            )
         }
         (Kind::Sdist, _, _) => {
             let (path, sha) = store.fetch(&file.url, &file.filename, file.sha256.as_deref())?;
@@ -514,9 +520,11 @@ fn read_metadata(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            wheel_metadata(&wheel, &name)?
+            (wheel_metadata(&wheel, &name)?, name)
         }
     };
+    crate::metadata::check_names(&text, &checked_name)
+        .map_err(|why| Error::new(format!("{checked_name} refused: {why}")))?;
     if let Some(c) = &cache {
         let _ = crate::util::write_atomic(c, text.as_bytes());
     }
@@ -561,10 +569,17 @@ pub fn wheel_metadata(path: &std::path::Path, filename: &str) -> Result<String> 
         })
         .ok_or_else(|| Error::new(format!("{filename} has no .dist-info/METADATA")))?;
     let mut text = String::new();
+    let limit = crate::install::MAX_IN_MEMORY;
     zip.by_name(&name)
         .map_err(|e| Error::new(format!("{filename}: {e}")))?
+        .take(limit + 1)
         .read_to_string(&mut text)
         .map_err(|e| Error::new(format!("{filename}: {name}: {e}")))?;
+    if text.len() as u64 > limit {
+        return Err(Error::new(format!(
+            "{filename} refused: its {name} is larger than {limit} bytes"
+        )));
+    }
     Ok(text)
 }
 

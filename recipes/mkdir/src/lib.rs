@@ -14,12 +14,14 @@
 //! buildout directory), written *before* creating them, and its `uninstall` hook removes those
 //! that are empty, deepest first. Folders it kept because they were not empty stay listed in
 //! the file, so a reinstall of the same part takes them over again; when none is left the
-//! file goes too. Decisions are in `docs/recipes.md`.
+//! file goes too. A folder to create must lie inside the buildout directory or a folder of
+//! `[buildout] allow-outside` (links followed); a file where a folder should be is an error
+//! in the words every recipe uses. Decisions are in `docs/recipes.md`.
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
 
@@ -85,20 +87,21 @@ fn make(options: &Options, ctx: &Context) -> Result<()> {
         .collect();
     let mut create = Vec::new();
     let mut seen: BTreeSet<PathBuf> = owned.iter().cloned().collect();
+    let targets = files::Targets::of(ctx);
+    let in_option = |e: Error| Error::new(format!("option `paths`: {}", e.message()));
     for folder in &folders {
         let mut prefix = PathBuf::new();
         for part in folder.components() {
             prefix.push(part);
             let path = root.join(&prefix);
             match path.metadata() {
+                // An existing folder is used as it is, and stays its maker's.
                 Ok(meta) if meta.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::new(format!(
-                        "option `paths`: {} exists and is not a folder",
-                        path.display()
-                    )));
-                }
+                Ok(_) => return Err(in_option(files::not_made_by_part(&path))),
                 Err(_) => {
+                    // Only inside the instance or an allowed folder, also once the links
+                    // of the folders above are followed.
+                    targets.allowed(&path).map_err(in_option)?;
                     if seen.insert(prefix.clone()) {
                         create.push(prefix.clone());
                     }
@@ -150,7 +153,8 @@ fn make(options: &Options, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// The `paths` option: folders relative to the buildout directory, normalised, each inside it.
+/// The `paths` option: folders normalised, relative to the buildout directory when inside it,
+/// else absolute (the caller checks that those are in an allowed folder).
 pub fn folders(options: &Options, root: &Path) -> Result<Vec<PathBuf>> {
     let list = options.get_list("paths");
     if list.is_empty() {
@@ -161,40 +165,17 @@ pub fn folders(options: &Options, root: &Path) -> Result<Vec<PathBuf>> {
     list.into_iter().map(|text| inside(root, text)).collect()
 }
 
-/// `text` as a path relative to `root`, with `.` and `..` resolved; an absolute path is
-/// accepted when it lies inside `root`. Anything reaching outside is an error.
+/// `text` with `.` and `..` resolved lexically: relative to `root` when it lies inside it,
+/// else absolute. The buildout directory itself is an error.
 fn inside(root: &Path, text: &str) -> Result<PathBuf> {
-    let outside = || {
-        Error::new(format!(
-            "option `paths`: `{text}` is outside the buildout directory {}",
-            root.display()
-        ))
-    };
-    let given = Path::new(text);
-    let relative = if given.is_absolute() {
-        given.strip_prefix(root).map_err(|_| outside())?
-    } else {
-        given
-    };
-    let mut out = PathBuf::new();
-    for component in relative.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return Err(outside());
-                }
-            }
-            Component::Normal(name) => out.push(name),
-            Component::RootDir | Component::Prefix(_) => return Err(outside()),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        return Err(Error::new(format!(
+    let path = files::normalize(&root.join(text));
+    match path.strip_prefix(root) {
+        Ok(rel) if rel.as_os_str().is_empty() => Err(Error::new(format!(
             "option `paths`: `{text}` is the buildout directory itself"
-        )));
+        ))),
+        Ok(rel) => Ok(rel.to_path_buf()),
+        Err(_) => Ok(path),
     }
-    Ok(out)
 }
 
 /// Where the part keeps the list of folders it created.
@@ -276,13 +257,14 @@ mod tests {
         assert_eq!(inside(root, "var/./log/").unwrap(), Path::new("var/log"));
         assert_eq!(inside(root, "a/../b").unwrap(), Path::new("b"));
         assert_eq!(inside(root, "/srv/app/etc").unwrap(), Path::new("etc"));
-        for bad in ["../x", "a/../../x", "/etc", "/srv/application"] {
-            let message = inside(root, bad).unwrap_err().message().to_owned();
-            assert!(
-                message.contains("is outside the buildout directory"),
-                "{message}"
-            );
-            assert!(message.contains(bad), "{message}");
+        // Outside: absolute, for `make` to check against `allow-outside`.
+        for (outside, absolute) in [
+            ("../x", "/srv/x"),
+            ("a/../../x", "/srv/x"),
+            ("/etc", "/etc"),
+            ("/srv/application", "/srv/application"),
+        ] {
+            assert_eq!(inside(root, outside).unwrap(), Path::new(absolute));
         }
         assert!(
             inside(root, "a/..")

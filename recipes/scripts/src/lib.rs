@@ -408,7 +408,8 @@ impl Plan {
             check_script_name("interpreter", name)?;
         }
 
-        let bin = bin_directory(options, ctx);
+        // Checked before anything is created in it: inside the instance or an allowed folder.
+        let bin = files::Targets::of(ctx).allowed(&bin_directory(options, ctx))?;
         let relative_paths = match options.get("relative-paths") {
             Some(_) => options.get_bool("relative-paths", false)?,
             None => ctx
@@ -616,9 +617,22 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
     let plan = Plan::read(options, ctx)?;
     fs::create_dir_all(&plan.bin)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", plan.bin.display())))?;
+    // Every script is checked before any is written: a refusal leaves nothing half done. A
+    // script that already holds the same text is no loss to replace: what a run killed
+    // after writing some of them, before the state was saved, leaves.
+    let targets = files::Targets::of(ctx);
+    let scripts = plan
+        .files()
+        .into_iter()
+        .map(|(name, text)| {
+            Ok((
+                targets.check_write(&plan.bin.join(name), text.as_bytes())?,
+                text,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut generated = Vec::new();
-    for (name, text) in plan.files() {
-        let path = plan.bin.join(&name);
+    for (path, text) in scripts {
         if files::write_if_changed(&path, text.as_bytes(), Some(0o755))? {
             ctx.info(&format!("generated script {}", path.display()));
         }

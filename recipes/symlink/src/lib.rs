@@ -19,7 +19,9 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use rbuildout_plugin_api::files::{normalize, relative, write_atomic};
+use rbuildout_plugin_api::files::{
+    Targets, normalize, not_made_by_part, relative, write_atomic, write_if_changed,
+};
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
 
 /// The file inside a release that says how its build went.
@@ -61,10 +63,42 @@ impl Status {
         })
     }
 
-    /// Writes the marker of `release` atomically and durably.
+    /// Writes the marker of `release` atomically and durably. It is staged beside the
+    /// release folder ([`staged_marker`]) and renamed in, so no temp file ever lands inside
+    /// the folder: a run killed at any moment leaves a release folder that is empty or has
+    /// its marker, and either is one this recipe builds into again.
     fn mark(self, release: &Path) -> Result<()> {
-        write_atomic(&release.join(MARKER), self.text().as_bytes())
+        let staged = staged_marker(release);
+        write_atomic(&staged, self.text().as_bytes())?;
+        let marker = release.join(MARKER);
+        if let Err(e) = fs::rename(&staged, &marker) {
+            let _ = fs::remove_file(&staged);
+            return Err(io_error("write", &marker, e));
+        }
+        sync_dir(release)
     }
+}
+
+/// `directory/.<name>.rbuildout-release` for the release folder `directory/<name>`: where
+/// its marker is written before it is renamed into the folder. Hidden, so never taken for a
+/// release; a leftover of a killed run is removed by [`remove_stale_prunings`].
+fn staged_marker(release: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(release.file_name().unwrap_or_default());
+    name.push(MARKER);
+    release.with_file_name(name)
+}
+
+/// Whether the release folder `release` holds anything but the temp file of a marker that
+/// an older rbuildout, killed while writing it, left inside (`.rbuildout-release.tmp`):
+/// such a folder holds nothing to lose and is built into again.
+fn holds_anything(release: &Path) -> bool {
+    let leftover = format!("{MARKER}.tmp");
+    fs::read_dir(release).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_str() != Some(leftover.as_str()))
+    })
 }
 
 /// The part's options, checked, with every path absolute.
@@ -148,17 +182,128 @@ impl Settings {
         let plain = !name.is_empty()
             && !name.starts_with('.')
             && !name.contains('/')
-            && !name.contains('\0');
+            && !name.chars().any(char::is_control);
         let link_name = (self.link.parent() == Some(self.directory.as_path()))
             .then(|| self.link.file_name())
             .flatten();
         if !plain || name == HISTORY || link_name.is_some_and(|l| l == name) {
             return Err(Error::new(format!(
-                "option `revision`: `{name}` cannot name a release folder in {} (use a plain \
-                 name without `/` or a leading `.`, other than `{HISTORY}` and the link's name)",
+                "option `revision`: `{}` cannot name a release folder in {} (use a plain \
+                 name without `/`, a leading `.` or control characters, other than \
+                 `{HISTORY}` and the link's name)",
+                name.escape_debug(),
                 self.directory.display()
             )));
         }
+        Ok(())
+    }
+}
+
+/// What the part made in the instance and may replace: its links and its history, as listed
+/// in `<parts-directory>/<part>.symlink` (one path per line, relative to the buildout
+/// directory when inside it). The engine cannot know them, since the recipe registers
+/// nothing (see the module docs).
+struct Made<'a> {
+    ctx: &'a Context<'a>,
+    file: PathBuf,
+    paths: Vec<PathBuf>,
+}
+
+impl<'a> Made<'a> {
+    fn read(ctx: &'a Context<'a>) -> Result<Made<'a>> {
+        let root = ctx.buildout_directory();
+        let parts = ctx
+            .option("buildout", "parts-directory")
+            .map_or_else(|| root.join("parts"), |p| root.join(p.trim()));
+        let file = parts.join(format!("{}.symlink", ctx.part()));
+        let paths = match fs::read_to_string(&file) {
+            Ok(text) => text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| normalize(&root.join(l)))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_error("read", &file, e)),
+        };
+        Ok(Made { ctx, file, paths })
+    }
+
+    /// Whether the part made `path`: it is listed, or it predates the list (an instance of
+    /// an older rbuildout) and is a link into `directory` or the history beside a release.
+    fn made(&self, settings: &Settings, path: &Path) -> bool {
+        if self.paths.iter().any(|p| p == path) {
+            return true;
+        }
+        let into_directory = fs::read_link(path).is_ok_and(|target| {
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            normalize(&parent.join(target)).starts_with(&settings.directory)
+        });
+        let history_of_releases =
+            *path == settings.history() && releases(settings).is_ok_and(|found| !found.is_empty());
+        into_directory || history_of_releases
+    }
+
+    /// Whether the part may make `path`: inside the instance or an allowed folder, and
+    /// nothing there that the part did not make (an empty folder aside).
+    fn may_make(&self, targets: &Targets, settings: &Settings, path: &Path) -> Result<()> {
+        targets.allowed(path)?;
+        if self.paths.iter().any(|p| p == path) {
+            return Ok(());
+        }
+        let taken = match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_error("read", path, e)),
+            // An empty folder holds nothing to lose: the `bin-directory` the engine creates
+            // before parts run, for a `bin` link.
+            Ok(meta) if meta.is_dir() => fs::read_dir(path).is_ok_and(|mut d| d.next().is_some()),
+            Ok(_) => !self.made(settings, path),
+        };
+        if taken {
+            return Err(not_made_by_part(path));
+        }
+        Ok(())
+    }
+
+    /// [`may_make`](Made::may_make), then lists `path`, durably, before it is made.
+    fn claim(&mut self, targets: &Targets, settings: &Settings, path: &Path) -> Result<()> {
+        self.may_make(targets, settings, path)?;
+        if self.paths.iter().any(|p| p == path) {
+            return Ok(());
+        }
+        self.paths.push(path.to_path_buf());
+        self.write()
+    }
+
+    /// Drops `path` from the list (once the part removed it).
+    fn forget(&mut self, path: &Path) -> Result<()> {
+        let before = self.paths.len();
+        self.paths.retain(|p| p != path);
+        if self.paths.len() == before {
+            return Ok(());
+        }
+        self.write()
+    }
+
+    fn write(&self) -> Result<()> {
+        if self.paths.is_empty() {
+            return match fs::remove_file(&self.file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io_error("remove", &self.file, e))
+                }
+                _ => Ok(()),
+            };
+        }
+        let root = self.ctx.buildout_directory();
+        let mut text = String::new();
+        for path in &self.paths {
+            let shown = path.strip_prefix(root).unwrap_or(path);
+            let line = shown
+                .to_str()
+                .ok_or_else(|| Error::new(format!("path {} is not valid UTF-8", path.display())))?;
+            text.push_str(line);
+            text.push('\n');
+        }
+        write_if_changed(&self.file, text.as_bytes(), None)?;
         Ok(())
     }
 }
@@ -175,14 +320,17 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Points `link` at `target` (a relative path) atomically: a new link beside it renamed
-/// over it, then the folder synced. An empty real folder in the way (such as the
-/// `bin-directory` the engine creates before parts run) is replaced; anything else that
-/// is not a link is an error. Returns whether anything changed.
-fn replace_link(link: &Path, target: &Path) -> Result<bool> {
+/// over it, then the folder synced. The caller [claimed](Made::claim) `link` first. An
+/// empty real folder in the way (such as the `bin-directory` the engine creates before
+/// parts run) is replaced; anything else that is not a link is an error. Returns whether
+/// anything changed.
+fn replace_link(made: &mut Made, settings: &Settings, link: &Path, target: &Path) -> Result<bool> {
     let dir = link.parent().unwrap_or(Path::new("/"));
     if fs::read_link(link).is_ok_and(|t| t == target) {
         return Ok(false);
     }
+    let targets = Targets::of(made.ctx);
+    made.claim(&targets, settings, link)?;
     fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
     match fs::symlink_metadata(link) {
         Ok(meta) if meta.is_dir() => {
@@ -195,13 +343,8 @@ fn replace_link(link: &Path, target: &Path) -> Result<bool> {
                 ))
             })?;
         }
-        Ok(meta) if !meta.file_type().is_symlink() => {
-            return Err(Error::new(format!(
-                "{} is a file, not a link (move it away so it can point at {})",
-                link.display(),
-                target.display()
-            )));
-        }
+        // This recipe makes links only: a file there is someone else's.
+        Ok(meta) if !meta.file_type().is_symlink() => return Err(not_made_by_part(link)),
         _ => {}
     }
     let tmp = temp_link(link, std::process::id());
@@ -269,6 +412,8 @@ fn previous(settings: &Settings, history: &[String], current: Option<&str>) -> O
         .iter()
         .rev()
         .filter(|r| Some(r.as_str()) != current)
+        // A line edited by hand into a path is no release.
+        .filter(|r| settings.check_name(r).is_ok())
         .find(|r| Status::of(&settings.directory.join(r)) == Some(Status::Good))
         .cloned()
 }
@@ -288,11 +433,17 @@ fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()
             "release `{revision}` was left {}: building it again",
             status.text().trim()
         )),
+        // A folder without a marker is not a release this recipe made: it builds only into a
+        // new or empty one.
+        None if settings.config.is_some() && holds_anything(&release) => {
+            return Err(not_made_by_part(&release));
+        }
         None => ctx.info(&format!(
             "building release `{revision}` into {}",
             release.display()
         )),
     }
+    let _ = fs::remove_file(release.join(format!("{MARKER}.tmp")));
     let Some(config) = &settings.config else {
         if !release.is_dir() {
             return Err(Error::new(format!(
@@ -347,10 +498,17 @@ fn flush_to_disk(release: &Path, ctx: &Context) {
 }
 
 /// Appends `revision` to the history unless it is already the last entry.
-fn record_activation(settings: &Settings, history: &mut Vec<String>, revision: &str) -> Result<()> {
+fn record_activation(
+    made: &mut Made,
+    settings: &Settings,
+    history: &mut Vec<String>,
+    revision: &str,
+) -> Result<()> {
     if history.last().map(String::as_str) == Some(revision) {
         return Ok(());
     }
+    let targets = Targets::of(made.ctx);
+    made.claim(&targets, settings, &settings.history())?;
     history.push(revision.to_owned());
     let mut text = String::new();
     for line in history.iter() {
@@ -427,24 +585,36 @@ fn remove_release(settings: &Settings, name: &str) -> Result<()> {
     fs::remove_dir_all(&doomed).map_err(|e| io_error("remove", &doomed, e))
 }
 
-/// Finishes removals a killed run started.
+/// Finishes removals a killed run started, and removes the [staged](staged_marker) markers
+/// (and their temp files) it left.
 fn remove_stale_prunings(settings: &Settings) {
     let Ok(entries) = fs::read_dir(&settings.directory) else {
         return;
     };
+    let temp = format!("{MARKER}.tmp");
     for entry in entries.flatten() {
-        let doomed = entry.file_name().to_string_lossy().starts_with(PRUNING)
-            && entry.file_type().is_ok_and(|t| t.is_dir());
-        if doomed {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if name.starts_with(PRUNING) && kind.is_dir() {
             let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with('.')
+            && (name.ends_with(MARKER) || name.ends_with(&temp))
+            // `directory`'s own marker, should it be a release of an outer part, stays.
+            && name != MARKER
+            && name != temp
+            && kind.is_file()
+        {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
 
 /// Creates or repoints the extra links.
-fn extra_links(settings: &Settings, ctx: &Context) -> Result<()> {
+fn extra_links(made: &mut Made, settings: &Settings, ctx: &Context) -> Result<()> {
     for (link, target) in &settings.links {
-        if replace_link(link, target)? {
+        if replace_link(made, settings, link, target)? {
             ctx.info(&format!(
                 "linked {} -> {}",
                 link.display(),
@@ -457,6 +627,8 @@ fn extra_links(settings: &Settings, ctx: &Context) -> Result<()> {
 
 /// Activates the release `settings.revision` (building it first if needed), then prunes.
 fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
+    let mut made = Made::read(ctx)?;
+    Targets::of(ctx).allowed(&settings.directory)?;
     fs::create_dir_all(&settings.directory)
         .map_err(|e| io_error("create", &settings.directory, e))?;
     remove_stale_temp_links(&settings.link);
@@ -475,18 +647,29 @@ fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
         settings.check_name(&settings.revision)?;
         settings.revision.clone()
     };
-    ensure_built(settings, &revision, ctx)?;
     let release = settings.directory.join(&revision);
     let parent = settings.link.parent().unwrap_or(Path::new("/"));
-    if replace_link(&settings.link, &relative(parent, &release))? {
+    let current_target = relative(parent, &release);
+    // Everything the activation will write is checked before the build starts.
+    let targets = Targets::of(ctx);
+    made.may_make(&targets, settings, &settings.history())?;
+    let links = std::iter::once((&settings.link, &current_target))
+        .chain(settings.links.iter().map(|(link, target)| (link, target)));
+    for (link, target) in links {
+        if !fs::read_link(link).is_ok_and(|t| t == *target) {
+            made.may_make(&targets, settings, link)?;
+        }
+    }
+    ensure_built(settings, &revision, ctx)?;
+    if replace_link(&mut made, settings, &settings.link, &current_target)? {
         ctx.info(&format!(
             "{} -> {revision} (was {})",
             settings.link.display(),
             current.as_deref().unwrap_or("nothing")
         ));
     }
-    record_activation(settings, &mut history, &revision)?;
-    extra_links(settings, ctx)?;
+    record_activation(&mut made, settings, &mut history, &revision)?;
+    extra_links(&mut made, settings, ctx)?;
     let before = previous(settings, &history, Some(&revision));
     // The switch is done: a release that cannot be removed is a warning, not a failure.
     let found = releases(settings).unwrap_or_else(|e| {
@@ -513,7 +696,7 @@ fn activate(settings: &Settings, ctx: &Context) -> Result<()> {
 
 fn publish(settings: &Settings, release: &Path, revision: &str, ctx: &Context) -> Result<()> {
     ctx.publish("path", &release.display().to_string())?;
-    ctx.publish("revision", revision)?;
+    ctx.publish("release", revision)?;
     ctx.publish("current", &settings.link.display().to_string())
 }
 
@@ -563,7 +746,7 @@ impl Recipe for Symlink {
             .filter(|current| Status::of(&settings.directory.join(current)) == Some(Status::Good));
         match kept {
             Some(current) => {
-                extra_links(&settings, ctx)?;
+                extra_links(&mut Made::read(ctx)?, &settings, ctx)?;
                 publish(&settings, &settings.directory.join(&current), &current, ctx)
             }
             None => activate(&settings, ctx),
@@ -584,13 +767,16 @@ impl Recipe for Symlink {
         } else {
             Vec::new()
         };
+        let mut made = Made::read(ctx)?;
         let links = std::iter::once(&settings.link).chain(settings.links.iter().map(|(l, _)| l));
         for link in links.filter(|l| !kept.contains(l)) {
+            // Only a link the part made: never one someone put there since.
             let is_link = fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
-            if is_link {
+            if is_link && made.made(&settings, link) {
                 fs::remove_file(link).map_err(|e| io_error("remove", link, e))?;
                 ctx.info(&format!("removed {}", link.display()));
             }
+            made.forget(link)?;
         }
         Ok(())
     }
@@ -646,7 +832,7 @@ mod tests {
             [(dir.join("release.toml"), dir.join("code/r1"))]
         );
         assert!(outcome.paths.is_empty(), "nothing registered");
-        assert_eq!(outcome.output("revision"), Some("r1"));
+        assert_eq!(outcome.output("release"), Some("r1"));
         assert_eq!(
             fs::read_link(dir.join("code/current")).unwrap(),
             Path::new("r1")
@@ -680,6 +866,53 @@ mod tests {
             fs::read_to_string(dir.join("code/r1").join(MARKER)).unwrap(),
             "good\n"
         );
+    }
+
+    #[test]
+    fn previous_never_takes_a_history_line_that_is_no_release_name() {
+        let tmp = TempDir::new("previous");
+        let directory = tmp.0.join("code");
+        for release in ["r1", "r2"] {
+            fs::create_dir_all(directory.join(release)).unwrap();
+            Status::Good.mark(&directory.join(release)).unwrap();
+        }
+        // A folder outside `directory` that looks like a good release.
+        fs::create_dir_all(tmp.0.join("escape")).unwrap();
+        Status::Good.mark(&tmp.0.join("escape")).unwrap();
+        let settings = Settings {
+            link: directory.join("current"),
+            directory,
+            revision: PREVIOUS.to_owned(),
+            config: None,
+            keep: 5,
+            links: Vec::new(),
+        };
+        let history = names(&["r1", "../escape", "a\tb", "r2"]);
+        assert_eq!(
+            previous(&settings, &history, Some("r2")).as_deref(),
+            Some("r1")
+        );
+    }
+
+    #[test]
+    fn a_marker_is_staged_beside_the_release_never_inside() {
+        let tmp = TempDir::new("marker");
+        let release = tmp.0.join("code/r1");
+        // Where a temp file inside the folder would go is taken: no write happens there.
+        fs::create_dir_all(release.join(format!("{MARKER}.tmp/x"))).unwrap();
+        Status::Building.mark(&release).unwrap();
+        Status::Good.mark(&release).unwrap();
+        assert_eq!(Status::of(&release), Some(Status::Good));
+        assert_eq!(
+            staged_marker(&release),
+            tmp.0.join("code/.r1.rbuildout-release")
+        );
+        let mut left: Vec<_> = fs::read_dir(tmp.0.join("code"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["r1"], "nothing staged is left beside it");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `template`: writes a file from a template (SPEC §5.5).
+//! `template`: writes a file from a template (SPEC §5.5); the plugin also provides
+//! `collective.recipe.template` ([`collective`], SPEC §5.7).
 //!
 //! ```toml
 //! [app-conf]
@@ -14,10 +15,15 @@
 //! engine substitutes option values; a reference that does not resolve fails the part,
 //! naming the file, the line and the reference. The output is written atomically (a temp
 //! file renamed over it) and only when its content changes, and registered, so uninstalling
-//! the part removes it. `update` renders again on every run: the engine cannot know that the input
-//! file, or an option it reaches only through the file, changed.
+//! the part removes it. The output must lie inside the buildout directory (or a folder of
+//! `[buildout] allow-outside`), and a file already there that the part did not write in an
+//! earlier run is never replaced: the part fails instead. `update` renders again on every
+//! run: the engine cannot know that the input file, or an option it reaches only through the
+//! file, changed.
 
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin, files};
+
+pub mod collective;
 
 pub struct Template;
 
@@ -71,6 +77,9 @@ fn render_and_write(options: &Options, ctx: &Context) -> Result<()> {
             })?
         }
     };
+    // Inside the instance (or an allowed folder), and never over a file of someone else
+    // (the same text is no loss: what a run killed before the state was saved left).
+    let output = files::check_target_write(ctx, &output, text.as_bytes())?;
     if files::write_if_changed(&output, text.as_bytes(), mode)? {
         ctx.info(&format!("wrote {}", output.display()));
     }
@@ -143,7 +152,11 @@ fn malformed(source: &str, line: usize, reference: &str) -> Error {
 export_plugin! {
     name: "template",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Template },
+    recipes: {
+        "default" => Template,
+        // zc.buildout's recipe of the same job, under its distribution's name (docs/plugins.md).
+        "collective.recipe.template:default" => collective::Collective,
+    },
 }
 
 #[cfg(test)]

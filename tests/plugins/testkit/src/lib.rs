@@ -13,7 +13,7 @@
 //! | `error` | fails with `message` (default `testkit fails on purpose`) |
 //! | `outside` | writes `content` (if set) to `path` and registers `path` as given, typically outside the instance |
 //! | `million` | publishes `paths` paths `million/N` and `outputs` outputs `oN` (both default 1,000,000) |
-//! | `sleep` | writes `marker` (default `sleep.marker`) with the process id, registers it, then sleeps `seconds` (failing with `sleep cancelled` if the run is cancelled meanwhile) |
+//! | `sleep` | writes `marker` (default `sleep.marker`) with the process id, registers it, then sleeps `seconds` (failing with `sleep cancelled` if the run is cancelled meanwhile, after `linger` more seconds) |
 //! | `option` | publishes `value` = the option named by `ref` (`section:option`), or `found = false` |
 //! | `context` | publishes `part`, `directory`, `offline`, `newest` |
 //! | `nested` | builds the config `config` into `directory` (both relative to the buildout directory) |
@@ -230,6 +230,14 @@ impl Recipe for Sleep {
         let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
             if ctx.cancelled() {
+                // `linger`: seconds a slow recipe takes to stop once asked.
+                let linger: f64 = options
+                    .get("linger")
+                    .unwrap_or("0")
+                    .trim()
+                    .parse()
+                    .unwrap_or(0.0);
+                std::thread::sleep(Duration::from_secs_f64(linger.max(0.0)));
                 return Err(Error::new("sleep cancelled"));
             }
             std::thread::sleep(left.min(Duration::from_millis(20)));
