@@ -78,8 +78,14 @@
 //!
 //! # Testing a recipe
 //!
-//! [`testing`] runs a recipe in-process through the same entry points rbuildout calls, and
-//! returns what it registered, published and logged:
+//! `testing` runs a recipe in-process through the same entry points and host callbacks
+//! rbuildout uses, and returns what it registered, published and logged. It is behind the
+//! `testing` feature, for the dev-dependency only, so that it stays out of the plugin:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! rbuildout-plugin-api = { version = "0.1", features = ["testing"] }
+//! ```
 //!
 //! ```
 //! use rbuildout_plugin_api::testing::{self, TestCall};
@@ -114,13 +120,17 @@
 //! - Recipes may run on several threads at once (for different parts).
 
 pub mod abi;
+#[cfg(all(unix, feature = "host"))]
+pub mod host;
 mod sdk;
 
 #[cfg(unix)]
 pub use sdk::files;
 #[doc(hidden)]
 pub use sdk::private;
-pub use sdk::{Context, Error, Options, Recipe, Result, testing};
+#[cfg(all(unix, feature = "testing"))]
+pub use sdk::testing;
+pub use sdk::{Context, Error, Options, Recipe, Result};
 /// The `tracing` crate the SDK forwards to the host; use its macros in a recipe.
 pub use tracing;
 
