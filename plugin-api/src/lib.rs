@@ -11,6 +11,10 @@
 //!   status codes with a message, `tracing` events reach the host's log. [`files`] has the
 //!   file chores recipes share: atomic writes, rewriting only what changed, relative paths.
 //!
+//! Behind features, for the other side of the boundary: `host` is the host half of the ABI
+//! that rbuildout calls recipes with (a recipe never needs it), and `testing` runs a recipe
+//! through that same host half in its unit tests (see below).
+//!
 //! # A recipe, end to end
 //!
 //! `Cargo.toml`:

@@ -1,7 +1,7 @@
-//! The host side of the v1 ABI, in one place for rbuildout and for
-//! [`testing`](crate::testing): a call of a recipe function marshalled from a [`Request`],
-//! the host callbacks, and what they collect in a [`Reply`]. Behind the `host` feature
-//! (which `testing` turns on); a recipe never needs it.
+//! The host side of the v1 ABI, in one place for rbuildout and for the SDK's `testing`: a
+//! call of a recipe function marshalled from a [`Request`], the host callbacks, and what
+//! they collect in a [`Reply`]. Behind the `host` feature (which `testing` turns on); a
+//! recipe never needs it.
 //!
 //! What the host decides — other options, nested builds, cancellation, where logs go — is
 //! behind the safe [`Host`] trait; what the recipe reports (paths, outputs, its error) comes
