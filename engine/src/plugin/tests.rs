@@ -927,7 +927,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         host: &PanickingHost,
         owned: &[],
     };
-    // Unwinding into the plugin's `extern "C"` frames would abort this whole test process.
+    // Unwinding into the plugin's C-ABI frames would abort this whole test process.
     let result = registry
         .recipe("testkit:option")
         .unwrap()
