@@ -17,4 +17,5 @@ mod safety_engine;
 mod safety_recipes;
 mod scripts;
 mod symlink;
+mod zc_egg;
 mod zc_recipes;
