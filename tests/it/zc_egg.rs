@@ -185,17 +185,27 @@ fn zc_recipe_egg_writes_every_script_and_each_runs() {
 fn z3c_recipe_scripts_writes_scripts_and_interpreters() {
     let index = Index::serve(&packages());
     let inst = cfg_instance(&format!(
-        "[buildout]\nparts = z zint\nindex = {}\n\
+        "[buildout]\nparts = z zint zext\nindex = {}\n\
          \n[z]\nrecipe = z3c.recipe.scripts\neggs = greet\n\
          scripts = greet-other=z-other\ninterpreter = zpy\n\
          initialization = import os; os.environ['ZC_INIT'] = 'z'\n\
          script-initialization = print('script-init')\n\
-         \n[zint]\nrecipe = z3c.recipe.scripts:interpreter\neggs = helper\n",
+         \n[zint]\nrecipe = z3c.recipe.scripts:interpreter\neggs = helper\n\
+         \n[zext]\nrecipe = z3c.recipe.scripts:interpreter\nextends = z\n",
         index.url()
     ));
     inst.ok(&["-c", "buildout.cfg"]);
     let dir = inst.dir().canonicalize().unwrap();
-    assert_eq!(bin_names(&dir), ["z-other", "zint", "zpy"]);
+    assert_eq!(bin_names(&dir), ["z-other", "zext", "zint", "zpy"]);
+    // `extends`: the options of `z` (its eggs and initialization), under this part's name.
+    assert_eq!(
+        run_script(
+            &dir,
+            "bin/zext",
+            &["-c", "import os, greet.cli; print(os.environ['ZC_INIT'])"]
+        ),
+        "z\n"
+    );
     assert_eq!(
         run_script(&dir, "bin/z-other", &[]),
         "script-init\nother () []\n"
@@ -233,6 +243,78 @@ fn z3c_recipe_scripts_writes_scripts_and_interpreters() {
     );
 }
 
+/// The real python3 the tests run, as its `sys.executable` reports it.
+fn python3_executable() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("run python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn find_links_python_markers_empty_scripts_and_changed_parts() {
+    // `find-links` alone (no index): the wheels of a folder, nothing asked of the network.
+    let index = Index::serve(&packages());
+    let python = python3_executable();
+    let inst = cfg_instance(&format!(
+        "[buildout]\nparts = a none marked\nindex =\nfind-links = {links}\n\
+         \n[a]\nrecipe = zc.recipe.egg\neggs = greet == 1.0\npython = mypy\ninterpreter = py\n\
+         \n[mypy]\nexecutable = {python}\n\
+         \n[none]\nrecipe = zc.recipe.egg:scripts\neggs = helper\nscripts =\ninterpreter = nopy\n\
+         \n[marked]\nrecipe = zc.recipe.egg\neggs =\n    helper\n    shout; python_version < \"3\"\n",
+        links = index.files_dir().display(),
+    ));
+    inst.ok(&["-c", "buildout.cfg", "-o"]);
+    assert_eq!(
+        index.requests(),
+        Vec::<String>::new(),
+        "nothing from the index"
+    );
+    let dir = inst.dir().canonicalize().unwrap();
+    // `scripts =` (empty) writes neither scripts nor the interpreter; the marker that does not
+    // match leaves `shout` out.
+    assert_eq!(
+        bin_names(&dir),
+        ["greet", "greet-other", "helper-tool", "py"]
+    );
+    // `python` naming a section: its `executable` is the `#!` interpreter.
+    let greet = inst.read("bin/greet");
+    assert!(greet.starts_with(&format!("#!{python}\n")), "{greet}");
+    assert_eq!(
+        run_script(&dir, "bin/greet", &[]),
+        "greet helper-1.0 args=() argv=[] init=-\n"
+    );
+    // The state publishes what zc.recipe.egg sets on its options.
+    let state = inst.state();
+    let outputs = &state["parts"]["a"]["outputs"];
+    assert_eq!(
+        outputs["bin-directory"].as_str(),
+        Some(dir.join("bin").to_str().unwrap())
+    );
+    assert_eq!(outputs["executable"].as_str(), Some(python.as_str()));
+
+    // A part whose options change is reinstalled: the scripts it no longer makes go.
+    let cfg = inst.read("buildout.cfg").replace("interpreter = py\n", "");
+    inst.write("buildout.cfg", &cfg);
+    inst.ok(&["-c", "buildout.cfg", "-o"]);
+    assert_eq!(bin_names(&dir), ["greet", "greet-other", "helper-tool"]);
+
+    // A version the index does not have fails the part, naming the requirement.
+    let inst = cfg_instance(&format!(
+        "[buildout]\nparts = a\nindex = {}\n[a]\nrecipe = zc.recipe.egg\neggs = greet > 1.0\n",
+        index.url()
+    ));
+    let run = inst.fails(&["-c", "buildout.cfg"], 1);
+    assert!(
+        run.stderr.contains("part `a` failed during install")
+            && run.stderr.contains("no version of greet in >1.0"),
+        "{}",
+        run.stderr
+    );
+    assert!(!inst.exists("bin/greet"));
+}
+
 #[test]
 fn unsupported_entry_points_and_bad_options_fail_clearly() {
     let index = Index::serve(&packages());
@@ -240,12 +322,12 @@ fn unsupported_entry_points_and_bad_options_fail_clearly() {
         (
             "zc.recipe.egg:custom",
             "",
-            "part `p`: recipe `zc.recipe.egg:custom` is not supported",
+            "part `p` failed during install: recipe `zc.recipe.egg:custom` is not supported",
         ),
         (
             "zc.recipe.egg:develop",
             "setup = src",
-            "part `p`: recipe `zc.recipe.egg:develop` is not supported",
+            "part `p` failed during install: recipe `zc.recipe.egg:develop` is not supported",
         ),
         (
             "zc.recipe.egg",

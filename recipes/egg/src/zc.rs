@@ -284,8 +284,8 @@ impl Recipe for Z3cInterpreter {
 pub struct Custom;
 
 impl Recipe for Custom {
-    fn install(_options: &Options, ctx: &Context) -> Result<()> {
-        Err(not_supported(ctx, "custom"))
+    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
+        Err(not_supported("custom"))
     }
 }
 
@@ -293,17 +293,17 @@ impl Recipe for Custom {
 pub struct Develop;
 
 impl Recipe for Develop {
-    fn install(_options: &Options, ctx: &Context) -> Result<()> {
-        Err(not_supported(ctx, "develop"))
+    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
+        Err(not_supported("develop"))
     }
 }
 
-fn not_supported(ctx: &Context, entry: &str) -> Error {
+/// The engine names the part (`part `p` failed during install: ...`).
+fn not_supported(entry: &str) -> Error {
     Error::new(format!(
-        "part `{}`: recipe `zc.recipe.egg:{entry}` is not supported: rbuildout does not \
-         build distributions with custom build options; build a wheel and serve it from \
-         `find-links` or an index, and use `zc.recipe.egg` (or `zc.recipe.egg:eggs`) for it",
-        ctx.part()
+        "recipe `zc.recipe.egg:{entry}` is not supported: rbuildout does not build \
+         distributions with custom build options; build a wheel and serve it from \
+         `find-links` or an index, and use `zc.recipe.egg` (or `zc.recipe.egg:eggs`) for it"
     ))
 }
 
