@@ -113,6 +113,12 @@ fn zc_recipe_egg_writes_every_script_and_each_runs() {
         ZC_SCRIPTS,
         "the eggs part writes no script"
     );
+    let state = inst.state();
+    assert_eq!(
+        state["parts"]["eggsonly"]["outputs"]["pins"].as_str(),
+        Some("shout==1.0"),
+        "zc.recipe.egg:eggs installs, and publishes what it installed"
+    );
 
     // `arguments`, `initialization` and the command line reach the entry point.
     assert_eq!(
