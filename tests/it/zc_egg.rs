@@ -32,7 +32,10 @@ fn packages() -> Vec<Package> {
                 "helper.py",
                 "NAME = 'helper-1.0'\n\ndef tool(*args):\n    print('tool', args)\n",
             )
-            .entry_point("console_scripts", "helper-tool", "helper:tool"),
+            .entry_point("console_scripts", "helper-tool", "helper:tool")
+            // A `.pth` file: the folder it names goes on the scripts' sys.path too.
+            .module("helper.pth", "# more\nhelper_lib\nimport os\n")
+            .module("helper_lib/hlib.py", "HLIB = 'hlib'\n"),
         Package::new("shout", "1.0").module("shout.py", "LOUD = True\n"),
     ]
 }
@@ -139,6 +142,10 @@ fn zc_recipe_egg_writes_every_script_and_each_runs() {
     let code = "import sys, shout; print(shout.LOUD, sys.path[sys.path.index(\
                 [p for p in sys.path if p.endswith('/extra')][0])].startswith('/'))";
     assert_eq!(run_script(&dir, "bin/py", &["-c", code]), "True True\n");
+    assert_eq!(
+        run_script(&dir, "bin/py", &["-c", "import hlib; print(hlib.HLIB)"]),
+        "hlib\n"
+    );
     std::fs::write(
         dir.join("prog.py"),
         "import sys, helper\nprint('file', helper.NAME, sys.argv)\n",
@@ -414,7 +421,7 @@ fn normalized(dir: &Path, eggs: &Path, script: &str) -> String {
         let rel = folder.strip_prefix(dir).unwrap().display().to_string();
         text = text
             .replace(&folder.display().to_string(), &format!("<egg {project}>"))
-            .replace(&format!("'{rel}'"), &format!("'<egg {project}>'"));
+            .replace(&format!("'{rel}"), &format!("'<egg {project}>"));
     }
     text = text.replace(&dir.display().to_string(), "${DIR}");
     match text.split_once('\n') {
