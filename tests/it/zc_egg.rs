@@ -343,6 +343,11 @@ fn unsupported_entry_points_and_bad_options_fail_clearly() {
             "part `p` failed during install: recipe `zc.recipe.egg:develop` is not supported",
         ),
         (
+            "z3c.recipe.scripts",
+            "extends = nosuch",
+            "option `extends`: section `nosuch` sets no option this recipe reads",
+        ),
+        (
             "zc.recipe.egg",
             "entry-points = nonsense",
             "option `entry-points`: cannot parse the entry point `nonsense`",

@@ -150,15 +150,18 @@ fn effective_options(
         None => items.push((name.to_owned(), value)),
     };
     if extends && let Some(section) = options.get("extends").map(str::trim) {
-        if ctx.option(section, "recipe").is_none() && ctx.option(section, "eggs").is_none() {
-            return Err(Error::new(format!(
-                "option `extends`: section `{section}` has neither `recipe` nor `eggs`"
-            )));
-        }
+        let mut found = ctx.option(section, "recipe").is_some();
         for name in Z3C_OPTIONS {
             if let Some(value) = ctx.option(section, name) {
                 set(&mut items, name, value);
+                found = true;
             }
+        }
+        // A misspelt section would otherwise silently extend nothing.
+        if !found {
+            return Err(Error::new(format!(
+                "option `extends`: section `{section}` sets no option this recipe reads"
+            )));
         }
     }
     let python = items
