@@ -128,6 +128,10 @@ fn zc_recipe_egg_writes_every_script_and_each_runs() {
         run_script(&dir, "bin/greet", &["x"]),
         "greet helper-1.0 args=('a', 2) argv=['x'] init=yes\n"
     );
+    assert_eq!(
+        run_script(&dir, "bin/greet-other", &[]),
+        "other ('a', 2) []\n"
+    );
     // `entry-points`, `dependent-scripts` (helper's script), the rename and its filter.
     assert_eq!(
         run_script(&dir, "bin/made", &["m"]),
@@ -512,13 +516,25 @@ fn zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
         }
     }
     assert!(diffs.is_empty(), "scripts differ:\n{}", diffs.join("\n"));
-    // Both tools' scripts run the same.
-    for dir in [&zc_dir, &rb_dir] {
+    // Both tools' scripts run the same, the interpreters too.
+    assert_eq!(
+        run_script(&rb_dir, "bin/greet", &["x"]),
+        "greet helper-1.0 args=('a', 2) argv=['x'] init=yes\n"
+    );
+    let py_code = "import helper, hlib, shout; print(helper.NAME, hlib.HLIB)";
+    for (script, args) in [
+        ("greet", vec!["x"]),
+        ("greet-other", vec![]),
+        ("hello", vec!["y"]),
+        ("helper-tool", vec![]),
+        ("made", vec![]),
+        ("py", vec!["-c", py_code]),
+        ("rpy", vec!["-c", "import helper; print(helper.NAME)"]),
+    ] {
         assert_eq!(
-            run_script(dir, "bin/greet", &["x"]),
-            "greet helper-1.0 args=('a', 2) argv=['x'] init=yes\n",
-            "{}",
-            dir.display()
+            run_script(&rb_dir, &format!("bin/{script}"), &args),
+            run_script(&zc_dir, &format!("bin/{script}"), &args),
+            "bin/{script} {args:?}"
         );
     }
 }
