@@ -1,13 +1,20 @@
-//! The parts to install and their order, as a petgraph DAG.
+//! The parts to install, their order and the dependencies between them.
 //!
 //! The order is zc.buildout's: sections are initialized as buildout initializes them
 //! (`[buildout]` first, then each listed part), an initialized section's options are
 //! substituted in sorted order and every section a reference reaches is initialized first;
 //! a section with a `recipe` becomes a part when its initialization ends (SPEC §2.5).
+//!
+//! Parts may refer to each other (`[zeoserver] eggs = ${instance:eggs}` with `[instance]
+//! zeo-address = ${zeoserver:zeo-address}`): as in zc.buildout, a reference to a section
+//! whose initialization is under way does not wait for it, so the one reached second ends
+//! first and is installed first. Only values that loop are an error (the resolver reports
+//! them). The dependencies handed to the scheduler are the edges that agree with the order
+//! (to a part installed earlier), so they always form a DAG; the edge of such a pair that
+//! points forward is dropped, and a reference across it to an install-time output (an
+//! option the later part only publishes when installed) is an error.
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-
-use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::{Config, Diagnostic, Error, ErrorKind, IndexRef, Resolver, Span, Value};
 
@@ -145,6 +152,9 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     let mut recipes = HashMap::new();
     let listed_set: HashSet<&str> = listed.iter().map(String::as_str).collect();
     let mut tasks: Vec<Task> = Vec::new();
+    // TOML's `needs` edges, (part, needed section): unlike a reference, an explicit need
+    // cannot be dropped to break a cycle.
+    let mut explicit: Vec<(usize, usize)> = Vec::new();
     let roots: Vec<usize> = std::iter::once("buildout")
         .chain(listed.iter().map(String::as_str))
         .filter_map(|r| resolver.section_index(r))
@@ -210,6 +220,14 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
                             }
                             seq.push(Task::Init(di));
                         }
+                        if let Some(v) = resolver.get_ref(name, "needs")? {
+                            explicit.extend(
+                                words(&v)
+                                    .iter()
+                                    .filter_map(|d| resolver.section_index(d))
+                                    .map(|di| (s, di)),
+                            );
+                        }
                     }
                     tasks.push(Task::Finish(s));
                     tasks.extend(seq.into_iter().rev());
@@ -269,12 +287,13 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     if let Some(e) = errors {
         return Err(e);
     }
-    let deps = dependencies(resolver, &targets, &order);
+    let (deps, forward) = dependencies(resolver, &targets, &order);
+    check_explicit_needs(config, resolver, &explicit, &forward)?;
+    check_forward_outputs(config, resolver, &targets, &order, &forward)?;
     let order: Vec<String> = order
         .iter()
         .map(|&i| resolver.section_name(i).to_owned())
         .collect();
-    check_cycles(config, &order, &deps, parts_span)?;
     Ok(Parts {
         order,
         deps,
@@ -283,32 +302,36 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     })
 }
 
+/// Per part, the parts it depends on, in install order.
+type Dependencies = HashMap<String, Vec<String>>;
+
 /// For each part, the parts its references (through data sections) and `needs` reach
 /// first, stopping at parts; `targets` holds each initialized section's direct targets.
+/// Returns the dependencies on parts installed earlier, and apart the pairs (part, later
+/// part) whose edge points forward in the order and is dropped.
 fn dependencies(
     resolver: &Resolver,
     targets: &[Vec<usize>],
     order: &[usize],
-) -> HashMap<String, Vec<String>> {
+) -> (Dependencies, Vec<(usize, usize)>) {
     let mut position = vec![usize::MAX; targets.len()];
     for (i, &p) in order.iter().enumerate() {
         position[p] = i;
     }
     let mut deps = HashMap::new();
+    let mut forward = Vec::new();
     let mut seen = vec![usize::MAX; targets.len()];
     for &p in order {
         let mut found: Vec<usize> = Vec::new();
-        let mut stack: Vec<usize> = targets[p].iter().rev().copied().collect();
-        while let Some(s) = stack.pop() {
-            if s == p || seen[s] == p {
+        for s in reach(targets, &position, p, &mut seen) {
+            if position[s] == usize::MAX {
                 continue;
             }
-            seen[s] = p;
-            if position[s] != usize::MAX {
+            if position[s] < position[p] {
                 found.push(s);
-                continue;
+            } else {
+                forward.push((p, s));
             }
-            stack.extend(targets[s].iter().rev().copied());
         }
         found.sort_by_key(|&d| position[d]);
         deps.insert(
@@ -319,72 +342,131 @@ fn dependencies(
                 .collect(),
         );
     }
-    deps
+    (deps, forward)
 }
 
-fn check_cycles(
-    config: &Config,
-    order: &[String],
-    deps: &HashMap<String, Vec<String>>,
-    parts_span: Option<Span>,
-) -> Result<(), Error> {
-    let mut g: DiGraph<&str, ()> = DiGraph::new();
-    let idx: HashMap<&str, NodeIndex> = order
-        .iter()
-        .map(|p| (p.as_str(), g.add_node(p.as_str())))
-        .collect();
-    for (p, ds) in deps {
-        for d in ds {
-            g.add_edge(idx[d.as_str()], idx[p.as_str()], ());
+/// The sections part `p` reaches: data sections through their references, and the parts
+/// where the walk stops. `seen` marks visits per part (`seen[s] == p`).
+fn reach(targets: &[Vec<usize>], position: &[usize], p: usize, seen: &mut [usize]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack: Vec<usize> = targets[p].iter().rev().copied().collect();
+    while let Some(s) = stack.pop() {
+        if s == p || seen[s] == p {
+            continue;
+        }
+        seen[s] = p;
+        out.push(s);
+        if position[s] == usize::MAX {
+            stack.extend(targets[s].iter().rev().copied());
         }
     }
-    let Err(cycle) = petgraph::algo::toposort(&g, None) else {
+    out
+}
+
+/// A `needs` edge that points forward in the order (the needed part refers to or needs the
+/// needing one, so it is installed after it) cannot be honoured: an error naming both.
+fn check_explicit_needs(
+    config: &Config,
+    resolver: &mut Resolver,
+    explicit: &[(usize, usize)],
+    forward: &[(usize, usize)],
+) -> Result<(), Error> {
+    let Some(&(p, d)) = explicit.iter().find(|e| forward.contains(e)) else {
         return Ok(());
     };
-    // Walk dependencies from the node in the cycle until a part repeats.
-    let start = g[cycle.node_id()];
-    let mut path = vec![start.to_owned()];
-    let mut cur = start;
-    for _ in 0..=order.len() {
-        let next = deps[cur]
-            .iter()
-            .find(|d| reaches(deps, d, start))
-            .map(String::as_str);
-        let Some(n) = next else { break };
-        path.push(n.to_owned());
-        if n == start {
-            break;
-        }
-        cur = n;
-    }
+    let (part, needed) = (resolver.section_name(p), resolver.section_name(d));
+    let span = resolver
+        .history(part, "needs")?
+        .iter()
+        .rev()
+        .find_map(|st| match st.source {
+            crate::config::Source::File(sp) => Some(sp),
+            _ => None,
+        });
     Err(config.error(
         Diagnostic::new(
             ErrorKind::Cycle,
-            format!(
-                "parts depend on each other in a cycle: {}",
-                path.join(" -> ")
-            ),
+            format!("parts depend on each other in a cycle: {part} -> {needed} -> {part}"),
         )
         .at(
-            span_of_name(config, parts_span, start).or(config.section_span(start)),
-            "part in a cycle",
+            span_of_name(config, span, needed),
+            "this need cannot be met",
         )
-        .note("a part must not reach itself through references or `needs`"),
+        .note(format!(
+            "[{needed}] refers to or needs [{part}], so it is installed after it; remove one of \
+             the two"
+        )),
     ))
 }
 
-fn reaches(deps: &HashMap<String, Vec<String>>, from: &str, to: &str) -> bool {
-    let mut seen = HashSet::new();
-    let mut stack = vec![from];
-    while let Some(s) = stack.pop() {
-        if s == to {
-            return true;
-        }
-        if seen.insert(s) {
-            stack.extend(deps.get(s).into_iter().flatten().map(String::as_str));
+/// A part installed before another that it refers to can read that part's config values,
+/// not the outputs it publishes when installed: such a reference is an error naming both.
+fn check_forward_outputs(
+    config: &Config,
+    resolver: &mut Resolver,
+    targets: &[Vec<usize>],
+    order: &[usize],
+    forward: &[(usize, usize)],
+) -> Result<(), Error> {
+    if forward.is_empty() {
+        return Ok(());
+    }
+    let mut position = vec![usize::MAX; targets.len()];
+    for (i, &p) in order.iter().enumerate() {
+        position[p] = i;
+    }
+    let mut seen = vec![usize::MAX; targets.len()];
+    let mut errors: Option<Error> = None;
+    for &(p, later) in forward {
+        // The sections whose values `p` reads: itself and the data sections it reaches.
+        let mut readers = vec![p];
+        readers.extend(
+            reach(targets, &position, p, &mut seen)
+                .into_iter()
+                .filter(|&s| position[s] == usize::MAX),
+        );
+        let part = resolver.section_name(p);
+        let later_name = resolver.section_name(later);
+        let defined = resolver.option_names(later_name)?;
+        for r in readers {
+            let reader = resolver.section_name(r);
+            for option in resolver.option_names(reader)? {
+                for (sec, opt) in resolver.references(reader, &option)? {
+                    if sec != later_name || defined.contains(&opt) {
+                        continue;
+                    }
+                    let span = resolver
+                        .history(reader, &option)?
+                        .iter()
+                        .rev()
+                        .find_map(|st| match st.source {
+                            crate::config::Source::File(sp) => Some(sp),
+                            _ => None,
+                        });
+                    let e = config.error(
+                        Diagnostic::new(
+                            ErrorKind::Cycle,
+                            format!(
+                                "{reader}:{option} needs ${{{later_name}:{opt}}}, an output \
+                                 [{later_name}] only publishes when installed, but [{part}] is \
+                                 installed first because the two parts refer to each other"
+                            ),
+                        )
+                        .at(span, "reference to an output not known yet")
+                        .note(format!(
+                            "set `{opt}` in [{later_name}] in the config, or stop [{later_name}] \
+                             from referring to [{part}]"
+                        )),
+                    );
+                    match &mut errors {
+                        Some(all) => all.extend(e),
+                        None => errors = Some(e),
+                    }
+                }
+            }
         }
     }
-    false
+    errors.map_or(Ok(()), Err)
 }
 
 /// The resolved `buildout:parts` as a list (helper for callers that show it).
@@ -417,16 +499,23 @@ mod tests {
     }
 
     #[test]
-    fn needs_and_cycles() {
+    fn needs_and_parts_that_refer_to_each_other() {
         let toml =
             "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nneeds = ['b']\n[b]\nrecipe = 'r'\n";
         assert_eq!(order(toml, Format::Toml).unwrap(), ["b", "a"]);
-        let cyc = "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nx = '${b:y}'\n[b]\nrecipe = 'r'\ny = '1'\nz = '${a:w}'\n[a2]\n";
-        let cyc = cyc
-            .replace("[a2]\n", "")
-            .replace("x = '${b:y}'", "x = '${b:y}'\nw = '2'");
-        let e = order(&cyc, Format::Toml).unwrap_err();
-        assert!(e.contains("cycle"), "{e}");
+        // Parts that refer to each other: `a` reaches `b` while `a` is being initialized,
+        // so `b` ends first, as in zc.buildout; only the edge b -> a is kept.
+        let mutual = "[buildout]\nparts = ['a']\n[a]\nrecipe = 'r'\nx = '${b:y}'\nw = '2'\n\
+                      [b]\nrecipe = 'r'\ny = '1'\nz = '${a:w}'\n";
+        assert_eq!(order(mutual, Format::Toml).unwrap(), ["b", "a"]);
+        let c = load_str(mutual, "t", &std::env::temp_dir(), Format::Toml).unwrap();
+        let mut r = c.resolver();
+        let p = parts(&c, &mut r).unwrap();
+        assert_eq!(p.dependencies("a"), ["b"]);
+        assert!(p.dependencies("b").is_empty());
+        // Values that loop stay an error.
+        let e = order(&mutual.replace("y = '1'", "y = '${a:x}'"), Format::Toml).unwrap_err();
+        assert!(e.contains("cycle") || e.contains("circular"), "{e}");
         let e = order("[buildout]\nparts = ['nosuch']\n", Format::Toml).unwrap_err();
         assert!(e.contains("no section [nosuch]"), "{e}");
     }

@@ -120,6 +120,9 @@ pub struct KeyValue {
     pub value: Str,
 }
 
+/// The type of [`ENTRY_SYMBOL`]: returns the plugin's static descriptor.
+pub type EntryFn = unsafe extern "C" fn() -> *const PluginDescriptor;
+
 /// The host's log function: `level` is one of the `LEVEL_*` constants, `target` names the
 /// module that logged (may be empty).
 pub type LogFn = unsafe extern "C" fn(ctx: *mut c_void, level: u32, target: Str, message: Str);

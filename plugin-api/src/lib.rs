@@ -11,6 +11,10 @@
 //!   status codes with a message, `tracing` events reach the host's log. [`files`] has the
 //!   file chores recipes share: atomic writes, rewriting only what changed, relative paths.
 //!
+//! Behind features, for the other side of the boundary: `host` is the host half of the ABI
+//! that rbuildout calls recipes with (a recipe never needs it), and `testing` runs a recipe
+//! through that same host half in its unit tests (see below).
+//!
 //! # A recipe, end to end
 //!
 //! `Cargo.toml`:
@@ -78,8 +82,14 @@
 //!
 //! # Testing a recipe
 //!
-//! [`testing`] runs a recipe in-process through the same entry points rbuildout calls, and
-//! returns what it registered, published and logged:
+//! `testing` runs a recipe in-process through the same entry points and host callbacks
+//! rbuildout uses, and returns what it registered, published and logged. It is behind the
+//! `testing` feature, for the dev-dependency only, so that it stays out of the plugin:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! rbuildout-plugin-api = { version = "0.1", features = ["testing"] }
+//! ```
 //!
 //! ```
 //! use rbuildout_plugin_api::testing::{self, TestCall};
@@ -114,13 +124,17 @@
 //! - Recipes may run on several threads at once (for different parts).
 
 pub mod abi;
+#[cfg(all(unix, feature = "host"))]
+pub mod host;
 mod sdk;
 
 #[cfg(unix)]
 pub use sdk::files;
 #[doc(hidden)]
 pub use sdk::private;
-pub use sdk::{Context, Error, Options, Recipe, Result, testing};
+#[cfg(all(unix, feature = "testing"))]
+pub use sdk::testing;
+pub use sdk::{Context, Error, Options, Recipe, Result};
 /// The `tracing` crate the SDK forwards to the host; use its macros in a recipe.
 pub use tracing;
 

@@ -299,13 +299,43 @@ fn compare(expected: &Json, scratch: &Scratch, out: &Output, format: Format) -> 
             }
         }
     }
-    for (section, options) in actual_sections {
-        let empty_versions =
-            section == versions && options.as_object().is_some_and(|o| o.is_empty());
+    // Laziness: the sections a run evaluates (annotate shows more: every section).
+    let evaluated: Vec<&str> = actual
+        .get("evaluated")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    for section in evaluated {
+        let empty_versions = section == versions
+            && actual_sections
+                .get(section)
+                .and_then(Json::as_object)
+                .is_some_and(|o| o.is_empty());
         if !expected_sections.contains_key(section) && !empty_versions {
             diffs.push(format!(
                 "[{section}]: evaluated, but zc.buildout does not evaluate it"
             ));
+        }
+    }
+    // `annotate` shows every section zc.buildout's `annotate` shows, and no other (beyond an
+    // empty versions section).
+    if let Some(shown) = expected.get("annotated").and_then(Json::as_array) {
+        let shown: Vec<&str> = shown.iter().filter_map(Json::as_str).collect();
+        for section in &shown {
+            if !actual_sections.contains_key(*section) {
+                diffs.push(format!(
+                    "[{section}]: zc.buildout's annotate shows it, rbuildout's does not"
+                ));
+            }
+        }
+        for (section, options) in actual_sections {
+            let empty_versions =
+                section == versions && options.as_object().is_some_and(|o| o.is_empty());
+            if !shown.contains(&section.as_str()) && !empty_versions {
+                diffs.push(format!(
+                    "[{section}]: rbuildout's annotate shows it, zc.buildout's does not"
+                ));
+            }
         }
     }
     diffs
@@ -464,6 +494,7 @@ fn config_case_comparison_reports_every_difference() {
     let scratch = Scratch::new(&cases_root().join("01-minimal"));
     let expected = serde_json::json!({
         "parts": ["a", "b"],
+        "annotated": ["a", "b", "buildout", "c", "m"],
         "sections": {
             "buildout": {"parts": {"value": "a b"}},
             "a": {"path": {"value": "${CASE}/x"}, "list": {"value": "1\n2"}},
@@ -479,11 +510,13 @@ fn config_case_comparison_reports_every_difference() {
     let dir = scratch.dir.display().to_string();
     let good = serde_json::json!({
         "parts": ["a", "b"],
+        "evaluated": ["buildout", "a", "b", "c", "versions"],
         "sections": {
             "buildout": {"parts": {"value": "a b"}, "jobs": {"value": "1"}},
             "a": {"path": {"value": format!("{dir}/x")}, "list": {"value": ["1", "2"]}},
             "b": {"x": {"value": "1"}},
             "c": {"y": {"value": "2"}},
+            "m": {"u": {"raw": "${:v}", "error": "referenced option does not exist: m:v"}},
             "versions": {},
         }
     });
@@ -494,6 +527,7 @@ fn config_case_comparison_reports_every_difference() {
 
     let bad = serde_json::json!({
         "parts": ["b", "a"],
+        "evaluated": ["buildout", "a", "b", "d"],
         "sections": {
             "buildout": {"parts": {"value": "a b"}},
             "a": {"path": {"value": "/elsewhere/x"}, "list": {"value": ["1", "2"]}, "extra": {"value": "e"}},
@@ -509,6 +543,9 @@ fn config_case_comparison_reports_every_difference() {
         "b:x: missing",
         "[c]: missing",
         "[d]: evaluated",
+        "[c]: zc.buildout's annotate shows it",
+        "[m]: zc.buildout's annotate shows it",
+        "[d]: rbuildout's annotate shows it",
     ];
     for want in expected_diffs {
         assert!(
@@ -526,6 +563,7 @@ fn config_case_comparison_reports_every_difference() {
             "a": {"path": {"value": format!("{dir}/x")}, "list": {"value": "1\n2"}},
             "b": {"x": {"value": "1"}},
             "c": {"y": {"value": "2"}},
+            "m": {},
         }
     });
     assert!(compare(&expected, &scratch, &output(twin.clone()), Format::TomlTwin).is_empty());

@@ -19,4 +19,5 @@ mod safety_recipes;
 mod scripts;
 mod snap;
 mod symlink;
+mod zc_egg;
 mod zc_recipes;

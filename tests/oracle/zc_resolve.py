@@ -14,6 +14,7 @@ network is used as long as every recipe is already in the working set.
 Output on stdout, one JSON object in the shape of `rbuildout annotate --json`:
 
     {"parts": [install order],
+     "annotated": [every section `buildout annotate` shows],
      "sections": {section: {option: {"value": "substituted text"}}}}
 
 `sections` holds exactly the sections buildout evaluated: `buildout`, the parts, and every
@@ -130,7 +131,18 @@ def main(argv):
     if unexpected:
         raise RuntimeError("sections evaluated but not reached: %s" % sorted(unexpected))
 
-    json.dump({"parts": parts, "sections": sections}, sys.stdout, indent=2)
+    # What `buildout annotate` prints: every section of the config (macros and sections no
+    # part reaches too), except a versions section holding only buildout's own pins.
+    shown = [
+        name
+        for name in sorted(annotated)
+        if name != versions_section
+        or not all(set_by_buildout(name, option) for option in annotated[name])
+    ]
+
+    json.dump(
+        {"parts": parts, "annotated": shown, "sections": sections}, sys.stdout, indent=2
+    )
     sys.stdout.write("\n")
     return 0
 

@@ -2,13 +2,13 @@
 //! instance to the config's state, or with `--dry-run` show what that would do.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use rbuildout::config::Config;
 use rbuildout::plugin::{self, Registry, SearchPath};
 use rbuildout::run::{self, RunError, Settings};
+use rbuildout_plugin_api::host::signals::{self, CANCEL, STOP};
 
 use super::{Failure, Global, Outcome};
 
@@ -44,53 +44,11 @@ pub fn exec_default(g: &Global) -> Outcome {
     install(g, Vec::new())
 }
 
-/// Set by the first SIGINT (or a SIGTERM): the run starts no new part and returns once
-/// running ones finish.
-static CANCEL: AtomicBool = AtomicBool::new(false);
-/// Set by the second SIGINT, or by the first SIGTERM: running recipes see `cancelled()` and
-/// are asked to stop now.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    // SIGTERM is what service managers and `kill` send to end a process soon: it does at
-    // once what two Ctrl-C do (no new part, running recipes asked to stop), and the next
-    // signal of either kind kills.
-    let first = !CANCEL.swap(true, Ordering::Relaxed);
-    if first && signal != libc::SIGTERM {
-        return;
-    }
-    if !STOP.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    // A third signal kills the process the default way, which is safe too: the state file
-    // is only ever replaced atomically.
-    // SAFETY: signal() and raise() are async-signal-safe.
-    unsafe {
-        libc::signal(signal, libc::SIG_DFL);
-        libc::raise(signal);
-    }
-}
-
-/// Routes Ctrl-C to [`CANCEL`], then [`STOP`], then the default action; SIGTERM to both
-/// flags at once, then the default action.
-fn catch_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
-        // sigaction struct is zeroed, then given a handler, flags and an empty mask.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
-    }
-}
-
 fn install(g: &Global, only: Vec<String>) -> Outcome {
     let settings = settings(g, only)?;
     let (config, registry) = load(g)?;
-    catch_signals();
+    // Ctrl-C and SIGTERM stop the run between parts, not in the middle of one.
+    signals::catch_interrupts();
     let summary = run::install(&config, &registry, &settings, &CANCEL).map_err(failure)?;
     tracing::info!(
         "{} installed, {} updated, {} uninstalled, {} unchanged",

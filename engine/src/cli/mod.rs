@@ -199,8 +199,63 @@ fn init_logging(verbosity: i8) {
         .init();
 }
 
+/// Whether a command-line argument is an assignment `[SECTION:]OPTION=VALUE` (or `+=`, `-=`):
+/// it does not start with `-` and has an `=` after a non-empty name.
+fn is_assignment(arg: &str) -> bool {
+    !arg.starts_with('-') && arg.find('=').is_some_and(|eq| eq > 0)
+}
+
+/// Whether an option argument takes the next argument as its value (`-c FILE`, `-j N`,
+/// `--lock-timeout S`, also at the end of a cluster of short flags such as `-Uc FILE`).
+fn takes_value(arg: &str) -> bool {
+    match arg.strip_prefix("--") {
+        Some(long) => ["config", "jobs", "lock-timeout"].contains(&long),
+        None => {
+            arg.len() >= 2
+                && arg.starts_with('-')
+                && !arg.contains('=')
+                && arg.ends_with(['c', 'j'])
+                && arg[1..].chars().all(|c| c.is_ascii_alphabetic())
+        }
+    }
+}
+
+/// Takes the assignments out of the arguments, wherever they stand (before or after the
+/// subcommand, between its arguments), so that `annotate p:v=x` is an assignment and not a
+/// section name. An option's value (`-c a=b.cfg`) and everything after `--` stay.
+fn split_assignments(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Vec<String>) {
+    let mut rest = Vec::new();
+    let mut assignments = Vec::new();
+    let mut value_next = false;
+    let mut literal = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        let text = arg.to_str();
+        let was_value = std::mem::replace(&mut value_next, false);
+        if i == 0 || literal || was_value {
+            rest.push(arg);
+            continue;
+        }
+        match text {
+            Some("--") => {
+                literal = true;
+                rest.push(arg);
+            }
+            Some(t) if is_assignment(t) => assignments.push(t.to_owned()),
+            Some(t) => {
+                value_next = takes_value(t);
+                rest.push(arg);
+            }
+            None => rest.push(arg),
+        }
+    }
+    (rest, assignments)
+}
+
 pub fn main() -> ExitCode {
-    let matches = match command().try_get_matches() {
+    let (args, assignments) = split_assignments(std::env::args_os());
+    let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
             // clap prints help and version to stdout with exit 0, usage errors with exit 2.
@@ -208,7 +263,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let g = global(&matches);
+    let mut g = global(&matches);
+    g.assignments.extend(assignments);
     init_logging(g.verbosity);
     let outcome = match matches.subcommand() {
         Some(("install", m)) => install::exec(&g, m),
@@ -227,5 +283,54 @@ pub fn main() -> ExitCode {
             eprintln!("{}", f.message());
             ExitCode::from(f.exit_code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> (Vec<String>, Vec<String>) {
+        let (rest, a) = split_assignments(args.iter().map(std::ffi::OsString::from));
+        let rest = rest
+            .into_iter()
+            .map(|s| s.into_string().expect("utf-8"))
+            .collect();
+        (rest, a)
+    }
+
+    #[test]
+    fn assignments_are_taken_from_anywhere() {
+        let (rest, a) = split(&[
+            "rbuildout",
+            "x=1",
+            "-c",
+            "a=b.cfg",
+            "annotate",
+            "p:v=x",
+            "--json",
+            "buildout",
+            "q:w+=y",
+            "-Uc",
+            "c=d.cfg",
+            "p:l -= z",
+        ]);
+        assert_eq!(
+            rest,
+            [
+                "rbuildout",
+                "-c",
+                "a=b.cfg",
+                "annotate",
+                "--json",
+                "buildout",
+                "-Uc",
+                "c=d.cfg"
+            ]
+        );
+        assert_eq!(a, ["x=1", "p:v=x", "q:w+=y", "p:l -= z"]);
+        let (rest, a) = split(&["rbuildout", "--config=a=b", "query", "--", "s:o=v"]);
+        assert_eq!(rest, ["rbuildout", "--config=a=b", "query", "--", "s:o=v"]);
+        assert!(a.is_empty());
     }
 }

@@ -112,6 +112,17 @@ fn dedent(value: &str) -> String {
 /// Parses one `.cfg` file's text; `file` is its id for spans. All bad lines are reported
 /// together, as zc.buildout does.
 pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnostic>> {
+    parse_with(text, file, Some(env))
+}
+
+/// Parses one `.cfg` file's text without evaluating its conditions, for `convert`: a
+/// `[section:condition]` is kept as its own section named `section:condition` (the
+/// condition un-escaped), the spelling of a conditional table in TOML.
+pub fn parse_structure(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
+    parse_with(text, file, None)
+}
+
+fn parse_with(text: &str, file: u32, env: Option<&Env>) -> Result<Sections, Vec<Diagnostic>> {
     let mut sections: Sections = Sections::default();
     let mut errors = Vec::new();
     let mut condition = true;
@@ -157,7 +168,16 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
         }
         if let Some(h) = header(line) {
             condition = true;
-            if let Some(expr) = h.expression {
+            let kept;
+            let mut name = h.name;
+            if let (Some(expr), None) = (h.expression, env) {
+                kept = format!(
+                    "{}:{}",
+                    h.name,
+                    expr.trim().replace(r"\x23", "#").replace(r"\x3b", ";")
+                );
+                name = kept.as_str();
+            } else if let (Some(expr), Some(env)) = (h.expression, env) {
                 let expr = expr.replace(r"\x23", "#").replace(r"\x3b", ";");
                 match condition::evaluate(&expr, env) {
                     Ok(v) => condition = v,
@@ -177,10 +197,10 @@ pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnosti
                     continue;
                 }
             }
-            let idx = match sections.get_index_of(h.name) {
+            let idx = match sections.get_index_of(name) {
                 Some(i) => i,
                 None => {
-                    sections.insert(h.name.to_owned(), Section::default());
+                    sections.insert(name.to_owned(), Section::default());
                     pending.push(false);
                     sections.len() - 1
                 }

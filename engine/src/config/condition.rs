@@ -3,19 +3,56 @@
 //! evaluated for this machine and its `python3`.
 
 use std::collections::HashMap;
-use std::process::Command;
-use std::sync::OnceLock;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 
 /// Facts about this machine that conditions test; the Python ones are asked of `python3`
-/// once per process, only when a condition needs them.
+/// only when a condition needs them, and remembered across runs (see [`Interpreter`]).
 #[derive(Debug, Default)]
-pub struct Env {}
+pub struct Env {
+    /// Whether a condition the native evaluator does not know is handed to `python3`. Off
+    /// for the text-only entry points (`parse_cfg_str`, `load_str`, the fuzz targets): a
+    /// Python condition can do anything Python can.
+    python_conditions: bool,
+}
 
-/// The answers of the Python probe, shared by every [`Env`] of the process.
-static PYTHON: OnceLock<Option<HashMap<String, String>>> = OnceLock::new();
+impl Env {
+    /// The environment of a real load: Python conditions are evaluated, as zc.buildout does.
+    pub fn with_python() -> Env {
+        Env {
+            python_conditions: true,
+        }
+    }
+}
 
-/// What the probe asks `python3`, one `name=value` per line.
-const PROBE: &str = r#"import sys, os, platform, struct
+/// The interpreter conditions are evaluated with: `buildout:python` when the command line
+/// sets it (conditions are evaluated while files are read, before the config's own value is
+/// known), else `python3`. Set once per process, before the first condition.
+static INTERPRETER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the interpreter for conditions (a name on PATH or a path); the first call wins.
+pub fn set_interpreter(python: &str) {
+    let _ = INTERPRETER.set(python.to_owned());
+}
+
+fn interpreter() -> &'static str {
+    INTERPRETER.get().map_or("python3", String::as_str)
+}
+
+/// The interpreter state shared by every [`Env`] of the process.
+static PYTHON: Mutex<Option<Interpreter>> = Mutex::new(None);
+
+/// The longest condition handed to Python; a longer one is reported with the native error.
+const MAX_PYTHON_CONDITION: usize = 4096;
+
+/// What the interpreter runs: it prints the facts (`name=value` lines, then a line `.`),
+/// then evaluates each condition it reads on stdin in zc.buildout's namespace (the modules
+/// `sys`, `os`, `platform`, `re` and its precomputed names), as zc.buildout does: the
+/// expression wrapped in a list, evaluated, its first element taken. Each answer is one
+/// line: `1`, `0`, or `E` with the exception.
+const SERVER: &str = r#"import sys, os, platform, re, struct
 i = sys.implementation
 v = '%d.%d.%d' % i.version[:3]
 if i.version.releaselevel != 'final':
@@ -30,30 +67,279 @@ for k, x in [('python_version', '.'.join(platform.python_version_tuple()[:2])),
              ('sys_version', sys.version.replace('\n', ' ')), ('byteorder', sys.byteorder),
              ('bits', str(struct.calcsize('P') * 8))]:
     print(k + '=' + x)
+print('.')
+sys.stdout.flush()
+major, minor = platform.python_version_tuple()[:2]
+low, plat, bits = sys.version.lower(), sys.platform.lower(), struct.calcsize('P') * 8
+names = {'sys': sys, 'os': os, 'platform': platform, 're': re,
+         'python2': major == '2', 'python3': major == '3',
+         'pypy': 'pypy' in low, 'jython': 'java' in low, 'ironpython': 'iron' in low,
+         'linux': 'linux' in plat, 'windows': 'win32' in plat, 'cygwin': 'cygwin' in plat,
+         'solaris': 'sunos' in plat, 'macosx': 'darwin' in plat,
+         'posix': 'posix' in os.name.lower(), 'bits32': bits == 32, 'bits64': bits == 64,
+         'little_endian': sys.byteorder == 'little', 'big_endian': sys.byteorder == 'big'}
+names['cpython'] = not (names['pypy'] or names['jython'] or names['ironpython'])
+for xy in ['24', '25', '26', '27'] + ['3%d' % n for n in range(20)]:
+    names['python' + xy] = major + minor == xy
+for line in sys.stdin:
+    try:
+        out = '1' if eval('[' + line.rstrip('\n') + ']', dict(names))[0] else '0'
+    except Exception as e:
+        out = 'E' + (type(e).__name__ + ': ' + str(e)).replace('\n', ' ')
+    sys.stdout.write(out + '\n')
+    sys.stdout.flush()
 "#;
 
-impl Env {
-    fn python(&self) -> Option<&'static HashMap<String, String>> {
-        PYTHON
-            .get_or_init(|| {
-                let out = Command::new("python3").arg("-c").arg(PROBE).output().ok()?;
-                if !out.status.success() {
-                    return None;
+/// `python3`, started at most once per process, and what it said, cached on disk by the
+/// interpreter's identity (its resolved path, size, mtime and inode): the facts, and the
+/// results of conditions that depend only on the interpreter (not on `os`, files or the
+/// environment). A run whose answers are all cached starts no interpreter.
+struct Interpreter {
+    /// The cache file, `None` when there is no cache folder or no `python3` on PATH.
+    cache: Option<PathBuf>,
+    facts: Option<HashMap<String, String>>,
+    results: HashMap<String, bool>,
+    process: Option<Result<Process, String>>,
+}
+
+struct Process {
+    // Kept so that the interpreter lives as long as rbuildout; it exits at end of stdin.
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// Where the interpreter is (on PATH unless a path), resolved, and its identity for the cache's name.
+fn python_identity() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let name = interpreter();
+    let found = if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())?
+    };
+    let real = std::fs::canonicalize(&found).ok()?;
+    let m = std::fs::metadata(&real).ok()?;
+    Some(format!(
+        "{}\t{}\t{}\t{}\t{}",
+        real.display(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ino()
+    ))
+}
+
+/// Whether a condition's result depends only on the interpreter: it names no module or
+/// builtin that reads the file system, the environment or the clock (`os.name` is fine).
+fn cacheable(expr: &str) -> bool {
+    const VOLATILE: &[&str] = &[
+        "os",
+        "open",
+        "eval",
+        "exec",
+        "input",
+        "globals",
+        "locals",
+        "vars",
+        "getattr",
+        "__import__",
+        "time",
+        "random",
+        "breakpoint",
+        "compile",
+    ];
+    expr.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .filter(|w| *w != "os.name")
+        .all(|w| !VOLATILE.contains(&w.split('.').next().unwrap_or("")))
+        && !expr.contains("__")
+}
+
+impl Interpreter {
+    fn load() -> Interpreter {
+        let mut me = Interpreter {
+            cache: None,
+            facts: None,
+            results: HashMap::new(),
+            process: None,
+        };
+        let (Some(dir), Some(identity)) =
+            (super::extends::default_download_cache(), python_identity())
+        else {
+            return me;
+        };
+        let name = format!("{:016x}.txt", fnv1a(identity.as_bytes()));
+        let file = dir.join("python").join(name);
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let mut lines = text.lines();
+            // The first line is the identity itself: a hash collision reads as a miss.
+            if lines.next() == Some(identity.as_str()) {
+                let mut facts = HashMap::new();
+                for line in lines {
+                    match line.split_once('\t') {
+                        Some(("f", kv)) => {
+                            if let Some((k, v)) = kv.split_once('=') {
+                                facts.insert(k.to_owned(), v.to_owned());
+                            }
+                        }
+                        Some(("1", e)) => {
+                            me.results.insert(e.to_owned(), true);
+                        }
+                        Some(("0", e)) => {
+                            me.results.insert(e.to_owned(), false);
+                        }
+                        _ => {}
+                    }
                 }
-                let text = String::from_utf8_lossy(&out.stdout);
-                Some(
-                    text.lines()
-                        .filter_map(|l| l.split_once('='))
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect(),
-                )
-            })
-            .as_ref()
+                if !facts.is_empty() {
+                    me.facts = Some(facts);
+                }
+            }
+        }
+        me.cache = Some(file);
+        me
     }
 
+    /// Writes the cache (temp file + rename); a cache that cannot be written is only slower.
+    fn save(&self) {
+        let (Some(file), Some(identity)) = (&self.cache, python_identity()) else {
+            return;
+        };
+        let mut text = identity;
+        text.push('\n');
+        for (k, v) in self.facts.iter().flatten() {
+            text.push_str(&format!("f\t{k}={v}\n"));
+        }
+        for (e, r) in &self.results {
+            text.push_str(&format!("{}\t{e}\n", if *r { 1 } else { 0 }));
+        }
+        let Some(dir) = file.parent() else { return };
+        let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::debug!("cannot write the python cache {}: {e}", file.display());
+        }
+    }
+
+    fn process(&mut self) -> Result<&mut Process, String> {
+        if self.process.is_none() {
+            let started = start();
+            if let Ok((_, facts)) = &started
+                && self.facts.is_none()
+            {
+                self.facts = Some(facts.clone());
+                self.save();
+            }
+            self.process = Some(started.map(|(p, _)| p));
+        }
+        match self.process.as_mut() {
+            Some(Ok(p)) => Ok(p),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("python3 could not be run".into()),
+        }
+    }
+
+    fn facts(&mut self) -> Option<&HashMap<String, String>> {
+        if self.facts.is_none() {
+            let _ = self.process();
+        }
+        self.facts.as_ref()
+    }
+
+    /// Evaluates a condition in zc.buildout's namespace: `Ok(Err(message))` when Python
+    /// raised, `Err` when Python could not be asked.
+    fn eval(&mut self, expr: &str) -> Result<Result<bool, String>, String> {
+        if let Some(r) = self.results.get(expr) {
+            return Ok(Ok(*r));
+        }
+        let p = self.process()?;
+        let lost = |e: std::io::Error| format!("python3 stopped answering: {e}");
+        writeln!(p.stdin, "{expr}").map_err(lost)?;
+        p.stdin.flush().map_err(lost)?;
+        let mut answer = String::new();
+        p.stdout.read_line(&mut answer).map_err(lost)?;
+        let answer = answer.trim_end();
+        let r = match answer {
+            "1" => Ok(true),
+            "0" => Ok(false),
+            "" => return Err("python3 stopped answering".into()),
+            other => Err(other.strip_prefix('E').unwrap_or(other).to_owned()),
+        };
+        if let Ok(v) = r
+            && cacheable(expr)
+        {
+            self.results.insert(expr.to_owned(), v);
+            self.save();
+        }
+        Ok(r)
+    }
+}
+
+/// Starts the interpreter and reads the facts it prints first.
+fn start() -> Result<(Process, HashMap<String, String>), String> {
+    let mut child = Command::new(interpreter())
+        .arg("-c")
+        .arg(SERVER)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("python3 could not be run: {e}"))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("python3 could not be run: no pipes".into());
+    };
+    let mut stdout = BufReader::new(stdout);
+    let mut facts = HashMap::new();
+    loop {
+        let mut line = String::new();
+        match stdout.read_line(&mut line) {
+            Ok(0) | Err(_) => return Err("python3 could not be run: it printed no facts".into()),
+            Ok(_) => {}
+        }
+        let line = line.trim_end_matches('\n');
+        if line == "." {
+            break;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            facts.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    Ok((
+        Process {
+            _child: child,
+            stdin,
+            stdout,
+        },
+        facts,
+    ))
+}
+
+/// A stable 64-bit FNV-1a hash, naming the cache file after the interpreter's identity.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn with_python<T>(f: impl FnOnce(&mut Interpreter) -> T) -> T {
+    let mut guard = PYTHON
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(guard.get_or_insert_with(Interpreter::load))
+}
+
+impl Env {
     fn py(&self, key: &str) -> Result<String, String> {
-        self.python()
-            .and_then(|m| m.get(key).cloned())
+        with_python(|p| p.facts().and_then(|m| m.get(key).cloned()))
             .ok_or_else(|| format!("cannot evaluate `{key}`: python3 could not be run"))
     }
 
@@ -480,7 +766,32 @@ fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Evaluates a section condition (already un-escaped). `Err` says why it cannot be.
+///
+/// The common names and PEP 508 markers are evaluated natively; anything else (e.g.
+/// `sys.version_info < (3,10)`, `os.path.isdir('/x')`) is handed to `python3`, as
+/// zc.buildout evaluates it. A name Python does not know either, or a syntax error, is
+/// reported with the native message.
 pub fn evaluate(expr: &str, env: &Env) -> Result<bool, String> {
+    let native = evaluate_native(expr, env);
+    let Err(why) = native else { return native };
+    if !env.python_conditions
+        || why.contains("nested too deeply")
+        || expr.len() > MAX_PYTHON_CONDITION
+        || expr.contains('\n')
+    {
+        return Err(why);
+    }
+    match with_python(|p| p.eval(expr)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(raised)) if raised.starts_with("NameError") || raised.starts_with("SyntaxError") => {
+            Err(why)
+        }
+        Ok(Err(raised)) => Err(format!("python3 raised {raised}")),
+        Err(e) => Err(format!("{why}; {e}")),
+    }
+}
+
+fn evaluate_native(expr: &str, env: &Env) -> Result<bool, String> {
     let toks = tokenize(expr)?;
     let marker = toks
         .iter()
@@ -533,5 +844,18 @@ mod tests {
         );
         assert!(evaluate(&"not ".repeat(100_000), &env).is_err());
         assert_eq!(evaluate("((linux))", &env), Ok(linux));
+    }
+
+    #[test]
+    fn only_conditions_on_the_interpreter_are_cached() {
+        assert!(cacheable("sys.version_info < (3,10)"));
+        assert!(cacheable(
+            "os.name == 'posix' and platform.machine() == 'x86_64'"
+        ));
+        assert!(cacheable("re.match('l', sys.platform)"));
+        assert!(!cacheable("os.path.isdir('/x')"));
+        assert!(!cacheable("os.environ.get('X')"));
+        assert!(!cacheable("open('/etc/x').read()"));
+        assert!(!cacheable("sys.modules['os'].getcwd()  # __class__"));
     }
 }

@@ -315,7 +315,7 @@ impl<'a> Loader<'a> {
             return None;
         }
         let parsed = match loc.format() {
-            Format::Toml => super::toml::parse(&source.text, id),
+            Format::Toml => super::toml::parse(&source.text, id, self.env),
             Format::Cfg => super::cfg::parse(&source.text, id, self.env),
         };
         let mut result = match parsed {

@@ -170,11 +170,31 @@ pub fn parse_cfg_str(text: &str, name: &str) -> Result<(), Error> {
         .map_err(|d| Error::new(&files, d))
 }
 
+/// A section as written in one file: its name and its options (key, raw value), in order.
+pub type RawSection = (String, Vec<(String, Value)>);
+
+/// One `.cfg` file as written, for `convert`: its sections in file order, each with its
+/// option keys (`x +` and `x -` for pending `+=`/`-=`, `<` for macros, `<part-dependencies>`
+/// for `=>`) and raw values; a `[section:condition]` is its own section named
+/// `section:condition`, its condition not evaluated.
+pub fn cfg_structure(text: &str, name: &str) -> Result<Vec<RawSection>, Error> {
+    let mut files = Files::default();
+    let id = files.add(name.to_owned(), text.to_owned());
+    let sections = cfg::parse_structure(text, id).map_err(|d| Error::new(&files, d))?;
+    Ok(sections
+        .into_iter()
+        .map(|(n, s)| {
+            let options = s.options.into_iter().map(|(k, e)| (k, e.value)).collect();
+            (n, options)
+        })
+        .collect())
+}
+
 /// Parses one TOML text into the model (no extends, no defaults). Never panics.
 pub fn parse_toml_str(text: &str, name: &str) -> Result<(), Error> {
     let mut files = Files::default();
     let id = files.add(name.to_owned(), text.to_owned());
-    toml::parse(text, id)
+    toml::parse(text, id, &condition::Env::default())
         .map(|_| ())
         .map_err(|d| Error::new(&files, d))
 }
@@ -188,7 +208,7 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
     let env = condition::Env::default();
     let id = files.add(name.to_owned(), text.to_owned());
     let parsed = match format {
-        Format::Toml => toml::parse(text, id),
+        Format::Toml => toml::parse(text, id, &env),
         Format::Cfg => cfg::parse(text, id, &env),
     }
     .map_err(|d| Error::new(&files, d))?;
@@ -340,7 +360,15 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| opts.cwd.clone());
     let mut files = Files::default();
-    let env = condition::Env::default();
+    let env = condition::Env::with_python();
+    // `buildout:python` from the command line names the interpreter of Python conditions.
+    if let Some(python) = opts.assignments.iter().rev().find_map(|a| {
+        let (lhs, value) = a.split_once('=')?;
+        matches!(lhs.trim(), "python" | "buildout:python").then(|| value.trim())
+    }) && !python.is_empty()
+    {
+        condition::set_interpreter(python);
+    }
     let mut errors = Vec::new();
 
     let mut cl = match cmdline::parse(&opts.assignments, &mut files) {

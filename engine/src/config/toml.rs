@@ -1,12 +1,16 @@
 //! The native `buildout.toml` format: every top-level table a section, values strings or
 //! arrays of strings (numbers and booleans become their text), `{ append, remove }`
-//! modifiers and `inherits` for macros.
+//! modifiers and `inherits` for macros. A quoted table name `["section:condition"]` is a
+//! conditional section, `.cfg`'s `[section:condition]`: when the condition holds, its options
+//! are merged into `[section]` in file order, `append`/`remove` accumulating as `+=`/`-=` do
+//! within one `.cfg` file.
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::condition::{self, Env};
 use super::diag::{Diagnostic, ErrorKind, Span};
-use super::model::{Entry, Op, Section, Sections, Source, Value, op_key};
+use super::model::{Entry, Op, Section, Sections, Source, Value, op_key, split_key};
 
 fn type_error(file: u32, span: std::ops::Range<usize>, what: String, label: &str) -> Diagnostic {
     Diagnostic::new(ErrorKind::Type, what)
@@ -68,9 +72,41 @@ fn value(
     }
 }
 
+/// Merges a conditional section that holds into its section, as one `.cfg` file merges a
+/// repeated header: `append`/`remove` join what the section already has for the option
+/// (line-wise, element-wise when either is an array), a plain value replaces the value and
+/// drops the pending `append`/`remove` of that option.
+fn merge_conditional(into: &mut Section, from: Section) {
+    for (key, entry) in from.options {
+        let (base, op) = split_key(&key);
+        if op == '=' {
+            into.options.shift_remove(&op_key(base, '+'));
+            into.options.shift_remove(&op_key(base, '-'));
+            into.options.insert(key, entry);
+            continue;
+        }
+        match into.options.get_mut(&key) {
+            Some(existing) => {
+                existing.value = match (&existing.value, &entry.value) {
+                    (Value::Str(a), Value::Str(b)) if b.is_empty() => Value::Str(a.clone()),
+                    (Value::Str(a), Value::Str(b)) => Value::Str(format!("{}\n{b}", a.trim_end())),
+                    (a, b) => Value::List(a.to_list().into_iter().chain(b.to_list()).collect()),
+                };
+                existing.history.extend(entry.history);
+            }
+            None => {
+                into.options.insert(key, entry);
+            }
+        }
+    }
+    if into.header.is_none() {
+        into.header = from.header;
+    }
+}
+
 /// Parses one `buildout.toml` file's text; `file` is its id for spans. Reports every syntax
-/// and type error it finds.
-pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
+/// and type error it finds. Conditional sections are evaluated with `env`.
+pub fn parse(text: &str, file: u32, env: &Env) -> Result<Sections, Vec<Diagnostic>> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
     let mut seen = std::collections::HashSet::new();
     let mut errors: Vec<Diagnostic> = syntax
@@ -151,7 +187,32 @@ pub fn parse(text: &str, file: u32) -> Result<Sections, Vec<Diagnostic>> {
                 );
             }
         }
-        sections.insert(sec.to_owned(), section);
+        match sec.split_once(':') {
+            Some((base, cond)) => {
+                let base = base.trim();
+                let header = Span::new(file, name.span().start, name.span().end);
+                match condition::evaluate(cond.trim(), env) {
+                    Ok(true) => {
+                        merge_conditional(sections.entry(base.to_owned()).or_default(), section)
+                    }
+                    Ok(false) => {}
+                    Err(why) => errors.push(
+                        Diagnostic::new(
+                            ErrorKind::Condition,
+                            format!("cannot evaluate the condition of section [{base}]: {why}"),
+                        )
+                        .at(Some(header), "in this table name"),
+                    ),
+                }
+            }
+            None => match sections.get_mut(sec) {
+                // A conditional table may come first: the plain one then merges into it.
+                Some(existing) => merge_conditional(existing, section),
+                None => {
+                    sections.insert(sec.to_owned(), section);
+                }
+            },
+        }
     }
     if errors.is_empty() {
         Ok(sections)
@@ -169,6 +230,7 @@ mod tests {
         let s = parse(
             "[buildout]\nparts = ['a', 'b']\njobs = 4\nflag = true\n[a]\ninherits = 'm'\nx = { append = 'y', remove = ['z'] }\n",
             0,
+            &Env::default(),
         )
         .unwrap();
         assert_eq!(
@@ -190,13 +252,40 @@ mod tests {
         let e = parse(
             "[a]\nwhen = 1979-05-27\n[b]\nt = { x = 1 }\n[[c]]\nx = 1\n",
             0,
+            &Env::default(),
         )
         .unwrap_err();
         assert_eq!(e.len(), 3);
         assert!(e[0].message.contains("a:when"));
         assert!(e[1].message.contains("b:t"));
         assert!(e[2].message.contains("array of tables"));
-        let e = parse("[a\n", 0).unwrap_err();
+        let e = parse("[a\n", 0, &Env::default()).unwrap_err();
         assert_eq!(e[0].kind, ErrorKind::Syntax);
+    }
+
+    #[test]
+    fn conditional_tables_merge_into_their_section() {
+        let linux = cfg!(target_os = "linux");
+        let s = parse(
+            "[a]\nx = '1'\nl = { append = 'p' }\n[\"a:linux\"]\nl = { append = 'q' }\ny = '2'\n\
+             [\"a:windows\"]\nz = '3'\n[\"b:linux\"]\nw = '4'\n",
+            0,
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(s["a"].options["x"].value, Value::Str("1".into()));
+        assert!(!s["a"].options.contains_key("z"));
+        if linux {
+            assert_eq!(s["a"].options["l +"].value, Value::Str("p\nq".into()));
+            assert_eq!(s["a"].options["y"].value, Value::Str("2".into()));
+            assert_eq!(s["b"].options["w"].value, Value::Str("4".into()));
+        }
+        assert!(!s.contains_key("a:linux"));
+        let e = parse("[\"a:nosuchname\"]\nx = 1\n", 0, &Env::default()).unwrap_err();
+        assert!(
+            e[0].message.contains("condition of section [a]"),
+            "{}",
+            e[0].message
+        );
     }
 }

@@ -10,10 +10,12 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 
 use libloading::os::unix::{Library as Handle, RTLD_LOCAL, RTLD_NOW};
 use rbuildout_plugin_api::abi::{
-    self, HostApi, InitFn, PluginDescriptor, RecipeEntry, RecipeFn, RecipeVTable, Str,
+    self, EntryFn, InitFn, PluginDescriptor, RecipeEntry, RecipeFn, RecipeVTable, Str,
 };
 use rbuildout_plugin_api::has_field;
+use rbuildout_plugin_api::host::{self, crash};
 
+use super::call::PluginLog;
 use super::{PluginError, PluginInfo, RecipeInfo};
 
 /// Descriptors claiming more recipes than this are refused as corrupt.
@@ -53,7 +55,7 @@ impl Library {
     /// Opens `path` with `RTLD_NOW | RTLD_LOCAL`, checks the descriptor and calls `init`.
     pub(super) fn open(path: &Path) -> Result<Library, PluginError> {
         // Named by the crash handler if the library's initialisers, entry or init crash.
-        let _crash = super::crash::Guard::loading(path);
+        let _crash = crash::Guard::loading(path);
         let id: FileId = match std::fs::metadata(path) {
             Ok(meta) if meta.is_file() => (meta.dev(), meta.ino()),
             Ok(_) => {
@@ -79,9 +81,7 @@ impl Library {
         })?;
         let handle = ManuallyDrop::new(handle);
         // SAFETY: the entry symbol of ABI v1 has exactly this signature.
-        let entry = unsafe {
-            handle.get::<unsafe extern "C" fn() -> *const PluginDescriptor>(abi::ENTRY_SYMBOL)
-        };
+        let entry = unsafe { handle.get::<EntryFn>(abi::ENTRY_SYMBOL) };
         let entry = match entry {
             Ok(symbol) => *symbol,
             Err(_) => return Err(other_abi(&handle, path)),
@@ -112,17 +112,12 @@ impl Library {
         }
         if let Some(init) = checked.init {
             let code = init_once(id, || {
-                let label: &'static String = Box::leak(Box::new(library.name.clone()));
-                let host = HostApi {
-                    struct_size: size_of::<HostApi>(),
-                    abi_major: abi::ABI_MAJOR,
-                    abi_minor: abi::ABI_MINOR,
-                    max_level: plugin_max_level(),
-                    ctx: label as *const String as *mut c_void,
-                    log: Some(super::call::log_global),
-                };
-                // SAFETY: `init` comes from the checked descriptor; `host` outlives the call.
-                unsafe { init(&host) }
+                // The plugin may log through it for the rest of the process.
+                let log: &'static PluginLog = Box::leak(Box::new(PluginLog {
+                    plugin: library.name.clone(),
+                }));
+                // SAFETY: `init` comes from the checked descriptor.
+                unsafe { host::init(init, plugin_max_level(), log) }
             });
             if code != abi::OK {
                 return Err(PluginError::Init {

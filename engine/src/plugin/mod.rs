@@ -11,14 +11,13 @@
 //! (the SDK turns it into a status code; the plugin is then not called again), an error,
 //! invalid UTF-8, a huge error message (cut), a call from a non-thread-safe plugin made
 //! concurrently (calls are serialised). Only a crash (segfault, abort) takes the process down,
-//! and then [`crash`]'s signal handler names the part, recipe and library first.
+//! and then the crash handler of [`rbuildout_plugin_api::host::crash`] names the part, recipe and library first.
 //!
 //! Plugin logs are re-emitted under the `tracing` target `rbuildout::recipe` with `part` and
 //! `plugin` fields, one level quieter than the plugin said (its `info` shows at `-v`, its
 //! `debug` at `-vv`); warnings and errors keep their level.
 
 mod call;
-mod crash;
 mod develop;
 mod digest;
 mod library;

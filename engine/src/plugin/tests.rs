@@ -368,6 +368,9 @@ fn plugin_logs_reach_the_host_tracing() {
     let opts = options(&[("message", "hi")]);
     let host = TestHost::default();
     tracing::subscriber::with_default(subscriber, || {
+        // Another test's thread may have registered a callsite this call reaches while no
+        // subscriber was interested, caching `never` for it; recompute with this one set.
+        tracing::callsite::rebuild_interest_cache();
         registry(dir.path())
             .recipe("testkit:log")
             .unwrap()
@@ -919,7 +922,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         host: &PanickingHost,
         owned: &[],
     };
-    // Unwinding into the plugin's `extern "C"` frames would abort this whole test process.
+    // Unwinding into the plugin's C-ABI frames would abort this whole test process.
     let result = registry
         .recipe("testkit:option")
         .unwrap()

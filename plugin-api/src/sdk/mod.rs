@@ -8,6 +8,7 @@ mod export;
 #[cfg(unix)]
 pub mod files;
 mod options;
+#[cfg(all(unix, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ mod progress;
 mod resolve;
 mod store;
 mod util;
+mod zc;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,18 @@ impl Recipe for Egg {
 export_plugin! {
     name: "egg",
     version: env!("CARGO_PKG_VERSION"),
-    recipes: { "default" => Egg },
+    recipes: {
+        "default" => Egg,
+        // zc.buildout's own recipes under their names (docs/zc-recipes.md).
+        "zc.recipe.egg:default" => zc::Scripts,
+        "zc.recipe.egg:scripts" => zc::Scripts,
+        "zc.recipe.egg:script" => zc::Scripts,
+        "zc.recipe.egg:eggs" => zc::Eggs,
+        "zc.recipe.egg:custom" => zc::Custom,
+        "zc.recipe.egg:develop" => zc::Develop,
+        "z3c.recipe.scripts:default" => zc::Z3cScripts,
+        "z3c.recipe.scripts:interpreter" => zc::Z3cInterpreter,
+    },
 }
 
 /// Reads the requirement lines of `eggs`: one per line; a single line that is not one
@@ -570,6 +582,7 @@ fn publish(
         .iter()
         .map(|&i| dists[i].name.as_str())
         .collect();
+    zc::keep_working_set(dists, &order, folders);
     ctx.publish("paths", &paths.join("\n"))?;
     ctx.publish("pins", &eggs.join("\n"))?;
     ctx.publish("requested", &requested.join("\n"))

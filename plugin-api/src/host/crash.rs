@@ -71,13 +71,13 @@ fn this_thread() -> usize {
 }
 
 /// Marks one recipe call on this thread until dropped.
-pub(super) struct Guard {
+pub struct Guard {
     slot: Option<usize>,
 }
 
 impl Guard {
     /// Marks a call of `recipe` (from `library`) for `part`.
-    pub(super) fn enter(part: &str, recipe: &str, library: &std::path::Path) -> Guard {
+    pub fn enter(part: &str, recipe: &str, library: &std::path::Path) -> Guard {
         Guard::with(&format!(
             "rbuildout: part `{part}` crashed in recipe `{recipe}` ({}): ",
             library.display()
@@ -85,7 +85,7 @@ impl Guard {
     }
 
     /// Marks the loading of a plugin library (its initialisers, entry and `init` run).
-    pub(super) fn loading(library: &std::path::Path) -> Guard {
+    pub fn loading(library: &std::path::Path) -> Guard {
         Guard::with(&format!(
             "rbuildout: crashed loading recipe plugin {}: ",
             library.display()
