@@ -96,7 +96,10 @@ fn zc_order(ws: Vec<Dist>, roots: &[Requirement], markers: &MarkerEnvironment) -
         .collect();
     let mut order: Vec<usize> = Vec::new();
     let add = |order: &mut Vec<usize>, name: &str| {
-        let name = normalize(name);
+        // A name that is not a valid project name names no distribution.
+        let Some(name) = normalize(name) else {
+            return None;
+        };
         let found = ws.iter().position(|d| d.name == name);
         if let Some(i) = found.filter(|i| !order.contains(i)) {
             order.push(i);
@@ -840,7 +843,7 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
             if !req.evaluate_markers(&interp.markers, &[]) {
                 continue; // a marker the interpreter does not match
             }
-            let name = normalize(req.name.as_ref());
+            let name = req.name.to_string();
             let present = ws.iter().any(|d| d.name == name);
             if !present {
                 return Err(Error::new(format!(
