@@ -91,6 +91,7 @@ pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
         user_defaults: !g.no_user_defaults,
         offline: g.offline,
         assignments: g.assignments.clone(),
+        overrides: Default::default(),
     };
     let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
     let developed = develop(&config, g.offline)?;

@@ -49,6 +49,7 @@ fn registry(g: &Global) -> Result<Registry, Failure> {
         user_defaults: !g.no_user_defaults,
         offline: g.offline,
         assignments: g.assignments.clone(),
+        overrides: Default::default(),
     };
     let config = config::load(&options).map_err(|e| Failure::Config(e.to_string()))?;
     Ok(super::install::registry(&config, Vec::new()))

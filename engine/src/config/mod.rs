@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
 pub use limits::Limits;
 pub use model::{History, Op, Source, Step, Value};
-pub use substitute::{IndexRef, ReferenceTable, Resolver, ValueRef};
+pub use substitute::{IndexRef, Outputs, ReferenceTable, Resolver, ValueRef};
 
 use model::{Entry, Section, Sections};
 
@@ -44,6 +44,36 @@ pub struct LoadOptions {
     pub offline: bool,
     /// Raw `sec:opt=val`, `opt+=val`, `sec:opt-=val`, in command-line order.
     pub assignments: Vec<String>,
+    /// `[buildout]` values set over everything else, after the assignments.
+    pub overrides: Overrides,
+}
+
+/// `[buildout]` values a caller sets over a config's, typed: what a nested build inherits
+/// from the instance that runs it. Each applies as a command-line assignment would.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `buildout:directory`.
+    pub directory: Option<PathBuf>,
+    /// `buildout:instance-directory`: the outermost instance's folder.
+    pub instance_directory: Option<PathBuf>,
+    /// `buildout:eggs-directory`.
+    pub eggs_directory: Option<PathBuf>,
+    /// `buildout:download-cache`.
+    pub download_cache: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// The options set, by name.
+    fn entries(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        [
+            ("directory", &self.directory),
+            ("instance-directory", &self.instance_directory),
+            ("eggs-directory", &self.eggs_directory),
+            ("download-cache", &self.download_cache),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+    }
 }
 
 /// One raw option as merged: its key (`name`, `name +`, `name -` or `<`), value and history.
@@ -383,6 +413,14 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         b.options
             .entry("offline".to_owned())
             .or_insert_with(|| Entry::new(Value::Str("true".into()), Op::Set, Source::CommandLine));
+    }
+    for (option, value) in opts.overrides.entries() {
+        let b = cl.entry("buildout".to_owned()).or_default();
+        let value = Value::Str(value.display().to_string());
+        b.options.insert(
+            option.to_owned(),
+            Entry::new(value, Op::Set, Source::CommandLine),
+        );
     }
     let cl_extends = cl
         .get_mut("buildout")

@@ -1,0 +1,107 @@
+//! What a job sees of the config: a frozen, thread-safe [`View`], made by the runner when
+//! the part's dependencies are done and handed to the job with its work.
+//!
+//! A view answers every option query of the recipe (`get_option`) on whatever thread the
+//! recipe asks from, without asking the runner: the part's own options and `[buildout]` were
+//! resolved when the view was made, any other section is resolved on first use from the
+//! config and a snapshot of the outputs published so far, neither of which changes after. So
+//! data flows one way: the runner resolves and publishes, a job reads its view and returns
+//! an outcome.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{Config, Outputs, Resolver};
+
+/// A part's resolved options and everything else it may read, frozen.
+pub struct View<'c> {
+    part: String,
+    /// The part's options as resolved when its dependencies were done: what its recipe is
+    /// called with and what the state records. For an uninstall, the recorded options.
+    options: BTreeMap<String, String>,
+    /// Whether `options` are the part's section in the config now (not for an uninstall,
+    /// whose hook may ask what the config says now, e.g. to tell a reinstall).
+    current: bool,
+    /// `[buildout]`, resolved at the same time (shared by the views of one outputs snapshot).
+    buildout: Arc<BTreeMap<String, String>>,
+    config: &'c Config,
+    outputs: Arc<Outputs>,
+    /// Other sections, resolved from `config` and `outputs` when first asked for.
+    rest: Mutex<Option<Resolver<'c>>>,
+}
+
+impl<'c> View<'c> {
+    pub fn new(
+        part: &str,
+        options: BTreeMap<String, String>,
+        buildout: Arc<BTreeMap<String, String>>,
+        config: &'c Config,
+        outputs: Arc<Outputs>,
+    ) -> View<'c> {
+        View {
+            part: part.to_string(),
+            options,
+            current: true,
+            buildout,
+            config,
+            outputs,
+            rest: Mutex::new(None),
+        }
+    }
+
+    /// The part's own resolved options.
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
+    }
+
+    /// A view for an uninstall hook, called with the `recorded` options; queries of the
+    /// part's own section get what the config says now.
+    pub fn recorded(
+        part: &str,
+        recorded: BTreeMap<String, String>,
+        buildout: Arc<BTreeMap<String, String>>,
+        config: &'c Config,
+        outputs: Arc<Outputs>,
+    ) -> View<'c> {
+        View {
+            current: false,
+            ..View::new(part, recorded, buildout, config, outputs)
+        }
+    }
+
+    /// The part's own options, for the record of what it was installed with.
+    pub fn into_options(self) -> BTreeMap<String, String> {
+        self.options
+    }
+
+    /// Any resolved option of any section, as text; `None` when it is missing or does not
+    /// resolve (e.g. it refers to an output nobody published).
+    pub fn option(&self, section: &str, option: &str) -> Option<String> {
+        if section == self.part && self.current {
+            return self.options.get(option).cloned();
+        }
+        if section == "buildout" {
+            return self.buildout.get(option).cloned();
+        }
+        let mut rest = self.rest.lock().unwrap_or_else(|e| e.into_inner());
+        let resolver =
+            rest.get_or_insert_with(|| Resolver::with_outputs(self.config, self.outputs.clone()));
+        resolver
+            .get_opt(section, option)
+            .ok()
+            .flatten()
+            .map(|v| v.to_text())
+    }
+}
+
+/// `[buildout]` as views show it: every option that resolves, as text.
+pub fn buildout_texts(resolver: &mut Resolver<'_>) -> BTreeMap<String, String> {
+    let names = resolver.option_names("buildout").unwrap_or_default();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let v = resolver.get("buildout", &n).ok()?;
+            Some((n, v.to_text()))
+        })
+        .collect()
+}
