@@ -126,58 +126,14 @@ struct NestedBase {
     download_cache: Option<PathBuf>,
 }
 
-fn text(resolver: &mut Resolver<'_>, option: &str) -> Option<String> {
-    resolver.get("buildout", option).ok().map(|v| v.to_text())
-}
-
-/// The folders a `[buildout]` list option names, one per line or item, relative to
-/// `directory`; none when the option is absent.
-fn folders(
-    resolver: &mut Resolver<'_>,
-    option: &str,
-    directory: &Path,
-) -> Result<Vec<PathBuf>, RunError> {
-    Ok(match resolver.get_opt("buildout", option)? {
-        Some(v) => v
-            .to_list()
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .map(|s| directory.join(s))
-            .collect(),
-        None => Vec::new(),
-    })
-}
-
 impl Instance {
-    fn read(
-        config: &Config,
-        resolver: &mut Resolver<'_>,
-        settings: &Settings,
-    ) -> Result<Instance, RunError> {
-        let directory = config.directory().to_path_buf();
-        let path = |v: Option<String>| {
-            v.map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .map(|s| directory.join(s))
-        };
-        let installed = match resolver.get_opt("buildout", "installed")? {
-            Some(v) => path(Some(v.to_text())),
-            None => Some(directory.join(".installed.toml")),
-        };
-        let lock_path = match &installed {
-            Some(p) => {
-                let mut name = p.file_name().unwrap_or_default().to_os_string();
-                name.push(".lock");
-                p.with_file_name(name)
-            }
-            None => directory.join(".installed.lock"),
-        };
-        let eggs = path(text(resolver, "eggs-directory"));
-        let cache = path(text(resolver, "download-cache"));
-        let develop_eggs = path(text(resolver, "develop-eggs-directory"));
-        let bin = path(text(resolver, "bin-directory"));
-        let parts = path(text(resolver, "parts-directory"));
+    /// The instance as the config's typed `[buildout]` ([`Config::buildout`]) describes it.
+    fn read(config: &Config, settings: &Settings) -> Result<Instance, RunError> {
+        let b = config.buildout();
+        b.check()?;
+        let directory = b.directory.clone();
+        let installed = b.installed.clone();
+        let lock_path = b.lock_path();
         let mut engine = vec![
             (config.path().to_path_buf(), "the config file".to_string()),
             // The versions lock the egg recipe keeps beside the config (`buildout.lock`),
@@ -203,11 +159,11 @@ impl Instance {
         }
         engine.push((lock_path.clone(), "the instance lock".to_string()));
         for (folder, option) in [
-            (&bin, "bin-directory"),
-            (&parts, "parts-directory"),
-            (&eggs, "eggs-directory"),
-            (&develop_eggs, "develop-eggs-directory"),
-            (&cache, "download-cache"),
+            (&b.bin_directory, "bin-directory"),
+            (&b.parts_directory, "parts-directory"),
+            (&b.eggs_directory, "eggs-directory"),
+            (&b.develop_eggs_directory, "develop-eggs-directory"),
+            (&b.download_cache, "download-cache"),
         ] {
             if let Some(f) = folder {
                 engine.push((f.clone(), format!("buildout:{option}")));
@@ -215,37 +171,39 @@ impl Instance {
         }
         // Source and plugin folders the config names: removing one would take the user's
         // code or the recipes themselves.
-        for option in ["develop", "develop-recipes", "plugin-path"] {
-            for folder in folders(resolver, option, &directory)? {
-                engine.push((folder, format!("a folder of buildout:{option}")));
+        for (folders, option) in [
+            (&b.develop, "develop"),
+            (&b.develop_recipes, "develop-recipes"),
+            (&b.plugin_path, "plugin-path"),
+        ] {
+            for folder in folders {
+                engine.push((folder.clone(), format!("a folder of buildout:{option}")));
             }
         }
-        let mut allowed = folders(resolver, "allow-outside", &directory)?;
+        let mut allowed = b.allow_outside.clone();
         allowed.extend(
-            [&eggs, &develop_eggs, &cache]
-                .into_iter()
-                .flatten()
-                .cloned(),
+            [
+                &b.eggs_directory,
+                &b.develop_eggs_directory,
+                &b.download_cache,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned(),
         );
         let roots = Roots::new(&Layout {
             directory: directory.clone(),
             engine,
             allowed,
         });
-        let configured = match text(resolver, "jobs") {
-            Some(j) => Some(j.trim().parse::<usize>().map_err(|_| {
-                RunError::Usage(format!(
-                    "buildout:jobs must be a number of parts to run at once, not `{j}`"
-                ))
-            })?),
-            None => None,
-        };
         // One at a time unless asked: a config lists its parts in the order they must run,
         // and `needs` is only required to run them concurrently (`-j N`).
-        let jobs = settings.jobs.or(configured).unwrap_or(1).max(1);
-        let create = [bin, parts].into_iter().flatten().collect();
-        let instance_directory =
-            path(text(resolver, "instance-directory")).unwrap_or_else(|| directory.clone());
+        let jobs = settings.jobs.unwrap_or(b.jobs).max(1);
+        let create = [&b.bin_directory, &b.parts_directory]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         Ok(Instance {
             directory,
             state_path: installed,
@@ -254,9 +212,9 @@ impl Instance {
             jobs,
             create,
             nested_base: NestedBase {
-                instance_directory,
-                eggs_directory: eggs,
-                download_cache: cache,
+                instance_directory: b.instance_directory.clone(),
+                eggs_directory: b.eggs_directory.clone(),
+                download_cache: b.download_cache.clone(),
             },
         })
     }
@@ -280,6 +238,8 @@ struct Prepared {
     /// Per part this run handles, the options it was planned with (outputs as recorded)
     /// and its step in `plan.parts`.
     planned: HashMap<String, (BTreeMap<String, String>, usize)>,
+    /// `[buildout]` as the parts were planned with.
+    buildout: Arc<BTreeMap<String, String>>,
 }
 
 /// The recipe's identity as the state records it. `recorded` is what an earlier run
@@ -366,6 +326,7 @@ fn prepare(
     publish_recorded(config, &mut resolver, state, |p| {
         !in_run.contains(p.as_str())
     });
+    let buildout = Arc::new(view::buildout_texts(&mut resolver));
     // Parts mostly share a few recipes: find and identify each once.
     let mut by_name: HashMap<&str, Result<(Recipe, RecipeRecord), String>> = HashMap::new();
     for part in &order {
@@ -399,6 +360,7 @@ fn prepare(
             name: part.clone(),
             recipe: identity.clone(),
             options,
+            buildout: buildout.clone(),
             has_update: recipe.has_update(),
         });
         recipes.insert(part.clone(), (recipe, identity));
@@ -419,6 +381,7 @@ fn prepare(
         recipes,
         plan,
         planned,
+        buildout,
     })
 }
 
@@ -443,9 +406,7 @@ fn publish_recorded(
 /// instance's state visible to `resolver`, so `${part:output}` shows what the last run
 /// published. A missing state file publishes nothing.
 pub fn publish_state_outputs(config: &Config, resolver: &mut Resolver<'_>) -> Result<(), RunError> {
-    let mut probe = config.resolver();
-    probe.set_lenient(true);
-    let instance = Instance::read(config, &mut probe, &Settings::default())?;
+    let instance = Instance::read(config, &Settings::default())?;
     let (_, state) = instance.open_state()?;
     publish_recorded(config, resolver, &state, |_| true);
     Ok(())
@@ -454,9 +415,7 @@ pub fn publish_state_outputs(config: &Config, resolver: &mut Resolver<'_>) -> Re
 /// What `plan` and `install --dry-run` show: computed from the state without the lock,
 /// touching nothing.
 pub fn plan(config: &Config, registry: &Registry, settings: &Settings) -> Result<Plan, RunError> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings)?;
+    let instance = Instance::read(config, settings)?;
     let (_, state) = instance.open_state()?;
     Ok(prepare(config, registry, settings, &state, &instance.roots)?.plan)
 }
@@ -469,10 +428,7 @@ pub fn install(
     settings: &Settings,
     cancel: &AtomicBool,
 ) -> Result<Summary, RunError> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings)?;
-    drop(resolver);
+    let instance = Instance::read(config, settings)?;
     let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
     let (file, state) = instance.open_state()?;
     let prepared = prepare(config, registry, settings, &state, &instance.roots)?;
@@ -526,6 +482,7 @@ pub fn install(
         stop: settings.stop,
         stale: false,
         told_interrupt: false,
+        ran: false,
         queue: Some(queue_tx),
         workers: 0,
         lookup: Lookup::default(),
@@ -588,10 +545,7 @@ pub fn uninstall(
     skip_hook: bool,
     cancel: &AtomicBool,
 ) -> Result<(), RunError> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings)?;
-    drop(resolver);
+    let instance = Instance::read(config, settings)?;
     let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
     let (file, mut state) = instance.open_state()?;
     let Some(record) = state.parts.get(part).cloned() else {
@@ -863,16 +817,21 @@ impl Worker<'_> {
                 owned,
             } => match self.call(part, &view, &owned, |c| recipe.install(c)) {
                 Ok(result) => {
-                    let options = view.into_options();
+                    let (options, reads) = view.into_inputs();
                     let (paths, refused) = self.record_paths(part, &result.paths, &[]);
                     match refused.or_else(|| check_outputs(part, &result.outputs, &options).err()) {
                         Some(message) => Outcome::InstallFailed { message, paths },
-                        None => Outcome::Installed(PartRecord {
-                            recipe: Some(identity),
-                            paths,
-                            outputs: result.outputs.into_iter().collect(),
-                            options,
-                        }),
+                        None => {
+                            let mut record = PartRecord {
+                                recipe: Some(identity),
+                                paths,
+                                outputs: result.outputs.into_iter().collect(),
+                                options,
+                                ..PartRecord::default()
+                            };
+                            record.add_buildout_reads(&reads);
+                            Outcome::Installed(record)
+                        }
                     }
                 }
                 Err(e) => Outcome::InstallFailed {
@@ -898,14 +857,13 @@ impl Worker<'_> {
                         }
                         let mut outputs = record.outputs;
                         outputs.extend(result.outputs);
-                        Outcome::Updated {
-                            record: PartRecord {
-                                paths,
-                                outputs,
-                                ..record
-                            },
-                            fresh,
-                        }
+                        let mut record = PartRecord {
+                            paths,
+                            outputs,
+                            ..record
+                        };
+                        record.add_buildout_reads(&view.reads());
+                        Outcome::Updated { record, fresh }
                     }
                     // zc.buildout's rule: a failed update leaves nothing of the part.
                     Err(e) => Outcome::UpdateFailed {
@@ -1128,6 +1086,8 @@ struct Runner<'r, 'c> {
     stale: bool,
     /// Whether the user was told that Ctrl-C is being honoured.
     told_interrupt: bool,
+    /// Whether a job has run in this run (so the files a plan saw may have changed).
+    ran: bool,
     /// Where jobs go to the worker threads: (part index, part, job); `None` once the run
     /// is over.
     queue: Option<mpsc::Sender<(usize, String, Job<'c>)>>,
@@ -1330,7 +1290,10 @@ impl<'c> Runner<'_, 'c> {
     fn wait(&mut self, rx: &mpsc::Receiver<(usize, String, Outcome)>) -> (usize, String, Outcome) {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(done) => return done,
+                Ok(done) => {
+                    self.ran = true;
+                    return done;
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if self.cancelled() && !self.told_interrupt {
                         // SIGTERM (or a second Ctrl-C) also asks running recipes to stop.
@@ -1355,24 +1318,35 @@ impl<'c> Runner<'_, 'c> {
 
     /// What `part` needs now that its dependencies are done. The decision is
     /// [`plan::decide`]'s, made when planning ([`prepare`], what `rbuildout plan` shows);
-    /// it is made again only when the part's options now differ from the ones it was
-    /// planned with, because a dependency published other outputs than the recorded ones.
+    /// it is made again only when the part's options (or `[buildout]`) now differ from the
+    /// ones it was planned with, because a dependency published other outputs than the
+    /// recorded ones, or when a part to keep may have lost a path to a job that ran since.
     fn decide(
-        &self,
+        &mut self,
         part: &str,
         recipe: &Recipe,
         identity: &RecipeRecord,
         options: &BTreeMap<String, String>,
     ) -> (Action, Reason) {
+        let buildout = self.buildout_view();
         let (planned, step) = &self.prepared.planned[part];
-        if planned == options {
-            let step = &self.prepared.plan.parts[*step];
+        let planned_buildout = &self.prepared.buildout;
+        let step = &self.prepared.plan.parts[*step];
+        // A part found unchanged when planning may have lost a path since, to a part that
+        // ran before it (a release switch takes what was written through `bin ->
+        // code/current/bin`): then it is looked at again.
+        let recheck = step.action == Action::Keep && self.ran;
+        if planned == options
+            && (Arc::ptr_eq(&buildout, planned_buildout) || buildout == *planned_buildout)
+            && !recheck
+        {
             return (step.action, step.reason.clone());
         }
         let wanted = Wanted {
             name: part.to_string(),
             recipe: identity.clone(),
             options: options.clone(),
+            buildout,
             has_update: recipe.has_update(),
         };
         let roots = &self.instance.roots;

@@ -4,6 +4,7 @@
 //! where each value came from. Files are merged with zc.buildout's rules, then a
 //! [`Resolver`] substitutes `${section:option}` lazily, section by section.
 
+mod buildout;
 mod cfg;
 mod cmdline;
 mod condition;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+pub use buildout::Buildout;
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
 pub use limits::Limits;
 pub use model::{History, Op, Source, Step, Value};
@@ -94,6 +96,8 @@ pub struct Config {
     /// Bytes of config text parsed while loading, the first part of the budget
     /// [`Limits::expanded`] that macro expansion then shares.
     pub(crate) parsed: u64,
+    /// `[buildout]`, typed, resolved once the config is loaded.
+    buildout: Buildout,
 }
 
 impl Config {
@@ -109,6 +113,17 @@ impl Config {
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The `[buildout]` settings the engine acts on, resolved when the config was loaded.
+    pub fn buildout(&self) -> &Buildout {
+        &self.buildout
+    }
+
+    /// Resolves [`Config::buildout`] (the last step of loading).
+    fn with_buildout(mut self) -> Result<Config, Error> {
+        self.buildout = Buildout::resolve(&self)?;
+        Ok(self)
     }
 
     /// Every local file read to load the config (the config itself, the files it extends,
@@ -248,7 +263,7 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
         model::update(&mut d, parsed);
         d
     });
-    Ok(Config {
+    Config {
         path: dir.join(name),
         directory: dir.to_path_buf(),
         format,
@@ -258,7 +273,9 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
         cwd: dir.to_path_buf(),
         limits,
         parsed: text.len() as u64,
-    })
+        buildout: Buildout::default(),
+    }
+    .with_buildout()
 }
 
 fn find_config(opts: &LoadOptions) -> Result<PathBuf, Error> {
@@ -320,40 +337,11 @@ fn default_entry(v: &str) -> Entry {
     Entry::new(Value::Str(v.to_owned()), Op::Set, Source::Default)
 }
 
-/// The built-in `[buildout]` defaults of SPEC §2.4.
+/// The built-in `[buildout]` defaults of SPEC §2.4 ([`buildout::defaults`]).
 fn defaults(_format: Format, dir: &Path) -> Sections {
-    let index = std::env::var("PIP_INDEX_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "https://pypi.org/simple".to_owned());
-    let cache = extends::default_download_cache()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| ".cache/rbuildout".to_owned());
     let mut b = Section::default();
-    for (k, v) in [
-        ("allow-picked-versions", "true"),
-        ("bin-directory", "bin"),
-        ("develop-eggs-directory", "develop-eggs"),
-        ("download-cache", cache.as_str()),
-        ("eggs-directory", "eggs"),
-        ("find-links", ""),
-        ("index", index.as_str()),
-        ("installed", ".installed.toml"),
-        // Parts run one at a time, in order, as in zc.buildout; `-j N` opts in to more.
-        ("jobs", "1"),
-        ("newest", "false"),
-        ("offline", "false"),
-        ("parts-directory", "parts"),
-        ("python", "python3"),
-        ("versions", "versions"),
-    ] {
-        b.options.insert(k.to_owned(), default_entry(v));
-    }
-    // Both formats default these to the empty string (an empty list to `to_list`), so a
-    // converted config resolves to the same values.
-    // `allow-outside`: folders outside the instance that recipes may write into (SPEC §3).
-    for k in ["allow-outside", "develop", "plugin-path"] {
-        b.options.insert(k.to_owned(), default_entry(""));
+    for (k, v) in buildout::defaults() {
+        b.options.insert(k.to_owned(), default_entry(&v));
     }
     b.options.insert(
         "directory".to_owned(),
@@ -491,10 +479,11 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         cwd: opts.cwd.clone(),
         limits,
         parsed,
+        buildout: Buildout::default(),
     };
     let directory = config.resolver().get("buildout", "directory")?;
     config.directory = PathBuf::from(directory.to_text());
-    Ok(config)
+    config.with_buildout()
 }
 
 /// The resolved values of one section with their histories, as `annotate` shows them.

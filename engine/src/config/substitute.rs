@@ -316,15 +316,7 @@ impl std::ops::Deref for SecRef<'_> {
     }
 }
 
-/// Options of `[buildout]` that hold paths, made absolute after substitution.
-const PATH_OPTIONS: &[&str] = &[
-    "bin-directory",
-    "parts-directory",
-    "eggs-directory",
-    "develop-eggs-directory",
-    "download-cache",
-    "installed",
-];
+use super::buildout::PATH_OPTIONS;
 
 /// The outputs recipes published, per section, per option: what a resolver layers over the
 /// config. A snapshot ([`Resolver::outputs`]) is immutable and cheap to share between threads.

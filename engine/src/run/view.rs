@@ -7,6 +7,10 @@
 //! config and a snapshot of the outputs published so far, neither of which changes after. So
 //! data flows one way: the runner resolves and publishes, a job reads its view and returns
 //! an outcome.
+//!
+//! A view remembers which `[buildout]` options the recipe read and what it got: the runner
+//! records them with the part ([`crate::state::PartRecord::buildout`]), as inputs of the part
+//! like its options, so a later change of one of them reinstalls it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +32,8 @@ pub struct View<'c> {
     outputs: Arc<Outputs>,
     /// Other sections, resolved from `config` and `outputs` when first asked for.
     rest: Mutex<Option<Resolver<'c>>>,
+    /// The `[buildout]` options the recipe read, with what it got (`None`: unset).
+    reads: Mutex<BTreeMap<String, Option<String>>>,
 }
 
 impl<'c> View<'c> {
@@ -46,6 +52,7 @@ impl<'c> View<'c> {
             config,
             outputs,
             rest: Mutex::new(None),
+            reads: Mutex::default(),
         }
     }
 
@@ -69,9 +76,16 @@ impl<'c> View<'c> {
         }
     }
 
-    /// The part's own options, for the record of what it was installed with.
-    pub fn into_options(self) -> BTreeMap<String, String> {
-        self.options
+    /// The part's own options and the `[buildout]` options its recipe read, for the record
+    /// of what it was installed with.
+    pub fn into_inputs(self) -> (BTreeMap<String, String>, BTreeMap<String, Option<String>>) {
+        let reads = self.reads.into_inner().unwrap_or_else(|e| e.into_inner());
+        (self.options, reads)
+    }
+
+    /// The `[buildout]` options the recipe read so far, with what it got.
+    pub fn reads(&self) -> BTreeMap<String, Option<String>> {
+        self.reads.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Any resolved option of any section, as text; `None` when it is missing or does not
@@ -81,7 +95,12 @@ impl<'c> View<'c> {
             return self.options.get(option).cloned();
         }
         if section == "buildout" {
-            return self.buildout.get(option).cloned();
+            let value = self.buildout.get(option).cloned();
+            self.reads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(option.to_string(), value.clone());
+            return value;
         }
         let mut rest = self.rest.lock().unwrap_or_else(|e| e.into_inner());
         let resolver =
