@@ -124,3 +124,62 @@ pub fn buildout_texts(resolver: &mut Resolver<'_>) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    use crate::config::{Format, Value, load_str};
+
+    #[test]
+    fn a_view_answers_from_what_was_resolved_and_notes_what_it_read_of_buildout() {
+        let text = "[buildout]\nparts = ['a', 'b']\nbin-directory = 'tools'\n\
+                    [a]\nrecipe = 'r'\n[b]\nrecipe = 'r'\nx = '${a:out}'\n[data]\nv = '${a:out}!'\n";
+        let config = load_str(text, "t", Path::new("/i"), Format::Toml).unwrap();
+        let mut runner = config.resolver();
+        runner.set_output("a", "out", Value::Str("1".into()));
+        let options = BTreeMap::from([("x".to_string(), "1".to_string())]);
+        let view = View::new(
+            "b",
+            options,
+            Arc::new(buildout_texts(&mut runner)),
+            &config,
+            runner.outputs(),
+        );
+        // Published after the view was made: the view does not see it.
+        runner.set_output("a", "out", Value::Str("2".into()));
+        let answers = std::thread::scope(|s| {
+            s.spawn(|| {
+                (
+                    view.option("b", "x"),
+                    view.option("data", "v"),
+                    view.option("buildout", "bin-directory"),
+                    view.option("buildout", "relative-paths"),
+                    view.option("nosuch", "v"),
+                )
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(
+            answers,
+            (
+                Some("1".into()),
+                Some("1!".into()),
+                Some("/i/tools".into()),
+                None,
+                None
+            )
+        );
+        let (options, reads) = view.into_inputs();
+        assert_eq!(options["x"], "1");
+        assert_eq!(
+            reads,
+            BTreeMap::from([
+                ("bin-directory".to_string(), Some("/i/tools".to_string())),
+                ("relative-paths".to_string(), None),
+            ])
+        );
+    }
+}
