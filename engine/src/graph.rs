@@ -19,10 +19,17 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use crate::config::{Config, Diagnostic, Error, ErrorKind, IndexRef, Resolver, Span, Value};
 
 /// The parts of a config, their install order and their dependencies.
+///
+/// A part is also known by its index: its position in [`Parts::order`]. The dependencies
+/// are kept as indices, each smaller than the index of the part that depends on it, so the
+/// graph is a DAG by construction; the run's scheduler ([`crate::run::schedule`]) walks it
+/// as it is.
 #[derive(Debug, Clone)]
 pub struct Parts {
     order: Vec<String>,
-    deps: HashMap<String, Vec<String>>,
+    index: HashMap<String, usize>,
+    /// Per part index, the indices of the parts it depends on, ascending.
+    deps: Vec<Vec<usize>>,
     recipes: HashMap<String, String>,
     evaluated: Vec<String>,
 }
@@ -33,9 +40,27 @@ impl Parts {
         &self.order
     }
 
+    /// The index of a part (its position in the order).
+    pub fn index(&self, part: &str) -> Option<usize> {
+        self.index.get(part).copied()
+    }
+
+    /// The direct dependencies (references + `needs`) of the part at `index`, as indices,
+    /// ascending (install order); each is smaller than `index`.
+    pub fn dependency_indices(&self, index: usize) -> &[usize] {
+        self.deps.get(index).map_or(&[], Vec::as_slice)
+    }
+
     /// Direct part dependencies (references + `needs`), in install order.
     pub fn dependencies(&self, part: &str) -> Vec<String> {
-        self.deps.get(part).cloned().unwrap_or_default()
+        self.index(part)
+            .map(|i| {
+                self.dependency_indices(i)
+                    .iter()
+                    .map(|&d| self.order[d].clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The raw `recipe` value after substitution ("" for a name that is not a part).
@@ -287,38 +312,40 @@ pub fn parts(config: &Config, resolver: &mut Resolver) -> Result<Parts, Error> {
     if let Some(e) = errors {
         return Err(e);
     }
-    let (deps, forward) = dependencies(resolver, &targets, &order);
+    let (deps, forward) = dependencies(&targets, &order);
     check_explicit_needs(config, resolver, &explicit, &forward)?;
     check_forward_outputs(config, resolver, &targets, &order, &forward)?;
     let order: Vec<String> = order
         .iter()
         .map(|&i| resolver.section_name(i).to_owned())
         .collect();
+    let index = order
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), i))
+        .collect();
     Ok(Parts {
         order,
+        index,
         deps,
         recipes,
         evaluated,
     })
 }
 
-/// Per part, the parts it depends on, in install order.
-type Dependencies = HashMap<String, Vec<String>>;
+/// Per part (by position in the order), the positions of the parts it depends on, ascending.
+type Dependencies = Vec<Vec<usize>>;
 
 /// For each part, the parts its references (through data sections) and `needs` reach
 /// first, stopping at parts; `targets` holds each initialized section's direct targets.
 /// Returns the dependencies on parts installed earlier, and apart the pairs (part, later
 /// part) whose edge points forward in the order and is dropped.
-fn dependencies(
-    resolver: &Resolver,
-    targets: &[Vec<usize>],
-    order: &[usize],
-) -> (Dependencies, Vec<(usize, usize)>) {
+fn dependencies(targets: &[Vec<usize>], order: &[usize]) -> (Dependencies, Vec<(usize, usize)>) {
     let mut position = vec![usize::MAX; targets.len()];
     for (i, &p) in order.iter().enumerate() {
         position[p] = i;
     }
-    let mut deps = HashMap::new();
+    let mut deps = Vec::with_capacity(order.len());
     let mut forward = Vec::new();
     let mut seen = vec![usize::MAX; targets.len()];
     for &p in order {
@@ -328,19 +355,14 @@ fn dependencies(
                 continue;
             }
             if position[s] < position[p] {
-                found.push(s);
+                found.push(position[s]);
             } else {
                 forward.push((p, s));
             }
         }
-        found.sort_by_key(|&d| position[d]);
-        deps.insert(
-            resolver.section_name(p).to_owned(),
-            found
-                .into_iter()
-                .map(|d| resolver.section_name(d).to_owned())
-                .collect(),
-        );
+        found.sort_unstable();
+        found.dedup();
+        deps.push(found);
     }
     (deps, forward)
 }

@@ -2,18 +2,22 @@
 //!
 //! A run takes the instance lock, reads the state, plans every part against it ([`plan`]),
 //! uninstalls what is gone or changed in reverse of the old install order, then installs or
-//! updates the wanted parts in dependency order, up to `jobs` at a time. Recipes run on
-//! worker threads; the calling thread owns the resolver and the state, answers the
-//! recipes' option queries, publishes their outputs and saves the state after every part.
+//! updates the wanted parts in dependency order ([`schedule`]), up to `jobs` at a time.
+//! Recipes run on worker threads, each job with a frozen [`view::View`] of the config made
+//! once its dependencies are done; the calling thread owns the resolver and the state,
+//! publishes the jobs' outputs and saves the state after every part. Data flows one way:
+//! jobs never ask the calling thread anything.
 
 pub mod lock;
 pub mod paths;
 pub mod plan;
+pub mod schedule;
+pub mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use tracing::{debug, info, info_span, warn};
@@ -24,7 +28,9 @@ use crate::plugin::{Call, Host, Recipe, RecipeError, Registry};
 use crate::state::{PartRecord, RecipeRecord, State, StateError, StateFile};
 use lock::{InstanceLock, LockError};
 use paths::{Claims, Layout, Owners, ParentCache, Place, Removal, Roots};
-use plan::{Action, Plan, Wanted};
+use plan::{Action, Plan, Reason, Wanted};
+use schedule::Schedule;
+use view::View;
 
 /// How a run is asked to go.
 #[derive(Debug, Clone, Default)]
@@ -120,58 +126,14 @@ struct NestedBase {
     download_cache: Option<PathBuf>,
 }
 
-fn text(resolver: &mut Resolver<'_>, option: &str) -> Option<String> {
-    resolver.get("buildout", option).ok().map(|v| v.to_text())
-}
-
-/// The folders a `[buildout]` list option names, one per line or item, relative to
-/// `directory`; none when the option is absent.
-fn folders(
-    resolver: &mut Resolver<'_>,
-    option: &str,
-    directory: &Path,
-) -> Result<Vec<PathBuf>, RunError> {
-    Ok(match resolver.get_opt("buildout", option)? {
-        Some(v) => v
-            .to_list()
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .map(|s| directory.join(s))
-            .collect(),
-        None => Vec::new(),
-    })
-}
-
 impl Instance {
-    fn read(
-        config: &Config,
-        resolver: &mut Resolver<'_>,
-        settings: &Settings,
-    ) -> Result<Instance, RunError> {
-        let directory = config.directory().to_path_buf();
-        let path = |v: Option<String>| {
-            v.map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .map(|s| directory.join(s))
-        };
-        let installed = match resolver.get_opt("buildout", "installed")? {
-            Some(v) => path(Some(v.to_text())),
-            None => Some(directory.join(".installed.toml")),
-        };
-        let lock_path = match &installed {
-            Some(p) => {
-                let mut name = p.file_name().unwrap_or_default().to_os_string();
-                name.push(".lock");
-                p.with_file_name(name)
-            }
-            None => directory.join(".installed.lock"),
-        };
-        let eggs = path(text(resolver, "eggs-directory"));
-        let cache = path(text(resolver, "download-cache"));
-        let develop_eggs = path(text(resolver, "develop-eggs-directory"));
-        let bin = path(text(resolver, "bin-directory"));
-        let parts = path(text(resolver, "parts-directory"));
+    /// The instance as the config's typed `[buildout]` ([`Config::buildout`]) describes it.
+    fn read(config: &Config, settings: &Settings) -> Result<Instance, RunError> {
+        let b = config.buildout();
+        b.check()?;
+        let directory = b.directory.clone();
+        let installed = b.installed.clone();
+        let lock_path = b.lock_path();
         let mut engine = vec![
             (config.path().to_path_buf(), "the config file".to_string()),
             // The versions lock the egg recipe keeps beside the config (`buildout.lock`),
@@ -194,11 +156,11 @@ impl Instance {
         }
         engine.push((lock_path.clone(), "the instance lock".to_string()));
         for (folder, option) in [
-            (&bin, "bin-directory"),
-            (&parts, "parts-directory"),
-            (&eggs, "eggs-directory"),
-            (&develop_eggs, "develop-eggs-directory"),
-            (&cache, "download-cache"),
+            (&b.bin_directory, "bin-directory"),
+            (&b.parts_directory, "parts-directory"),
+            (&b.eggs_directory, "eggs-directory"),
+            (&b.develop_eggs_directory, "develop-eggs-directory"),
+            (&b.download_cache, "download-cache"),
         ] {
             if let Some(f) = folder {
                 engine.push((f.clone(), format!("buildout:{option}")));
@@ -206,37 +168,39 @@ impl Instance {
         }
         // Source and plugin folders the config names: removing one would take the user's
         // code or the recipes themselves.
-        for option in ["develop", "develop-recipes", "plugin-path"] {
-            for folder in folders(resolver, option, &directory)? {
-                engine.push((folder, format!("a folder of buildout:{option}")));
+        for (folders, option) in [
+            (&b.develop, "develop"),
+            (&b.develop_recipes, "develop-recipes"),
+            (&b.plugin_path, "plugin-path"),
+        ] {
+            for folder in folders {
+                engine.push((folder.clone(), format!("a folder of buildout:{option}")));
             }
         }
-        let mut allowed = folders(resolver, "allow-outside", &directory)?;
+        let mut allowed = b.allow_outside.clone();
         allowed.extend(
-            [&eggs, &develop_eggs, &cache]
-                .into_iter()
-                .flatten()
-                .cloned(),
+            [
+                &b.eggs_directory,
+                &b.develop_eggs_directory,
+                &b.download_cache,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned(),
         );
         let roots = Roots::new(&Layout {
             directory: directory.clone(),
             engine,
             allowed,
         });
-        let configured = match text(resolver, "jobs") {
-            Some(j) => Some(j.trim().parse::<usize>().map_err(|_| {
-                RunError::Usage(format!(
-                    "buildout:jobs must be a number of parts to run at once, not `{j}`"
-                ))
-            })?),
-            None => None,
-        };
         // One at a time unless asked: a config lists its parts in the order they must run,
         // and `needs` is only required to run them concurrently (`-j N`).
-        let jobs = settings.jobs.or(configured).unwrap_or(1).max(1);
-        let create = [bin, parts].into_iter().flatten().collect();
-        let instance_directory =
-            path(text(resolver, "instance-directory")).unwrap_or_else(|| directory.clone());
+        let jobs = settings.jobs.unwrap_or(b.jobs).max(1);
+        let create = [&b.bin_directory, &b.parts_directory]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         Ok(Instance {
             directory,
             state_path: installed,
@@ -245,9 +209,9 @@ impl Instance {
             jobs,
             create,
             nested_base: NestedBase {
-                instance_directory,
-                eggs_directory: eggs,
-                download_cache: cache,
+                instance_directory: b.instance_directory.clone(),
+                eggs_directory: b.eggs_directory.clone(),
+                download_cache: b.download_cache.clone(),
             },
         })
     }
@@ -265,12 +229,14 @@ struct Prepared {
     parts: Parts,
     /// The parts this run handles, in install order.
     order: Vec<String>,
-    /// The parts found unchanged, recorded paths included, when planning: the run need not
-    /// look at their paths again.
-    verified: HashSet<String>,
     /// Each part's recipe and its identity (computed once: it hashes the plugin file).
     recipes: HashMap<String, (Recipe, RecipeRecord)>,
     plan: Plan,
+    /// Per part this run handles, the options it was planned with (outputs as recorded)
+    /// and its step in `plan.parts`.
+    planned: HashMap<String, (BTreeMap<String, String>, usize)>,
+    /// `[buildout]` as the parts were planned with.
+    buildout: Arc<BTreeMap<String, String>>,
 }
 
 /// The recipe's identity as the state records it. `recorded` is what an earlier run
@@ -357,6 +323,7 @@ fn prepare(
     publish_recorded(config, &mut resolver, state, |p| {
         !in_run.contains(p.as_str())
     });
+    let buildout = Arc::new(view::buildout_texts(&mut resolver));
     // Parts mostly share a few recipes: find and identify each once.
     let mut by_name: HashMap<&str, Result<(Recipe, RecipeRecord), String>> = HashMap::new();
     for part in &order {
@@ -390,6 +357,7 @@ fn prepare(
             name: part.clone(),
             recipe: identity.clone(),
             options,
+            buildout: buildout.clone(),
             has_update: recipe.has_update(),
         });
         recipes.insert(part.clone(), (recipe, identity));
@@ -399,18 +367,18 @@ fn prepare(
     }
     let exists = |p: &str| roots.exists(p);
     let plan = Plan::new(state, &wanted, !settings.only.is_empty(), &exists);
-    let verified = plan
-        .parts
-        .iter()
-        .filter(|s| matches!(s.action, Action::Keep | Action::Update))
-        .map(|s| s.part.clone())
+    let planned = wanted
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| (w.name, (w.options, i)))
         .collect();
     Ok(Prepared {
-        verified,
         parts,
         order,
         recipes,
         plan,
+        planned,
+        buildout,
     })
 }
 
@@ -435,9 +403,7 @@ fn publish_recorded(
 /// instance's state visible to `resolver`, so `${part:output}` shows what the last run
 /// published. A missing state file publishes nothing.
 pub fn publish_state_outputs(config: &Config, resolver: &mut Resolver<'_>) -> Result<(), RunError> {
-    let mut probe = config.resolver();
-    probe.set_lenient(true);
-    let instance = Instance::read(config, &mut probe, &Settings::default())?;
+    let instance = Instance::read(config, &Settings::default())?;
     let (_, state) = instance.open_state()?;
     publish_recorded(config, resolver, &state, |_| true);
     Ok(())
@@ -446,9 +412,7 @@ pub fn publish_state_outputs(config: &Config, resolver: &mut Resolver<'_>) -> Re
 /// What `plan` and `install --dry-run` show: computed from the state without the lock,
 /// touching nothing.
 pub fn plan(config: &Config, registry: &Registry, settings: &Settings) -> Result<Plan, RunError> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings)?;
+    let instance = Instance::read(config, settings)?;
     let (_, state) = instance.open_state()?;
     Ok(prepare(config, registry, settings, &state, &instance.roots)?.plan)
 }
@@ -461,10 +425,7 @@ pub fn install(
     settings: &Settings,
     cancel: &AtomicBool,
 ) -> Result<Summary, RunError> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings)?;
-    drop(resolver);
+    let instance = Instance::read(config, settings)?;
     let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
     let (file, state) = instance.open_state()?;
     let prepared = prepare(config, registry, settings, &state, &instance.roots)?;
@@ -482,14 +443,17 @@ pub fn install(
             source,
         })?;
     }
-    let nested = Nested {
+    let session = Session {
         registry,
-        base: instance.nested_base.clone(),
         settings: settings.clone(),
-        directory: instance.directory.clone(),
         cancel,
     };
-    let (tx, rx) = mpsc::channel::<Event>();
+    let nested = Nested {
+        session: &session,
+        base: instance.nested_base.clone(),
+        directory: instance.directory.clone(),
+    };
+    let (tx, rx) = mpsc::channel::<(usize, String, Outcome)>();
     let worker = Worker {
         tx,
         roots: &instance.roots,
@@ -499,7 +463,7 @@ pub fn install(
         locked: settings.locked,
         nested: &nested,
     };
-    let (queue_tx, queue_rx) = mpsc::channel::<(String, Job)>();
+    let (queue_tx, queue_rx) = mpsc::channel::<(usize, String, Job<'_>)>();
     let mut runner = Runner {
         config,
         published: HashMap::new(),
@@ -507,6 +471,7 @@ pub fn install(
         instance: &instance,
         prepared: &prepared,
         resolver: config.resolver(),
+        buildout: None,
         state,
         file,
         summary: Summary::default(),
@@ -514,6 +479,7 @@ pub fn install(
         stop: settings.stop,
         stale: false,
         told_interrupt: false,
+        ran: false,
         queue: Some(queue_tx),
         workers: 0,
         lookup: Lookup::default(),
@@ -526,6 +492,41 @@ pub fn install(
         runner.queue = None;
         result
     })
+}
+
+/// What the builds a run starts share: the plugins, how to run, and Ctrl-C.
+pub struct Session<'a> {
+    pub registry: &'a Registry,
+    pub settings: Settings,
+    pub cancel: &'a AtomicBool,
+}
+
+/// One config to build into one folder as its own buildout (its own state and lock).
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The config file.
+    pub config: PathBuf,
+    /// The working directory it is loaded from; relative paths resolve against it.
+    pub directory: PathBuf,
+    /// `[buildout]` values set over the config's, as the command line sets them.
+    pub overrides: config::Overrides,
+}
+
+impl Session<'_> {
+    /// Loads `request.config` (with the session's user defaults and `-o`) and brings its
+    /// instance to its state, as [`install`] does.
+    pub fn build(&self, request: BuildRequest) -> Result<Summary, RunError> {
+        let options = config::LoadOptions {
+            file: Some(request.config),
+            cwd: request.directory,
+            user_defaults: self.settings.user_defaults,
+            offline: self.settings.offline,
+            assignments: Vec::new(),
+            overrides: request.overrides,
+        };
+        let loaded = config::load(&options)?;
+        install(&loaded, self.registry, &self.settings, self.cancel)
+    }
 }
 
 /// `rbuildout uninstall PART [--skip-hook]`: uninstalls one recorded part, whether or not
@@ -541,10 +542,7 @@ pub fn uninstall(
     skip_hook: bool,
     cancel: &AtomicBool,
 ) -> Result<(), RunError> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let instance = Instance::read(config, &mut resolver, settings)?;
-    drop(resolver);
+    let instance = Instance::read(config, settings)?;
     let _lock = InstanceLock::acquire(&instance.lock_path, settings.lock_timeout, cancel)?;
     let (file, mut state) = instance.open_state()?;
     let Some(record) = state.parts.get(part).cloned() else {
@@ -570,14 +568,18 @@ pub fn uninstall(
         },
         _ => None,
     };
-    let nested = Nested {
+    let session = Session {
         registry,
-        base: instance.nested_base.clone(),
         settings: settings.clone(),
-        directory: instance.directory.clone(),
         cancel,
     };
-    let (tx, rx) = mpsc::channel::<Event>();
+    let nested = Nested {
+        session: &session,
+        base: instance.nested_base.clone(),
+        directory: instance.directory.clone(),
+    };
+    // The outcome is returned, not sent: nothing receives on this channel.
+    let (tx, _rx) = mpsc::channel();
     let worker = Worker {
         tx,
         roots: &instance.roots,
@@ -589,6 +591,13 @@ pub fn uninstall(
     };
     let mut resolver = config.resolver();
     publish_recorded(config, &mut resolver, &state, |p| p != part);
+    let view = View::recorded(
+        part,
+        record.options.clone(),
+        Arc::new(view::buildout_texts(&mut resolver)),
+        config,
+        resolver.outputs(),
+    );
     info_span!("part", part = %part).in_scope(|| {
         if skip_hook {
             info!("uninstalling without its uninstall hook")
@@ -596,41 +605,15 @@ pub fn uninstall(
             info!("uninstalling")
         }
     });
-    let outcome = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let job = Job::Uninstall { recipe, record };
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(part, job)))
-                    .unwrap_or_else(|_| {
-                        Outcome::UninstallFailed(format!(
-                            "part `{part}` failed: internal error in rbuildout"
-                        ))
-                    });
-            let _ = worker.tx.send(Event::Done {
-                part: part.to_string(),
-                outcome,
-            });
+    let job = Job::Uninstall {
+        recipe,
+        record,
+        view,
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(part, job)))
+        .unwrap_or_else(|_| {
+            Outcome::UninstallFailed(format!("part `{part}` failed: internal error in rbuildout"))
         });
-        // The worker holds a sender until it sends `Done`, so this ends with its outcome.
-        loop {
-            match rx.recv() {
-                Ok(Event::Query {
-                    section,
-                    option,
-                    reply,
-                }) => {
-                    let value = resolver.get(&section, &option).ok().map(|v| v.to_text());
-                    let _ = reply.send(value);
-                }
-                Ok(Event::Done { outcome, .. }) => break outcome,
-                Err(_) => {
-                    break Outcome::UninstallFailed(format!(
-                        "part `{part}` failed: internal error in rbuildout"
-                    ));
-                }
-            }
-        }
-    });
     match outcome {
         Outcome::Uninstalled(paths) => {
             let mut lookup = Lookup::default();
@@ -647,35 +630,25 @@ pub fn uninstall(
     }
 }
 
-/// Events the worker threads send to the calling thread.
-enum Event {
-    /// A recipe asks for an option: answer on `reply`.
-    Query {
-        section: String,
-        option: String,
-        reply: mpsc::Sender<Option<String>>,
-    },
-    /// A job finished.
-    Done { part: String, outcome: Outcome },
-}
-
-/// Work for a worker thread.
-enum Job {
+/// Work for a worker thread: what to call, and the part's frozen view of the config.
+enum Job<'c> {
     Install {
         recipe: Recipe,
         identity: RecipeRecord,
-        options: BTreeMap<String, String>,
+        view: View<'c>,
         /// For a reinstall, the old record's paths: the recipe may replace those files.
         owned: Vec<String>,
     },
     Update {
         recipe: Recipe,
-        options: BTreeMap<String, String>,
+        view: View<'c>,
         record: PartRecord,
     },
+    /// The view's options are the recorded ones, which the uninstall hook gets.
     Uninstall {
         recipe: Option<Recipe>,
         record: PartRecord,
+        view: View<'c>,
     },
 }
 
@@ -706,7 +679,8 @@ enum Outcome {
 
 /// What a worker thread needs besides its job.
 struct Worker<'a> {
-    tx: mpsc::Sender<Event>,
+    /// Where finished jobs go: (part index, part, outcome).
+    tx: mpsc::Sender<(usize, String, Outcome)>,
     roots: &'a Roots,
     directory: &'a Path,
     offline: bool,
@@ -715,23 +689,16 @@ struct Worker<'a> {
     nested: &'a Nested<'a>,
 }
 
-/// The host side of a recipe call: option queries go to the calling thread, which owns the
-/// resolver; nested builds run right here on the worker thread.
-struct JobHost<'a> {
-    tx: mpsc::Sender<Event>,
+/// The host side of a recipe call: option queries are answered from the job's view, nested
+/// builds run right here on the worker thread.
+struct JobHost<'a, 'c> {
+    view: &'a View<'c>,
     nested: &'a Nested<'a>,
 }
 
-impl Host for JobHost<'_> {
+impl Host for JobHost<'_, '_> {
     fn option(&self, section: &str, option: &str) -> Option<String> {
-        let (reply, answer) = mpsc::channel();
-        let query = Event::Query {
-            section: section.into(),
-            option: option.into(),
-            reply,
-        };
-        self.tx.send(query).ok()?;
-        answer.recv().ok().flatten()
+        self.view.option(section, option)
     }
 
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
@@ -740,20 +707,19 @@ impl Host for JobHost<'_> {
 
     fn cancelled(&self) -> bool {
         self.nested
+            .session
             .settings
             .stop
             .is_some_and(|stop| stop.load(Ordering::Relaxed))
     }
 }
 
-/// Everything a nested build (the `symlink` recipe's release) inherits.
+/// A nested build (the `symlink` recipe's release) as a running instance starts it.
 struct Nested<'a> {
-    registry: &'a Registry,
+    session: &'a Session<'a>,
     base: NestedBase,
-    settings: Settings,
     /// The calling instance's buildout directory, against which relative paths resolve.
     directory: PathBuf,
-    cancel: &'a AtomicBool,
 }
 
 impl Nested<'_> {
@@ -762,9 +728,9 @@ impl Nested<'_> {
     fn build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         let config = self.directory.join(config);
         let directory = self.directory.join(directory);
-        if self.settings.nesting.len() >= MAX_NESTING {
-            let chain: Vec<String> = self
-                .settings
+        let settings = &self.session.settings;
+        if settings.nesting.len() >= MAX_NESTING {
+            let chain: Vec<String> = settings
                 .nesting
                 .iter()
                 .chain(std::iter::once(&config))
@@ -778,36 +744,30 @@ impl Nested<'_> {
         }
         std::fs::create_dir_all(&directory)
             .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
-        let mut assignments = vec![
-            format!("buildout:directory={}", directory.display()),
-            format!(
-                "buildout:instance-directory={}",
-                self.base.instance_directory.display()
-            ),
-        ];
-        if let Some(eggs) = &self.base.eggs_directory {
-            assignments.push(format!("buildout:eggs-directory={}", eggs.display()));
-        }
-        if let Some(cache) = &self.base.download_cache {
-            assignments.push(format!("buildout:download-cache={}", cache.display()));
-        }
-        let options = config::LoadOptions {
-            file: Some(config),
-            cwd: directory,
-            user_defaults: self.settings.user_defaults,
-            offline: self.settings.offline,
-            assignments,
+        let mut nesting = settings.nesting.clone();
+        nesting.push(config.clone());
+        let session = Session {
+            registry: self.session.registry,
+            settings: Settings {
+                only: Vec::new(),
+                jobs: None,
+                nesting,
+                ..settings.clone()
+            },
+            cancel: self.session.cancel,
         };
-        let mut nesting = self.settings.nesting.clone();
-        nesting.push(options.file.clone().unwrap_or_default());
-        let loaded = config::load(&options).map_err(|e| e.to_string())?;
-        let settings = Settings {
-            only: Vec::new(),
-            jobs: None,
-            nesting,
-            ..self.settings.clone()
+        let overrides = config::Overrides {
+            directory: Some(directory.clone()),
+            instance_directory: Some(self.base.instance_directory.clone()),
+            eggs_directory: self.base.eggs_directory.clone(),
+            download_cache: self.base.download_cache.clone(),
         };
-        install(&loaded, self.registry, &settings, self.cancel)
+        session
+            .build(BuildRequest {
+                config,
+                directory,
+                overrides,
+            })
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -817,15 +777,16 @@ impl Worker<'_> {
     fn call<R>(
         &self,
         part: &str,
-        options: &BTreeMap<String, String>,
+        view: &View<'_>,
         owned: &[String],
         f: impl FnOnce(&Call<'_>) -> R,
     ) -> R {
         let host = JobHost {
-            tx: self.tx.clone(),
+            view,
             nested: self.nested,
         };
-        let options: Vec<(String, String)> = options
+        let options: Vec<(String, String)> = view
+            .options()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -842,26 +803,32 @@ impl Worker<'_> {
         f(&call)
     }
 
-    fn run(&self, part: &str, job: Job) -> Outcome {
+    fn run(&self, part: &str, job: Job<'_>) -> Outcome {
         let span = info_span!("part", part = %part);
         let _entered = span.enter();
         match job {
             Job::Install {
                 recipe,
                 identity,
-                options,
+                view,
                 owned,
-            } => match self.call(part, &options, &owned, |c| recipe.install(c)) {
+            } => match self.call(part, &view, &owned, |c| recipe.install(c)) {
                 Ok(result) => {
+                    let (options, reads) = view.into_inputs();
                     let (paths, refused) = self.record_paths(part, &result.paths, &[]);
                     match refused.or_else(|| check_outputs(part, &result.outputs, &options).err()) {
                         Some(message) => Outcome::InstallFailed { message, paths },
-                        None => Outcome::Installed(PartRecord {
-                            recipe: Some(identity),
-                            paths,
-                            outputs: result.outputs.into_iter().collect(),
-                            options,
-                        }),
+                        None => {
+                            let mut record = PartRecord {
+                                recipe: Some(identity),
+                                paths,
+                                outputs: result.outputs.into_iter().collect(),
+                                options,
+                                ..PartRecord::default()
+                            };
+                            record.add_buildout_reads(&reads);
+                            Outcome::Installed(record)
+                        }
                     }
                 }
                 Err(e) => Outcome::InstallFailed {
@@ -871,29 +838,29 @@ impl Worker<'_> {
             },
             Job::Update {
                 recipe,
-                options,
+                view,
                 record,
             } => {
-                match self.call(part, &options, &record.paths, |c| recipe.update(c)) {
+                match self.call(part, &view, &record.paths, |c| recipe.update(c)) {
                     Ok(result) => {
+                        let options = view.options();
                         let fresh = record.paths.len();
                         let (paths, refused) =
                             self.record_paths(part, &result.paths, &record.paths);
                         if let Some(message) =
-                            refused.or_else(|| check_outputs(part, &result.outputs, &options).err())
+                            refused.or_else(|| check_outputs(part, &result.outputs, options).err())
                         {
                             return Outcome::UpdateFailed { message, paths };
                         }
                         let mut outputs = record.outputs;
                         outputs.extend(result.outputs);
-                        Outcome::Updated {
-                            record: PartRecord {
-                                paths,
-                                outputs,
-                                ..record
-                            },
-                            fresh,
-                        }
+                        let mut record = PartRecord {
+                            paths,
+                            outputs,
+                            ..record
+                        };
+                        record.add_buildout_reads(&view.reads());
+                        Outcome::Updated { record, fresh }
                     }
                     // zc.buildout's rule: a failed update leaves nothing of the part.
                     Err(e) => Outcome::UpdateFailed {
@@ -902,11 +869,13 @@ impl Worker<'_> {
                     },
                 }
             }
-            Job::Uninstall { recipe, record } => {
+            Job::Uninstall {
+                recipe,
+                record,
+                view,
+            } => {
                 if let Some(recipe) = recipe.filter(|r| r.has_uninstall()) {
-                    if let Err(e) = self.call(part, &record.options, &record.paths, |c| {
-                        recipe.uninstall(c)
-                    }) {
+                    if let Err(e) = self.call(part, &view, &record.paths, |c| recipe.uninstall(c)) {
                         return Outcome::UninstallFailed(format!(
                             "{}\nhint: `rbuildout uninstall {part} --skip-hook` removes the part \
                              and its paths without running its uninstall hook",
@@ -1102,6 +1071,8 @@ struct Runner<'r, 'c> {
     instance: &'r Instance,
     prepared: &'r Prepared,
     resolver: Resolver<'c>,
+    /// `[buildout]` as the views show it, until an output is published.
+    buildout: Option<Arc<BTreeMap<String, String>>>,
     state: State,
     file: Option<StateFile>,
     summary: Summary,
@@ -1112,8 +1083,11 @@ struct Runner<'r, 'c> {
     stale: bool,
     /// Whether the user was told that Ctrl-C is being honoured.
     told_interrupt: bool,
-    /// Where jobs go to the worker threads; `None` once the run is over.
-    queue: Option<mpsc::Sender<(String, Job)>>,
+    /// Whether a job has run in this run (so the files a plan saw may have changed).
+    ran: bool,
+    /// Where jobs go to the worker threads: (part index, part, job); `None` once the run
+    /// is over.
+    queue: Option<mpsc::Sender<(usize, String, Job<'c>)>>,
     /// Worker threads started so far (at most `jobs`).
     workers: usize,
     /// Which part owns each recorded path: scanned, or indexed once scans cost too much
@@ -1124,30 +1098,19 @@ struct Runner<'r, 'c> {
     reinstalled: HashMap<String, Vec<String>>,
 }
 
-/// Where a part of the run phase stands.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Phase {
-    Waiting,
-    /// Uninstalling before a reinstall that was only found needed at run time (a
-    /// dependency published different outputs).
-    Uninstalling,
-    Running,
-    Done,
-    Failed,
-}
-
 /// What starting a part led to.
-enum Begin {
+enum Begin<'c> {
     /// Unchanged, no update hook: done already.
     Kept,
-    Job(Job),
-    /// Uninstall first, then this install.
-    Reinstall(Job, Box<Job>),
+    Job(Job<'c>),
+    /// Uninstall first, then this install: a reinstall only found needed at run time (a
+    /// dependency published other outputs than the recorded ones).
+    Reinstall(Job<'c>, Box<Job<'c>>),
     /// Its options do not resolve (e.g. an output nobody published).
     ConfigError(config::Error),
 }
 
-impl Runner<'_, '_> {
+impl<'c> Runner<'_, 'c> {
     /// Records `part` in the state (and in the claims, if made).
     fn remember(&mut self, part: &str, record: PartRecord) {
         if let Some(claims) = &mut self.lookup.claims {
@@ -1221,8 +1184,40 @@ impl Runner<'_, '_> {
             if seen.get(k) != Some(v) {
                 self.resolver.set_output(part, k, Value::Str(v.clone()));
                 seen.insert(k.clone(), v.clone());
+                self.buildout = None;
             }
         }
+    }
+
+    /// The frozen view a job of `part` gets, of the config and the outputs published so far.
+    fn view(&mut self, part: &str, options: BTreeMap<String, String>) -> View<'c> {
+        let buildout = self.buildout_view();
+        View::new(
+            part,
+            options,
+            buildout,
+            self.config,
+            self.resolver.outputs(),
+        )
+    }
+
+    /// The view of an uninstall job, called with the `recorded` options.
+    fn uninstall_view(&mut self, part: &str, recorded: BTreeMap<String, String>) -> View<'c> {
+        let buildout = self.buildout_view();
+        View::recorded(
+            part,
+            recorded,
+            buildout,
+            self.config,
+            self.resolver.outputs(),
+        )
+    }
+
+    fn buildout_view(&mut self) -> Arc<BTreeMap<String, String>> {
+        let resolver = &mut self.resolver;
+        self.buildout
+            .get_or_insert_with(|| Arc::new(view::buildout_texts(resolver)))
+            .clone()
     }
 
     fn cancelled(&self) -> bool {
@@ -1257,20 +1252,23 @@ impl Runner<'_, '_> {
         &mut self,
         scope: &'s std::thread::Scope<'s, '_>,
         worker: &'s Worker<'_>,
-        queue: &'s Mutex<mpsc::Receiver<(String, Job)>>,
+        queue: &'s Mutex<mpsc::Receiver<(usize, String, Job<'c>)>>,
+        index: usize,
         part: String,
-        job: Job,
-    ) {
+        job: Job<'c>,
+    ) where
+        'c: 's,
+    {
         if let Some(tx) = &self.queue {
             // The workers hold the receiver until the queue closes at the end of the run.
-            let _ = tx.send((part, job));
+            let _ = tx.send((index, part, job));
         }
         if self.workers < self.instance.jobs {
             self.workers += 1;
             scope.spawn(move || {
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((part, job)) = next else { break };
+                    let Ok((index, part, job)) = next else { break };
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         worker.run(&part, job)
                     }))
@@ -1279,29 +1277,20 @@ impl Runner<'_, '_> {
                         paths: Vec::new(),
                     });
                     // The receiver lives until every job is done, so this cannot fail.
-                    let _ = worker.tx.send(Event::Done { part, outcome });
+                    let _ = worker.tx.send((index, part, outcome));
                 }
             });
         }
     }
 
-    /// Serves option queries until a job finishes, saying once when Ctrl-C arrives.
-    fn wait(&mut self, rx: &mpsc::Receiver<Event>) -> (String, Outcome) {
+    /// Waits until a job finishes, saying once when Ctrl-C arrives.
+    fn wait(&mut self, rx: &mpsc::Receiver<(usize, String, Outcome)>) -> (usize, String, Outcome) {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Event::Query {
-                    section,
-                    option,
-                    reply,
-                }) => {
-                    let value = self
-                        .resolver
-                        .get(&section, &option)
-                        .ok()
-                        .map(|v| v.to_text());
-                    let _ = reply.send(value);
+                Ok(done) => {
+                    self.ran = true;
+                    return done;
                 }
-                Ok(Event::Done { part, outcome }) => return (part, outcome),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if self.cancelled() && !self.told_interrupt {
                         // SIGTERM (or a second Ctrl-C) also asks running recipes to stop.
@@ -1324,7 +1313,44 @@ impl Runner<'_, '_> {
         }
     }
 
-    fn begin(&mut self, part: &str) -> Begin {
+    /// What `part` needs now that its dependencies are done. The decision is
+    /// [`plan::decide`]'s, made when planning ([`prepare`], what `rbuildout plan` shows);
+    /// it is made again only when the part's options (or `[buildout]`) now differ from the
+    /// ones it was planned with, because a dependency published other outputs than the
+    /// recorded ones, or when a part to keep may have lost a path to a job that ran since.
+    fn decide(
+        &mut self,
+        part: &str,
+        recipe: &Recipe,
+        identity: &RecipeRecord,
+        options: &BTreeMap<String, String>,
+    ) -> (Action, Reason) {
+        let buildout = self.buildout_view();
+        let (planned, step) = &self.prepared.planned[part];
+        let planned_buildout = &self.prepared.buildout;
+        let step = &self.prepared.plan.parts[*step];
+        // A part found unchanged when planning may have lost a path since, to a part that
+        // ran before it (a release switch takes what was written through `bin ->
+        // code/current/bin`): then it is looked at again.
+        let recheck = step.action == Action::Keep && self.ran;
+        if planned == options
+            && (Arc::ptr_eq(&buildout, planned_buildout) || buildout == *planned_buildout)
+            && !recheck
+        {
+            return (step.action, step.reason.clone());
+        }
+        let wanted = Wanted {
+            name: part.to_string(),
+            recipe: identity.clone(),
+            options: options.clone(),
+            buildout,
+            has_update: recipe.has_update(),
+        };
+        let roots = &self.instance.roots;
+        plan::decide(self.state.parts.get(part), &wanted, &|p| roots.exists(p))
+    }
+
+    fn begin(&mut self, part: &str) -> Begin<'c> {
         let span = info_span!("part", part = %part);
         let _entered = span.enter();
         let options = match self.resolver.section(part) {
@@ -1332,17 +1358,7 @@ impl Runner<'_, '_> {
             Err(e) => return Begin::ConfigError(e),
         };
         let (recipe, identity) = self.prepared.recipes[part].clone();
-        let wanted = Wanted {
-            name: part.to_string(),
-            recipe: identity.clone(),
-            options,
-            has_update: recipe.has_update(),
-        };
-        let roots = &self.instance.roots;
-        let record = self.state.parts.get(part);
-        let verified = self.prepared.verified.contains(part);
-        let (action, reason) = plan::decide(record, &wanted, &|p| verified || roots.exists(p));
-        let options = wanted.options;
+        let (action, reason) = self.decide(part, &recipe, &identity, &options);
         if matches!(action, Action::Keep | Action::Update) {
             // Same code, but the library file was replaced (e.g. rebuilt identically):
             // record its new stamp so the next run need not hash it again.
@@ -1353,11 +1369,11 @@ impl Runner<'_, '_> {
                 }
             }
         }
-        let record = self.state.parts.get(part);
+        // A planned reinstall's record went in the uninstall phase: it installs now.
+        let record = self.state.parts.get(part).cloned();
         match (action, record) {
             (Action::Keep, Some(record)) => {
-                let outputs = record.outputs.clone();
-                self.publish(part, &outputs);
+                self.publish(part, &record.outputs);
                 debug!("unchanged");
                 self.summary.kept.push(part.to_string());
                 Begin::Kept
@@ -1366,16 +1382,16 @@ impl Runner<'_, '_> {
                 info!("updating");
                 Begin::Job(Job::Update {
                     recipe,
-                    options,
-                    record: record.clone(),
+                    view: self.view(part, options),
+                    record,
                 })
             }
             (Action::Reinstall, Some(record)) => {
                 info!("reinstalling: {reason}");
-                let record = record.clone();
                 let owned = record.paths.clone();
                 let uninstall = Job::Uninstall {
                     recipe: self.uninstaller(part, &record),
+                    view: self.uninstall_view(part, record.options.clone()),
                     record,
                 };
                 Begin::Reinstall(
@@ -1383,7 +1399,7 @@ impl Runner<'_, '_> {
                     Box::new(Job::Install {
                         recipe,
                         identity,
-                        options,
+                        view: self.view(part, options),
                         owned,
                     }),
                 )
@@ -1393,7 +1409,7 @@ impl Runner<'_, '_> {
                 Begin::Job(Job::Install {
                     recipe,
                     identity,
-                    options,
+                    view: self.view(part, options),
                     owned: self.reinstalled.remove(part).unwrap_or_default(),
                 })
             }
@@ -1404,11 +1420,15 @@ impl Runner<'_, '_> {
         &mut self,
         scope: &'s std::thread::Scope<'s, '_>,
         worker: &'s Worker<'_>,
-        rx: &mpsc::Receiver<Event>,
-        queue: &'s Mutex<mpsc::Receiver<(String, Job)>>,
-    ) -> Result<Summary, RunError> {
+        rx: &mpsc::Receiver<(usize, String, Outcome)>,
+        queue: &'s Mutex<mpsc::Receiver<(usize, String, Job<'c>)>>,
+    ) -> Result<Summary, RunError>
+    where
+        'c: 's,
+    {
         let prepared = self.prepared;
         let order = &prepared.order;
+        let parts = &prepared.parts;
         let mut failures = Vec::new();
 
         // Uninstalls first, one at a time, in reverse of the old install order.
@@ -1422,14 +1442,14 @@ impl Runner<'_, '_> {
             info_span!("part", part = %step.part)
                 .in_scope(|| info!("uninstalling ({})", step.reason));
             let recipe = self.uninstaller(&step.part, &record);
-            self.dispatch(
-                scope,
-                worker,
-                queue,
-                step.part.clone(),
-                Job::Uninstall { recipe, record },
-            );
-            let (part, outcome) = self.wait(rx);
+            let view = self.uninstall_view(&step.part, record.options.clone());
+            let job = Job::Uninstall {
+                recipe,
+                record,
+                view,
+            };
+            self.dispatch(scope, worker, queue, usize::MAX, step.part.clone(), job);
+            let (_, part, outcome) = self.wait(rx);
             match outcome {
                 Outcome::Uninstalled(paths) => {
                     self.discard(&part, &paths);
@@ -1466,27 +1486,12 @@ impl Runner<'_, '_> {
         }
 
         // Then every part once its dependencies are done, up to `jobs` at a time.
-        let index: HashMap<&str, usize> = order
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.as_str(), i))
-            .collect();
-        let deps: Vec<Vec<usize>> = order
-            .iter()
-            .map(|p| {
-                let mut d: Vec<usize> = prepared
-                    .parts
-                    .dependencies(p)
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect();
-                d.sort_unstable();
-                d.dedup();
-                d
-            })
-            .collect();
-        let mut phase = vec![Phase::Waiting; order.len()];
-        let mut pending: HashMap<usize, Job> = HashMap::new();
+        let mut handled = vec![false; parts.order().len()];
+        for i in order.iter().filter_map(|p| parts.index(p)) {
+            handled[i] = true;
+        }
+        let mut schedule = Schedule::new(parts, |i| handled[i]);
+        let mut pending: HashMap<usize, Job<'c>> = HashMap::new();
         let mut running = 0usize;
         let mut stop = false;
         let mut interrupted = false;
@@ -1494,61 +1499,45 @@ impl Runner<'_, '_> {
         let jobs = self.instance.jobs;
         loop {
             // Start what can start; a kept part is done at once and may free its dependents.
-            let mut progressed = true;
-            while progressed && !stop && running < jobs {
-                progressed = false;
-                for i in 0..order.len() {
-                    if running >= jobs {
-                        break;
+            while !stop && running < jobs {
+                let Some(i) = schedule.peek() else { break };
+                if self.cancelled() {
+                    stop = true;
+                    interrupted = true;
+                    break;
+                }
+                schedule.start(i);
+                let part = parts.order()[i].clone();
+                match self.begin(&part) {
+                    Begin::Kept => schedule.finish(i),
+                    Begin::Job(job) => {
+                        running += 1;
+                        self.dispatch(scope, worker, queue, i, part, job);
                     }
-                    if phase[i] != Phase::Waiting
-                        || deps[i].iter().any(|d| phase[*d] != Phase::Done)
-                    {
-                        continue;
+                    Begin::Reinstall(uninstall, install) => {
+                        pending.insert(i, *install);
+                        running += 1;
+                        self.dispatch(scope, worker, queue, i, part, uninstall);
                     }
-                    if self.cancelled() {
+                    Begin::ConfigError(e) => {
+                        schedule.fail(i);
+                        config_error = Some(e);
                         stop = true;
-                        interrupted = true;
-                        break;
-                    }
-                    match self.begin(&order[i]) {
-                        Begin::Kept => {
-                            phase[i] = Phase::Done;
-                            progressed = true;
-                        }
-                        Begin::Job(job) => {
-                            phase[i] = Phase::Running;
-                            running += 1;
-                            self.dispatch(scope, worker, queue, order[i].clone(), job);
-                        }
-                        Begin::Reinstall(uninstall, install) => {
-                            phase[i] = Phase::Uninstalling;
-                            pending.insert(i, *install);
-                            running += 1;
-                            self.dispatch(scope, worker, queue, order[i].clone(), uninstall);
-                        }
-                        Begin::ConfigError(e) => {
-                            phase[i] = Phase::Failed;
-                            config_error = Some(e);
-                            stop = true;
-                            break;
-                        }
                     }
                 }
             }
             if running == 0 {
                 break;
             }
-            let (part, outcome) = self.wait(rx);
+            let (i, part, outcome) = self.wait(rx);
             running -= 1;
-            let i = index[part.as_str()];
             let outcome = self.vet(&part, outcome);
             match outcome {
                 Outcome::Installed(record) => {
                     self.publish(&part, &record.outputs);
                     self.remember(&part, record);
                     self.save()?;
-                    phase[i] = Phase::Done;
+                    schedule.finish(i);
                     self.summary.installed.push(part);
                 }
                 Outcome::Updated { record, .. } => {
@@ -1559,34 +1548,32 @@ impl Runner<'_, '_> {
                         self.remember(&part, record);
                         self.save()?;
                     }
-                    phase[i] = Phase::Done;
+                    schedule.finish(i);
                     self.summary.updated.push(part);
                 }
                 Outcome::Uninstalled(paths) => {
                     self.discard(&part, &paths);
                     self.forget(&part);
                     self.save()?;
-                    phase[i] = Phase::Waiting;
                     if let Some(install) = pending.remove(&i) {
                         if self.cancelled() {
                             stop = true;
                             interrupted = true;
                         } else if !stop {
-                            phase[i] = Phase::Running;
                             running += 1;
-                            self.dispatch(scope, worker, queue, part, install);
+                            self.dispatch(scope, worker, queue, i, part, install);
                         }
                     }
                 }
                 Outcome::InstallFailed { message, paths } => {
                     self.discard(&part, &paths);
                     failures.push(message);
-                    phase[i] = Phase::Failed;
+                    schedule.fail(i);
                     stop = true;
                 }
                 Outcome::UninstallFailed(message) => {
                     failures.push(message);
-                    phase[i] = Phase::Failed;
+                    schedule.fail(i);
                     stop = true;
                 }
                 Outcome::UpdateFailed { message, paths } => {
@@ -1594,7 +1581,7 @@ impl Runner<'_, '_> {
                     self.forget(&part);
                     self.save()?;
                     failures.push(message);
-                    phase[i] = Phase::Failed;
+                    schedule.fail(i);
                     stop = true;
                 }
             }
@@ -1618,8 +1605,8 @@ impl Runner<'_, '_> {
         if !failures.is_empty() {
             return Err(RunError::Failed(failures));
         }
-        if interrupted || self.cancelled() && phase.iter().any(|p| *p != Phase::Done) {
-            let left = phase.iter().filter(|p| **p != Phase::Done).count();
+        let left = schedule.left();
+        if interrupted || self.cancelled() && left > 0 {
             return Err(RunError::Interrupted(left));
         }
         Ok(std::mem::take(&mut self.summary))

@@ -91,9 +91,52 @@ pub struct PartRecord {
     /// The outputs the recipe published, as text.
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// The `[buildout]` options the recipe read (through the host) when it was installed or
+    /// updated, with the values it got: inputs of the part as its options are, so a change
+    /// reinstalls it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buildout: BTreeMap<String, String>,
+    /// The `[buildout]` options the recipe asked for and found unset.
+    #[serde(
+        default,
+        rename = "buildout-unset",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub buildout_unset: Vec<String>,
     /// The paths the part owns: relative to the buildout directory when inside it, else absolute.
     #[serde(default)]
     pub paths: Vec<String>,
+}
+
+impl PartRecord {
+    /// The `[buildout]` options the recipe read, each with the value it got (`None`:
+    /// unset).
+    pub fn buildout_reads(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.buildout
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+            .chain(self.buildout_unset.iter().map(|k| (k.as_str(), None)))
+    }
+
+    /// Records `reads` of `[buildout]` over the ones recorded (an update reads again what
+    /// its install read, and perhaps more).
+    pub fn add_buildout_reads(&mut self, reads: &BTreeMap<String, Option<String>>) {
+        for (k, v) in reads {
+            match v {
+                Some(v) => {
+                    self.buildout_unset.retain(|u| u != k);
+                    self.buildout.insert(k.clone(), v.clone());
+                }
+                None => {
+                    self.buildout.remove(k);
+                    if !self.buildout_unset.contains(k) {
+                        self.buildout_unset.push(k.clone());
+                        self.buildout_unset.sort();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The whole state: the installed parts and their install order.
@@ -306,6 +349,7 @@ mod tests {
             ]),
             outputs: BTreeMap::from([("paths".to_string(), "a\nb".to_string())]),
             paths: vec!["parts/x".into(), "/abs/y".into()],
+            ..PartRecord::default()
         }
     }
 
@@ -313,7 +357,12 @@ mod tests {
     fn render_then_parse_gives_the_same_state() {
         let mut state = State::default();
         state.insert("b", record("two\nlines \"quoted\""));
-        state.insert("a", record("one"));
+        let mut read = record("one");
+        read.add_buildout_reads(&BTreeMap::from([
+            ("bin-directory".to_string(), Some("/i/bin".to_string())),
+            ("relative-paths".to_string(), None),
+        ]));
+        state.insert("a", read);
         let text = state.render();
         assert!(text.starts_with("# rbuildout state"));
         let back = State::parse(&text, Path::new("s.toml")).unwrap();

@@ -95,6 +95,8 @@ typedef struct rb_host_api {
 /*
  * One call of a recipe function; valid only during it. Strings returned by get_option and
  * nested_build are owned by the host and stay valid until the recipe function returns.
+ * rbuildout records every [buildout] option a recipe reads with get_option during install
+ * and update, with its value, and reinstalls the part when one changes (docs/plugins.md).
  */
 typedef struct rb_call {
     size_t struct_size;

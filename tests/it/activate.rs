@@ -353,6 +353,60 @@ fn same_inputs_same_bytes_and_no_rewrite() {
 }
 
 #[test]
+fn the_buildout_options_it_reads_reinstall_it_and_an_unchanged_run_leaves_it_alone() {
+    let inst = Instance::new(CONFIG);
+    inst.ok(&[]);
+    let first = identity(&inst.path("bin/activate"));
+    // What it read of [buildout] is recorded with the part: the bin folder it wrote into and
+    // the instance folder, unset outside a release.
+    let state = inst.state();
+    let part = &state["parts"]["activate"];
+    let bin = inst.dir().canonicalize().unwrap().join("bin");
+    assert_eq!(
+        part["buildout"]["bin-directory"].as_str(),
+        Some(bin.to_str().unwrap()),
+        "{state}"
+    );
+    assert!(
+        part["buildout-unset"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("instance-directory"))),
+        "{state}"
+    );
+
+    // Unchanged: no hook runs, nothing is written.
+    assert_eq!(
+        inst.ok(&["plan"]).stdout,
+        "keep       activate  (unchanged)\n"
+    );
+    inst.ok(&[]);
+    assert_eq!(identity(&inst.path("bin/activate")), first);
+
+    // A [buildout] option it read changed: the plan says why, and the run renders again.
+    let assignment = "buildout:instance-directory=/srv/lava/instances/prod";
+    assert_eq!(
+        inst.ok(&["plan", assignment]).stdout,
+        "uninstall  activate  (buildout:instance-directory, which the recipe reads, changed: \
+         \"/srv/lava/instances/prod\" != unset)\n\
+         reinstall  activate  (buildout:instance-directory, which the recipe reads, changed: \
+         \"/srv/lava/instances/prod\" != unset)\n"
+    );
+    inst.ok(&[assignment]);
+    assert!(
+        inst.read("bin/activate")
+            .contains("VIRTUAL_ENV='/srv/lava/instances/prod'\n")
+    );
+    let second = identity(&inst.path("bin/activate"));
+    assert_ne!(second, first);
+    inst.ok(&[assignment]);
+    assert_eq!(identity(&inst.path("bin/activate")), second);
+
+    // One it does not read (`newest`) changes nothing.
+    inst.ok(&[assignment, "buildout:newest=true"]);
+    assert_eq!(identity(&inst.path("bin/activate")), second);
+}
+
+#[test]
 fn virtual_env_names_the_instance_directory() {
     // In a release built by `symlink`, `buildout:instance-directory` is the instance; a
     // command-line assignment stands in for it here.

@@ -59,6 +59,7 @@ pub(super) fn load_config_in(g: &Global, cwd: PathBuf) -> Result<Config, Failure
         user_defaults: !g.no_user_defaults,
         offline: g.offline,
         assignments: g.assignments.clone(),
+        overrides: Default::default(),
     };
     config::load(&opts).map_err(config_failure)
 }

@@ -92,18 +92,13 @@ pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
 /// Builds the `buildout:develop` recipe crates (relative to the buildout directory) with
 /// cargo, returning the folders of their libraries: the recipe author's edit-run loop.
 fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
-    let crates = resolver
-        .get("buildout", "develop")
-        .map(|v| v.to_list())
-        .map_err(|e| Failure::Config(e.to_string()))?;
-    crates
+    config
+        .buildout()
+        .develop
         .iter()
-        .map(|c| {
-            let dir = config.directory().join(c);
+        .map(|dir| {
             tracing::info!("building recipe crate {}", dir.display());
-            plugin::develop(&dir, offline).map_err(|e| Failure::Part(format!("error: {e}")))
+            plugin::develop(dir, offline).map_err(|e| Failure::Part(format!("error: {e}")))
         })
         .collect()
 }
@@ -111,17 +106,8 @@ fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
 /// The registry searching the `developed` folders, then `buildout:plugin-path` (relative to
 /// the buildout directory), then the default places.
 pub(super) fn registry(config: &Config, developed: Vec<PathBuf>) -> Registry {
-    let mut resolver = config.resolver();
-    resolver.set_lenient(true);
     let mut dirs = developed;
-    dirs.extend(
-        resolver
-            .get("buildout", "plugin-path")
-            .map(|v| v.to_list())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| config.directory().join(d)),
-    );
+    dirs.extend(config.buildout().plugin_path.iter().cloned());
     Registry::new(SearchPath::new(dirs, config.directory().to_path_buf()))
 }
 

@@ -4,6 +4,7 @@
 //! where each value came from. Files are merged with zc.buildout's rules, then a
 //! [`Resolver`] substitutes `${section:option}` lazily, section by section.
 
+mod buildout;
 mod cfg;
 mod cmdline;
 mod condition;
@@ -18,10 +19,11 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+pub use buildout::Buildout;
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
 pub use limits::Limits;
 pub use model::{History, Op, Source, Step, Value};
-pub use substitute::{IndexRef, ReferenceTable, Resolver, ValueRef};
+pub use substitute::{IndexRef, Outputs, ReferenceTable, Resolver, ValueRef};
 
 use model::{Entry, Section, Sections};
 
@@ -44,6 +46,36 @@ pub struct LoadOptions {
     pub offline: bool,
     /// Raw `sec:opt=val`, `opt+=val`, `sec:opt-=val`, in command-line order.
     pub assignments: Vec<String>,
+    /// `[buildout]` values set over everything else, after the assignments.
+    pub overrides: Overrides,
+}
+
+/// `[buildout]` values a caller sets over a config's, typed: what a nested build inherits
+/// from the instance that runs it. Each applies as a command-line assignment would.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `buildout:directory`.
+    pub directory: Option<PathBuf>,
+    /// `buildout:instance-directory`: the outermost instance's folder.
+    pub instance_directory: Option<PathBuf>,
+    /// `buildout:eggs-directory`.
+    pub eggs_directory: Option<PathBuf>,
+    /// `buildout:download-cache`.
+    pub download_cache: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// The options set, by name.
+    fn entries(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        [
+            ("directory", &self.directory),
+            ("instance-directory", &self.instance_directory),
+            ("eggs-directory", &self.eggs_directory),
+            ("download-cache", &self.download_cache),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+    }
 }
 
 /// One raw option as merged: its key (`name`, `name +`, `name -` or `<`), value and history.
@@ -64,6 +96,8 @@ pub struct Config {
     /// Bytes of config text parsed while loading, the first part of the budget
     /// [`Limits::expanded`] that macro expansion then shares.
     pub(crate) parsed: u64,
+    /// `[buildout]`, typed, resolved once the config is loaded.
+    buildout: Buildout,
 }
 
 impl Config {
@@ -79,6 +113,17 @@ impl Config {
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The `[buildout]` settings the engine acts on, resolved when the config was loaded.
+    pub fn buildout(&self) -> &Buildout {
+        &self.buildout
+    }
+
+    /// Resolves [`Config::buildout`] (the last step of loading).
+    fn with_buildout(mut self) -> Result<Config, Error> {
+        self.buildout = Buildout::resolve(&self)?;
+        Ok(self)
     }
 
     /// Every local file read to load the config (the config itself, the files it extends,
@@ -218,7 +263,7 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
         model::update(&mut d, parsed);
         d
     });
-    Ok(Config {
+    Config {
         path: dir.join(name),
         directory: dir.to_path_buf(),
         format,
@@ -228,7 +273,9 @@ pub fn load_str(text: &str, name: &str, dir: &Path, format: Format) -> Result<Co
         cwd: dir.to_path_buf(),
         limits,
         parsed: text.len() as u64,
-    })
+        buildout: Buildout::default(),
+    }
+    .with_buildout()
 }
 
 fn find_config(opts: &LoadOptions) -> Result<PathBuf, Error> {
@@ -290,40 +337,11 @@ fn default_entry(v: &str) -> Entry {
     Entry::new(Value::Str(v.to_owned()), Op::Set, Source::Default)
 }
 
-/// The built-in `[buildout]` defaults of SPEC §2.4.
+/// The built-in `[buildout]` defaults of SPEC §2.4 ([`buildout::defaults`]).
 fn defaults(_format: Format, dir: &Path) -> Sections {
-    let index = std::env::var("PIP_INDEX_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "https://pypi.org/simple".to_owned());
-    let cache = extends::default_download_cache()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| ".cache/rbuildout".to_owned());
     let mut b = Section::default();
-    for (k, v) in [
-        ("allow-picked-versions", "true"),
-        ("bin-directory", "bin"),
-        ("develop-eggs-directory", "develop-eggs"),
-        ("download-cache", cache.as_str()),
-        ("eggs-directory", "eggs"),
-        ("find-links", ""),
-        ("index", index.as_str()),
-        ("installed", ".installed.toml"),
-        // Parts run one at a time, in order, as in zc.buildout; `-j N` opts in to more.
-        ("jobs", "1"),
-        ("newest", "false"),
-        ("offline", "false"),
-        ("parts-directory", "parts"),
-        ("python", "python3"),
-        ("versions", "versions"),
-    ] {
-        b.options.insert(k.to_owned(), default_entry(v));
-    }
-    // Both formats default these to the empty string (an empty list to `to_list`), so a
-    // converted config resolves to the same values.
-    // `allow-outside`: folders outside the instance that recipes may write into (SPEC §3).
-    for k in ["allow-outside", "develop", "plugin-path"] {
-        b.options.insert(k.to_owned(), default_entry(""));
+    for (k, v) in buildout::defaults() {
+        b.options.insert(k.to_owned(), default_entry(&v));
     }
     b.options.insert(
         "directory".to_owned(),
@@ -383,6 +401,14 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         b.options
             .entry("offline".to_owned())
             .or_insert_with(|| Entry::new(Value::Str("true".into()), Op::Set, Source::CommandLine));
+    }
+    for (option, value) in opts.overrides.entries() {
+        let b = cl.entry("buildout".to_owned()).or_default();
+        let value = Value::Str(value.display().to_string());
+        b.options.insert(
+            option.to_owned(),
+            Entry::new(value, Op::Set, Source::CommandLine),
+        );
     }
     let cl_extends = cl
         .get_mut("buildout")
@@ -453,10 +479,11 @@ pub fn load(opts: &LoadOptions) -> Result<Config, Error> {
         cwd: opts.cwd.clone(),
         limits,
         parsed,
+        buildout: Buildout::default(),
     };
     let directory = config.resolver().get("buildout", "directory")?;
     config.directory = PathBuf::from(directory.to_text());
-    Ok(config)
+    config.with_buildout()
 }
 
 /// The resolved values of one section with their histories, as `annotate` shows them.

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use indexmap::IndexMap;
@@ -244,7 +244,7 @@ pub type ReferenceTable = Vec<(usize, Vec<IndexRef>)>;
 #[derive(Debug, Clone)]
 pub enum ValueRef<'c> {
     Raw(&'c Value),
-    Shared(Rc<Value>),
+    Shared(Arc<Value>),
 }
 
 impl std::ops::Deref for ValueRef<'_> {
@@ -306,7 +306,7 @@ type FoundRef = (Range<usize>, Range<usize>, usize);
 #[derive(Clone)]
 enum SecRef<'c> {
     Raw(&'c Section),
-    Expanded(Rc<Section>),
+    Expanded(Arc<Section>),
 }
 
 impl std::ops::Deref for SecRef<'_> {
@@ -319,23 +319,20 @@ impl std::ops::Deref for SecRef<'_> {
     }
 }
 
-/// Options of `[buildout]` that hold paths, made absolute after substitution.
-const PATH_OPTIONS: &[&str] = &[
-    "bin-directory",
-    "parts-directory",
-    "eggs-directory",
-    "develop-eggs-directory",
-    "download-cache",
-    "installed",
-];
+use super::buildout::PATH_OPTIONS;
+
+/// The outputs recipes published, per section, per option: what a resolver layers over the
+/// config. A snapshot ([`Resolver::outputs`]) is immutable and cheap to share between threads.
+pub type Outputs = HashMap<String, IndexMap<String, Value>>;
 
 /// Lazy, memoising substitution. Outputs published by recipes are layered on top.
 pub struct Resolver<'c> {
     config: &'c Config,
     /// Substituted values, per section index, per option index (of the expanded section).
-    memo: Vec<Vec<Option<Rc<Value>>>>,
-    expanded: HashMap<usize, Rc<Section>>,
-    outputs: HashMap<String, IndexMap<String, Value>>,
+    memo: Vec<Vec<Option<Arc<Value>>>>,
+    expanded: HashMap<usize, Arc<Section>>,
+    /// Shared with the [`Outputs`] snapshots taken of it; copied on the next write.
+    outputs: Arc<Outputs>,
     lenient: bool,
     /// Per section index, whether it uses macros (so needs expanding).
     macro_users: Vec<bool>,
@@ -351,7 +348,7 @@ impl<'c> Resolver<'c> {
             config,
             memo: vec![Vec::new(); config.sections.len()],
             expanded: HashMap::new(),
-            outputs: HashMap::new(),
+            outputs: Arc::default(),
             lenient: false,
             active: HashSet::new(),
             expanded_bytes: config.parsed,
@@ -628,13 +625,27 @@ impl<'c> Resolver<'c> {
     /// A recipe published `section:option` (e.g. `paths`); later gets see it. Clears memoised
     /// values that depended on it.
     pub fn set_output(&mut self, section: &str, option: &str, value: Value) {
-        self.outputs
+        Arc::make_mut(&mut self.outputs)
             .entry(section.to_owned())
             .or_default()
             .insert(option.to_owned(), value);
         // Values are cheap to recompute and outputs are rare: forget every memoised value
         // rather than tracking who read what.
         self.memo.iter_mut().for_each(Vec::clear);
+    }
+
+    /// The outputs published so far, frozen: a later [`Resolver::set_output`] copies them
+    /// instead of changing this snapshot.
+    pub fn outputs(&self) -> Arc<Outputs> {
+        self.outputs.clone()
+    }
+
+    /// A resolver that sees `outputs` (a snapshot of another resolver's) over `config`.
+    pub fn with_outputs(config: &'c Config, outputs: Arc<Outputs>) -> Resolver<'c> {
+        Resolver {
+            outputs,
+            ..Resolver::new(config)
+        }
     }
 
     /// Lenient mode (annotate/query/plan): a reference to an option missing from a section
@@ -682,7 +693,7 @@ impl<'c> Resolver<'c> {
                 path.pop();
                 let section = self.expand_one(name, raw)?;
                 self.charge(name, raw, &section)?;
-                self.expanded.insert(s, Rc::new(section));
+                self.expanded.insert(s, Arc::new(section));
                 continue;
             }
             if !uses_macros(name, raw) || self.expanded.contains_key(&s) {
@@ -800,7 +811,7 @@ impl<'c> Resolver<'c> {
         Ok(result)
     }
 
-    fn remember(&mut self, sec: usize, entry: usize, len: usize, v: Rc<Value>) {
+    fn remember(&mut self, sec: usize, entry: usize, len: usize, v: Arc<Value>) {
         let m = &mut self.memo[sec];
         if m.is_empty() {
             m.resize(len, None);
@@ -822,7 +833,7 @@ impl<'c> Resolver<'c> {
                 )
                 .and_then(|o| o.get(opt))
         {
-            return Ok(Start::Done(ValueRef::Shared(Rc::new(v.clone()))));
+            return Ok(Start::Done(ValueRef::Shared(Arc::new(v.clone()))));
         }
         let secref = self.sec(sec)?;
         let Some(entry) = secref.options.get_index_of(opt) else {
@@ -839,7 +850,7 @@ impl<'c> Resolver<'c> {
                 // Nothing to substitute or post-process: the raw value is the value.
                 return Ok(Start::Done(ValueRef::Raw(&raw.options[entry].value)));
             }
-            let v = Rc::new(self.finish(sec, opt, e.value.clone(), e)?);
+            let v = Arc::new(self.finish(sec, opt, e.value.clone(), e)?);
             self.remember(sec, entry, secref.options.len(), v.clone());
             return Ok(Start::Done(ValueRef::Shared(v)));
         }
@@ -1000,7 +1011,7 @@ impl<'c> Resolver<'c> {
                 let got = match started {
                     Start::Done(v) => Got::Val(v),
                     Start::Missing if topt == "_buildout_section_name_" => Got::Val(
-                        ValueRef::Shared(Rc::new(Value::Str(self.name(top.sec).to_owned()))),
+                        ValueRef::Shared(Arc::new(Value::Str(self.name(top.sec).to_owned()))),
                     ),
                     Start::Missing => {
                         let has_recipe = self.sec(tsec)?.options.contains_key("recipe");
@@ -1063,7 +1074,7 @@ impl<'c> Resolver<'c> {
                 let v = self.assemble(&f);
                 let opt = f.opt().to_owned();
                 let v = self.finish(f.sec, &opt, v, &f.secref.options[f.entry])?;
-                let v = Rc::new(v);
+                let v = Arc::new(v);
                 self.remember(f.sec, f.entry, f.secref.options.len(), v.clone());
                 active.remove(&(f.sec, f.entry));
                 match stack.last_mut() {

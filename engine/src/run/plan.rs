@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::state::{PartRecord, RecipeRecord, State};
 
@@ -12,6 +13,9 @@ pub struct Wanted {
     pub name: String,
     pub recipe: RecipeRecord,
     pub options: BTreeMap<String, String>,
+    /// `[buildout]` as the config resolves it now, for the options the record says the
+    /// recipe read.
+    pub buildout: Arc<BTreeMap<String, String>>,
     pub has_update: bool,
 }
 
@@ -62,6 +66,12 @@ pub enum Reason {
         option: String,
         old: String,
     },
+    /// A `[buildout]` option the recipe read last time has another value (`None`: unset).
+    BuildoutChanged {
+        option: String,
+        new: Option<String>,
+        old: Option<String>,
+    },
     RecipeChanged {
         new: RecipeRecord,
         old: Option<RecipeRecord>,
@@ -90,6 +100,15 @@ impl fmt::Display for Reason {
             }
             Reason::OptionRemoved { option, old } => {
                 write!(f, "option `{option}` removed (was {})", shown(old))
+            }
+            Reason::BuildoutChanged { option, new, old } => {
+                let value = |v: &Option<String>| v.as_deref().map_or("unset".into(), shown);
+                write!(
+                    f,
+                    "buildout:{option}, which the recipe reads, changed: {} != {}",
+                    value(new),
+                    value(old)
+                )
             }
             Reason::RecipeChanged {
                 new,
@@ -171,6 +190,9 @@ pub fn change(
     if let Some(reason) = option_change(&record.options, &wanted.options) {
         return Some(reason);
     }
+    if let Some(reason) = buildout_change(record, &wanted.buildout) {
+        return Some(reason);
+    }
     record
         .paths
         .iter()
@@ -202,6 +224,21 @@ pub fn option_change(
             }),
             _ => None,
         })
+}
+
+/// The first `[buildout]` option (in name order) the recipe read whose value is not the
+/// one it got, if any.
+pub fn buildout_change(record: &PartRecord, now: &BTreeMap<String, String>) -> Option<Reason> {
+    let mut reads: Vec<(&str, Option<&str>)> = record.buildout_reads().collect();
+    reads.sort_unstable();
+    reads.into_iter().find_map(|(option, old)| {
+        let new = now.get(option).map(String::as_str);
+        (new != old).then(|| Reason::BuildoutChanged {
+            option: option.to_string(),
+            new: new.map(str::to_owned),
+            old: old.map(str::to_owned),
+        })
+    })
 }
 
 /// What one part needs, and why.
@@ -321,6 +358,7 @@ mod tests {
             name: name.into(),
             recipe: recipe("d1"),
             options: BTreeMap::from([("text".to_string(), text.to_string())]),
+            buildout: Arc::new(BTreeMap::from([("bin-directory".into(), "/i/bin".into())])),
             has_update,
         }
     }
@@ -331,6 +369,7 @@ mod tests {
             options: w.options.clone(),
             outputs: BTreeMap::new(),
             paths: paths.iter().map(|p| p.to_string()).collect(),
+            ..PartRecord::default()
         }
     }
 
@@ -385,6 +424,41 @@ mod tests {
         assert_eq!(
             (action, reason.to_string()),
             (Action::Reinstall, "path parts/b is missing".into())
+        );
+    }
+
+    #[test]
+    fn a_buildout_option_the_recipe_read_is_an_input() {
+        let all = |_: &str| true;
+        let w = wanted("a", "x", false);
+        let mut old = record(&w, &[]);
+        assert_eq!(decide(Some(&old), &w, &all).0, Action::Keep, "read nothing");
+        old.add_buildout_reads(&BTreeMap::from([
+            ("bin-directory".to_string(), Some("/i/bin".to_string())),
+            ("relative-paths".to_string(), None),
+        ]));
+        assert_eq!(decide(Some(&old), &w, &all).0, Action::Keep, "same values");
+        let mut now = (*w.buildout).clone();
+        now.insert("bin-directory".into(), "/i/tools".into());
+        let moved = Wanted {
+            buildout: Arc::new(now.clone()),
+            ..w.clone()
+        };
+        let (action, reason) = decide(Some(&old), &moved, &all);
+        assert_eq!(action, Action::Reinstall);
+        assert_eq!(
+            reason.to_string(),
+            r#"buildout:bin-directory, which the recipe reads, changed: "/i/tools" != "/i/bin""#
+        );
+        now.insert("bin-directory".into(), "/i/bin".into());
+        now.insert("relative-paths".into(), "true".into());
+        let set = Wanted {
+            buildout: Arc::new(now),
+            ..w
+        };
+        assert_eq!(
+            decide(Some(&old), &set, &all).1.to_string(),
+            r#"buildout:relative-paths, which the recipe reads, changed: "true" != unset"#
         );
     }
 

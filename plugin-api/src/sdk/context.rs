@@ -129,6 +129,12 @@ impl<'a> Context<'a> {
         unsafe { host_str(value) }.map(str::to_owned)
     }
 
+    /// `[buildout]`, typed: the options most recipes read, each read through
+    /// [`Context::option`] when asked for (so the host records it as an input of the part).
+    pub fn buildout(&self) -> super::Buildout<'_> {
+        super::Buildout::new(self)
+    }
+
     /// Builds the config `config` into the folder `directory` as a buildout of its own, with
     /// the same flags; returns when it is done.
     pub fn nested_build(&self, config: &Path, directory: &Path) -> Result<()> {

@@ -3,6 +3,7 @@
 //! [`export_plugin!`](crate::export_plugin).
 
 mod bridge;
+mod buildout;
 mod context;
 mod export;
 #[cfg(unix)]
@@ -13,6 +14,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use buildout::Buildout;
 pub use context::Context;
 pub use options::Options;
 

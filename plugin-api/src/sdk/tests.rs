@@ -246,3 +246,49 @@ fn check_target_keeps_writes_inside_and_off_files_the_part_did_not_make() {
     );
     assert!(check(&call).unwrap_err().contains("through a link"));
 }
+
+struct Folders;
+
+impl Recipe for Folders {
+    fn install(_options: &Options, ctx: &Context) -> Result<()> {
+        let b = ctx.buildout();
+        ctx.publish("bin", &b.bin_directory().display().to_string())?;
+        ctx.publish("parts", &b.parts_directory().display().to_string())?;
+        ctx.publish("instance", &b.instance_directory().display().to_string())?;
+        ctx.publish("python", &b.python())?;
+        ctx.publish("index", b.index().as_deref().unwrap_or("none"))?;
+        ctx.publish("relative", &b.relative_paths().to_string())
+    }
+}
+
+#[test]
+fn buildout_is_read_through_the_host_with_rbuildouts_defaults_only_as_fallbacks() {
+    let mut call = TestCall::new("p", Path::new("/i"), &[]);
+    let fallback = testing::install::<Folders>(&call).unwrap();
+    let got = |o: &testing::Outcome, name: &str| o.output(name).unwrap().to_string();
+    assert_eq!(got(&fallback, "bin"), "/i/bin");
+    assert_eq!(got(&fallback, "parts"), "/i/parts");
+    assert_eq!(got(&fallback, "instance"), "/i");
+    assert_eq!(got(&fallback, "python"), "python3");
+    assert_eq!(got(&fallback, "index"), "none");
+    assert_eq!(got(&fallback, "relative"), "false");
+
+    for (option, value) in [
+        ("bin-directory", "/i/tools "),
+        ("parts-directory", "p"),
+        ("instance-directory", "/srv/prod"),
+        ("python", " /usr/bin/python3.12 "),
+        ("index", "https://example.org/simple"),
+        ("relative-paths", "true"),
+    ] {
+        call.other_options
+            .insert(("buildout".into(), option.into()), value.into());
+    }
+    let given = testing::install::<Folders>(&call).unwrap();
+    assert_eq!(got(&given, "bin"), "/i/tools");
+    assert_eq!(got(&given, "parts"), "/i/p");
+    assert_eq!(got(&given, "instance"), "/srv/prod");
+    assert_eq!(got(&given, "python"), "/usr/bin/python3.12");
+    assert_eq!(got(&given, "index"), "https://example.org/simple");
+    assert_eq!(got(&given, "relative"), "true");
+}

@@ -33,16 +33,11 @@ use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugi
 
 pub struct Activate;
 
+/// No `update`: the scripts depend on the part's options and on the `[buildout]` options
+/// read through the context (`bin-directory`, `instance-directory`), which rbuildout records
+/// with the part; a change of any of them reinstalls it, and an unchanged run leaves it alone.
 impl Recipe for Activate {
-    /// The defaults come from `[buildout]` through the context, which the part's options do
-    /// not show, so every run renders again (and rewrites only what changed).
-    const UPDATE: bool = true;
-
     fn install(options: &Options, ctx: &Context) -> Result<()> {
-        write_all(options, ctx)
-    }
-
-    fn update(options: &Options, ctx: &Context) -> Result<()> {
         write_all(options, ctx)
     }
 }
@@ -106,15 +101,10 @@ impl Settings {
     }
 }
 
-/// Reads the options (and `[buildout]` defaults): the bin folder to write into, and what the
+/// Reads the options (and `[buildout]`'s): the bin folder to write into, and what the
 /// scripts set.
 fn settings(options: &Options, ctx: &Context) -> Result<(PathBuf, Settings)> {
-    let root = ctx.buildout_directory();
-    let from_buildout = |name: &str| {
-        ctx.option("buildout", name)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| root.join(v.trim()))
-    };
+    let buildout = ctx.buildout();
     let bin_dir = options
         .get_path("bin-directory")
         .filter(|_| {
@@ -122,9 +112,8 @@ fn settings(options: &Options, ctx: &Context) -> Result<(PathBuf, Settings)> {
                 .get("bin-directory")
                 .is_some_and(|v| !v.trim().is_empty())
         })
-        .or_else(|| from_buildout("bin-directory"))
-        .unwrap_or_else(|| root.join("bin"));
-    let instance = from_buildout("instance-directory").unwrap_or_else(|| root.to_path_buf());
+        .unwrap_or_else(|| buildout.bin_directory());
+    let instance = buildout.instance_directory();
     let prompt = match options.get("prompt").map(str::trim) {
         Some(p) if !p.is_empty() => p.to_owned(),
         _ => instance.file_name().map_or_else(

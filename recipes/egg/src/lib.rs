@@ -181,10 +181,7 @@ impl Settings {
             Some(p) => p.trim().to_owned(),
             None => "python3".to_owned(),
         };
-        let eggs_dir = absolute(
-            dir,
-            &from_buildout("eggs-directory").unwrap_or_else(|| "eggs".into()),
-        );
+        let eggs_dir = ctx.buildout().eggs_directory();
         let cache = match from_buildout("download-cache") {
             Some(c) => absolute(dir, &c),
             None => eggs_dir.parent().unwrap_or(dir).join(".rbuildout-cache"),
@@ -192,9 +189,7 @@ impl Settings {
         // Set but empty (in the part or in [buildout]) means no index.
         let index_url = match options.get("index") {
             Some(v) => Some(v.trim().to_owned()),
-            None => ctx
-                .option("buildout", "index")
-                .or_else(|| std::env::var("PIP_INDEX_URL").ok()),
+            None => ctx.buildout().index(),
         }
         .filter(|s| !s.trim().is_empty());
         let find_links: Vec<String> = match options.get("find-links") {

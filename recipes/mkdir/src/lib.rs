@@ -182,10 +182,7 @@ fn inside(root: &Path, text: &str) -> Result<PathBuf> {
 
 /// Where the part keeps the list of folders it created.
 fn record_file(ctx: &Context) -> PathBuf {
-    let root = ctx.buildout_directory();
-    let parts = ctx
-        .option("buildout", "parts-directory")
-        .map_or_else(|| root.join("parts"), |p| root.join(p));
+    let parts = ctx.buildout().parts_directory();
     parts.join(format!("{}.mkdir", ctx.part()))
 }
 

@@ -268,8 +268,7 @@ fn find_python(options: &Options, ctx: &Context) -> Result<String> {
     let configured = options
         .get("python")
         .map(str::to_owned)
-        .or_else(|| ctx.option("buildout", "python"))
-        .unwrap_or_else(|| "python3".to_owned());
+        .unwrap_or_else(|| ctx.buildout().python());
     let mut name = configured.trim().to_owned();
     let section_executable = (!name.contains('/'))
         .then(|| ctx.option(&name, "executable"))
@@ -297,14 +296,9 @@ fn find_python(options: &Options, ctx: &Context) -> Result<String> {
 
 /// The folder the scripts go to.
 fn bin_directory(options: &Options, ctx: &Context) -> PathBuf {
-    let root = ctx.buildout_directory();
     options
         .get_path("bin-directory")
-        .or_else(|| {
-            ctx.option("buildout", "bin-directory")
-                .map(|b| root.join(b.trim()))
-        })
-        .unwrap_or_else(|| root.join("bin"))
+        .unwrap_or_else(|| ctx.buildout().bin_directory())
 }
 
 impl Plan {
@@ -410,17 +404,12 @@ impl Plan {
         let bin = files::Targets::of(ctx).allowed(&bin_directory(options, ctx))?;
         let relative_paths = match options.get("relative-paths") {
             Some(_) => options.get_bool("relative-paths", false)?,
-            None => ctx
-                .option("buildout", "relative-paths")
-                .is_some_and(|v| matches!(v.trim(), "true" | "yes" | "on" | "1")),
+            None => ctx.buildout().relative_paths(),
         };
         let paths = if relative_paths {
             fs::create_dir_all(&bin)
                 .map_err(|e| Error::new(format!("cannot create {}: {e}", bin.display())))?;
-            let anchor = ctx
-                .option("buildout", "instance-directory")
-                .map(|d| root.join(d.trim()))
-                .unwrap_or_else(|| root.to_path_buf());
+            let anchor = ctx.buildout().instance_directory();
             let real = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             let (anchor, real_bin) = (real(&anchor), real(&bin));
             folders

@@ -214,9 +214,7 @@ struct Made<'a> {
 impl<'a> Made<'a> {
     fn read(ctx: &'a Context<'a>) -> Result<Made<'a>> {
         let root = ctx.buildout_directory();
-        let parts = ctx
-            .option("buildout", "parts-directory")
-            .map_or_else(|| root.join("parts"), |p| root.join(p.trim()));
+        let parts = ctx.buildout().parts_directory();
         let file = parts.join(format!("{}.symlink", ctx.part()));
         let paths = match fs::read_to_string(&file) {
             Ok(text) => text
@@ -487,8 +485,8 @@ fn ensure_built(settings: &Settings, revision: &str, ctx: &Context) -> Result<()
 fn flush_to_disk(release: &Path, ctx: &Context) {
     let mut command = std::process::Command::new("sync");
     command.arg("-f").arg(release);
-    if let Some(eggs) = ctx.option("buildout", "eggs-directory")
-        && Path::new(&eggs).is_dir()
+    if let Some(eggs) = ctx.buildout().path("eggs-directory")
+        && eggs.is_dir()
     {
         command.arg(eggs);
     }
