@@ -97,9 +97,7 @@ fn zc_order(ws: Vec<Dist>, roots: &[Requirement], markers: &MarkerEnvironment) -
     let mut order: Vec<usize> = Vec::new();
     let add = |order: &mut Vec<usize>, name: &str| {
         // A name that is not a valid project name names no distribution.
-        let Some(name) = normalize(name) else {
-            return None;
-        };
+        let name = normalize(name)?;
         let found = ws.iter().position(|d| d.name == name);
         if let Some(i) = found.filter(|i| !order.contains(i)) {
             order.push(i);
