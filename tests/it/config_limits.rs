@@ -116,6 +116,7 @@ fn a_doubling_substitution_bomb_is_an_error_naming_the_option() {
     );
     assert!(e.contains("--> buildout.cfg:30:1"), "{e}");
     assert!(e.contains("RBUILDOUT_MAX_VALUE"), "{e}");
+    crate::snapshot!("substitution_bomb", Some(inst.dir()), e);
     let e = config_error(&inst, &[]);
     assert!(e.contains("past the limit of 16 MiB"), "{e}");
     assert!(
@@ -158,16 +159,19 @@ fn extends_of_a_device_a_fifo_or_a_folder_is_refused_without_reading_it() {
         "{e}"
     );
     assert!(e.contains("--> buildout.toml:2:1"), "{e}");
+    let mut messages = format!("== extends a device\n{e}");
 
     mkfifo(&inst.path("pipe.toml"));
     inst.config("[buildout]\nextends = 'pipe.toml'\nparts = []\n");
     let e = config_error(&inst, &[]);
     assert!(e.contains("is not a regular file (a named pipe)"), "{e}");
+    messages.push_str(&format!("== extends a FIFO\n{e}"));
 
     std::fs::create_dir(inst.path("folder.toml")).unwrap();
     inst.config("[buildout]\nextends = 'folder.toml'\nparts = []\n");
     let e = config_error(&inst, &[]);
     assert!(e.contains("is not a regular file (a folder)"), "{e}");
+    messages.push_str(&format!("== extends a folder\n{e}"));
 
     // The main config and the user defaults are read the same way.
     let e = config_error(&inst, &["-c", "pipe.toml"]);
@@ -175,6 +179,7 @@ fn extends_of_a_device_a_fifo_or_a_folder_is_refused_without_reading_it() {
         e.contains("pipe.toml is not a regular file (a named pipe)"),
         "{e}"
     );
+    messages.push_str(&format!("== -c a FIFO\n{e}"));
     inst.config("[buildout]\nparts = []\n");
     std::fs::create_dir_all(inst.path(".home")).unwrap();
     mkfifo(&inst.path(".home/default.toml"));
@@ -186,6 +191,8 @@ fn extends_of_a_device_a_fifo_or_a_folder_is_refused_without_reading_it() {
         "{}",
         r.stderr
     );
+    messages.push_str(&format!("== user defaults a FIFO\n{}", r.stderr));
+    crate::snapshot!("not_regular_files", Some(inst.dir()), messages);
 }
 
 #[test]
@@ -199,6 +206,7 @@ fn a_config_file_larger_than_the_limit_is_refused() {
         e.contains("big.toml is larger than 16 MiB, the limit of a config file; if it truly is a config, raise RBUILDOUT_MAX_CONFIG_FILE"),
         "{e}"
     );
+    crate::snapshot!("config_file_too_large", Some(inst.dir()), e);
     inst.write("big.toml", &format!("[x]\ny = '{}'\n", "z".repeat(2000)));
     let mut c = limited(inst.dir(), &inst.path(".home"), &["-U"]);
     c.env("RBUILDOUT_MAX_CONFIG_FILE", "1K");
@@ -225,8 +233,14 @@ fn a_symlink_loop_in_extends_is_named_as_one() {
         "{e}"
     );
     assert!(e.contains("a.toml"), "{e}");
+    let loop_in_extends = e;
     let e = config_error(&inst, &["-c", "b.toml"]);
     assert!(e.contains("error: symlink loop at "), "{e}");
+    crate::snapshot!(
+        "symlink_loop",
+        Some(inst.dir()),
+        format!("== in extends\n{loop_in_extends}== -c\n{e}")
+    );
 }
 
 #[test]

@@ -469,6 +469,7 @@ fn a_zip_bomb_is_refused_in_bounded_memory() {
         "{}",
         run.stderr
     );
+    let mut messages = format!("== ratio\n{}\n", crate::snap::messages(&run.stderr));
     assert!(took < Duration::from_secs(30), "{took:?}");
     let eggs: Vec<_> = std::fs::read_dir(inst.path("eggs"))
         .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
@@ -490,6 +491,11 @@ fn a_zip_bomb_is_refused_in_bounded_memory() {
         "{}",
         run.stderr
     );
+    messages.push_str(&format!(
+        "== size\n{}\n",
+        crate::snap::messages(&run.stderr)
+    ));
+    crate::snapshot!("zip_bomb", Some(inst.dir()), messages);
 }
 
 #[test]
@@ -500,6 +506,7 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
         Package::new("alpha", "1.0").metadata_says("beta", "1.0"),
         Package::new("alpha", "1.0").metadata_says("alpha", "6.6.6"),
     ];
+    let mut messages = String::new();
     for liar in liars {
         let index = Index::serve(std::slice::from_ref(&liar));
         let inst = instance(&index.url(), &["alpha"], "");
@@ -511,6 +518,10 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
             "{}",
             run.stderr
         );
+        messages.push_str(&format!(
+            "== index\n{}\n",
+            crate::snap::messages(&run.stderr)
+        ));
         let links = Instance::new(&format!(
             "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
              [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\nfind-links = [{:?}]\n",
@@ -519,7 +530,12 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
         let (run, _) = bounded(&links, &[], &[], Duration::from_secs(60));
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert!(run.stderr.contains("METADATA says"), "{}", run.stderr);
+        messages.push_str(&format!(
+            "== find-links\n{}\n",
+            crate::snap::messages(&run.stderr)
+        ));
     }
+    crate::snapshot!("lying_metadata", None, messages);
     // A lock made against an honest index, installed from a lying one.
     let honest = Index::serve(&[Package::new("alpha", "1.0")]);
     let inst = instance(&honest.url(), &["alpha"], "");
