@@ -134,14 +134,19 @@ pub const MAX_IN_MEMORY: u64 = 64 << 20;
 pub const DEFAULT_MAX_UNPACKED: u64 = 4 << 30;
 /// Default of `RBUILDOUT_MAX_ZIP_RATIO`.
 pub const DEFAULT_MAX_RATIO: u64 = 200;
+/// Default of `RBUILDOUT_MAX_ZIP_MEMBERS`: the largest wheels on the index hold tens of
+/// thousands of files; each member costs an inode, however small the archive.
+pub const DEFAULT_MAX_MEMBERS: u64 = 500_000;
 
 /// What a wheel may unpack to: `max_total` bytes in all (`RBUILDOUT_MAX_UNPACKED_SIZE`),
 /// and no member over 1 MiB inflating to more than `max_ratio` times its compressed size
-/// (`RBUILDOUT_MAX_ZIP_RATIO`).
+/// (`RBUILDOUT_MAX_ZIP_RATIO`), and at most `max_members` members
+/// (`RBUILDOUT_MAX_ZIP_MEMBERS`).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_total: u64,
     pub max_ratio: u64,
+    pub max_members: u64,
 }
 
 impl Default for Limits {
@@ -149,6 +154,7 @@ impl Default for Limits {
         Limits {
             max_total: DEFAULT_MAX_UNPACKED,
             max_ratio: DEFAULT_MAX_RATIO,
+            max_members: DEFAULT_MAX_MEMBERS,
         }
     }
 }
@@ -174,6 +180,16 @@ impl Limits {
                 Error::new(format!(
                     "RBUILDOUT_MAX_ZIP_RATIO={v:?} is not a ratio; set it to a whole \
                      number such as 200"
+                ))
+            })?;
+        }
+        if let Ok(v) = std::env::var("RBUILDOUT_MAX_ZIP_MEMBERS")
+            && !v.trim().is_empty()
+        {
+            l.max_members = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::new(format!(
+                    "RBUILDOUT_MAX_ZIP_MEMBERS={v:?} is not a count; set it to a whole \
+                     number such as 500000"
                 ))
             })?;
         }
@@ -397,6 +413,14 @@ pub fn unpack_with(
     // Pass 1: names.
     let central = central_names(&raw_file, len)
         .ok_or_else(|| fail("its central directory cannot be read".into()))?;
+    if central.len() as u64 > limits.max_members {
+        return Err(fail(format!(
+            "it holds {} members, more than {} (an inode bomb?); set RBUILDOUT_MAX_ZIP_MEMBERS \
+             to allow more",
+            central.len(),
+            limits.max_members
+        )));
+    }
     let mut seen = HashSet::new();
     for raw in &central {
         let name = String::from_utf8_lossy(raw);
@@ -996,6 +1020,7 @@ mod tests {
         let limits = Limits {
             max_total: 10 << 20,
             max_ratio: 200,
+            ..Limits::default()
         };
         let sink = &mut std::io::sink();
         // 2 MiB out of 1000 compressed bytes.
@@ -1044,6 +1069,7 @@ mod tests {
         let strict = Limits {
             max_total: 1 << 20,
             max_ratio: 200,
+            ..Limits::default()
         };
         let err = unpack_with(
             &whl,
@@ -1065,6 +1091,7 @@ mod tests {
         let lax = Limits {
             max_total: 1 << 30,
             max_ratio: 1 << 20,
+            ..Limits::default()
         };
         unpack_with(
             &whl,
@@ -1079,6 +1106,54 @@ mod tests {
             std::fs::read(dest.join("d/zeros.bin")).unwrap().len(),
             3 << 20
         );
+    }
+
+    #[test]
+    fn a_wheel_of_more_members_than_allowed_is_refused_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let whl = tmp.path().join("d-1.0-py3-none-any.whl");
+        // 50 empty modules, METADATA, WHEEL and the RECORD the helper adds: 53 members.
+        let names: Vec<String> = (0..50).map(|i| format!("d/empty{i}.py")).collect();
+        let mut members: Vec<(&str, &[u8])> =
+            names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        members.push(("d-1.0.dist-info/METADATA", b"Name: d\nVersion: 1.0\n"));
+        members.push(("d-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"));
+        std::fs::write(&whl, wheel(&members)).unwrap();
+        let dest = tmp.path().join("egg");
+        std::fs::create_dir(&dest).unwrap();
+        let few = Limits {
+            max_members: 52,
+            ..Limits::default()
+        };
+        let err = unpack_with(
+            &whl,
+            "d-1.0-py3-none-any.whl",
+            &dest,
+            "python",
+            &few,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            err.message().contains("53 members, more than 52")
+                && err.message().contains("RBUILDOUT_MAX_ZIP_MEMBERS"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+        let enough = Limits {
+            max_members: 53,
+            ..Limits::default()
+        };
+        unpack_with(
+            &whl,
+            "d-1.0-py3-none-any.whl",
+            &dest,
+            "python",
+            &enough,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(dest.join("d/empty49.py").is_file());
     }
 
     #[test]
