@@ -45,21 +45,30 @@ impl SearchPath {
             .ok_or_else(|| PluginError::NotFound {
                 name: name.to_owned(),
                 file,
-                searched: self.dirs.clone(),
+                searched: self.distinct(),
             })
+    }
+
+    /// The folders in search order, each once: `RBUILDOUT_PLUGIN_PATH` naming the binary's
+    /// own folder, or a folder spelt two ways, is not searched (nor listed) twice.
+    fn distinct(&self) -> Vec<PathBuf> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            if !seen.contains(&canonical) {
+                seen.push(canonical);
+                out.push(dir.clone());
+            }
+        }
+        out
     }
 
     /// Every plugin library in the search path, `(name, path)`, in search order and sorted
     /// by name within a folder; a folder listed twice is read once.
     pub(super) fn all(&self) -> Vec<(String, PathBuf)> {
-        let mut seen_dirs = Vec::new();
         let mut out = Vec::new();
-        for dir in &self.dirs {
-            let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-            if seen_dirs.contains(&canonical) {
-                continue;
-            }
-            seen_dirs.push(canonical);
+        for dir in &self.distinct() {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };
@@ -180,4 +189,27 @@ pub(super) fn parse(recipe: &str) -> Result<Spec, PluginError> {
         name: Target::Name(target.to_owned()),
         entry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_listed_twice_is_searched_and_named_once() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let path = SearchPath {
+            dirs: vec![
+                a.path().to_path_buf(),
+                b.path().to_path_buf(),
+                a.path().join("."),
+            ],
+            config_dir: a.path().to_path_buf(),
+        };
+        let Err(PluginError::NotFound { searched, .. }) = path.find("nosuch") else {
+            panic!("nosuch was found");
+        };
+        assert_eq!(searched, [a.path(), b.path()]);
+    }
 }
