@@ -415,6 +415,32 @@ fn an_sdist_only_requirement_is_built_once() {
 }
 
 #[test]
+fn a_build_folder_a_killed_run_left_is_removed_by_the_next_build_in_its_bucket() {
+    use sha2::Digest as _;
+    let index = Index::serve(&[Package::new("delta", "1.0")
+        .sdist_only()
+        .module("delta/__init__.py", "D = 4\n")]);
+    let sdist = entries(index.files_dir())
+        .into_iter()
+        .find(|f| f.ends_with(".tar.gz"))
+        .expect("the index serves an sdist");
+    let sha = sha2::Sha256::digest(std::fs::read(index.files_dir().join(&sdist)).unwrap());
+    let bucket = format!("{:02x}", sha[0]);
+    let inst = instance(&index, &["delta"], "");
+    // What a run killed while pip was building leaves: an unlocked `.build-*` folder.
+    let stale = inst.path(&format!("cache/built/{bucket}/.build-killed"));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("delta-1.0-py3-none-any.whl"), b"half").unwrap();
+    inst.ok(&[]);
+    assert_eq!(output(&inst, "pins"), "delta==1.0");
+    let left = entries(&inst.path(&format!("cache/built/{bucket}")));
+    assert!(
+        left.len() == 1 && !left[0].starts_with(".build-"),
+        "{left:?}"
+    );
+}
+
+#[test]
 fn find_links_folders_work_offline() {
     let index = Index::serve(&alpha_beta());
     let inst = Instance::new(&format!(

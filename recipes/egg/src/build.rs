@@ -57,15 +57,10 @@ impl Builder<'_> {
         let parent = dir.parent().unwrap_or(&self.cache);
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".build-")
-            .tempdir_in(parent)
-            .map_err(|e| {
-                Error::new(format!(
-                    "cannot create a folder in {}: {e}",
-                    parent.display()
-                ))
-            })?;
+        // A build killed here before leaves its `.build-*` folder unlocked: the next build
+        // of the same sdist (or any in this bucket) removes it; live builds keep theirs.
+        crate::install::sweep_stale(parent, ".build-");
+        let tmp = crate::install::TempEgg::with_prefix(parent, ".build-")?;
         let name = sdist
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -104,10 +99,8 @@ impl Builder<'_> {
         if only_wheel(tmp.path()).is_none() {
             return Err(Error::new(format!("pip built no single wheel from {name}")));
         }
-        let kept = tmp.keep();
-        if std::fs::rename(&kept, &dir).is_err() {
-            let _ = std::fs::remove_dir_all(&kept);
-        }
+        // Another process may have built the same wheel meanwhile: then its folder is used.
+        crate::install::commit(tmp, &dir)?;
         only_wheel(&dir).ok_or_else(|| Error::new(format!("the wheel built from {name} vanished")))
     }
 }

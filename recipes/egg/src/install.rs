@@ -796,6 +796,12 @@ impl TempEgg {
     /// A new temp folder in `eggs_dir`. It is made and locked under a shared lock of
     /// `eggs_dir` (a sweep holds it exclusively), so no sweep sees it unlocked.
     pub fn new(eggs_dir: &Path) -> Result<TempEgg> {
+        TempEgg::with_prefix(eggs_dir, ".tmp-")
+    }
+
+    /// A new temp folder `<prefix>XXXX` in `dir`, locked the same way (the sdist builder's
+    /// `.build-*` folders in the download cache).
+    pub fn with_prefix(eggs_dir: &Path, prefix: &str) -> Result<TempEgg> {
         let failed = |e: std::io::Error| {
             Error::new(format!(
                 "cannot create a folder in {}: {e}",
@@ -805,7 +811,7 @@ impl TempEgg {
         let guard = File::open(eggs_dir).map_err(failed)?;
         guard.lock_shared().map_err(failed)?;
         let dir = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(prefix)
             .tempdir_in(eggs_dir)
             .map_err(failed)?;
         let lock = File::open(dir.path()).map_err(failed)?;
@@ -822,6 +828,11 @@ impl TempEgg {
 /// Removes the `.tmp-*` folders of `eggs_dir` that no live process holds locked (left by a
 /// killed run). Best effort: what cannot be removed now is tried again next time.
 pub fn sweep_stale_temps(eggs_dir: &Path) {
+    sweep_stale(eggs_dir, ".tmp-");
+}
+
+/// Removes the `<prefix>*` folders of `eggs_dir` that no live process holds locked.
+pub fn sweep_stale(eggs_dir: &Path, prefix: &str) {
     use std::os::unix::fs::MetadataExt;
     let Ok(guard) = File::open(eggs_dir) else {
         return;
@@ -834,7 +845,7 @@ pub fn sweep_stale_temps(eggs_dir: &Path) {
     };
     for e in rd.flatten() {
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir || !e.file_name().to_string_lossy().starts_with(".tmp-") {
+        if !is_dir || !e.file_name().to_string_lossy().starts_with(prefix) {
             continue;
         }
         let path = e.path();
@@ -866,7 +877,8 @@ pub fn commit(tmp: TempEgg, dest: &Path) -> Result<()> {
                 Ok(())
             } else {
                 Err(Error::new(format!(
-                    "cannot move an egg into {}: {e}",
+                    "cannot move {} to {}: {e}",
+                    path.display(),
                     dest.display()
                 )))
             }
@@ -878,6 +890,25 @@ pub fn commit(tmp: TempEgg, dest: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn only_unlocked_folders_with_the_prefix_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".build-stale");
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join("half.whl"), b"x").unwrap();
+        let live = TempEgg::with_prefix(dir.path(), ".build-").unwrap();
+        let other = dir.path().join(".tmp-other");
+        std::fs::create_dir(&other).unwrap();
+        sweep_stale(dir.path(), ".build-");
+        assert!(!stale.exists(), "an unlocked .build- folder stays");
+        assert!(live.path().is_dir(), "a live build's folder was removed");
+        assert!(other.is_dir(), "a folder of another prefix was removed");
+        let dest = dir.path().join("built");
+        std::fs::write(live.path().join("w.whl"), b"w").unwrap();
+        commit(live, &dest).unwrap();
+        assert_eq!(std::fs::read(dest.join("w.whl")).unwrap(), b"w");
+    }
 
     #[test]
     fn member_names_by_components() {
