@@ -16,6 +16,7 @@ mod progress;
 mod resolve;
 mod store;
 mod util;
+mod versions;
 mod zc;
 
 use std::collections::HashSet;
@@ -155,6 +156,8 @@ struct Settings {
     /// The name of the pins section.
     versions_section: String,
     offline: bool,
+    /// `prefer-final`, `show-picked-versions`, `update-versions-file`, `allow-hosts`.
+    vopts: versions::VersionOptions,
 }
 
 impl Settings {
@@ -226,7 +229,9 @@ impl Settings {
             Some(_) => options.get_bool("allow-picked-versions", true)?,
             None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
         };
-        let prereleases = options.get_bool("prereleases", false)?;
+        let vopts = versions::VersionOptions::read(options, ctx)?;
+        // `prefer-final = false` takes the newest version, pre-release or not.
+        let prereleases = options.get_bool("prereleases", false)? || !vopts.prefer_final;
         let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
         let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
         Ok(Settings {
@@ -243,6 +248,7 @@ impl Settings {
             prereleases,
             versions_section,
             offline,
+            vopts,
         })
     }
 }
@@ -264,6 +270,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         prereleases,
         versions_section,
         offline,
+        vopts,
     } = Settings::read(options, ctx)?;
 
     // Temp folders of killed runs go, whatever this run does next.
@@ -344,6 +351,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     {
         check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
         publish(ctx, &reqs, &entry.dist, &folders)?;
+        vopts.report(ctx, &entry.dist, &pin_of)?;
         // A lock that held credentials loses them on disk too, even when nothing changed.
         if lock.scrubbed && !ctx.locked() {
             lockfile::store(&lock_path, part, entry)?;
@@ -367,7 +375,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         dir,
     )
     .with_cache(cache.join("dists"))
-    .with_eggs(&eggs_dir);
+    .with_eggs(&eggs_dir)
+    .with_allow_hosts(vopts.allow_hosts.clone());
     let store = Store::new(&cache, client.as_ref());
     let installer = Installer::new(
         &eggs_dir,
@@ -401,6 +410,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 lock_path: &lock_path,
                 lock_name: &lock_name,
                 env: &env,
+                vopts: &vopts,
             },
         );
         installer.close();
@@ -426,6 +436,7 @@ struct Inputs<'a> {
     lock_path: &'a Path,
     lock_name: &'a str,
     env: &'a str,
+    vopts: &'a versions::VersionOptions,
 }
 
 /// Resolves (unless the lock is current), installs, publishes and writes the lock.
@@ -447,6 +458,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         lock_path,
         lock_name,
         env,
+        vopts,
     } = i;
     let part = ctx.part();
     let store = installer.store();
@@ -507,6 +519,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
     let folders = installer.finish(&dists)?;
 
     publish(ctx, reqs, &dists, &folders)?;
+    vopts.report(ctx, &dists, pin_of)?;
 
     if !ctx.locked() {
         let entry = PartLock {
