@@ -94,12 +94,18 @@ impl VersionOptions {
         if picked.is_empty() {
             return Ok(());
         }
+        // On stdout, as zc.buildout prints it, in one write so parts running at once do
+        // not interleave their blocks.
         if self.show_picked {
-            ctx.info(&format!(
+            let text = format!(
                 "Versions had to be automatically picked.\n\
-                 The following part definition lists the versions picked:\n{}",
+                 The following part definition lists the versions picked:\n{}\n",
                 block(&picked)
-            ));
+            );
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::new(format!("show-picked-versions: cannot write: {e}")))?;
         }
         if let Some(file) = &self.update_file {
             append(file, &picked)?;
@@ -169,7 +175,9 @@ pub fn host_allowed(patterns: &[String], url: &str) -> bool {
     };
     let netloc = rest.split(['/', '?', '#']).next().unwrap_or("");
     let netloc = netloc.rsplit('@').next().unwrap_or(netloc);
-    patterns.iter().any(|p| glob(p.as_bytes(), netloc.as_bytes()))
+    patterns
+        .iter()
+        .any(|p| glob(p.as_bytes(), netloc.as_bytes()))
 }
 
 /// `fnmatch` with `*` and `?`.
@@ -190,11 +198,23 @@ mod tests {
     fn hosts_are_globs_over_host_and_port() {
         let p = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert!(host_allowed(&p(&["*"]), "http://a.b:8080/x"));
-        assert!(host_allowed(&p(&["127.0.0.1:*"]), "http://127.0.0.1:8080/x"));
+        assert!(host_allowed(
+            &p(&["127.0.0.1:*"]),
+            "http://127.0.0.1:8080/x"
+        ));
         assert!(!host_allowed(&p(&["127.0.0.1"]), "http://127.0.0.1:8080/x"));
-        assert!(!host_allowed(&p(&["127.0.0.1:*"]), "http://localhost:8080/x"));
-        assert!(host_allowed(&p(&["*.python.org"]), "https://files.python.org/a"));
-        assert!(!host_allowed(&p(&["*.python.org"]), "https://evil.com/python.org"));
+        assert!(!host_allowed(
+            &p(&["127.0.0.1:*"]),
+            "http://localhost:8080/x"
+        ));
+        assert!(host_allowed(
+            &p(&["*.python.org"]),
+            "https://files.python.org/a"
+        ));
+        assert!(!host_allowed(
+            &p(&["*.python.org"]),
+            "https://evil.com/python.org"
+        ));
         assert!(host_allowed(&p(&[]), "file:///tmp/x.whl"));
         assert!(!host_allowed(&p(&[]), "http://a/x.whl"));
     }
