@@ -356,3 +356,15 @@ fn two_buildouts_share_one_eggs_directory_at_once() {
     a.ok(&[]);
     b.ok(&[]);
 }
+
+#[test]
+fn the_version_options_have_zc_buildouts_defaults() {
+    let inst = Instance::new("");
+    inst.write(
+        "buildout.cfg",
+        "[buildout]\nparts =\n\n[x]\na = ${buildout:prefer-final} ${buildout:allow-hosts} \
+         ${buildout:show-picked-versions} [${buildout:update-versions-file}]\n",
+    );
+    let run = inst.ok(&["-c", "buildout.cfg", "annotate", "x"]);
+    assert!(run.stdout.contains("a= true * false []"), "{}", run.stdout);
+}
