@@ -368,3 +368,30 @@ fn the_version_options_have_zc_buildouts_defaults() {
     let run = inst.ok(&["-c", "buildout.cfg", "annotate", "x"]);
     assert!(run.stdout.contains("a= true * false []"), "{}", run.stdout);
 }
+
+#[test]
+fn newest_false_keeps_what_is_installed_and_true_looks_for_newer() {
+    let old = Index::serve(&[Package::new("beta", "1.0")]);
+    let new = Index::serve(&[Package::new("beta", "1.0"), Package::new("beta", "1.1")]);
+    let inst = toml_instance(&old.url(), "beta", "", "");
+    inst.ok(&[]);
+    assert_eq!(pins(&inst), "beta==1.0");
+    // A newer release appears: the default `newest = false` keeps the locked, installed 1.0
+    // without asking the index.
+    let moved = |buildout_extra: &str| {
+        inst.config(&format!(
+            "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{}\"\n\
+             {buildout_extra}\n[app]\nrecipe = \"egg\"\neggs = [\"beta\"]\n",
+            new.url()
+        ));
+    };
+    moved("");
+    inst.ok(&[]);
+    assert_eq!(pins(&inst), "beta==1.0");
+    assert_eq!(new.requests(), Vec::<String>::new());
+    // `newest = true` in [buildout] (zc.buildout's default) resolves again, as `-n` does.
+    moved("newest = \"true\"\n");
+    inst.ok(&[]);
+    assert_eq!(pins(&inst), "beta==1.1");
+    assert!(!new.requests().is_empty());
+}

@@ -158,6 +158,8 @@ struct Settings {
     offline: bool,
     /// `prefer-final`, `show-picked-versions`, `update-versions-file`, `allow-hosts`.
     vopts: versions::VersionOptions,
+    /// `-n`, or `newest = true` in the part or `[buildout]`: resolve again, asking the index.
+    newest: bool,
 }
 
 impl Settings {
@@ -230,6 +232,7 @@ impl Settings {
             None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
         };
         let vopts = versions::VersionOptions::read(options, ctx)?;
+        let newest = ctx.newest() || versions::newest(options, ctx)?;
         // `prefer-final = false` takes the newest version, pre-release or not.
         let prereleases = options.get_bool("prereleases", false)? || !vopts.prefer_final;
         let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
@@ -249,6 +252,7 @@ impl Settings {
             versions_section,
             offline,
             vopts,
+            newest,
         })
     }
 }
@@ -271,6 +275,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         versions_section,
         offline,
         vopts,
+        newest,
     } = Settings::read(options, ctx)?;
 
     // Temp folders of killed runs go, whatever this run does next.
@@ -300,7 +305,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
 
     let existing = lock.parts.get(part);
     let fresh = existing.filter(|l| l.inputs == digest_for(&l.dist));
-    if ctx.locked() && !ctx.newest() {
+    if ctx.locked() && !newest {
         match (existing, fresh) {
             (None, _) => {
                 return Err(Error::new(format!(
@@ -346,7 +351,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     };
 
     // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
-    if let Some(entry) = fresh.filter(|_| !ctx.newest())
+    if let Some(entry) = fresh.filter(|_| !newest)
         && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
     {
         check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
@@ -365,7 +370,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         let config = http::Config::from_env(credentials, allow_insecure)?;
         Some(http::Client::new(config)?.with_page_cache(http::PageCache {
             dir: cache.join("pages"),
-            refresh: ctx.newest(),
+            refresh: newest,
         }))
     };
     let finder = Finder::new(
@@ -411,6 +416,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 lock_name: &lock_name,
                 env: &env,
                 vopts: &vopts,
+                newest,
             },
         );
         installer.close();
@@ -437,6 +443,7 @@ struct Inputs<'a> {
     lock_name: &'a str,
     env: &'a str,
     vopts: &'a versions::VersionOptions,
+    newest: bool,
 }
 
 /// Resolves (unless the lock is current), installs, publishes and writes the lock.
@@ -459,10 +466,11 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         lock_name,
         env,
         vopts,
+        newest,
     } = i;
     let part = ctx.part();
     let store = installer.store();
-    let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
+    let dists: Vec<LockedDist> = match fresh.filter(|_| !newest) {
         Some(entry) => entry.dist.clone(),
         None => {
             ctx.info(&format!("resolving {}", req_texts.join(", ")));

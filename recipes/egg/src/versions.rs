@@ -36,6 +36,11 @@ fn bool_option(options: &Options, ctx: &Context, name: &str, default: bool) -> R
     }
 }
 
+/// `newest` of the part, else of `[buildout]` (default `false`, docs/conformance.md).
+pub fn newest(options: &Options, ctx: &Context) -> Result<bool> {
+    bool_option(options, ctx, "newest", false)
+}
+
 impl VersionOptions {
     pub fn read(options: &Options, ctx: &Context) -> Result<VersionOptions> {
         // `unzip` is accepted and checked; eggs are always installed unpacked.
