@@ -395,3 +395,29 @@ fn newest_false_keeps_what_is_installed_and_true_looks_for_newer() {
     assert_eq!(pins(&inst), "beta==1.1");
     assert!(!new.requests().is_empty());
 }
+
+#[test]
+fn a_requirement_with_one_equals_is_not_picked() {
+    let index = Index::serve(&alpha_beta());
+    // zc.buildout: `gamma==1.5` in `eggs` fixes the version as a pin does.
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{}\"\n\
+         allow-picked-versions = \"false\"\n\n[app]\nrecipe = \"egg\"\n\
+         eggs = [\"gamma==1.5\", \"alpha\"]\n",
+        index.url()
+    ));
+    let run = inst.fails(&[], 1);
+    assert!(
+        run.stderr.contains("alpha = 1.0\nbeta = 2.0"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("gamma = "), "{}", run.stderr);
+    inst.config(&format!(
+        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{}\"\n\
+         allow-picked-versions = \"false\"\n\n[app]\nrecipe = \"egg\"\n\
+         eggs = [\"gamma==1.5\"]\n",
+        index.url()
+    ));
+    inst.ok(&[]);
+}

@@ -293,6 +293,16 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
             .find_map(|n| ctx.option(&versions_section, n))
             .filter(|v| !v.trim().is_empty())
     };
+    // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
+    let exact = versions::exact_roots(&reqs);
+    let fixed = |name: &str| {
+        pin_of(name).or_else(|| {
+            exact
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+    };
     let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
     let env = interp.identity();
     let digest_for = |dists: &[LockedDist]| {
@@ -354,9 +364,9 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     if let Some(entry) = fresh.filter(|_| !newest)
         && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
     {
-        check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
+        check_picked(allow_picked, &entry.dist, &fixed, &versions_section)?;
         publish(ctx, &reqs, &entry.dist, &folders)?;
-        vopts.report(ctx, &entry.dist, &pin_of)?;
+        vopts.report(ctx, &entry.dist, &fixed)?;
         // A lock that held credentials loses them on disk too, even when nothing changed.
         if lock.scrubbed && !ctx.locked() {
             lockfile::store(&lock_path, part, entry)?;
@@ -409,6 +419,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 client: client.as_ref(),
                 prereleases,
                 pin_of: &pin_of,
+                fixed: &fixed,
                 digest_for: &digest_for,
                 allow_picked,
                 versions_section: &versions_section,
@@ -436,6 +447,8 @@ struct Inputs<'a> {
     client: Option<&'a http::Client>,
     prereleases: bool,
     pin_of: &'a dyn Fn(&str) -> Option<String>,
+    /// Pinned or asked for with `==`: not picked.
+    fixed: &'a dyn Fn(&str) -> Option<String>,
     digest_for: &'a dyn Fn(&[LockedDist]) -> String,
     allow_picked: bool,
     versions_section: &'a str,
@@ -459,6 +472,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         client,
         prereleases,
         pin_of,
+        fixed,
         digest_for,
         allow_picked,
         versions_section,
@@ -522,12 +536,12 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         }
     };
 
-    check_picked(allow_picked, &dists, pin_of, versions_section)?;
+    check_picked(allow_picked, &dists, fixed, versions_section)?;
 
     let folders = installer.finish(&dists)?;
 
     publish(ctx, reqs, &dists, &folders)?;
-    vopts.report(ctx, &dists, pin_of)?;
+    vopts.report(ctx, &dists, fixed)?;
 
     if !ctx.locked() {
         let entry = PartLock {

@@ -36,6 +36,23 @@ fn bool_option(options: &Options, ctx: &Context, name: &str, default: bool) -> R
     }
 }
 
+/// The names `eggs` asks for with one `==` specifier (`beta==2.0`), each with its version:
+/// zc.buildout counts these as not picked, like pins.
+pub fn exact_roots(reqs: &[pep508_rs::Requirement]) -> Vec<(String, String)> {
+    use pep440_rs::Operator;
+    reqs.iter()
+        .filter_map(|r| match &r.version_or_url {
+            Some(pep508_rs::VersionOrUrl::VersionSpecifier(s))
+                if s.len() == 1
+                    && matches!(s[0].operator(), Operator::Equal | Operator::EqualStar) =>
+            {
+                Some((r.name.to_string(), s[0].version().to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// `newest` of the part, else of `[buildout]` (default `false`, docs/conformance.md).
 pub fn newest(options: &Options, ctx: &Context) -> Result<bool> {
     bool_option(options, ctx, "newest", false)
