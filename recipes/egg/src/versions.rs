@@ -81,7 +81,7 @@ impl VersionOptions {
             });
         let allow_hosts = match text("allow-hosts") {
             Some(v) => v
-                .split(|c: char| c == '\n' || c == ',')
+                .split(['\n', ','])
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
