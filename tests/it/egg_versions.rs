@@ -209,33 +209,56 @@ fn printed_block(log: &str) -> String {
     out.join("\n")
 }
 
-#[test]
+/// The python with zc.buildout 6 (`RBUILDOUT_ZC_BUILDOUT`), or `None` (then the caller
+/// skips its comparison; with `RBUILDOUT_REQUIRE_ORACLE=1` that fails).
 #[allow(clippy::print_stderr)] // a skipped comparison must show in the test's output
-fn picked_versions_match_zc_buildout() {
-    let Some(python) = std::env::var_os("RBUILDOUT_ZC_BUILDOUT") else {
+fn oracle() -> Option<std::ffi::OsString> {
+    let python = std::env::var_os("RBUILDOUT_ZC_BUILDOUT");
+    if python.is_none() {
         assert!(
             std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
             "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT is not set"
         );
-        eprintln!("RBUILDOUT_ZC_BUILDOUT is not set: picked versions are not compared");
-        return;
-    };
-    let index = Index::serve(&alpha_beta());
-    let cfg = versions_cfg(&index.url());
-    let scratch = || {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().canonicalize().unwrap();
-        std::fs::write(dir.join("buildout.cfg"), &cfg).unwrap();
-        std::fs::write(dir.join("versions.cfg"), "[versions]\n").unwrap();
-        std::fs::create_dir(dir.join(".home")).unwrap();
-        (tmp, dir)
-    };
-    let (_zc_tmp, zc_dir) = scratch();
-    let zc_buildout = || {
-        run_bounded(
-            Command::new(&python)
-                .current_dir(&zc_dir)
-                .env("HOME", zc_dir.join(".home"))
+        eprintln!("RBUILDOUT_ZC_BUILDOUT is not set: not compared with zc.buildout");
+    }
+    python
+}
+
+/// Two scratch folders holding `files`, one run by zc.buildout, one by rbuildout.
+struct Pair {
+    python: std::ffi::OsString,
+    _tmp: (tempfile::TempDir, tempfile::TempDir),
+    zc_dir: std::path::PathBuf,
+    rb_dir: std::path::PathBuf,
+}
+
+impl Pair {
+    fn new(python: std::ffi::OsString, files: &[(&str, &str)]) -> Pair {
+        let scratch = || {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().canonicalize().unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
+            std::fs::create_dir(dir.join(".home")).unwrap();
+            (tmp, dir)
+        };
+        let (zt, zc_dir) = scratch();
+        let (rt, rb_dir) = scratch();
+        Pair {
+            python,
+            _tmp: (zt, rt),
+            zc_dir,
+            rb_dir,
+        }
+    }
+
+    /// Runs both (without user defaults; the only index is local) and returns their logs.
+    fn run(&self) -> (String, String) {
+        let zc = run_bounded(
+            Command::new(&self.python)
+                .current_dir(&self.zc_dir)
+                .env("HOME", self.zc_dir.join(".home"))
                 .env_remove("BUILDOUT_HOME")
                 .env_remove("PIP_INDEX_URL")
                 .args([
@@ -246,39 +269,89 @@ fn picked_versions_match_zc_buildout() {
                     "buildout.cfg",
                 ]),
             "zc.buildout",
-        )
-    };
-    let (_rb_tmp, rb_dir) = scratch();
-    let rbuildout = || {
-        run_bounded(
+        );
+        let rb = run_bounded(
             Command::new(rbuildout_bin())
-                .current_dir(&rb_dir)
-                .env("HOME", rb_dir.join(".home"))
+                .current_dir(&self.rb_dir)
+                .env("HOME", self.rb_dir.join(".home"))
                 .env("RBUILDOUT_PLUGIN_PATH", target_dir())
                 .env("NO_COLOR", "1")
                 .env_remove("RBUILDOUT_HOME")
                 .args(["-U", "-c", "buildout.cfg"]),
             "rbuildout",
-        )
-    };
+        );
+        (zc, rb)
+    }
+}
+
+#[test]
+fn picked_versions_match_zc_buildout() {
+    let Some(python) = oracle() else { return };
+    let index = Index::serve(&alpha_beta());
+    let cfg = versions_cfg(&index.url());
+    let pair = Pair::new(
+        python,
+        &[("buildout.cfg", &cfg), ("versions.cfg", "[versions]\n")],
+    );
     for round in 0..2 {
-        let zc_log = zc_buildout();
-        let rb_log = rbuildout();
+        let (zc_log, rb_log) = pair.run();
         assert_eq!(
             printed_block(&rb_log),
             printed_block(&zc_log),
             "round {round}\nzc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
         );
         assert_eq!(
-            versions_file(&rb_dir),
-            versions_file(&zc_dir),
+            versions_file(&pair.rb_dir),
+            versions_file(&pair.zc_dir),
             "round {round}\nzc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
         );
     }
     assert_eq!(
-        versions_file(&rb_dir),
+        versions_file(&pair.rb_dir),
         "[versions]\n\nalpha = 1.0\nbeta = 2.0\n"
     );
+}
+
+#[test]
+fn allow_hosts_and_prefer_final_pick_what_zc_buildout_picks() {
+    let Some(python) = oracle() else { return };
+    let index = Index::serve(&[
+        Package::new("beta", "1.0"),
+        Package::new("gamma", "1.0"),
+        Package::new("gamma", "1.1rc1"),
+    ]);
+    let other = Index::serve(&[Package::new("beta", "2.0")]);
+    for (buildout_extra, expected) in [
+        ("", "[versions]\nbeta = 2.0\ngamma = 1.0"),
+        (
+            "allow-hosts = 127.0.0.1:*\n",
+            "[versions]\nbeta = 1.0\ngamma = 1.0",
+        ),
+        (
+            "prefer-final = false\n",
+            "[versions]\nbeta = 2.0\ngamma = 1.1rc1",
+        ),
+    ] {
+        let cfg = format!(
+            "[buildout]\nparts = app\nindex = {}\nfind-links = http://localhost:{}/simple/beta/\n\
+             newest = false\nshow-picked-versions = true\n{buildout_extra}\
+             \n[app]\nrecipe = zc.recipe.egg:eggs\neggs =\n    beta\n    gamma\n",
+            index.url(),
+            other.port()
+        );
+        let pair = Pair::new(python.clone(), &[("buildout.cfg", &cfg)]);
+        let (zc_log, rb_log) = pair.run();
+        assert_eq!(
+            printed_block(&zc_log),
+            expected,
+            "{buildout_extra}zc.buildout:\n{zc_log}"
+        );
+        assert_eq!(
+            printed_block(&rb_log),
+            expected,
+            "{buildout_extra}rbuildout:\n{rb_log}"
+        );
+    }
 }
 
 /// `versions.cfg` of `dir` without zc.buildout's `# Added by buildout at <date>` lines.
