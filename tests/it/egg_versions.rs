@@ -494,3 +494,17 @@ fn a_requirement_with_one_equals_is_not_picked() {
     ));
     inst.ok(&[]);
 }
+
+#[test]
+fn unzip_is_accepted_and_eggs_are_always_unpacked() {
+    let index = Index::serve(&[Package::new("beta", "1.0").module("beta/__init__.py", "")]);
+    let inst = toml_instance(&index.url(), "beta", "unzip = \"false\"\n", "");
+    inst.ok(&[]);
+    assert!(
+        inst.path("eggs/beta-1.0-py3-none-any/beta/__init__.py")
+            .is_file()
+    );
+    let inst = toml_instance(&index.url(), "beta", "", "unzip = \"sometimes\"\n");
+    let run = inst.fails(&[], 1);
+    assert!(run.stderr.contains("option `unzip`"), "{}", run.stderr);
+}
