@@ -8,6 +8,7 @@ mod config_limits;
 mod crash;
 mod egg;
 mod egg_hostile;
+mod egg_versions;
 mod lava;
 mod lifecycle;
 mod mkdir_template;

@@ -33,6 +33,7 @@ pub(crate) fn defaults() -> Vec<(&'static str, String)> {
 /// The defaults that do not depend on the environment (`index` and `download-cache` are
 /// placeholders [`defaults`] fills).
 const FIXED: &[(&str, &str)] = &[
+    ("allow-hosts", "*"),
     ("allow-picked-versions", "true"),
     ("bin-directory", "bin"),
     ("develop-eggs-directory", "develop-eggs"),
@@ -46,7 +47,11 @@ const FIXED: &[(&str, &str)] = &[
     ("newest", "false"),
     ("offline", "false"),
     ("parts-directory", "parts"),
+    // zc.buildout's, read by the egg recipes (docs/egg.md, "Versions").
+    ("prefer-final", "true"),
     ("python", "python3"),
+    ("show-picked-versions", "false"),
+    ("update-versions-file", ""),
     ("versions", "versions"),
     // Both formats default these to the empty string (an empty list to `to_list`), so a
     // converted config resolves to the same values. `allow-outside`: folders outside the

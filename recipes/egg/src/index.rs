@@ -425,6 +425,8 @@ pub struct Finder<'a> {
     cached: Option<PathBuf>,
     /// Offline: the eggs folder, whose eggs name the file they came from.
     eggs: Option<PathBuf>,
+    /// `allow-hosts`: pages and files on other hosts are not read (setuptools' rule).
+    allow_hosts: Vec<String>,
 }
 
 impl<'a> Finder<'a> {
@@ -452,6 +454,7 @@ impl<'a> Finder<'a> {
             links: OnceLock::new(),
             cached: None,
             eggs: None,
+            allow_hosts: vec!["*".to_owned()],
         }
     }
 
@@ -462,6 +465,16 @@ impl<'a> Finder<'a> {
             self.eggs = Some(eggs_dir.to_path_buf());
         }
         self
+    }
+
+    /// Sets `allow-hosts` (docs/egg.md, "Versions").
+    pub fn with_allow_hosts(mut self, patterns: Vec<String>) -> Finder<'a> {
+        self.allow_hosts = patterns;
+        self
+    }
+
+    fn allowed(&self, url: &str) -> bool {
+        crate::versions::host_allowed(&self.allow_hosts, url)
     }
 
     fn read_eggs(&self, out: &mut Vec<(String, DistFile)>) {
@@ -571,7 +584,9 @@ impl<'a> Finder<'a> {
 
     fn read_files(&self, project: &str) -> Result<Arc<Vec<DistFile>>> {
         let mut all = Vec::new();
-        if let (Some(client), Some(index)) = (self.client, &self.index) {
+        if let (Some(client), Some(index)) = (self.client, &self.index)
+            && self.allowed(index)
+        {
             all.extend(self.index_page(client, index, project)?);
         }
         let links = self
@@ -585,6 +600,7 @@ impl<'a> Finder<'a> {
             ),
             Err(e) => return Err(Error::new(e.clone())),
         }
+        all.retain(|f| self.allowed(&f.url));
         Ok(Arc::new(all))
     }
 
@@ -671,6 +687,9 @@ impl<'a> Finder<'a> {
                         path.display()
                     )));
                 }
+                continue;
+            }
+            if !self.allowed(entry) {
                 continue;
             }
             if let Some(e) = entry_from_link(None, entry, &HashMap::new()) {

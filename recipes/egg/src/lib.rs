@@ -16,6 +16,7 @@ mod progress;
 mod resolve;
 mod store;
 mod util;
+mod versions;
 mod zc;
 
 use std::collections::HashSet;
@@ -155,6 +156,10 @@ struct Settings {
     /// The name of the pins section.
     versions_section: String,
     offline: bool,
+    /// `prefer-final`, `show-picked-versions`, `update-versions-file`, `allow-hosts`.
+    vopts: versions::VersionOptions,
+    /// `-n`, or `newest = true` in the part or `[buildout]`: resolve again, asking the index.
+    newest: bool,
 }
 
 impl Settings {
@@ -226,7 +231,10 @@ impl Settings {
             Some(_) => options.get_bool("allow-picked-versions", true)?,
             None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
         };
-        let prereleases = options.get_bool("prereleases", false)?;
+        let vopts = versions::VersionOptions::read(options, ctx)?;
+        let newest = ctx.newest() || versions::newest(options, ctx)?;
+        // `prefer-final = false` takes the newest version, pre-release or not.
+        let prereleases = options.get_bool("prereleases", false)? || !vopts.prefer_final;
         let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
         let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
         Ok(Settings {
@@ -243,6 +251,8 @@ impl Settings {
             prereleases,
             versions_section,
             offline,
+            vopts,
+            newest,
         })
     }
 }
@@ -264,6 +274,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         prereleases,
         versions_section,
         offline,
+        vopts,
+        newest,
     } = Settings::read(options, ctx)?;
 
     // Temp folders of killed runs go, whatever this run does next.
@@ -281,6 +293,16 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
             .find_map(|n| ctx.option(&versions_section, n))
             .filter(|v| !v.trim().is_empty())
     };
+    // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
+    let exact = versions::exact_roots(&reqs);
+    let fixed = |name: &str| {
+        pin_of(name).or_else(|| {
+            exact
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+    };
     let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
     let env = interp.identity();
     let digest_for = |dists: &[LockedDist]| {
@@ -293,7 +315,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
 
     let existing = lock.parts.get(part);
     let fresh = existing.filter(|l| l.inputs == digest_for(&l.dist));
-    if ctx.locked() && !ctx.newest() {
+    if ctx.locked() && !newest {
         match (existing, fresh) {
             (None, _) => {
                 return Err(Error::new(format!(
@@ -339,11 +361,12 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     };
 
     // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
-    if let Some(entry) = fresh.filter(|_| !ctx.newest())
+    if let Some(entry) = fresh.filter(|_| !newest)
         && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
     {
-        check_picked(allow_picked, &entry.dist, &pin_of, &versions_section)?;
+        check_picked(allow_picked, &entry.dist, &fixed, &versions_section)?;
         publish(ctx, &reqs, &entry.dist, &folders)?;
+        vopts.report(ctx, &entry.dist, &fixed)?;
         // A lock that held credentials loses them on disk too, even when nothing changed.
         if lock.scrubbed && !ctx.locked() {
             lockfile::store(&lock_path, part, entry)?;
@@ -357,7 +380,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         let config = http::Config::from_env(credentials, allow_insecure)?;
         Some(http::Client::new(config)?.with_page_cache(http::PageCache {
             dir: cache.join("pages"),
-            refresh: ctx.newest(),
+            refresh: newest,
         }))
     };
     let finder = Finder::new(
@@ -367,7 +390,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         dir,
     )
     .with_cache(cache.join("dists"))
-    .with_eggs(&eggs_dir);
+    .with_eggs(&eggs_dir)
+    .with_allow_hosts(vopts.allow_hosts.clone());
     let store = Store::new(&cache, client.as_ref());
     let installer = Installer::new(
         &eggs_dir,
@@ -395,12 +419,15 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 client: client.as_ref(),
                 prereleases,
                 pin_of: &pin_of,
+                fixed: &fixed,
                 digest_for: &digest_for,
                 allow_picked,
                 versions_section: &versions_section,
                 lock_path: &lock_path,
                 lock_name: &lock_name,
                 env: &env,
+                vopts: &vopts,
+                newest,
             },
         );
         installer.close();
@@ -420,12 +447,16 @@ struct Inputs<'a> {
     client: Option<&'a http::Client>,
     prereleases: bool,
     pin_of: &'a dyn Fn(&str) -> Option<String>,
+    /// Pinned or asked for with `==`: not picked.
+    fixed: &'a dyn Fn(&str) -> Option<String>,
     digest_for: &'a dyn Fn(&[LockedDist]) -> String,
     allow_picked: bool,
     versions_section: &'a str,
     lock_path: &'a Path,
     lock_name: &'a str,
     env: &'a str,
+    vopts: &'a versions::VersionOptions,
+    newest: bool,
 }
 
 /// Resolves (unless the lock is current), installs, publishes and writes the lock.
@@ -441,16 +472,19 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         client,
         prereleases,
         pin_of,
+        fixed,
         digest_for,
         allow_picked,
         versions_section,
         lock_path,
         lock_name,
         env,
+        vopts,
+        newest,
     } = i;
     let part = ctx.part();
     let store = installer.store();
-    let dists: Vec<LockedDist> = match fresh.filter(|_| !ctx.newest()) {
+    let dists: Vec<LockedDist> = match fresh.filter(|_| !newest) {
         Some(entry) => entry.dist.clone(),
         None => {
             ctx.info(&format!("resolving {}", req_texts.join(", ")));
@@ -502,11 +536,12 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         }
     };
 
-    check_picked(allow_picked, &dists, pin_of, versions_section)?;
+    check_picked(allow_picked, &dists, fixed, versions_section)?;
 
     let folders = installer.finish(&dists)?;
 
     publish(ctx, reqs, &dists, &folders)?;
+    vopts.report(ctx, &dists, fixed)?;
 
     if !ctx.locked() {
         let entry = PartLock {
