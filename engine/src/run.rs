@@ -472,6 +472,7 @@ pub fn install(
         prepared: &prepared,
         resolver: config.resolver(),
         buildout: None,
+        buildout_reach: None,
         state,
         file,
         summary: Summary::default(),
@@ -1071,8 +1072,12 @@ struct Runner<'r, 'c> {
     instance: &'r Instance,
     prepared: &'r Prepared,
     resolver: Resolver<'c>,
-    /// `[buildout]` as the views show it, until an output is published.
+    /// `[buildout]` as the views show it, until an output it reaches is published.
     buildout: Option<Arc<BTreeMap<String, String>>>,
+    /// The sections `[buildout]`'s values reach (computed once): only an output of one of
+    /// them can change `[buildout]`, so only such an output makes it be read again (reading
+    /// it after every part's outputs cost the square of the number of parts).
+    buildout_reach: Option<foldhash::HashSet<String>>,
     state: State,
     file: Option<StateFile>,
     summary: Summary,
@@ -1184,7 +1189,13 @@ impl<'c> Runner<'_, 'c> {
             if seen.get(k) != Some(v) {
                 self.resolver.set_output(part, k, Value::Str(v.clone()));
                 seen.insert(k.clone(), v.clone());
-                self.buildout = None;
+                let resolver = &mut self.resolver;
+                let reach = self
+                    .buildout_reach
+                    .get_or_insert_with(|| resolver.sections_reached("buildout"));
+                if reach.contains(part) {
+                    self.buildout = None;
+                }
             }
         }
     }

@@ -490,6 +490,30 @@ impl<'c> Resolver<'c> {
         Ok(out)
     }
 
+    /// Every section the values of `from` reach through references, directly or through the
+    /// sections they name (any option, `+=`/`-=` ones included), `from` itself too: an output
+    /// published for a section outside this set cannot change a value of `from`.
+    pub fn sections_reached(&mut self, from: &str) -> HashSet<String> {
+        let mut seen = HashSet::new();
+        seen.insert(from.to_owned());
+        let mut stack = vec![from.to_owned()];
+        while let Some(section) = stack.pop() {
+            let Some(idx) = self.section_index(&section) else {
+                continue;
+            };
+            let Ok(sec) = self.sec(idx) else { continue };
+            let keys: Vec<String> = sec.options.keys().cloned().collect();
+            for key in keys {
+                for (target, _) in self.references(&section, &key).unwrap_or_default() {
+                    if seen.insert(target.clone()) {
+                        stack.push(target);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
     /// The index of a section, for the index-based calls below.
     pub fn section_index(&self, name: &str) -> Option<usize> {
         self.config.sections.get_index_of(name)

@@ -133,6 +133,23 @@ mod tests {
     use crate::config::{Format, Value, load_str};
 
     #[test]
+    fn the_sections_buildout_reaches_include_appends_and_references_of_references() {
+        let text = "[buildout]\nparts = ['a', 'b', 'c']\nx = '${data:v}'\n\
+                    [a]\nrecipe = 'r'\n[b]\nrecipe = 'r'\n[c]\nrecipe = 'r'\n\
+                    [data]\nv = '${a:out}'\n";
+        let config = load_str(text, "t", Path::new("/i"), Format::Toml).unwrap();
+        let mut r = config.resolver();
+        let reach = r.sections_reached("buildout");
+        assert!(reach.contains("buildout") && reach.contains("data") && reach.contains("a"));
+        assert!(!reach.contains("b") && !reach.contains("c"), "{reach:?}");
+        let cfg = "[buildout]\nparts = a b\n[buildout]\nparts += ${b:more}\n\
+                   [a]\nrecipe = r\n[b]\nrecipe = r\n";
+        let config = load_str(cfg, "t.cfg", Path::new("/i"), Format::Cfg).unwrap();
+        let mut r = config.resolver();
+        assert!(r.sections_reached("buildout").contains("b"));
+    }
+
+    #[test]
     fn a_view_answers_from_what_was_resolved_and_notes_what_it_read_of_buildout() {
         let text = "[buildout]\nparts = ['a', 'b']\nbin-directory = 'tools'\n\
                     [a]\nrecipe = 'r'\n[b]\nrecipe = 'r'\nx = '${a:out}'\n[data]\nv = '${a:out}!'\n";
