@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use rbuildout_tests::pyindex::{Index, Package};
-use rbuildout_tests::{Instance, rbuildout_bin, target_dir};
+use rbuildout_tests::{Instance, rbuildout_bin, run_bounded, target_dir};
 
 fn toml_instance(index: &str, eggs: &str, buildout_extra: &str, part_extra: &str) -> Instance {
     Instance::new(&format!(
@@ -161,30 +161,6 @@ fn show_picked_versions_and_update_versions_file() {
         inst.read("picked.cfg"),
         "[versions]\nalpha = 1.0\nbeta = 2.0\n"
     );
-}
-
-/// Runs `command` with a time limit; returns its stdout and stderr, asserting success.
-fn run_bounded(command: &mut Command, what: &str) -> String {
-    let child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = rx
-        .recv_timeout(std::time::Duration::from_secs(300))
-        .unwrap_or_else(|_| panic!("{what} did not finish in 300 s"))
-        .expect("wait");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what} failed:\n{text}");
-    text
 }
 
 /// The `[versions]` block printed after "The following part definition lists the versions

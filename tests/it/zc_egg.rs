@@ -4,11 +4,10 @@
 //! real zc.recipe.egg 6.0.0 make from the same project (`RBUILDOUT_ZC_BUILDOUT`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use rbuildout_tests::pyindex::{Index, Package};
-use rbuildout_tests::{Instance, rbuildout_bin, target_dir};
+use rbuildout_tests::{Instance, rbuildout_bin, run_bounded, target_dir};
 
 /// `greet` (two console scripts, needs `helper`, extra `loud` needs `shout`), `helper` (one
 /// console script) and `shout` (none).
@@ -384,32 +383,6 @@ fn unsupported_entry_points_and_bad_options_fail_clearly() {
         );
         assert!(!inst.exists("bin/greet"), "{recipe} {options:?}");
     }
-}
-
-/// Runs `command` to the end, killed after two minutes; panics unless it succeeds.
-fn run_bounded(command: &mut Command, what: &str) -> String {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} ran for more than two minutes");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("collect output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what} failed:\n{text}");
-    text
 }
 
 /// The text of `bin/<script>` with what must differ between the two tools made one name:

@@ -5,10 +5,10 @@
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rbuildout_tests::{Instance, plugin_path, rbuildout_bin, test_plugins_dir};
+use rbuildout_tests::{Instance, plugin_path, rbuildout_bin, run_bounded, test_plugins_dir};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -350,31 +350,6 @@ fn dotted_recipe_names_find_native_plugins_or_name_the_python_distribution() {
             .contains("(`collective.recipe.template` is native only as: default)"),
         "{}",
         run.stderr
-    );
-}
-
-/// Runs `command` to the end, killed after two minutes; panics unless it succeeds.
-fn run_bounded(command: &mut Command, what: &str) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} ran for more than two minutes");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("collect output");
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

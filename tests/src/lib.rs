@@ -269,3 +269,37 @@ pub fn mtime(path: &std::path::Path) -> std::time::SystemTime {
         .and_then(|m| m.modified())
         .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
 }
+
+/// Runs `command` to the end with stdin closed, killed after two minutes; returns its stdout
+/// then stderr, and panics (naming `what`) unless it succeeded. Output is read while it runs,
+/// so a talkative command cannot block on a full pipe.
+pub fn run_bounded(command: &mut std::process::Command, what: &str) -> String {
+    use std::process::Stdio;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(out) => out.expect("collect output"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("{what} ran for more than two minutes");
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
