@@ -1046,6 +1046,18 @@ mod tests {
         assert!(err.message().contains("Wheel-Version 2.0"), "{err}");
     }
 
+    /// Unpacks the test wheel `d-1.0` at `whl` into `dest` under `limits`.
+    fn unpack_d(whl: &Path, dest: &Path, limits: &Limits) -> Result<String> {
+        unpack_with(
+            whl,
+            "d-1.0-py3-none-any.whl",
+            dest,
+            "python",
+            limits,
+            &mut |_| {},
+        )
+    }
+
     #[test]
     fn inflated_bytes_are_counted_whatever_the_archive_declares() {
         let limits = Limits {
@@ -1102,15 +1114,7 @@ mod tests {
             max_ratio: 200,
             ..Limits::default()
         };
-        let err = unpack_with(
-            &whl,
-            "d-1.0-py3-none-any.whl",
-            &dest,
-            "python",
-            &strict,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let err = unpack_d(&whl, &dest, &strict).unwrap_err();
         assert!(
             err.message().contains("RBUILDOUT_MAX_UNPACKED_SIZE"),
             "{err}"
@@ -1124,15 +1128,7 @@ mod tests {
             max_ratio: 1 << 20,
             ..Limits::default()
         };
-        unpack_with(
-            &whl,
-            "d-1.0-py3-none-any.whl",
-            &dest,
-            "python",
-            &lax,
-            &mut |_| {},
-        )
-        .unwrap();
+        unpack_d(&whl, &dest, &lax).unwrap();
         assert_eq!(
             std::fs::read(dest.join("d/zeros.bin")).unwrap().len(),
             3 << 20
@@ -1156,15 +1152,7 @@ mod tests {
             max_members: 52,
             ..Limits::default()
         };
-        let err = unpack_with(
-            &whl,
-            "d-1.0-py3-none-any.whl",
-            &dest,
-            "python",
-            &few,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let err = unpack_d(&whl, &dest, &few).unwrap_err();
         assert!(
             err.message().contains("53 members, more than 52")
                 && err.message().contains("RBUILDOUT_MAX_ZIP_MEMBERS"),
@@ -1175,15 +1163,7 @@ mod tests {
             max_members: 53,
             ..Limits::default()
         };
-        unpack_with(
-            &whl,
-            "d-1.0-py3-none-any.whl",
-            &dest,
-            "python",
-            &enough,
-            &mut |_| {},
-        )
-        .unwrap();
+        unpack_d(&whl, &dest, &enough).unwrap();
         assert!(dest.join("d/empty49.py").is_file());
     }
 
