@@ -6,6 +6,7 @@ use std::process::Command;
 
 use rbuildout_tests::Instance;
 use rbuildout_tests::pyindex::{Fault, Index, Package};
+use rbuildout_tests::tls::TlsServer;
 
 /// An instance with one egg part `app` installing `eggs` from `index` (plus `extra` lines
 /// appended to the config), with its own download cache.
@@ -806,139 +807,31 @@ fn requires_python_and_prereleases_limit_the_choice() {
     assert_eq!(output(&named, "pins"), "beta==3.1rc1");
 }
 
-/// Runs `openssl` with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A static PEP 503 index served over HTTPS by Python's http.server with a certificate from
-/// a CA made here (known to no system store); killed when dropped.
-struct TlsIndex {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for TlsIndex {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tls_index(pkg: &Package) -> TlsIndex {
+/// A static PEP 503 index of `pkg` served over HTTPS (see [`TlsServer`]).
+fn tls_index(pkg: &Package) -> TlsServer {
     use sha2::Digest;
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().expect("tls dir");
-    let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=rbuildout test CA",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    TlsServer::start(
+        |root| {
+            let wheel = pkg.wheel_bytes();
+            let name = pkg.wheel_filename();
+            std::fs::create_dir_all(root.join("files")).expect("files");
+            std::fs::write(root.join("files").join(&name), &wheel).expect("wheel");
+            let project = root.join("simple").join(pkg.normalized_name());
+            std::fs::create_dir_all(&project).expect("project");
+            let sha: String = sha2::Sha256::digest(&wheel)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            std::fs::write(
+                project.join("index.html"),
+                format!(
+                    "<html><body><a href=\"../../files/{name}#sha256={sha}\">{name}</a></body></html>\n"
+                ),
+            )
+            .expect("page");
+        },
+        "",
     )
-    .expect("ext");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let root = d.join("www");
-    let wheel = pkg.wheel_bytes();
-    let name = pkg.wheel_filename();
-    std::fs::create_dir_all(root.join("files")).expect("files");
-    std::fs::write(root.join("files").join(&name), &wheel).expect("wheel");
-    let project = root.join("simple").join(pkg.normalized_name());
-    std::fs::create_dir_all(&project).expect("project");
-    let sha: String = sha2::Sha256::digest(&wheel)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::write(
-        project.join("index.html"),
-        format!(
-            "<html><body><a href=\"../../files/{name}#sha256={sha}\">{name}</a></body></html>\n"
-        ),
-    )
-    .expect("page");
-    let server = "import http.server, ssl, sys, os\n\
-                  os.chdir(sys.argv[1])\n\
-                  srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n\
-                  ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-                  ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
-                  srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
-                  print(srv.server_address[1], flush=True)\n\
-                  srv.serve_forever()\n";
-    let mut child = Command::new("python3")
-        .args(["-c", server])
-        .arg(&root)
-        .arg(d.join("srv.pem"))
-        .arg(d.join("srv.key"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the TLS server");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("port");
-    let port = line.trim().parse().expect("a port number");
-    TlsIndex { child, port, dir }
 }
 
 #[test]
@@ -949,7 +842,7 @@ fn tls_trusts_ssl_cert_file_and_refuses_unknown_authorities() {
     let trusted = Instance::new(&config(&url, &["solo"], ""));
     let out = trusted
         .command(&[])
-        .env("SSL_CERT_FILE", server.dir.path().join("ca.pem"))
+        .env("SSL_CERT_FILE", server.ca())
         .env_remove("SSL_CERT_DIR")
         .output()
         .expect("run");

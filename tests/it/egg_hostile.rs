@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rbuildout_tests::pyindex::{Index, Package};
+use rbuildout_tests::tls::TlsServer;
 use rbuildout_tests::{Instance, Run};
 
 /// Virtual memory a run may use, in KiB: a normal run of the egg recipe (with its worker
@@ -905,138 +906,17 @@ fn a_redirect_to_another_host_gets_no_credentials() {
     );
 }
 
-/// Runs `openssl` with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// An https server on 127.0.0.1 (Python's http.server, a certificate from a CA made here:
-/// `ca.pem` in [`TlsServer::dir`]) serving `page` as `/simple/alpha/` and redirecting
-/// `/down/<rest>` to `<redirect><rest>`; killed when dropped.
-struct TlsServer {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// An https server (see [`TlsServer`]) serving `page` as `/simple/alpha/` and redirecting
+/// `/down/<rest>` to `<redirect><rest>`.
 fn tls_server(page: &str, redirect: &str) -> TlsServer {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().expect("tls dir");
-    let d = dir.path();
-    let subj = |cn: &str| format!("/CN={cn}");
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            &subj("rbuildout hostile test CA"),
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            &subj("127.0.0.1"),
-        ],
-    );
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    TlsServer::start(
+        |www| {
+            let project = www.join("simple/alpha");
+            std::fs::create_dir_all(&project).expect("www");
+            std::fs::write(project.join("index.html"), page).expect("page");
+        },
+        redirect,
     )
-    .expect("ext");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let project = d.join("www/simple/alpha");
-    std::fs::create_dir_all(&project).expect("www");
-    std::fs::write(project.join("index.html"), page).expect("page");
-    let server = "import http.server, ssl, sys, os\n\
-                  os.chdir(sys.argv[1])\n\
-                  target = sys.argv[4]\n\
-                  class H(http.server.SimpleHTTPRequestHandler):\n\
-                  \x20   def do_GET(self):\n\
-                  \x20       if self.path.startswith('/down/'):\n\
-                  \x20           self.send_response(302)\n\
-                  \x20           self.send_header('Location', target + self.path[6:])\n\
-                  \x20           self.send_header('Content-Length', '0')\n\
-                  \x20           self.end_headers()\n\
-                  \x20           return\n\
-                  \x20       return super().do_GET()\n\
-                  \x20   def log_message(self, *a):\n\
-                  \x20       pass\n\
-                  srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n\
-                  ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-                  ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
-                  srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
-                  print(srv.server_address[1], flush=True)\n\
-                  srv.serve_forever()\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", server])
-        .arg(d.join("www"))
-        .arg(d.join("srv.pem"))
-        .arg(d.join("srv.key"))
-        .arg(redirect)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the TLS server");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("port");
-    let port = line.trim().parse().expect("a port number");
-    TlsServer { child, port, dir }
 }
 
 #[test]
@@ -1051,7 +931,7 @@ fn an_https_index_may_not_lead_to_http_unless_allowed() {
         plain.file_url(&name)
     );
     let tls = tls_server(&page, &plain.url());
-    let ca = tls.dir.path().join("ca.pem").display().to_string();
+    let ca = tls.ca().display().to_string();
     let env = [("SSL_CERT_FILE", ca.as_str())];
     let limit = Duration::from_secs(60);
     // The https page links a file over http; then the https index redirects to http.

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: locating the real binary and its plugins.
 
 pub mod pyindex;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
