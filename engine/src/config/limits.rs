@@ -108,18 +108,7 @@ fn timeout() -> Result<Duration, Error> {
 
 /// `1234`, `512K`, `16M`, `1G` (also `16MiB`, `16MB`), greater than zero.
 fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = s[..digits].parse().ok()?;
-    let unit = s[digits..].trim_start().to_ascii_lowercase();
-    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift).filter(|&n| n > 0)
+    rbuildout_plugin_api::parse_size(s).filter(|&n| n > 0)
 }
 
 /// Shows a byte count the way the limits are written.

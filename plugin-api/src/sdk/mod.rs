@@ -16,7 +16,7 @@ mod tests;
 
 pub use buildout::Buildout;
 pub use context::Context;
-pub use options::Options;
+pub use options::{Options, parse_size};
 
 #[doc(hidden)]
 pub mod private {

@@ -93,9 +93,36 @@ impl<'a> Options<'a> {
     }
 }
 
+/// A size in bytes: a number, optionally followed by `K`, `M` or `G` (powers of 1024,
+/// `KiB`/`MB`… accepted too).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..digits].parse().ok()?;
+    let unit = t[digits..].trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("64M"), Some(64 << 20));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("1T"), None);
+    }
 
     fn options<'a>(items: &[(&'a str, &'a str)]) -> Options<'a> {
         Options::new(items.to_vec(), Path::new("/srv/app"))

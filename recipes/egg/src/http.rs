@@ -62,12 +62,14 @@ impl Config {
             _ => Duration::from_secs(DEFAULT_TIMEOUT),
         };
         let max_page = match std::env::var("RBUILDOUT_MAX_PAGE_SIZE") {
-            Ok(v) if !v.trim().is_empty() => crate::util::parse_size(&v).ok_or_else(|| {
-                Error::new(format!(
-                    "RBUILDOUT_MAX_PAGE_SIZE={v:?} is not a size; set it to bytes or a size \
+            Ok(v) if !v.trim().is_empty() => {
+                rbuildout_plugin_api::parse_size(&v).ok_or_else(|| {
+                    Error::new(format!(
+                        "RBUILDOUT_MAX_PAGE_SIZE={v:?} is not a size; set it to bytes or a size \
                      such as 64M"
-                ))
-            })?,
+                    ))
+                })?
+            }
             _ => DEFAULT_MAX_PAGE,
         };
         Ok(Config {

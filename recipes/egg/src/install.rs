@@ -166,7 +166,7 @@ impl Limits {
         if let Ok(v) = std::env::var("RBUILDOUT_MAX_UNPACKED_SIZE")
             && !v.trim().is_empty()
         {
-            l.max_total = crate::util::parse_size(&v).ok_or_else(|| {
+            l.max_total = rbuildout_plugin_api::parse_size(&v).ok_or_else(|| {
                 Error::new(format!(
                     "RBUILDOUT_MAX_UNPACKED_SIZE={v:?} is not a size; set it to bytes or a \
                      size such as 4G"
