@@ -231,21 +231,7 @@ impl Pair {
 
     /// Runs both (without user defaults; the only index is local) and returns their logs.
     fn run(&self) -> (String, String) {
-        let zc = run_bounded(
-            Command::new(&self.python)
-                .current_dir(&self.zc_dir)
-                .env("HOME", self.zc_dir.join(".home"))
-                .env_remove("BUILDOUT_HOME")
-                .env_remove("PIP_INDEX_URL")
-                .args([
-                    "-c",
-                    "import sys; from zc.buildout.buildout import main; sys.exit(main())",
-                    "-U",
-                    "-c",
-                    "buildout.cfg",
-                ]),
-            "zc.buildout",
-        );
+        let zc = rbuildout_tests::zc_buildout(&self.python, &self.zc_dir, &[]);
         let rb = run_bounded(
             Command::new(rbuildout_bin())
                 .current_dir(&self.rb_dir)

@@ -438,23 +438,7 @@ fn zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
     // Without user defaults (`-U`); the only index is the local one, so nothing leaves the
     // machine. zc.recipe.egg itself comes from the interpreter's site-packages.
     let (_zc_tmp, zc_dir) = scratch();
-    let zc_buildout = || {
-        run_bounded(
-            Command::new(&python)
-                .current_dir(&zc_dir)
-                .env("HOME", zc_dir.join(".home"))
-                .env_remove("BUILDOUT_HOME")
-                .env_remove("PIP_INDEX_URL")
-                .args([
-                    "-c",
-                    "import sys; from zc.buildout.buildout import main; sys.exit(main())",
-                    "-U",
-                    "-c",
-                    "buildout.cfg",
-                ]),
-            "zc.buildout",
-        )
-    };
+    let zc_buildout = || rbuildout_tests::zc_buildout(&python, &zc_dir, &[]);
     // Twice: zc.buildout's first run orders sys.path by download order, its later runs by
     // its resolver's order, which rbuildout always writes (docs/conformance.md).
     zc_buildout();

@@ -380,23 +380,7 @@ fn zc_recipes_make_the_files_zc_buildout_makes() {
     let (_zc_tmp, zc_dir) = scratch();
     // Offline (`-o`), without user defaults (`-U`): the recipes come from the interpreter's
     // site-packages, where .ci/run installs them; nothing is downloaded.
-    let zc_buildout = |dir: &Path| {
-        run_bounded(
-            Command::new(&python)
-                .current_dir(dir)
-                .env("HOME", dir.join(".home"))
-                .env_remove("BUILDOUT_HOME")
-                .args([
-                    "-c",
-                    "import sys; from zc.buildout.buildout import main; sys.exit(main())",
-                    "-U",
-                    "-o",
-                    "-c",
-                    "buildout.cfg",
-                ]),
-            "zc.buildout",
-        )
-    };
+    let zc_buildout = |dir: &Path| rbuildout_tests::zc_buildout(&python, dir, &["-o"]);
     let rbuildout = |dir: &Path| {
         run_bounded(
             Command::new(rbuildout_bin())

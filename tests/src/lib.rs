@@ -304,3 +304,28 @@ pub fn run_bounded(command: &mut std::process::Command, what: &str) -> String {
     assert!(out.status.success(), "{what} failed:\n{text}");
     text
 }
+
+/// Runs zc.buildout (`python` has it installed) in `dir` on `buildout.cfg` without user
+/// defaults (`-U`), with its own `HOME` and neither `BUILDOUT_HOME` nor `PIP_INDEX_URL`, and
+/// `args` (`-o`, …) before `-c`; returns its output, panicking unless it succeeded.
+pub fn zc_buildout(
+    python: impl AsRef<std::ffi::OsStr>,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> String {
+    run_bounded(
+        std::process::Command::new(python)
+            .current_dir(dir)
+            .env("HOME", dir.join(".home"))
+            .env_remove("BUILDOUT_HOME")
+            .env_remove("PIP_INDEX_URL")
+            .args([
+                "-c",
+                "import sys; from zc.buildout.buildout import main; sys.exit(main())",
+                "-U",
+            ])
+            .args(args)
+            .args(["-c", "buildout.cfg"]),
+        "zc.buildout",
+    )
+}
