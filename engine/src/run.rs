@@ -702,6 +702,10 @@ impl Host for JobHost<'_, '_> {
         self.view.option(section, option)
     }
 
+    fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        self.view.option_names(section)
+    }
+
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         self.nested.build(config, directory)
     }

@@ -1,5 +1,5 @@
 /*
- * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.1, for C authors.
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.2, for C authors.
  *
  * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
  * every size and offset with the Rust structs. See that file for the full rules. In short:
@@ -28,7 +28,7 @@ extern "C" {
 /* "RBLDRCP\0" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x00504352444C4252ULL
 #define RB_ABI_MAJOR 1
-#define RB_ABI_MINOR 1
+#define RB_ABI_MINOR 2
 #define RB_ENTRY_SYMBOL "rbuildout_plugin_v1"
 
 /* Status codes returned by every function. */
@@ -121,10 +121,19 @@ typedef struct rb_call {
      * make.
      */
     int32_t (*owns)(void *ctx, rb_str path);
+    /*
+     * ABI 1.2; an older host's struct_size ends before it (check RB_HAS_FIELD). RB_OK with
+     * *names set to the names of every option of section that resolves, one per line, in the
+     * config's order (outputs the section's part published after them); RB_NOT_FOUND when
+     * there is no such section. The text is the host's, valid until the call returns.
+     */
+    int32_t (*option_names)(void *ctx, rb_str section, rb_str *names);
 } rb_call;
 
 /* struct_size of an rb_call from a host of ABI 1.0, which ends with cancelled. */
 #define RB_CALL_SIZE_1_0 offsetof(rb_call, owns)
+/* struct_size of an rb_call from a host of ABI 1.1, which ends with owns. */
+#define RB_CALL_SIZE_1_1 offsetof(rb_call, option_names)
 
 typedef int32_t (*rb_recipe_fn)(const rb_call *call);
 

@@ -26,7 +26,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RBLDRCP\0");
 /// The ABI major version this crate implements; it is also the digit in [`ENTRY_SYMBOL`].
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI minor version: grows when fields are appended to a struct.
-pub const ABI_MINOR: u16 = 1;
+pub const ABI_MINOR: u16 = 2;
 /// The one symbol a plugin exports, NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"rbuildout_plugin_v1\0";
 
@@ -263,10 +263,21 @@ pub struct Call {
     /// reinstall, those of the record it replaces; for a first install, none. A recipe asks
     /// before replacing a file, so that it never replaces one the part did not make.
     pub owns: Option<unsafe extern "C" fn(ctx: *mut c_void, path: Str) -> i32>,
+    /// ABI 1.2 (an older host's `struct_size` ends before it: check with
+    /// [`has_field!`](crate::has_field)). [`OK`] with `*names` set to the names of every
+    /// option of `section` that resolves, one per line, in the config's order (outputs the
+    /// section's part published after them); [`NOT_FOUND`] when there is no such section.
+    /// The text is the host's, valid until the recipe function returns. zc.buildout's
+    /// recipes iterate a section this way (`zc.recipe.testrunner`'s `environment`).
+    pub option_names:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, section: Str, names: *mut Str) -> i32>,
 }
 
 /// `struct_size` of a [`Call`] from a host of ABI 1.0, which ends with `cancelled`.
 pub const CALL_SIZE_1_0: usize = std::mem::offset_of!(Call, owns);
+
+/// `struct_size` of a [`Call`] from a host of ABI 1.1, which ends with `owns`.
+pub const CALL_SIZE_1_1: usize = std::mem::offset_of!(Call, option_names);
 
 /// Whether the field `$field` of the struct `$ty` lies within the first `$size` bytes, that
 /// is whether a struct whose `struct_size` is `$size` has it.

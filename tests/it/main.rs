@@ -22,3 +22,4 @@ mod snap;
 mod symlink;
 mod zc_egg;
 mod zc_recipes;
+mod zc_testrunner;

@@ -3,7 +3,7 @@
 //! the real python3, and a conformance test comparing `bin/` with what zc.buildout 6 and the
 //! real zc.recipe.egg 6.0.0 make from the same project (`RBUILDOUT_ZC_BUILDOUT`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use rbuildout_tests::pyindex::{Index, Package};
@@ -385,33 +385,6 @@ fn unsupported_entry_points_and_bad_options_fail_clearly() {
     }
 }
 
-/// The text of `bin/<script>` with what must differ between the two tools made one name:
-/// the buildout folder, each egg folder (zc.buildout's `eggs/v5/<name>-<version>-pyX.Y.egg`,
-/// rbuildout's `eggs/<wheel name>`) and the interpreter of the `#!` line.
-fn normalized(dir: &Path, eggs: &Path, script: &str) -> String {
-    let mut text = std::fs::read_to_string(dir.join("bin").join(script))
-        .unwrap_or_else(|e| panic!("read {script} in {}: {e}", dir.display()));
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(eggs)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    folders.retain(|p| p.is_dir());
-    // Longest first, so a name that prefixes another is replaced after it.
-    folders.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
-    for folder in folders {
-        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
-        let project = name.split('-').next().unwrap_or(&name).to_owned();
-        let rel = folder.strip_prefix(dir).unwrap().display().to_string();
-        text = text
-            .replace(&folder.display().to_string(), &format!("<egg {project}>"))
-            .replace(&format!("'{rel}"), &format!("'<egg {project}>"));
-    }
-    text = text.replace(&dir.display().to_string(), "${DIR}");
-    match text.split_once('\n') {
-        Some((first, rest)) if first.starts_with("#!") => format!("#!${{PYTHON}}\n{rest}"),
-        _ => text,
-    }
-}
-
 #[test]
 #[allow(clippy::print_stderr)] // a skipped comparison must show in the test's output
 fn zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
@@ -464,8 +437,8 @@ fn zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
     );
     let mut diffs = Vec::new();
     for script in bin_names(&zc_dir).iter().filter(|s| *s != "buildout") {
-        let zc = normalized(&zc_dir, &zc_dir.join("eggs/v5"), script);
-        let rb = normalized(&rb_dir, &rb_dir.join("eggs"), script);
+        let zc = rbuildout_tests::normalized_script(&zc_dir, &zc_dir.join("eggs/v5"), script);
+        let rb = rbuildout_tests::normalized_script(&rb_dir, &rb_dir.join("eggs"), script);
         if zc != rb {
             diffs.push(format!(
                 "bin/{script}:\n--- zc.buildout\n{zc}\n--- rbuildout\n{rb}"

@@ -167,12 +167,15 @@ impl Instance {
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
     }
 
-    /// The binary with this instance as working directory; `args` follow `-U`.
+    /// The binary with this instance as working directory; `args` follow `-U`. `HOME` is
+    /// the instance's `.home`, so the default `download-cache` (`~/.cache/rbuildout`) is the
+    /// instance's own: a test never reads or fills the user's cache, or another test's.
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(rbuildout_bin());
         c.current_dir(self.dir())
             .env("RBUILDOUT_PLUGIN_PATH", plugin_path())
             .env("RBUILDOUT_HOME", self.path(".home"))
+            .env("HOME", self.path(".home"))
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .arg("-U")
@@ -328,4 +331,52 @@ pub fn zc_buildout(
             .args(["-c", "buildout.cfg"]),
         "zc.buildout",
     )
+}
+
+/// The python of the zc.buildout oracle (`RBUILDOUT_ZC_BUILDOUT`: zc.buildout 6.0.1 with the
+/// recipes `.ci/run` installs beside it), or `None` when it is not set, in which case the
+/// caller skips what needs it, saying so on stderr (`what`: what is not checked). With
+/// `RBUILDOUT_REQUIRE_ORACLE=1`, as in CI, a missing oracle is a failure instead.
+#[allow(clippy::print_stderr)] // a skipped check must show in the test's output
+pub fn oracle(what: &str) -> Option<std::ffi::OsString> {
+    let python = std::env::var_os("RBUILDOUT_ZC_BUILDOUT");
+    if python.is_none() {
+        assert!(
+            std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
+            "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT (a python with zc.buildout \
+             6.0.1 and the recipes .ci/run installs) is not set: {what}"
+        );
+        eprintln!("RBUILDOUT_ZC_BUILDOUT is not set: {what} is not checked");
+    }
+    python
+}
+
+/// The text of `bin/<script>` with what must differ between the two tools made one name:
+/// the buildout folder, each egg folder (zc.buildout's `eggs/v5/<name>-<version>-pyX.Y.egg`,
+/// rbuildout's `eggs/<wheel name>`, both named by the PEP 503 project name) and the
+/// interpreter of the `#!` line.
+pub fn normalized_script(dir: &std::path::Path, eggs: &std::path::Path, script: &str) -> String {
+    let mut text = std::fs::read_to_string(dir.join("bin").join(script))
+        .unwrap_or_else(|e| panic!("read {script} in {}: {e}", dir.display()));
+    let mut folders: Vec<std::path::PathBuf> = std::fs::read_dir(eggs)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    folders.retain(|p| p.is_dir());
+    // Longest first, so a name that prefixes another is replaced after it.
+    folders.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for folder in folders {
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        let project = name.split('-').next().unwrap_or(&name);
+        // `zope.interface-8.7-py3.11-linux-x86_64.egg` and `zope_interface-8.7-cp311-...`.
+        let project = pyindex::normalize(project).unwrap_or_else(|| project.to_owned());
+        let rel = folder.strip_prefix(dir).unwrap().display().to_string();
+        text = text
+            .replace(&folder.display().to_string(), &format!("<egg {project}>"))
+            .replace(&format!("'{rel}"), &format!("'<egg {project}>"));
+    }
+    text = text.replace(&dir.display().to_string(), "${DIR}");
+    match text.split_once('\n') {
+        Some((first, rest)) if first.starts_with("#!") => format!("#!${{PYTHON}}\n{rest}"),
+        _ => text,
+    }
 }

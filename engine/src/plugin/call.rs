@@ -150,6 +150,10 @@ impl host::Host for PartHost<'_> {
         self.host.option(section, option)
     }
 
+    fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        self.host.option_names(section)
+    }
+
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         if let Some(lock) = self.lock {
             lock.release();

@@ -468,6 +468,11 @@ impl Recipe {
 pub trait Host: Sync {
     /// Any resolved option of any section, as text (lists joined by "\n"); None if missing.
     fn option(&self, section: &str, option: &str) -> Option<String>;
+    /// The names of every option of `section` that resolves, in the config's order; None
+    /// if there is no such section (or this host cannot list them).
+    fn option_names(&self, _section: &str) -> Option<Vec<String>> {
+        None
+    }
     /// Build another config into another folder as its own nested buildout (symlink recipe).
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String>;
     /// Whether the run should stop (Ctrl-C); long recipes poll it.

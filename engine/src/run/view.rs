@@ -113,6 +113,52 @@ impl<'c> View<'c> {
     }
 }
 
+impl View<'_> {
+    /// The names of every option of `section` that resolves, in the config's order (then
+    /// outputs of its part not in the config, by name); `None` when there is no such
+    /// section.
+    pub fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        if section == self.part && self.current {
+            return Some(in_config_order(
+                self.config,
+                section,
+                self.options.keys().cloned(),
+            ));
+        }
+        if section == "buildout" {
+            let names: Vec<String> = self.buildout.keys().cloned().collect();
+            return Some(in_config_order(self.config, section, names.into_iter()));
+        }
+        let mut rest = self.rest.lock().unwrap_or_else(|e| e.into_inner());
+        let resolver =
+            rest.get_or_insert_with(|| Resolver::with_outputs(self.config, self.outputs.clone()));
+        let names = resolver.option_names(section).ok()?;
+        let resolving: Vec<String> = names
+            .into_iter()
+            .filter(|n| resolver.get(section, n).is_ok())
+            .collect();
+        Some(in_config_order(self.config, section, resolving.into_iter()))
+    }
+}
+
+/// `names` ordered as the config's `section` lists them; names it does not list (outputs)
+/// after those, by name.
+fn in_config_order(
+    config: &Config,
+    section: &str,
+    names: impl Iterator<Item = String>,
+) -> Vec<String> {
+    let listed = config.sections.get(section).map(|s| &s.options);
+    let position = |name: &str| {
+        listed
+            .and_then(|o| o.get_index_of(name))
+            .unwrap_or(usize::MAX)
+    };
+    let mut names: Vec<String> = names.collect();
+    names.sort_by(|a, b| position(a).cmp(&position(b)).then_with(|| a.cmp(b)));
+    names
+}
+
 /// `[buildout]` as views show it: every option that resolves, as text.
 pub fn buildout_texts(resolver: &mut Resolver<'_>) -> BTreeMap<String, String> {
     let names = resolver.option_names("buildout").unwrap_or_default();

@@ -197,6 +197,34 @@ pub(super) unsafe extern "C" fn get_option(
     })
 }
 
+pub(super) unsafe extern "C" fn option_names(
+    ctx: *mut c_void,
+    section: Str,
+    names: *mut Str,
+) -> i32 {
+    guarded(|| {
+        // SAFETY: called by the recipe with our ctx, during the call.
+        let state = unsafe { state(ctx) };
+        // SAFETY: the recipe passes a readable string.
+        let section = match unsafe { state.text(section, "a section name") } {
+            Ok(section) => section,
+            Err(status) => return status,
+        };
+        if names.is_null() {
+            return state.fault("the place for option names", None);
+        }
+        match state.host.option_names(&section) {
+            Some(list) => {
+                let lent = state.lend(&list.join("\n"));
+                // SAFETY: checked non-null; the recipe passes a place for one `Str`.
+                unsafe { names.write(lent) };
+                abi::OK
+            }
+            None => abi::NOT_FOUND,
+        }
+    })
+}
+
 pub(super) unsafe extern "C" fn nested_build(
     ctx: *mut c_void,
     config: Str,

@@ -42,6 +42,9 @@ pub trait Log: Sync {
 pub trait Host: Log {
     /// Any resolved option of any section, as text (lists joined by "\n"); None if missing.
     fn option(&self, section: &str, option: &str) -> Option<String>;
+    /// The names of every option of `section` that resolves, in the config's order; None
+    /// when there is no such section.
+    fn option_names(&self, section: &str) -> Option<Vec<String>>;
     /// Builds another config into another folder as its own nested buildout.
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String>;
     /// Whether the run should stop (Ctrl-C); long recipes poll it.
@@ -67,8 +70,8 @@ pub struct Request<'a> {
     /// The paths the state recorded for the part before this call (relative to the buildout
     /// directory, or absolute): `owns` answers from them.
     pub owned: &'a [String],
-    /// The call's `struct_size`: [`Request::SIZE`], or [`abi::CALL_SIZE_1_0`] to act as a
-    /// host of ABI 1.0.
+    /// The call's `struct_size`: [`Request::SIZE`], or [`abi::CALL_SIZE_1_0`] /
+    /// [`abi::CALL_SIZE_1_1`] to act as a host of ABI 1.0 / 1.1.
     pub call_size: usize,
 }
 
@@ -172,6 +175,7 @@ pub unsafe fn call(function: RecipeFn, request: &Request, host: &dyn Host) -> Re
         nested_build: Some(callbacks::nested_build),
         cancelled: Some(callbacks::cancelled),
         owns: Some(callbacks::owns),
+        option_names: Some(callbacks::option_names),
     };
     // SAFETY: the caller vouches for `function`; `raw` and everything it points to (buffer,
     // options, state) outlive the call.

@@ -28,6 +28,10 @@ impl Host for Memory {
         (section == "s" && option == "o").then(|| "value".to_owned())
     }
 
+    fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        (section == "s").then(|| vec!["o".to_owned(), "p".to_owned()])
+    }
+
     fn nested_build(&self, config: &Path, _directory: &Path) -> Result<(), String> {
         Err(format!("cannot build {}", config.display()))
     }
@@ -164,6 +168,11 @@ unsafe extern "C" fn asks(call: *const abi::Call) -> i32 {
         ));
         let missing = get_option(call.ctx, Str::new("s"), Str::new("x"), &mut value);
         answers.push(format!("missing {missing}"));
+        let mut names = Str::EMPTY;
+        let listed = (call.option_names.unwrap())(call.ctx, Str::new("s"), &mut names);
+        answers.push(format!("names {listed} {:?}", text(names)));
+        let absent = (call.option_names.unwrap())(call.ctx, Str::new("nope"), &mut names);
+        answers.push(format!("no section {absent}"));
         let mut error = Str::EMPTY;
         let nested = (call.nested_build.unwrap())(
             call.ctx,
@@ -207,9 +216,11 @@ fn callbacks_answer_from_the_host_and_the_recorded_paths() {
     assert_eq!(
         reply.outputs[0].1,
         format!(
-            "option {} value; missing {}; nested {} cannot build sub.toml; cancelled 1; \
+            "option {} value; missing {}; names {} \"o\\np\"; no section {}; nested {} cannot build sub.toml; cancelled 1; \
              owns etc/app.conf {}; owns /instance/etc/app.conf/x {}; \
              owns etc/../etc/app.conf {}; owns etc {}; owns other {}; still value",
+            abi::OK,
+            abi::NOT_FOUND,
             abi::OK,
             abi::NOT_FOUND,
             abi::ERROR,

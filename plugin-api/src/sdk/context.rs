@@ -183,6 +183,32 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The names of every option of `section` that resolves, in the config's order
+    /// (zc.buildout's `buildout[section].keys()`); `None` when there is no such section, or
+    /// when the host is older than ABI 1.2 and cannot list them.
+    pub fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        if !crate::has_field!(abi::Call, option_names, self.call.struct_size) {
+            return None;
+        }
+        let option_names = self.call.option_names?;
+        let mut names = Str::EMPTY;
+        // SAFETY: the field lies within the host's `struct_size`, so the host set it; the
+        // callback and ctx come from the host for this call; `names` is a valid place for the
+        // host to write to.
+        let status = unsafe { option_names(self.call.ctx, Str::new(section), &mut names) };
+        if status != abi::OK {
+            return None;
+        }
+        // SAFETY: on OK the host set `names` to a string it keeps alive until the call ends.
+        let text = unsafe { host_str(names) }?;
+        Some(
+            text.split('\n')
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
     /// Whether the part made `path` in an earlier run: it is one of the paths the state
     /// recorded for the part before this call (for the install of a reinstall, the old
     /// record's), or inside one of them. `path` is absolute or relative to the buildout

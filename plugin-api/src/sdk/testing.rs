@@ -127,6 +127,19 @@ impl Host for TestHost<'_> {
             .cloned()
     }
 
+    /// The options of `section` in [`TestCall::other_options`], by name.
+    fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        let mut names: Vec<String> = self
+            .call
+            .other_options
+            .keys()
+            .filter(|(s, _)| s == section)
+            .map(|(_, o)| o.clone())
+            .collect();
+        names.sort();
+        (!names.is_empty()).then_some(names)
+    }
+
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
         self.outcome()
             .nested

@@ -178,6 +178,39 @@ fn owns_answers_from_the_recorded_paths_and_is_false_on_an_old_host() {
     assert_eq!(owns(&call, "etc/app.conf").as_deref(), Some("false"));
 }
 
+/// Publishes what `Context::option_names` lists for the section named by `section`.
+struct Names;
+
+impl Recipe for Names {
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        let listed = ctx.option_names(options.require("section")?);
+        ctx.publish("names", &format!("{listed:?}"))
+    }
+}
+
+#[test]
+fn option_names_lists_a_section_and_is_none_on_an_old_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut call = TestCall::new("p", dir.path(), &[("section", "env")]);
+    for (option, value) in [("B", "2"), ("A", "1")] {
+        call.other_options
+            .insert(("env".into(), option.into()), value.into());
+    }
+    let names = |call: &TestCall| {
+        testing::install::<Names>(call)
+            .unwrap()
+            .output("names")
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(names(&call), r#"Some(["A", "B"])"#);
+    let mut missing = call.clone();
+    missing.options = vec![("section".into(), "nope".into())];
+    assert_eq!(names(&missing), "None");
+    call.abi_1_0 = true;
+    assert_eq!(names(&call), "None", "an older host cannot list");
+}
+
 #[test]
 fn check_target_keeps_writes_inside_and_off_files_the_part_did_not_make() {
     let dir = tempfile::tempdir().unwrap();

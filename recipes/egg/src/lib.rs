@@ -61,6 +61,7 @@ export_plugin! {
         "zc.recipe.egg:develop" => zc::Develop,
         "z3c.recipe.scripts:default" => zc::Z3cScripts,
         "z3c.recipe.scripts:interpreter" => zc::Z3cInterpreter,
+        "zc.recipe.testrunner:default" => zc::TestRunner,
     },
 }
 

@@ -1,6 +1,7 @@
 //! zc.buildout's script recipes under their own names, natively (docs/zc-recipes.md):
 //! `zc.recipe.egg` (entry points `default`, `script`, `scripts` and `eggs`; `custom` and
-//! `develop` fail, naming the part) and `z3c.recipe.scripts` (`default` and `interpreter`).
+//! `develop` fail, naming the part), `z3c.recipe.scripts` (`default` and `interpreter`) and
+//! `zc.recipe.testrunner` ([`testrunner`]).
 //!
 //! The distributions are installed by this crate's `egg` recipe, run on the same options;
 //! the scripts are written in zc.buildout 6's format (its `easy_install.scripts()`), so a
@@ -17,6 +18,10 @@ use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, files};
 
 use crate::lockfile::LockedDist;
 use crate::util::normalize;
+
+mod testrunner;
+
+pub use testrunner::TestRunner;
 
 /// One distribution of the working set the `egg` recipe installed.
 struct Dist {

@@ -119,6 +119,7 @@
 
 pub mod builder;
 pub mod encoders;
+mod installed;
 pub mod server;
 
 pub use builder::Package;
