@@ -130,6 +130,8 @@ mod sdk;
 
 #[cfg(unix)]
 pub use sdk::files;
+#[cfg(unix)]
+pub use sdk::develop;
 #[doc(hidden)]
 pub use sdk::private;
 #[cfg(all(unix, feature = "testing"))]
