@@ -45,8 +45,14 @@ def _files(p):
     files = {
         info + "/METADATA": "\n".join(lines) + "\n",
         info + "/WHEEL": "Wheel-Version: 1.0\nGenerator: tiny\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        "__editable__." + dist + ".pth": root + "\n",
     }
+    if "FINDER" in p.get("description", ""):
+        # As setuptools' strict editable installs: a module the .pth imports puts the code
+        # on the path.
+        files["_tiny_finder.py"] = "import sys\nsys.path.append(%r)\n" % root
+        files["__editable__." + dist + ".pth"] = "import _tiny_finder\n"
+    else:
+        files["__editable__." + dist + ".pth"] = root + "\n"
     scripts = p.get("scripts", {})
     if scripts:
         files[info + "/entry_points.txt"] = "[console_scripts]\n" + "".join(
@@ -209,6 +215,33 @@ fn a_develop_folder_gets_its_scripts_its_dependencies_from_the_index_and_stays_e
     );
     assert_eq!(version, "1.1\n");
     assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+}
+
+#[test]
+fn a_pth_that_imports_a_finder_works_in_scripts_and_the_interpreter() {
+    let index = Index::serve(&index_packages());
+    let inst = cfg_instance();
+    write_greet(&inst, "greet", "1.0", IN_TREE);
+    inst.write("greet/_backend/tinyback.py", BACKEND);
+    let text = inst.read("greet/pyproject.toml").replace(
+        "name = \"greet\"",
+        "name = \"greet\"\ndescription = \"FINDER\"",
+    );
+    inst.write("greet/pyproject.toml", &text);
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = greet\nparts = app\nindex = {}\n\
+             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+            index.url()
+        ),
+    );
+    inst.ok(&[]);
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert_eq!(
+        run_script(inst.dir(), "py", &["-c", "import greet; greet.main()"]),
+        "greet helper-1.0\n"
+    );
 }
 
 #[test]

@@ -482,6 +482,23 @@ impl Develop<'_> {
     }
 }
 
+/// Whether `folder` is a develop distribution whose `.pth` files run code (`import` lines).
+pub fn runs_code(folder: &Path) -> bool {
+    if !folder.join(RECORD).is_file() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.path().extension().is_some_and(|x| x == "pth")
+            && std::fs::read_to_string(e.path()).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.starts_with("import ") || l.starts_with("import\t"))
+            })
+    })
+}
+
 fn parse_reqs(texts: &[String]) -> Result<Vec<Requirement>> {
     texts
         .iter()

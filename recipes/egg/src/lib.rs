@@ -693,10 +693,22 @@ fn publish(
         }
     }
     order.extend((0..dists.len()).filter(|i| !seen.contains(i)));
-    let paths: Vec<String> = order
+    let mut paths: Vec<String> = order
         .iter()
         .map(|&i| folders[i].display().to_string())
         .collect();
+    // A develop distribution's folder holds its metadata; its code is where its `.pth`
+    // points (docs/develop.md).
+    for &i in &order {
+        if dists[i].url.starts_with("develop:") {
+            for p in zc::pth_paths(&folders[i]) {
+                let p = p.display().to_string();
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+    }
     let eggs: Vec<String> = order
         .iter()
         .map(|&i| format!("{}=={}", dists[i].name, dists[i].version))
