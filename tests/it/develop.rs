@@ -483,3 +483,101 @@ fn setuptools_from_the_index_builds_where_the_interpreter_cannot() {
         index.requests()
     );
 }
+
+/// `bin/<script>` with what differs by tool made one name: the buildout folder, the egg
+/// folders, the `#!` interpreter, and the develop distribution's entries, `develop` (each
+/// tool's lines for it) made `<develop>`: zc.buildout 6 puts `develop-eggs` itself (where
+/// pip put the editable wheel), rbuildout `develop-eggs/<name>` and the source folder its
+/// `.pth` names (docs/develop.md).
+fn normalized(dir: &Path, eggs: &Path, script: &str, develop: &str) -> String {
+    let mut text = std::fs::read_to_string(dir.join("bin").join(script))
+        .unwrap_or_else(|e| panic!("read {script}: {e}"));
+    text = text.replace(&develop.replace("${DIR}", &dir.display().to_string()), "  <develop>,\n");
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(eggs)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    folders.retain(|p| p.is_dir());
+    folders.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for folder in folders {
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        let project = name.split('-').next().unwrap_or(&name).to_owned();
+        text = text.replace(&folder.display().to_string(), &format!("<egg {project}>"));
+    }
+    text = text.replace(&dir.display().to_string(), "${DIR}");
+    match text.split_once('\n') {
+        Some((first, rest)) if first.starts_with("#!") => format!("#!${{PYTHON}}\n{rest}"),
+        _ => text,
+    }
+}
+
+#[test]
+fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
+    let Some(python) = setuptools_python() else {
+        return;
+    };
+    let index = Index::serve(&index_packages());
+    let cfg = format!(
+        "[buildout]\ndevelop = .\nparts = app\nindex = {}\nnewest = false\n\
+         \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+        index.url()
+    );
+    let project = |dir: &Path| {
+        std::fs::write(dir.join("buildout.cfg"), &cfg).unwrap();
+        std::fs::create_dir(dir.join(".home")).unwrap();
+        std::fs::write(
+            dir.join("setup.py"),
+            "from setuptools import setup\nsetup(name='greet', version='1.0', py_modules=['greet'],\n      \
+             install_requires=['helper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("greet.py"),
+            "import helper\n\ndef main():\n    print('greet', helper.NAME)\n",
+        )
+        .unwrap();
+    };
+    let zc_tmp = tempfile::tempdir().unwrap();
+    let zc_dir = zc_tmp.path().canonicalize().unwrap();
+    project(&zc_dir);
+    let zc_log = rbuildout_tests::zc_buildout(&python, &zc_dir, &[]);
+    let rb_tmp = tempfile::tempdir().unwrap();
+    let rb_dir = rb_tmp.path().canonicalize().unwrap();
+    project(&rb_dir);
+    let rb_log = run_bounded(
+        Command::new(rbuildout_tests::rbuildout_bin())
+            .current_dir(&rb_dir)
+            .env("HOME", rb_dir.join(".home"))
+            .env("RBUILDOUT_PLUGIN_PATH", rbuildout_tests::target_dir())
+            .env_remove("RBUILDOUT_HOME")
+            .args(["-U", "-c", "buildout.cfg"])
+            .arg(format!("buildout:python={}", python.display())),
+        "rbuildout",
+    );
+    for script in ["greet", "py"] {
+        let zc = normalized(
+            &zc_dir,
+            &zc_dir.join("eggs/v5"),
+            script,
+            "  '${DIR}/develop-eggs',\n",
+        );
+        let rb = normalized(
+            &rb_dir,
+            &rb_dir.join("eggs"),
+            script,
+            "  '${DIR}/develop-eggs/greet',\n  '${DIR}',\n",
+        );
+        assert!(rb.contains("<develop>"), "{rb}");
+        assert_eq!(
+            rb, zc,
+            "bin/{script} differs\nzc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
+        );
+        let args: &[&str] = if script == "py" {
+            &["-c", "import greet; greet.main()"]
+        } else {
+            &[]
+        };
+        // zc.buildout's do not run: setuptools' default editable install of a flat
+        // project is a finder its `.pth` imports, and nothing reads that `.pth`.
+        assert_eq!(run_script(&rb_dir, script, args), "greet helper-1.0\n");
+    }
+}

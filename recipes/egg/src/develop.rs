@@ -482,9 +482,14 @@ impl Develop<'_> {
     }
 }
 
+/// Whether `folder` holds a develop distribution.
+pub fn is_develop(folder: &Path) -> bool {
+    folder.join(RECORD).is_file()
+}
+
 /// Whether `folder` is a develop distribution whose `.pth` files run code (`import` lines).
 pub fn runs_code(folder: &Path) -> bool {
-    if !folder.join(RECORD).is_file() {
+    if !is_develop(folder) {
         return false;
     }
     let Ok(entries) = std::fs::read_dir(folder) else {

@@ -806,7 +806,12 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
     let interp = crate::interp::query(&settings.python, &settings.cache)?;
     let python = interp.executable.clone();
     let roots = crate::requirements(options.get("eggs").unwrap_or(ctx.part()), &[])?;
-    let ws = zc_order(ws, &roots, &interp.markers);
+    // zc.recipe.egg's `sort_working_set`: what is not in the eggs folder goes last, as
+    // zc.buildout 6's develop distributions (installed into develop-eggs) do.
+    let (mut ws, develop): (Vec<Dist>, Vec<Dist>) = zc_order(ws, &roots, &interp.markers)
+        .into_iter()
+        .partition(|d| !crate::develop::is_develop(&d.folder));
+    ws.extend(develop);
     publish_compat(options, ctx, &python, &plan)?;
     let Some(scripts) = &plan.scripts else {
         return Ok(());
