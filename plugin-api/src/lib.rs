@@ -129,9 +129,9 @@ pub mod host;
 mod sdk;
 
 #[cfg(unix)]
-pub use sdk::files;
-#[cfg(unix)]
 pub use sdk::develop;
+#[cfg(unix)]
+pub use sdk::files;
 #[doc(hidden)]
 pub use sdk::private;
 #[cfg(all(unix, feature = "testing"))]

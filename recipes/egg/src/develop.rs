@@ -174,7 +174,8 @@ fn inputs_digest(source: &Path, interp: &Interpreter) -> String {
     let mut text = format!("format {FORMAT}\nenv {}\n", interp.identity());
     text.push_str(&format!("python {}\n", interp.executable));
     for name in PROJECT_FILES {
-        let digest = std::fs::read(source.join(name)).map_or_else(|_| "-".into(), |b| sha256_hex(&b));
+        let digest =
+            std::fs::read(source.join(name)).map_or_else(|_| "-".into(), |b| sha256_hex(&b));
         text.push_str(&format!("{name} {digest}\n"));
     }
     sha256_hex(text.as_bytes())
@@ -196,25 +197,27 @@ fn recorded(develop_eggs: &Path, source: &Path) -> Option<(PathBuf, Record)> {
         .flatten()
         .filter_map(|e| {
             let folder = e.path();
-            let r: Record = serde_json::from_slice(&std::fs::read(folder.join(RECORD)).ok()?).ok()?;
+            let r: Record =
+                serde_json::from_slice(&std::fs::read(folder.join(RECORD)).ok()?).ok()?;
             (r.source == source).then_some((folder, r))
         })
         .next()
 }
 
 fn load(folder: &Path, source: &Path, inputs: String) -> Result<DevelopDist> {
-    let info = dist_info(folder).ok_or_else(|| {
-        Error::new(format!("{} holds no .dist-info", folder.display()))
+    let info = dist_info(folder)
+        .ok_or_else(|| Error::new(format!("{} holds no .dist-info", folder.display())))?;
+    let text = std::fs::read_to_string(info.join("METADATA")).map_err(|e| {
+        Error::new(format!(
+            "cannot read {}: {e}",
+            info.join("METADATA").display()
+        ))
     })?;
-    let text = std::fs::read_to_string(info.join("METADATA"))
-        .map_err(|e| Error::new(format!("cannot read {}: {e}", info.join("METADATA").display())))?;
     let metadata = metadata::parse(&text);
-    let name = normalize(&metadata.name).ok_or_else(|| {
-        Error::new(format!("{} names no valid project", info.display()))
-    })?;
-    let version = Version::from_str(&metadata.version).map_err(|e| {
-        Error::new(format!("bad version in {}: {e}", info.display()))
-    })?;
+    let name = normalize(&metadata.name)
+        .ok_or_else(|| Error::new(format!("{} names no valid project", info.display())))?;
+    let version = Version::from_str(&metadata.version)
+        .map_err(|e| Error::new(format!("bad version in {}: {e}", info.display())))?;
     Ok(DevelopDist {
         name,
         version,
@@ -238,10 +241,10 @@ impl Develop<'_> {
     /// The develop distributions of `sources`, built where their inputs changed. Holds the
     /// develop-eggs folder's lock meanwhile (parts and processes build one at a time).
     pub fn prepare(&self, ctx: &Context, sources: &[PathBuf]) -> Result<Vec<DevelopDist>> {
-        if sources.is_empty() {
+        let dir = &self.develop_eggs;
+        if sources.is_empty() && !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let dir = &self.develop_eggs;
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
         let lock_path = dir.join(".rbuildout-develop.lock");
@@ -274,6 +277,21 @@ impl Develop<'_> {
             }
             out.push(dist);
         }
+        // A folder no longer in `develop` loses its develop distribution, as zc.buildout
+        // removes its egg-link.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let folder = e.path();
+                let stale = std::fs::read(folder.join(RECORD))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+                    .is_some_and(|r| !sources.contains(&r.source));
+                if stale {
+                    ctx.info(&format!("develop: removing {}", folder.display()));
+                    let _ = std::fs::remove_dir_all(&folder);
+                }
+            }
+        }
         drop(lock);
         Ok(out)
     }
@@ -301,7 +319,15 @@ impl Develop<'_> {
         };
         let mut paths: Vec<PathBuf> = Vec::new();
         let mut isolated = false;
-        let probe = self.hooks(source, &bs, &work, &paths, isolated, &names(&static_reqs), "requires")?;
+        let probe = self.hooks(
+            source,
+            &bs,
+            &work,
+            &paths,
+            isolated,
+            &names(&static_reqs),
+            "requires",
+        )?;
         let dynamic = parse_reqs(probe.requires.as_deref().unwrap_or_default())?;
         let have = |a: &Answer, reqs: &[Requirement]| {
             a.missing.is_none()
@@ -311,10 +337,12 @@ impl Develop<'_> {
                         .find(|(k, _)| normalize(k).as_deref() == Some(r.name.as_ref()))
                         .map(|(_, v)| v)
                         .and_then(|v| Version::from_str(v).ok())
-                        .is_some_and(|v| r.version_or_url.as_ref().is_none_or(|s| match s {
-                            pep508_rs::VersionOrUrl::VersionSpecifier(s) => s.contains(&v),
-                            pep508_rs::VersionOrUrl::Url(_) => true,
-                        }))
+                        .is_some_and(|v| {
+                            r.version_or_url.as_ref().is_none_or(|s| match s {
+                                pep508_rs::VersionOrUrl::VersionSpecifier(s) => s.contains(&v),
+                                pep508_rs::VersionOrUrl::Url(_) => true,
+                            })
+                        })
                 })
         };
         if !(have(&probe, &static_reqs) && have(&probe, &dynamic)) {
@@ -341,7 +369,10 @@ impl Develop<'_> {
         }
         let answer = self.hooks(source, &bs, &work, &paths, isolated, &[], "build")?;
         if let Some(why) = answer.missing {
-            return Err(Error::new(format!("its build backend `{}` cannot be imported: {why}", bs.backend)));
+            return Err(Error::new(format!(
+                "its build backend `{}` cannot be imported: {why}",
+                bs.backend
+            )));
         }
         let unpacked = tmp.path().join("dist");
         std::fs::create_dir_all(&unpacked)
@@ -385,7 +416,11 @@ impl Develop<'_> {
                 .map_err(|e| Error::new(format!("cannot remove {}: {e}", dest.display())))?;
         }
         std::fs::rename(&unpacked, &dest).map_err(|e| {
-            Error::new(format!("cannot move {} to {}: {e}", unpacked.display(), dest.display()))
+            Error::new(format!(
+                "cannot move {} to {}: {e}",
+                unpacked.display(),
+                dest.display()
+            ))
         })?;
         drop(tmp);
         ctx.info(&format!(
@@ -436,9 +471,9 @@ impl Develop<'_> {
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .map_or(TIMEOUT, Duration::from_secs);
-        let mut child = command
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot run {}: {e}", self.interp.command.display())))?;
+        let mut child = command.spawn().map_err(|e| {
+            Error::new(format!("cannot run {}: {e}", self.interp.command.display()))
+        })?;
         let mut stderr = child.stderr.take();
         let reader = std::thread::spawn(move || {
             let mut text = String::new();
@@ -462,7 +497,11 @@ impl Develop<'_> {
                     )));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(Error::new(format!("cannot wait for the build backend: {e}"))),
+                Err(e) => {
+                    return Err(Error::new(format!(
+                        "cannot wait for the build backend: {e}"
+                    )));
+                }
             }
         };
         let err = reader.join().unwrap_or_default();
@@ -508,16 +547,21 @@ fn parse_reqs(texts: &[String]) -> Result<Vec<Requirement>> {
     texts
         .iter()
         .map(|r| {
-            Requirement::from_str(r)
-                .map_err(|e| Error::new(format!("bad build requirement `{r}` from the backend: {e}")))
+            Requirement::from_str(r).map_err(|e| {
+                Error::new(format!("bad build requirement `{r}` from the backend: {e}"))
+            })
         })
         .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    let fail = |p: &Path, e: std::io::Error| Error::new(format!("cannot copy {}: {e}", p.display()));
+    let fail =
+        |p: &Path, e: std::io::Error| Error::new(format!("cannot copy {}: {e}", p.display()));
     std::fs::create_dir_all(to).map_err(|e| fail(to, e))?;
-    for e in std::fs::read_dir(from).map_err(|e| fail(from, e))?.flatten() {
+    for e in std::fs::read_dir(from)
+        .map_err(|e| fail(from, e))?
+        .flatten()
+    {
         let path = e.path();
         let dest = to.join(e.file_name());
         if path.is_dir() {
@@ -527,4 +571,58 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_system_defaults_to_the_legacy_setuptools_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let bs = build_system(dir.path()).unwrap();
+        assert_eq!(bs.backend, LEGACY_BACKEND);
+        assert_eq!(bs.requires, [LEGACY_REQUIRES]);
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[build-system]\nrequires = [\"flit_core>=3\"]\n",
+        )
+        .unwrap();
+        let bs = build_system(dir.path()).unwrap();
+        assert_eq!(
+            (bs.backend.as_str(), bs.requires),
+            (LEGACY_BACKEND, vec!["flit_core>=3".to_owned()])
+        );
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[build-system]\nrequires = []\nbuild-backend = \"be.hooks:api\"\nbackend-path = [\"_be\"]\n",
+        )
+        .unwrap();
+        let bs = build_system(dir.path()).unwrap();
+        assert_eq!(bs.backend, "be.hooks:api");
+        assert!(bs.requires.is_empty());
+        assert_eq!(bs.backend_path, ["_be"]);
+        std::fs::write(dir.path().join("pyproject.toml"), "[build-system\n").unwrap();
+        let err = build_system(dir.path()).err().unwrap();
+        assert!(
+            err.message().starts_with("cannot read "),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn a_pth_with_an_import_line_runs_code_only_in_a_develop_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("x.pth"),
+            "/src\nimport finder; finder.install()\n",
+        )
+        .unwrap();
+        assert!(!runs_code(dir.path()), "not a develop folder");
+        std::fs::write(dir.path().join(RECORD), "{}").unwrap();
+        assert!(runs_code(dir.path()));
+        std::fs::write(dir.path().join("x.pth"), "/src\n").unwrap();
+        assert!(!runs_code(dir.path()));
+    }
 }

@@ -324,14 +324,26 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     // The develop distributions first: the resolver takes them as they are.
     let fetch = |reqs: &[Requirement]| -> Result<Vec<PathBuf>> {
         let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
-        let finder = Finder::new(client.as_ref(), index_url.as_deref(), find_links.clone(), dir)
-            .with_cache(cache.join("dists"))
-            .with_eggs(&eggs_dir)
-            .with_allow_hosts(vopts.allow_hosts.clone());
+        let finder = Finder::new(
+            client.as_ref(),
+            index_url.as_deref(),
+            find_links.clone(),
+            dir,
+        )
+        .with_cache(cache.join("dists"))
+        .with_eggs(&eggs_dir)
+        .with_allow_hosts(vopts.allow_hosts.clone());
         let store = Store::new(&cache, client.as_ref());
         fetch_requirements(
             ctx,
-            &Installer::new(&eggs_dir, &store, &builder, &interp, ctx, install::Limits::from_env()?),
+            &Installer::new(
+                &eggs_dir,
+                &store,
+                &builder,
+                &interp,
+                ctx,
+                install::Limits::from_env()?,
+            ),
             &finder,
             client.as_ref(),
             reqs,
@@ -339,7 +351,10 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     };
     let develop = develop::Develop {
         interp: &interp,
-        develop_eggs: ctx.buildout().path("develop-eggs-directory").unwrap_or_else(|| dir.join("develop-eggs")),
+        develop_eggs: ctx
+            .buildout()
+            .path("develop-eggs-directory")
+            .unwrap_or_else(|| dir.join("develop-eggs")),
         fetch: &fetch,
     }
     .prepare(ctx, &ctx.buildout().develop().folders)?;
@@ -353,12 +368,15 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let exact = versions::exact_roots(&reqs);
     let fixed = |name: &str| {
         let developed = develop.iter().find(|d| d.name == name);
-        developed.map(|d| d.version.to_string()).or_else(|| pin_of(name)).or_else(|| {
-            exact
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        })
+        developed
+            .map(|d| d.version.to_string())
+            .or_else(|| pin_of(name))
+            .or_else(|| {
+                exact
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            })
     };
     let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
     let digest_for = |dists: &[LockedDist]| {
@@ -468,10 +486,12 @@ fn make_client(
         return Ok(None);
     }
     let config = http::Config::from_env(credentials.to_vec(), allow_insecure)?;
-    Ok(Some(http::Client::new(config)?.with_page_cache(http::PageCache {
-        dir: cache.join("pages"),
-        refresh: newest,
-    })))
+    Ok(Some(http::Client::new(config)?.with_page_cache(
+        http::PageCache {
+            dir: cache.join("pages"),
+            refresh: newest,
+        },
+    )))
 }
 
 /// Resolves `reqs` from the index (no lock, no pins: a develop folder's build
@@ -507,7 +527,12 @@ fn fetch_requirements(
                 .map(|c| {
                     let sha256 = match &c.file.sha256 {
                         Some(s) => s.clone(),
-                        None => installer.store().fetch(&c.file.url, &c.file.filename, None)?.1,
+                        None => {
+                            installer
+                                .store()
+                                .fetch(&c.file.url, &c.file.filename, None)?
+                                .1
+                        }
                     };
                     Ok(LockedDist {
                         name: c.name,

@@ -896,13 +896,11 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
             .trim_end()
             .to_owned()
     };
-    let script_init = framed(
-        &match (&*initialization, &*plan.script_initialization) {
-            (i, "") => i.to_owned(),
-            ("", s) => s.to_owned(),
-            (i, s) => format!("{i}\n{s}"),
-        },
-    );
+    let script_init = framed(&match (&*initialization, &*plan.script_initialization) {
+        (i, "") => i.to_owned(),
+        ("", s) => s.to_owned(),
+        (i, s) => format!("{i}\n{s}"),
+    });
     for entry in &entries {
         let file = match scripts {
             Some(map) => match map.get(&entry.name) {
