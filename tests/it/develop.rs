@@ -128,19 +128,15 @@ fn cfg_instance() -> Instance {
     inst
 }
 
+/// Runs `bin/<script>` of `dir` (zc_egg's runner).
 fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
-    let out = Command::new(dir.join("bin").join(script))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("PYTHONPATH")
-        .output()
-        .unwrap_or_else(|e| panic!("run {script}: {e}"));
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::zc_egg::run_script(dir, &format!("bin/{script}"), args)
+}
+
+/// The version of `greet` that `importlib.metadata` finds through `bin/py`.
+fn greet_version(inst: &Instance) -> String {
+    let code = "import importlib.metadata as m; print(m.version('greet'))";
+    run_script(inst.dir(), "py", &["-c", code])
 }
 
 fn builds(inst: &Instance, dir: &str) -> usize {
@@ -178,15 +174,7 @@ fn a_develop_folder_gets_its_scripts_its_dependencies_from_the_index_and_stays_e
         "the index was asked for the develop project: {:?}",
         index.requests()
     );
-    let version = run_script(
-        inst.dir(),
-        "py",
-        &[
-            "-c",
-            "import importlib.metadata as m; print(m.version('greet'))",
-        ],
-    );
-    assert_eq!(version, "1.0\n");
+    assert_eq!(greet_version(&inst), "1.0\n");
     assert!(inst.path("develop-eggs/greet").is_dir());
     let lock = inst.read("buildout.lock");
     assert!(lock.contains("url = \"develop:"), "{lock}");
@@ -207,15 +195,7 @@ fn a_develop_folder_gets_its_scripts_its_dependencies_from_the_index_and_stays_e
     write_greet(&inst, "src/greet", "1.1", IN_TREE);
     inst.ok(&[]);
     assert_eq!(builds(&inst, "src/greet"), 2);
-    let version = run_script(
-        inst.dir(),
-        "py",
-        &[
-            "-c",
-            "import importlib.metadata as m; print(m.version('greet'))",
-        ],
-    );
-    assert_eq!(version, "1.1\n");
+    assert_eq!(greet_version(&inst), "1.1\n");
     assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
 }
 
@@ -485,33 +465,12 @@ fn setuptools_from_the_index_builds_where_the_interpreter_cannot() {
     );
 }
 
-/// `bin/<script>` with what differs by tool made one name: the buildout folder, the egg
-/// folders, the `#!` interpreter, and the develop distribution's entries, `develop` (each
-/// tool's lines for it) made `<develop>`: zc.buildout 6 puts `develop-eggs` itself (where
-/// pip put the editable wheel), rbuildout `develop-eggs/<name>` and the source folder its
-/// `.pth` names (docs/develop.md).
+/// `bin/<script>` as zc_egg's comparison normalises it, and the develop distribution's
+/// entries, `develop` (each tool's lines for it), made `<develop>`: zc.buildout 6 puts
+/// `develop-eggs` itself (where pip put the editable wheel), rbuildout `develop-eggs/<name>`
+/// and the source folder its `.pth` names (docs/develop.md).
 fn normalized(dir: &Path, eggs: &Path, script: &str, develop: &str) -> String {
-    let mut text = std::fs::read_to_string(dir.join("bin").join(script))
-        .unwrap_or_else(|e| panic!("read {script}: {e}"));
-    text = text.replace(
-        &develop.replace("${DIR}", &dir.display().to_string()),
-        "  <develop>,\n",
-    );
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(eggs)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    folders.retain(|p| p.is_dir());
-    folders.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
-    for folder in folders {
-        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
-        let project = name.split('-').next().unwrap_or(&name).to_owned();
-        text = text.replace(&folder.display().to_string(), &format!("<egg {project}>"));
-    }
-    text = text.replace(&dir.display().to_string(), "${DIR}");
-    match text.split_once('\n') {
-        Some((first, rest)) if first.starts_with("#!") => format!("#!${{PYTHON}}\n{rest}"),
-        _ => text,
-    }
+    crate::zc_egg::normalized(dir, eggs, script).replace(develop, "  <develop>,\n")
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn cfg_instance(cfg: &str) -> Instance {
 }
 
 /// Runs `script` (a file of `dir`) with `args`; returns its stdout, asserting success.
-fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
+pub(crate) fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
     let out = Command::new(dir.join(script))
         .args(args)
         .current_dir(dir)
@@ -388,7 +388,7 @@ fn unsupported_entry_points_and_bad_options_fail_clearly() {
 /// The text of `bin/<script>` with what must differ between the two tools made one name:
 /// the buildout folder, each egg folder (zc.buildout's `eggs/v5/<name>-<version>-pyX.Y.egg`,
 /// rbuildout's `eggs/<wheel name>`) and the interpreter of the `#!` line.
-fn normalized(dir: &Path, eggs: &Path, script: &str) -> String {
+pub(crate) fn normalized(dir: &Path, eggs: &Path, script: &str) -> String {
     let mut text = std::fs::read_to_string(dir.join("bin").join(script))
         .unwrap_or_else(|e| panic!("read {script} in {}: {e}", dir.display()));
     let mut folders: Vec<PathBuf> = std::fs::read_dir(eggs)

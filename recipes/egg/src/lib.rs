@@ -321,18 +321,17 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         secrets,
     };
 
+    // Where distributions are found: the index, find-links, the eggs folder.
+    let finder = finder_for(|client| {
+        Finder::new(client, index_url.as_deref(), find_links.clone(), dir)
+            .with_cache(cache.join("dists"))
+            .with_eggs(&eggs_dir)
+            .with_allow_hosts(vopts.allow_hosts.clone())
+    });
     // The develop distributions first: the resolver takes them as they are.
     let fetch = |reqs: &[Requirement]| -> Result<Vec<PathBuf>> {
         let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
-        let finder = Finder::new(
-            client.as_ref(),
-            index_url.as_deref(),
-            find_links.clone(),
-            dir,
-        )
-        .with_cache(cache.join("dists"))
-        .with_eggs(&eggs_dir)
-        .with_allow_hosts(vopts.allow_hosts.clone());
+        let finder = finder(client.as_ref());
         let store = Store::new(&cache, client.as_ref());
         fetch_requirements(
             ctx,
@@ -421,15 +420,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     }
 
     let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
-    let finder = Finder::new(
-        client.as_ref(),
-        index_url.as_deref(),
-        find_links.clone(),
-        dir,
-    )
-    .with_cache(cache.join("dists"))
-    .with_eggs(&eggs_dir)
-    .with_allow_hosts(vopts.allow_hosts.clone());
+    let finder = finder(client.as_ref());
     let store = Store::new(&cache, client.as_ref());
     let installer = Installer::new(
         &eggs_dir,
@@ -472,6 +463,14 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         installer.close();
         result
     })
+}
+
+/// `make` as a closure for any client's lifetime (a `Finder` borrows only its client).
+fn finder_for<F>(make: F) -> F
+where
+    F: for<'c> Fn(Option<&'c http::Client>) -> Finder<'c>,
+{
+    make
 }
 
 /// The HTTP client for the index and find-links (`None` offline).
