@@ -129,6 +129,8 @@ pub mod host;
 mod sdk;
 
 #[cfg(unix)]
+pub use sdk::develop;
+#[cfg(unix)]
 pub use sdk::files;
 #[doc(hidden)]
 pub use sdk::private;

@@ -1171,13 +1171,13 @@ fn a_broken_state_file_is_reported_naming_it() {
 }
 
 #[test]
-fn develop_builds_a_recipe_crate_and_puts_it_first_in_the_plugin_path() {
+fn develop_recipes_builds_a_recipe_crate_and_puts_it_first_in_the_plugin_path() {
     let hello = rbuildout_tests::repo_root().join("examples/hello-recipe");
     let inst = Instance::new(&format!(
         r#"
 [buildout]
 parts = ["greet"]
-develop = ["{}"]
+develop-recipes = ["{}"]
 
 [greet]
 recipe = "hello"
@@ -1194,7 +1194,7 @@ greeting = "hi"
         .clone();
     assert_eq!(recipe["plugin"].as_str(), Some("hello"));
 
-    inst.config("[buildout]\nparts = []\ndevelop = [\"no/such/crate\"]\n");
+    inst.config("[buildout]\nparts = []\ndevelop-recipes = [\"no/such/crate\"]\n");
     let r = inst.run(&[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("no/such/crate"), "{}", r.stderr);

@@ -6,6 +6,7 @@ mod config_commands;
 mod config_errors;
 mod config_limits;
 mod crash;
+mod develop;
 mod egg;
 mod egg_hostile;
 mod egg_versions;

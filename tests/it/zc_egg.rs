@@ -71,7 +71,7 @@ fn cfg_instance(cfg: &str) -> Instance {
 }
 
 /// Runs `script` (a file of `dir`) with `args`; returns its stdout, asserting success.
-fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
+pub(crate) fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
     let out = Command::new(dir.join(script))
         .args(args)
         .current_dir(dir)

@@ -8,6 +8,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use rbuildout::config::Config;
 use rbuildout::plugin::{self, Registry, SearchPath};
 use rbuildout::run::{self, RunError, Settings};
+use rbuildout_plugin_api::develop::PROJECT_FILES;
 use rbuildout_plugin_api::host::signals::{self, CANCEL, STOP};
 
 use super::{Failure, Global, Outcome};
@@ -89,12 +90,27 @@ pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
     Ok((config, registry))
 }
 
-/// Builds the `buildout:develop` recipe crates (relative to the buildout directory) with
-/// cargo, returning the folders of their libraries: the recipe author's edit-run loop.
+/// Builds the `buildout:develop-recipes` recipe crates (relative to the buildout directory)
+/// with cargo, returning the folders of their libraries: the recipe author's edit-run loop.
+/// Before that, checks `buildout:develop`: an entry that matches nothing is a warning, a
+/// folder that is no Python project a config error (the egg recipe builds the rest,
+/// docs/develop.md).
 fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
-    config
-        .buildout()
-        .develop
+    let b = config.buildout();
+    for entry in &b.develop_unmatched {
+        tracing::warn!("couldn't develop `{entry}` (buildout:develop): it matches nothing");
+    }
+    for folder in &b.develop {
+        let project = PROJECT_FILES.iter().any(|f| folder.join(f).is_file());
+        if !project {
+            return Err(Failure::Config(format!(
+                "error: buildout:develop: {} is not a Python project: it has none of {}",
+                folder.display(),
+                PROJECT_FILES.join(", ")
+            )));
+        }
+    }
+    b.develop_recipes
         .iter()
         .map(|dir| {
             tracing::info!("building recipe crate {}", dir.display());

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use rbuildout_plugin_api::develop::develop_folders;
+
 use super::{Config, Diagnostic, Error, ErrorKind, Resolver, Source};
 
 /// The built-in `[buildout]` defaults (SPEC §2.4) but `directory` (computed): `index` is
@@ -87,9 +89,12 @@ pub struct Buildout {
     pub download_cache: Option<PathBuf>,
     /// `instance-directory` (set for nested builds), else `directory`.
     pub instance_directory: PathBuf,
-    /// `develop`: recipe crates built before the run.
+    /// `develop`: the Python source folders its globs name (docs/develop.md), which the
+    /// egg recipe makes develop distributions of.
     pub develop: Vec<PathBuf>,
-    /// `develop-recipes`.
+    /// The entries of `develop` that match nothing (a warning, as in zc.buildout).
+    pub develop_unmatched: Vec<String>,
+    /// `develop-recipes`: recipe crates built with cargo before the run.
     pub develop_recipes: Vec<PathBuf>,
     /// `plugin-path`: where recipe plugins are searched first.
     pub plugin_path: Vec<PathBuf>,
@@ -163,6 +168,12 @@ impl Buildout {
             },
             None => 1,
         };
+        let develop = {
+            let entries: Vec<String> = value(&mut r, "develop")
+                .map(|v| v.to_list())
+                .unwrap_or_default();
+            develop_folders(&directory, entries.iter().map(String::as_str))
+        };
         Ok(Buildout {
             installed,
             bin_directory: path(text(&mut r, "bin-directory")),
@@ -172,7 +183,8 @@ impl Buildout {
             download_cache: path(text(&mut r, "download-cache")),
             instance_directory: path(text(&mut r, "instance-directory"))
                 .unwrap_or_else(|| directory.clone()),
-            develop: folders(&mut r, "develop"),
+            develop: develop.folders,
+            develop_unmatched: develop.unmatched,
             develop_recipes: folders(&mut r, "develop-recipes"),
             plugin_path: folders(&mut r, "plugin-path"),
             allow_outside: folders(&mut r, "allow-outside"),

@@ -81,6 +81,14 @@ impl<'a> Buildout<'a> {
             .is_some_and(|v| matches!(v.trim(), "true" | "yes" | "on" | "1"))
     }
 
+    /// `develop`: the Python source folders it names, its globs expanded
+    /// (`super::develop::develop_folders`).
+    #[cfg(unix)]
+    pub fn develop(&self) -> super::develop::DevelopFolders {
+        let text = self.get("develop").unwrap_or_default();
+        super::develop::develop_folders(self.ctx.buildout_directory(), text.split_whitespace())
+    }
+
     fn folder(&self, option: &str, fallback: &str) -> PathBuf {
         self.path(option)
             .unwrap_or_else(|| self.ctx.buildout_directory().join(fallback))

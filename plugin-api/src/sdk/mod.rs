@@ -5,6 +5,8 @@
 mod bridge;
 mod buildout;
 mod context;
+#[cfg(unix)]
+pub mod develop;
 mod export;
 #[cfg(unix)]
 pub mod files;

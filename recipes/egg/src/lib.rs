@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod develop;
 mod http;
 mod index;
 mod install;
@@ -115,10 +116,14 @@ fn inputs_digest(
     prereleases: bool,
     env: &str,
     pins: &[(String, Option<String>)],
+    develop: &[develop::DevelopDist],
 ) -> String {
     let mut h = Sha256::new();
     for r in reqs {
         h.update(format!("req {r}\n"));
+    }
+    for d in develop {
+        h.update(format!("develop {} {} {}\n", d.name, d.version, d.inputs));
     }
     h.update(format!("pre {prereleases}\nenv {env}\n"));
     for (n, p) in pins {
@@ -288,51 +293,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let lock = lockfile::read(&lock_path)?;
     let lock_name = lock_path.display().to_string();
 
-    let pin_of = |name: &str| -> Option<String> {
-        pin_spellings(name)
-            .iter()
-            .find_map(|n| ctx.option(&versions_section, n))
-            .filter(|v| !v.trim().is_empty())
-    };
-    // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
-    let exact = versions::exact_roots(&reqs);
-    let fixed = |name: &str| {
-        pin_of(name).or_else(|| {
-            exact
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        })
-    };
-    let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
     let env = interp.identity();
-    let digest_for = |dists: &[LockedDist]| {
-        let pins: Vec<(String, Option<String>)> = dists
-            .iter()
-            .map(|d| (d.name.clone(), pin_of(&d.name)))
-            .collect();
-        inputs_digest(&req_texts, prereleases, &env, &pins)
-    };
-
-    let existing = lock.parts.get(part);
-    let fresh = existing.filter(|l| l.inputs == digest_for(&l.dist));
-    if ctx.locked() && !newest {
-        match (existing, fresh) {
-            (None, _) => {
-                return Err(Error::new(format!(
-                    "--locked: {lock_name} has no entry for part [{part}]; run without --locked to write it"
-                )));
-            }
-            (Some(_), None) => {
-                return Err(Error::new(format!(
-                    "--locked: the entry for part [{part}] in {lock_name} is out of date \
-                     (requirements, pins or interpreter changed); run without --locked to update it"
-                )));
-            }
-            _ => {}
-        }
-    }
-
     // Through pip's environment, not its command line: the index URL may hold a password,
     // and a command line is visible to every user of the machine (`ps`).
     let mut pip_env = Vec::new();
@@ -361,6 +322,90 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         secrets,
     };
 
+    // Where distributions are found: the index, find-links, the eggs folder.
+    let finder = finder_for(|client| {
+        Finder::new(client, index_url.as_deref(), find_links.clone(), dir)
+            .with_cache(cache.join("dists"))
+            .with_eggs(&eggs_dir)
+            .with_allow_hosts(vopts.allow_hosts.clone())
+    });
+    // The develop distributions first: the resolver takes them as they are.
+    let fetch = |reqs: &[Requirement]| -> Result<Vec<PathBuf>> {
+        let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
+        let finder = finder(client.as_ref());
+        let store = Store::new(&cache, client.as_ref());
+        fetch_requirements(
+            ctx,
+            &Installer::new(
+                &eggs_dir,
+                &store,
+                &builder,
+                &interp,
+                ctx,
+                install::Limits::from_env()?,
+            ),
+            &finder,
+            client.as_ref(),
+            reqs,
+        )
+    };
+    let develop = develop::Develop {
+        interp: &interp,
+        develop_eggs: ctx
+            .buildout()
+            .path("develop-eggs-directory")
+            .unwrap_or_else(|| dir.join("develop-eggs")),
+        fetch: &fetch,
+    }
+    .prepare(ctx, &ctx.buildout().develop().folders)?;
+    let pin_of = |name: &str| -> Option<String> {
+        pin_spellings(name)
+            .iter()
+            .find_map(|n| ctx.option(&versions_section, n))
+            .filter(|v| !v.trim().is_empty())
+    };
+    // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
+    let exact = versions::exact_roots(&reqs);
+    let fixed = |name: &str| {
+        let developed = develop.iter().find(|d| d.name == name);
+        developed
+            .map(|d| d.version.to_string())
+            .or_else(|| pin_of(name))
+            .or_else(|| {
+                exact
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            })
+    };
+    let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
+    let digest_for = |dists: &[LockedDist]| {
+        let pins: Vec<(String, Option<String>)> = dists
+            .iter()
+            .map(|d| (d.name.clone(), pin_of(&d.name)))
+            .collect();
+        inputs_digest(&req_texts, prereleases, &env, &pins, &develop)
+    };
+
+    let existing = lock.parts.get(part);
+    let fresh = existing.filter(|l| l.inputs == digest_for(&l.dist));
+    if ctx.locked() && !newest {
+        match (existing, fresh) {
+            (None, _) => {
+                return Err(Error::new(format!(
+                    "--locked: {lock_name} has no entry for part [{part}]; run without --locked to write it"
+                )));
+            }
+            (Some(_), None) => {
+                return Err(Error::new(format!(
+                    "--locked: the entry for part [{part}] in {lock_name} is out of date \
+                     (requirements, pins or interpreter changed); run without --locked to update it"
+                )));
+            }
+            _ => {}
+        }
+    }
+
     // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
     if let Some(entry) = fresh.filter(|_| !newest)
         && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
@@ -375,24 +420,8 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         return Ok(());
     }
 
-    let client = if offline {
-        None
-    } else {
-        let config = http::Config::from_env(credentials, allow_insecure)?;
-        Some(http::Client::new(config)?.with_page_cache(http::PageCache {
-            dir: cache.join("pages"),
-            refresh: newest,
-        }))
-    };
-    let finder = Finder::new(
-        client.as_ref(),
-        index_url.as_deref(),
-        find_links.clone(),
-        dir,
-    )
-    .with_cache(cache.join("dists"))
-    .with_eggs(&eggs_dir)
-    .with_allow_hosts(vopts.allow_hosts.clone());
+    let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
+    let finder = finder(client.as_ref());
     let store = Store::new(&cache, client.as_ref());
     let installer = Installer::new(
         &eggs_dir,
@@ -429,8 +458,93 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 env: &env,
                 vopts: &vopts,
                 newest,
+                develop: &develop,
             },
         );
+        installer.close();
+        result
+    })
+}
+
+/// `make` as a closure for any client's lifetime (a `Finder` borrows only its client).
+fn finder_for<F>(make: F) -> F
+where
+    F: for<'c> Fn(Option<&'c http::Client>) -> Finder<'c>,
+{
+    make
+}
+
+/// The HTTP client for the index and find-links (`None` offline).
+fn make_client(
+    offline: bool,
+    credentials: &[http::Credential],
+    allow_insecure: bool,
+    cache: &Path,
+    newest: bool,
+) -> Result<Option<http::Client>> {
+    if offline {
+        return Ok(None);
+    }
+    let config = http::Config::from_env(credentials.to_vec(), allow_insecure)?;
+    Ok(Some(http::Client::new(config)?.with_page_cache(
+        http::PageCache {
+            dir: cache.join("pages"),
+            refresh: newest,
+        },
+    )))
+}
+
+/// Resolves `reqs` from the index (no lock, no pins: a develop folder's build
+/// requirements) and installs them; returns their egg folders.
+fn fetch_requirements(
+    ctx: &Context,
+    installer: &Installer,
+    finder: &Finder,
+    client: Option<&http::Client>,
+    reqs: &[Requirement],
+) -> Result<Vec<PathBuf>> {
+    let no_pins = |_: &str| None;
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| installer.work());
+        }
+        let result = (|| {
+            let cancelled = || ctx.cancelled();
+            let mut resolver = resolve::Resolver::new(
+                finder,
+                installer.store(),
+                client,
+                installer.interp(),
+                installer.builder(),
+                false,
+                &no_pins,
+                reqs.to_vec(),
+            );
+            resolver.cancelled = &cancelled;
+            let chosen = resolver.resolve()?;
+            let dists: Vec<LockedDist> = chosen
+                .into_iter()
+                .map(|c| {
+                    let sha256 = match &c.file.sha256 {
+                        Some(s) => s.clone(),
+                        None => {
+                            installer
+                                .store()
+                                .fetch(&c.file.url, &c.file.filename, None)?
+                                .1
+                        }
+                    };
+                    Ok(LockedDist {
+                        name: c.name,
+                        version: c.version.to_string(),
+                        file: c.file.filename,
+                        url: c.file.url,
+                        sha256,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            installer.finish(&dists)
+        })();
         installer.close();
         result
     })
@@ -458,6 +572,7 @@ struct Inputs<'a> {
     env: &'a str,
     vopts: &'a versions::VersionOptions,
     newest: bool,
+    develop: &'a [develop::DevelopDist],
 }
 
 /// Resolves (unless the lock is current), installs, publishes and writes the lock.
@@ -482,6 +597,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         env,
         vopts,
         newest,
+        develop,
     } = i;
     let part = ctx.part();
     let store = installer.store();
@@ -508,6 +624,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
             );
             resolver.cancelled = &cancelled;
             resolver.decided = &decided;
+            resolver.develop = develop;
             let start = std::time::Instant::now();
             let chosen = resolver.resolve()?;
             ctx.debug(&format!("resolved in {:.0?}", start.elapsed()));
@@ -601,10 +718,22 @@ fn publish(
         }
     }
     order.extend((0..dists.len()).filter(|i| !seen.contains(i)));
-    let paths: Vec<String> = order
+    let mut paths: Vec<String> = order
         .iter()
         .map(|&i| folders[i].display().to_string())
         .collect();
+    // A develop distribution's folder holds its metadata; its code is where its `.pth`
+    // points (docs/develop.md).
+    for &i in &order {
+        if dists[i].url.starts_with("develop:") {
+            for p in zc::pth_paths(&folders[i]) {
+                let p = p.display().to_string();
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+    }
     let eggs: Vec<String> = order
         .iter()
         .map(|&i| format!("{}=={}", dists[i].name, dists[i].version))

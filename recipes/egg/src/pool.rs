@@ -20,6 +20,10 @@ pub(crate) fn egg_folder(
     eggs_dir: &Path,
     builder: &build::Builder,
 ) -> Option<PathBuf> {
+    // A develop distribution: its folder in develop-eggs-directory (made before resolving).
+    if let Some(p) = d.url.strip_prefix("develop:") {
+        return Some(PathBuf::from(p));
+    }
     // Locked offline from an egg found in the eggs folder: that folder.
     if let Some(p) = d.url.strip_prefix("file://") {
         let folder = PathBuf::from(http::percent_decode(p));
@@ -114,6 +118,14 @@ impl<'a> Installer<'a> {
     }
 
     /// The download store the pool fetches through (the resolver uses it too).
+    pub(crate) fn interp(&self) -> &'a interp::Interpreter {
+        self.interp
+    }
+
+    pub(crate) fn builder(&self) -> &'a build::Builder<'a> {
+        self.builder
+    }
+
     pub(crate) fn store(&self) -> &'a Store<'a> {
         self.store
     }

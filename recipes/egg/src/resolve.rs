@@ -19,6 +19,7 @@ use pubgrub::{
 use rbuildout_plugin_api::{Error, Result};
 
 use crate::build::Builder;
+use crate::develop::DevelopDist;
 use crate::http::Client;
 use crate::index::{DistFile, Finder, Kind};
 use crate::interp::Interpreter;
@@ -93,6 +94,8 @@ pub struct Resolver<'a> {
     root: Vec<Requirement>,
     /// Whether the user asked to stop (Ctrl-C).
     pub cancelled: &'a dyn Fn() -> bool,
+    /// The develop distributions: each the one candidate for its name, never the index's.
+    pub develop: &'a [DevelopDist],
     /// Told each version the resolver decides on (with the file it would install), before
     /// its dependencies are asked for: the installer starts on it while resolution goes on.
     pub decided: &'a dyn Fn(&str, &DistFile),
@@ -144,6 +147,7 @@ impl<'a> Resolver<'a> {
             chosen: RefCell::new(HashMap::new()),
             root,
             cancelled: &|| false,
+            develop: &[],
             decided: &|_, _| {},
         }
     }
@@ -223,11 +227,35 @@ impl<'a> Resolver<'a> {
         Ok(rc)
     }
 
+    fn develop_dist(&self, name: &str) -> Option<&DevelopDist> {
+        self.develop.iter().find(|d| d.name == name)
+    }
+
     fn choose(
         &self,
         name: &str,
         range: &Ranges<Version>,
     ) -> std::result::Result<Option<Version>, ResolveError> {
+        // A develop distribution is the only candidate: no index, no pins (docs/develop.md).
+        if let Some(d) = self.develop_dist(name) {
+            if !range.contains(&d.version) {
+                return Ok(None);
+            }
+            let file = DistFile {
+                filename: format!("{}-{} (develop)", d.name, d.version),
+                url: format!("develop:{}", d.folder.display()),
+                sha256: Some(d.inputs.clone()),
+                requires_python: d.metadata.requires_python.clone(),
+                yanked: false,
+                metadata: None,
+                version: d.version.clone(),
+                kind: Kind::Sdist,
+            };
+            self.chosen
+                .borrow_mut()
+                .insert((name.to_owned(), d.version.clone()), file);
+            return Ok(Some(d.version.clone()));
+        }
         let cands = self.candidates(name)?;
         let pin = self.pin(name)?;
         let singleton = range.as_singleton().is_some()
@@ -270,6 +298,9 @@ impl<'a> Resolver<'a> {
         if let Some(m) = self.metadata.borrow().get(&key) {
             return Ok(m.clone());
         }
+        if let Some(d) = self.develop_dist(name) {
+            return Ok(Rc::new(d.metadata.clone()));
+        }
         let file =
             self.chosen.borrow().get(&key).cloned().ok_or_else(|| {
                 Error::new(format!("internal: no file chosen for {name} {version}"))
@@ -290,6 +321,7 @@ impl<'a> Resolver<'a> {
                 _ => None,
             })
             .filter(|n| !self.candidates.borrow().contains_key(*n))
+            .filter(|n| self.develop_dist(n).is_none())
             .collect();
         if names.len() > 1 {
             let finder = self.finder;

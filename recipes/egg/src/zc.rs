@@ -391,7 +391,7 @@ fn console_scripts_of(folder: &Path) -> Vec<EntryPoint> {
 
 /// The folders the `.pth` files of `folder` add (as zc.buildout reads them: no `import`
 /// lines, relative to the folder).
-fn pth_paths(folder: &Path) -> Vec<PathBuf> {
+pub(crate) fn pth_paths(folder: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(folder) else {
         return Vec::new();
     };
@@ -811,7 +811,12 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
     let interp = crate::interp::query(&settings.python, &settings.cache)?;
     let python = interp.executable.clone();
     let roots = crate::requirements(options.get("eggs").unwrap_or(ctx.part()), &[])?;
-    let ws = zc_order(ws, &roots, &interp.markers);
+    // zc.recipe.egg's `sort_working_set`: what is not in the eggs folder goes last, as
+    // zc.buildout 6's develop distributions (installed into develop-eggs) do.
+    let (mut ws, develop): (Vec<Dist>, Vec<Dist>) = zc_order(ws, &roots, &interp.markers)
+        .into_iter()
+        .partition(|d| !crate::develop::is_develop(&d.folder));
+    ws.extend(develop);
     publish_compat(options, ctx, &python, &plan)?;
     let Some(scripts) = &plan.scripts else {
         return Ok(());
@@ -878,13 +883,29 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
     }));
 
     let mut wanted: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    let script_init = framed(
-        &match (&*plan.initialization, &*plan.script_initialization) {
-            (i, "") => i.to_owned(),
-            ("", s) => s.to_owned(),
-            (i, s) => format!("{i}\n{s}"),
-        },
-    );
+    // A develop distribution whose `.pth` runs code (an `import` line, as setuptools'
+    // editable finders do): its folder is processed as a site folder first.
+    let mut initialization = String::new();
+    for dist in &ws {
+        if crate::develop::runs_code(&dist.folder) {
+            initialization.push_str(&format!(
+                "import site\nsite.addsitedir({})\n",
+                py_repr(utf8(&realpath(&dist.folder))?)
+            ));
+        }
+    }
+    let initialization = if initialization.is_empty() {
+        plan.initialization.clone()
+    } else {
+        format!("{initialization}{}", plan.initialization)
+            .trim_end()
+            .to_owned()
+    };
+    let script_init = framed(&match (&*initialization, &*plan.script_initialization) {
+        (i, "") => i.to_owned(),
+        ("", s) => s.to_owned(),
+        (i, s) => format!("{i}\n{s}"),
+    });
     for entry in &entries {
         let file = match scripts {
             Some(map) => match map.get(&entry.name) {
@@ -926,7 +947,7 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
     if let Some(name) = &plan.interpreter {
         let script = plan.bin.join(name);
         let (spath, setup) = path_and_setup(utf8(&script)?, &path, plan.relative_to.as_deref())?;
-        let text = interpreter_script(&python, &spath, &setup, &framed(&plan.initialization));
+        let text = interpreter_script(&python, &spath, &setup, &framed(&initialization));
         wanted.insert(name.clone(), (text, true));
     }
     write(ctx, &plan.bin, wanted)

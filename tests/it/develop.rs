@@ -1,0 +1,546 @@
+//! `buildout:develop` (docs/develop.md): Python source folders the tests write, built through
+//! their PEP 517 backend's PEP 660 hooks by the real python3 (a backend of the tests' own in
+//! the tree, the same backend served from the local index for an isolated build, and
+//! setuptools where a working one is at hand), their scripts made by zc.recipe.egg and run,
+//! their dependencies from the local index, and rebuilt only when their metadata inputs
+//! change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rbuildout_tests::pyindex::{Index, Package};
+use rbuildout_tests::{Instance, run_bounded};
+
+/// A PEP 517 backend with the PEP 660 hooks, reading `[project]` (name, version,
+/// dependencies, optional-dependencies, scripts) from `pyproject.toml`; the editable wheel's
+/// `.pth` names the source folder (or its `src/`). Each hook call is appended to
+/// `backend-calls.log` in the source folder; `FAIL` in the project's description makes the
+/// build fail.
+const BACKEND: &str = r#"
+import base64, hashlib, os, zipfile
+try:
+    import tomllib
+except ImportError:
+    import tomli as tomllib
+
+def _log(what):
+    with open("backend-calls.log", "a") as f:
+        f.write(what + "\n")
+
+def _project():
+    with open("pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]
+
+def _files(p):
+    dist = p["name"].replace("-", "_") + "-" + p["version"]
+    info = dist + ".dist-info"
+    lines = ["Metadata-Version: 2.1", "Name: " + p["name"], "Version: " + p["version"]]
+    for d in p.get("dependencies", []):
+        lines.append("Requires-Dist: " + d)
+    for extra, deps in p.get("optional-dependencies", {}).items():
+        lines.append("Provides-Extra: " + extra)
+        for d in deps:
+            lines.append('Requires-Dist: %s ; extra == "%s"' % (d, extra))
+    root = os.path.abspath("src") if os.path.isdir("src") else os.path.abspath(".")
+    files = {
+        info + "/METADATA": "\n".join(lines) + "\n",
+        info + "/WHEEL": "Wheel-Version: 1.0\nGenerator: tiny\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    if "FINDER" in p.get("description", ""):
+        # As setuptools' strict editable installs: a module the .pth imports puts the code
+        # on the path.
+        files["_tiny_finder.py"] = "import sys\nsys.path.append(%r)\n" % root
+        files["__editable__." + dist + ".pth"] = "import _tiny_finder\n"
+    else:
+        files["__editable__." + dist + ".pth"] = root + "\n"
+    scripts = p.get("scripts", {})
+    if scripts:
+        files[info + "/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            "%s = %s\n" % kv for kv in sorted(scripts.items()))
+    return dist, info, files
+
+def get_requires_for_build_editable(config_settings=None):
+    _log("get_requires_for_build_editable")
+    return []
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    _log("build_editable")
+    p = _project()
+    if "FAIL" in p.get("description", ""):
+        raise RuntimeError("this project cannot be built: " + p["description"])
+    dist, info, files = _files(p)
+    name = dist + "-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        for path, text in files.items():
+            data = text.encode()
+            z.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append("%s,sha256=%s,%d" % (path, digest.decode(), len(data)))
+        record.append(info + "/RECORD,,")
+        z.writestr(info + "/RECORD", "\n".join(record) + "\n")
+    return name
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("only editable builds")
+
+def build_sdist(sdist_directory, config_settings=None):
+    raise RuntimeError("only editable builds")
+"#;
+
+/// `helper` (its `NAME`), and `greet` 9.0: a higher version of the develop project's name,
+/// which must never be used.
+fn index_packages() -> Vec<Package> {
+    vec![
+        Package::new("helper", "1.0").module("helper.py", "NAME = 'helper-1.0'\n"),
+        Package::new("greet", "9.0")
+            .module(
+                "greet.py",
+                "def main():\n    print('greet from the index')\n",
+            )
+            .entry_point("console_scripts", "greet", "greet:main"),
+    ]
+}
+
+/// Writes the project `greet` (version `version`) in `dir`, built by `build_system` (the
+/// `[build-system]` table's body).
+fn write_greet(inst: &Instance, dir: &str, version: &str, build_system: &str) {
+    inst.write(
+        &format!("{dir}/pyproject.toml"),
+        &format!(
+            "[build-system]\n{build_system}\n\n[project]\nname = \"greet\"\nversion = \"{version}\"\n\
+             dependencies = [\"helper\"]\n\n[project.scripts]\ngreet = \"greet:main\"\n"
+        ),
+    );
+    inst.write(
+        &format!("{dir}/greet.py"),
+        "import helper\n\ndef main():\n    print('greet', helper.NAME)\n",
+    );
+}
+
+/// The in-tree backend: `backend-path` names a folder of the project.
+const IN_TREE: &str = "requires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]";
+
+/// An instance whose config is a `buildout.cfg` (written by the test).
+fn cfg_instance() -> Instance {
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst
+}
+
+/// Runs `bin/<script>` of `dir` (zc_egg's runner).
+fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
+    crate::zc_egg::run_script(dir, &format!("bin/{script}"), args)
+}
+
+/// The version of `greet` that `importlib.metadata` finds through `bin/py`.
+fn greet_version(inst: &Instance) -> String {
+    let code = "import importlib.metadata as m; print(m.version('greet'))";
+    run_script(inst.dir(), "py", &["-c", code])
+}
+
+fn builds(inst: &Instance, dir: &str) -> usize {
+    inst.log(&format!("{dir}/backend-calls.log"))
+        .iter()
+        .filter(|l| *l == "build_editable")
+        .count()
+}
+
+#[test]
+fn a_develop_folder_gets_its_scripts_its_dependencies_from_the_index_and_stays_editable() {
+    let index = Index::serve(&index_packages());
+    let inst = cfg_instance();
+    write_greet(&inst, "src/greet", "1.0", IN_TREE);
+    inst.write("src/greet/_backend/tinyback.py", BACKEND);
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = src/* nothing/*\nparts = app\nindex = {}\n\
+             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+            index.url()
+        ),
+    );
+    let r = inst.ok(&[]);
+    assert!(
+        r.stderr
+            .contains("couldn't develop `nothing/*` (buildout:develop): it matches nothing"),
+        "{}",
+        r.stderr
+    );
+    // The develop project, not the index's greet 9.0; helper from the index.
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert!(
+        !index.requests().iter().any(|r| r.contains("greet")),
+        "the index was asked for the develop project: {:?}",
+        index.requests()
+    );
+    assert_eq!(greet_version(&inst), "1.0\n");
+    assert!(inst.path("develop-eggs/greet").is_dir());
+    let lock = inst.read("buildout.lock");
+    assert!(lock.contains("url = \"develop:"), "{lock}");
+    assert_eq!(builds(&inst, "src/greet"), 1);
+
+    // Editable: a change to the code is live without a run.
+    inst.write(
+        "src/greet/greet.py",
+        "def main():\n    print('greet edited')\n",
+    );
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet edited\n");
+
+    // A run with no change builds nothing.
+    inst.ok(&[]);
+    assert_eq!(builds(&inst, "src/greet"), 1, "a no-op run ran the backend");
+
+    // A change to pyproject.toml builds again.
+    write_greet(&inst, "src/greet", "1.1", IN_TREE);
+    inst.ok(&[]);
+    assert_eq!(builds(&inst, "src/greet"), 2);
+    assert_eq!(greet_version(&inst), "1.1\n");
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+}
+
+#[test]
+fn a_pth_that_imports_a_finder_works_in_scripts_and_the_interpreter() {
+    let index = Index::serve(&index_packages());
+    let inst = cfg_instance();
+    write_greet(&inst, "greet", "1.0", IN_TREE);
+    inst.write("greet/_backend/tinyback.py", BACKEND);
+    let text = inst.read("greet/pyproject.toml").replace(
+        "name = \"greet\"",
+        "name = \"greet\"\ndescription = \"FINDER\"",
+    );
+    inst.write("greet/pyproject.toml", &text);
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = greet\nparts = app\nindex = {}\n\
+             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+            index.url()
+        ),
+    );
+    inst.ok(&[]);
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert_eq!(
+        run_script(inst.dir(), "py", &["-c", "import greet; greet.main()"]),
+        "greet helper-1.0\n"
+    );
+}
+
+#[test]
+fn a_backend_the_interpreter_lacks_comes_from_the_index_into_an_isolated_build() {
+    let mut packages = index_packages();
+    packages.push(Package::new("tinyback", "1.0").module("tinyback.py", BACKEND));
+    let index = Index::serve(&packages);
+    let inst = Instance::new(&format!(
+        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
+         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"greet\"\n",
+        index.url()
+    ));
+    write_greet(
+        &inst,
+        "greet",
+        "1.0",
+        "requires = [\"tinyback>=1\"]\nbuild-backend = \"tinyback\"",
+    );
+    inst.ok(&[]);
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert!(
+        index.requests().iter().any(|r| r.contains("tinyback")),
+        "{:?}",
+        index.requests()
+    );
+    let eggs: Vec<String> = std::fs::read_dir(inst.path("eggs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        eggs.iter().any(|e| e.starts_with("tinyback-1.0")),
+        "{eggs:?}"
+    );
+    assert_eq!(builds(&inst, "greet"), 1);
+}
+
+#[test]
+fn a_failing_backend_fails_the_run_naming_the_folder_and_a_folder_without_a_project_is_a_config_error()
+ {
+    let index = Index::serve(&index_packages());
+    let inst = Instance::new(&format!(
+        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
+         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"greet\"\n",
+        index.url()
+    ));
+    write_greet(&inst, "greet", "1.0", IN_TREE);
+    inst.write("greet/_backend/tinyback.py", BACKEND);
+    let text = inst.read("greet/pyproject.toml").replace(
+        "name = \"greet\"",
+        "name = \"greet\"\ndescription = \"FAIL on purpose\"",
+    );
+    inst.write("greet/pyproject.toml", &text);
+    let r = inst.fails(&[], 1);
+    let folder = inst.path("greet");
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot develop {}: its build backend `tinyback` failed",
+            folder.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("this project cannot be built: FAIL on purpose"),
+        "{}",
+        r.stderr
+    );
+
+    inst.write("empty/README", "no project here\n");
+    inst.config("[buildout]\ndevelop = [\"empty\"]\nparts = []\n");
+    let r = inst.fails(&[], 2);
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "error: buildout:develop: {} is not a Python project: it has none of \
+             pyproject.toml, setup.py, setup.cfg",
+            inst.path("empty").display()
+        )
+    );
+}
+
+/// A python whose setuptools can build editable wheels by itself (setuptools >= 70.1, which
+/// has `bdist_wheel`): the zc.buildout venv's (`RBUILDOUT_ZC_BUILDOUT`). `None` (the test
+/// is skipped, with a note) when there is none, unless `RBUILDOUT_REQUIRE_ORACLE` is set.
+#[allow(clippy::print_stderr)] // a skipped test must show in the test's output
+fn setuptools_python() -> Option<PathBuf> {
+    match std::env::var_os("RBUILDOUT_ZC_BUILDOUT") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            assert!(
+                std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
+                "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT is not set"
+            );
+            eprintln!("skipped: set RBUILDOUT_ZC_BUILDOUT to a python with setuptools >= 70.1");
+            None
+        }
+    }
+}
+
+/// The setuptools project `greet` with `setup.py` (and, with `pyproject`, a
+/// `pyproject.toml` naming setuptools).
+fn write_setuptools_greet(inst: &Instance, dir: &str, pyproject: bool) {
+    inst.write(
+        &format!("{dir}/setup.py"),
+        "from setuptools import setup\nsetup(name='greet', version='1.0', py_modules=['greet'],\n      \
+         install_requires=['helper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
+    );
+    if pyproject {
+        inst.write(
+            &format!("{dir}/pyproject.toml"),
+            "[build-system]\nrequires = [\"setuptools>=64\"]\nbuild-backend = \"setuptools.build_meta\"\n",
+        );
+    }
+    inst.write(
+        &format!("{dir}/greet.py"),
+        "import helper\n\ndef main():\n    print('greet', helper.NAME)\n",
+    );
+}
+
+/// The distribution `dist_info` (a folder of `site`) packed as a wheel: the files its
+/// RECORD lists inside `site`, without compiled files, with a RECORD of its own.
+fn pack_installed(site: &Path, dist_info: &str) -> Vec<u8> {
+    let script = r#"
+import base64, hashlib, io, os, sys, zipfile
+site, info = sys.argv[1], sys.argv[2]
+out = io.BytesIO()
+record = []
+with zipfile.ZipFile(out, "w") as z:
+    for line in open(os.path.join(site, info, "RECORD")):
+        path = line.rsplit(",", 2)[0]
+        if path.startswith("..") or "__pycache__" in path or path.endswith(("/RECORD", ".pyc")):
+            continue
+        data = open(os.path.join(site, path), "rb").read()
+        z.writestr(path, data)
+        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (path, h, len(data)))
+    record.append(info + "/RECORD,,")
+    z.writestr(info + "/RECORD", "\n".join(record) + "\n")
+sys.stdout.buffer.write(out.getvalue())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(site)
+        .arg(dist_info)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn setuptools_projects_with_setup_py_and_pyproject_toml_are_developed() {
+    let Some(python) = setuptools_python() else {
+        return;
+    };
+    let index = Index::serve(&index_packages());
+    let inst = cfg_instance();
+    write_setuptools_greet(&inst, "legacy", false);
+    write_setuptools_greet(&inst, "modern", true);
+    inst.write(
+        "modern/setup.py",
+        &inst
+            .read("modern/setup.py")
+            .replace("'greet'", "'greet2'")
+            .replace("'greet = greet:main'", "'greet2 = greet:main'"),
+    );
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = legacy modern\nparts = app\nindex = {}\npython = {}\n\
+             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\n    greet2\n",
+            index.url(),
+            python.display()
+        ),
+    );
+    inst.ok(&[]);
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert_eq!(run_script(inst.dir(), "greet2", &[]), "greet helper-1.0\n");
+    inst.write("legacy/greet.py", "def main():\n    print('edited')\n");
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "edited\n");
+}
+
+#[test]
+fn setuptools_from_the_index_builds_where_the_interpreter_cannot() {
+    let Some(zc_python) = setuptools_python() else {
+        return;
+    };
+    // A venv without setuptools: its python has no backend at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    run_bounded(
+        Command::new("python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+        "python3 -m venv",
+    );
+    let site = run_bounded(
+        Command::new(&zc_python).args([
+            "-c",
+            "import setuptools, os, sys; sys.stdout.write(os.path.dirname(os.path.dirname(setuptools.__file__)))",
+        ]),
+        "find setuptools",
+    );
+    let version = run_bounded(
+        Command::new(&zc_python).args([
+            "-c",
+            "import setuptools, sys; sys.stdout.write(setuptools.__version__)",
+        ]),
+        "setuptools version",
+    );
+    let info = format!("setuptools-{version}.dist-info");
+    let wheel = pack_installed(Path::new(&site), &info);
+    let mut packages = index_packages();
+    packages.push(Package::new("setuptools", &version).wheel_override(wheel));
+    let index = Index::serve(&packages);
+    let inst = cfg_instance();
+    write_setuptools_greet(&inst, "greet", true);
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = greet\nparts = app\nindex = {}\npython = {}\n\
+             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\n",
+            index.url(),
+            venv.join("bin/python").display()
+        ),
+    );
+    inst.ok(&[]);
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert!(
+        index.requests().iter().any(|r| r.contains("setuptools")),
+        "{:?}",
+        index.requests()
+    );
+}
+
+/// `bin/<script>` as zc_egg's comparison normalises it, and the develop distribution's
+/// entries, `develop` (each tool's lines for it), made `<develop>`: zc.buildout 6 puts
+/// `develop-eggs` itself (where pip put the editable wheel), rbuildout `develop-eggs/<name>`
+/// and the source folder its `.pth` names (docs/develop.md).
+fn normalized(dir: &Path, eggs: &Path, script: &str, develop: &str) -> String {
+    rbuildout_tests::normalized_script(dir, eggs, script).replace(develop, "  <develop>,\n")
+}
+
+#[test]
+fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
+    let Some(python) = setuptools_python() else {
+        return;
+    };
+    let index = Index::serve(&index_packages());
+    let cfg = format!(
+        "[buildout]\ndevelop = .\nparts = app\nindex = {}\nnewest = false\n\
+         \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+        index.url()
+    );
+    let project = |dir: &Path| {
+        std::fs::write(dir.join("buildout.cfg"), &cfg).unwrap();
+        std::fs::create_dir(dir.join(".home")).unwrap();
+        std::fs::write(
+            dir.join("setup.py"),
+            "from setuptools import setup\nsetup(name='greet', version='1.0', py_modules=['greet'],\n      \
+             install_requires=['helper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("greet.py"),
+            "import helper\n\ndef main():\n    print('greet', helper.NAME)\n",
+        )
+        .unwrap();
+    };
+    let zc_tmp = tempfile::tempdir().unwrap();
+    let zc_dir = zc_tmp.path().canonicalize().unwrap();
+    project(&zc_dir);
+    let zc_log = rbuildout_tests::zc_buildout(&python, &zc_dir, &[]);
+    let rb_tmp = tempfile::tempdir().unwrap();
+    let rb_dir = rb_tmp.path().canonicalize().unwrap();
+    project(&rb_dir);
+    let rb_log = run_bounded(
+        Command::new(rbuildout_tests::rbuildout_bin())
+            .current_dir(&rb_dir)
+            .env("HOME", rb_dir.join(".home"))
+            .env("RBUILDOUT_PLUGIN_PATH", rbuildout_tests::target_dir())
+            .env_remove("RBUILDOUT_HOME")
+            .args(["-U", "-c", "buildout.cfg"])
+            .arg(format!("buildout:python={}", python.display())),
+        "rbuildout",
+    );
+    for script in ["greet", "py"] {
+        let zc = normalized(
+            &zc_dir,
+            &zc_dir.join("eggs/v5"),
+            script,
+            "  '${DIR}/develop-eggs',\n",
+        );
+        let rb = normalized(
+            &rb_dir,
+            &rb_dir.join("eggs"),
+            script,
+            "  '${DIR}/develop-eggs/greet',\n  '${DIR}',\n",
+        );
+        assert!(rb.contains("<develop>"), "{rb}");
+        assert_eq!(
+            rb, zc,
+            "bin/{script} differs\nzc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
+        );
+        let args: &[&str] = if script == "py" {
+            &["-c", "import greet; greet.main()"]
+        } else {
+            &[]
+        };
+        // zc.buildout's do not run: setuptools' default editable install of a flat
+        // project is a finder its `.pth` imports, and nothing reads that `.pth`.
+        assert_eq!(run_script(&rb_dir, script, args), "greet helper-1.0\n");
+    }
+}
