@@ -93,13 +93,15 @@ fn allow_hosts_ignores_pages_and_links_on_other_hosts() {
     assert!(!files.requests().is_empty());
 }
 
+/// `Beta.Lib` is named as zc.buildout prints it (its project name, not `beta-lib`), and sorts
+/// before `alpha` as zc.buildout sorts (by the text).
 fn alpha_beta() -> Vec<Package> {
     vec![
         Package::new("alpha", "1.0")
-            .requires("beta>=2")
+            .requires("Beta.Lib>=2")
             .module("alpha/__init__.py", "X = 1\n"),
-        Package::new("beta", "2.0"),
-        Package::new("beta", "2.1b1"),
+        Package::new("Beta.Lib", "2.0"),
+        Package::new("Beta.Lib", "2.1b1"),
         Package::new("gamma", "1.5"),
     ]
 }
@@ -117,7 +119,7 @@ fn versions_cfg(index: &str) -> String {
 
 const PICKED: &str = "Versions had to be automatically picked.\n\
                       The following part definition lists the versions picked:\n\
-                      [versions]\nalpha = 1.0\nbeta = 2.0\n";
+                      [versions]\nBeta.Lib = 2.0\nalpha = 1.0\n";
 
 #[test]
 fn show_picked_versions_and_update_versions_file() {
@@ -133,7 +135,7 @@ fn show_picked_versions_and_update_versions_file() {
         "{out}"
     );
     // No date stamp: the file is the same whenever it is written.
-    let after = "[versions]\n\nalpha = 1.0\nbeta = 2.0\n";
+    let after = "[versions]\n\nBeta.Lib = 2.0\nalpha = 1.0\n";
     assert_eq!(inst.read("versions.cfg"), after);
     // Pinned now (the config extends the file): nothing picked, nothing shown or added.
     let run = inst.ok(&["-c", "buildout.cfg"]);
@@ -154,12 +156,12 @@ fn show_picked_versions_and_update_versions_file() {
     inst.ok(&["-c", "buildout.cfg"]);
     assert_eq!(
         inst.read("picked.cfg"),
-        "[versions]\nalpha = 1.0\nbeta = 2.0\n"
+        "[versions]\nBeta.Lib = 2.0\nalpha = 1.0\n"
     );
     inst.ok(&["-c", "buildout.cfg"]);
     assert_eq!(
         inst.read("picked.cfg"),
-        "[versions]\nalpha = 1.0\nbeta = 2.0\n"
+        "[versions]\nBeta.Lib = 2.0\nalpha = 1.0\n"
     );
 }
 
@@ -270,7 +272,7 @@ fn picked_versions_match_zc_buildout() {
     }
     assert_eq!(
         versions_file(&pair.rb_dir),
-        "[versions]\n\nalpha = 1.0\nbeta = 2.0\n"
+        "[versions]\n\nBeta.Lib = 2.0\nalpha = 1.0\n"
     );
 }
 
@@ -443,7 +445,7 @@ fn a_requirement_with_one_equals_is_not_picked() {
     ));
     let run = inst.fails(&[], 1);
     assert!(
-        run.stderr.contains("alpha = 1.0\nbeta = 2.0"),
+        run.stderr.contains("alpha = 1.0\nbeta-lib = 2.0"),
         "{}",
         run.stderr
     );

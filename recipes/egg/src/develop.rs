@@ -526,6 +526,12 @@ pub fn is_develop(folder: &Path) -> bool {
     folder.join(RECORD).is_file()
 }
 
+/// The source folder of the develop distribution in `folder`, if it is one.
+pub fn source_of(folder: &Path) -> Option<PathBuf> {
+    let record: Record = serde_json::from_slice(&std::fs::read(folder.join(RECORD)).ok()?).ok()?;
+    Some(record.source)
+}
+
 /// Whether `folder` is a develop distribution whose `.pth` files run code (`import` lines).
 pub fn runs_code(folder: &Path) -> bool {
     if !is_develop(folder) {

@@ -358,11 +358,26 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         fetch: &fetch,
     }
     .prepare(ctx, &ctx.buildout().develop().folders)?;
+    // The pins by normalised name, as zc.buildout reads `[versions]` (`Zope.Interface =`
+    // pins `zope-interface`); a host that cannot list a section's names is asked for the
+    // usual spellings instead.
+    let pins_by_name: Option<std::collections::HashMap<String, String>> =
+        ctx.option_names(&versions_section).map(|names| {
+            names
+                .into_iter()
+                .filter_map(|n| Some((util::normalize(&n)?, n)))
+                .collect()
+        });
     let pin_of = |name: &str| -> Option<String> {
-        pin_spellings(name)
-            .iter()
-            .find_map(|n| ctx.option(&versions_section, n))
-            .filter(|v| !v.trim().is_empty())
+        match &pins_by_name {
+            Some(pins) => pins
+                .get(name)
+                .and_then(|n| ctx.option(&versions_section, n)),
+            None => pin_spellings(name)
+                .iter()
+                .find_map(|n| ctx.option(&versions_section, n)),
+        }
+        .filter(|v| !v.trim().is_empty())
     };
     // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
     let exact = versions::exact_roots(&reqs);
@@ -412,7 +427,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     {
         check_picked(allow_picked, &entry.dist, &fixed, &versions_section)?;
         publish(ctx, &reqs, &entry.dist, &folders)?;
-        vopts.report(ctx, &entry.dist, &fixed)?;
+        vopts.report(ctx, &entry.dist, &folders, &fixed)?;
         // A lock that held credentials loses them on disk too, even when nothing changed.
         if lock.scrubbed && !ctx.locked() {
             lockfile::store(&lock_path, part, entry)?;
@@ -659,7 +674,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
     let folders = installer.finish(&dists)?;
 
     publish(ctx, reqs, &dists, &folders)?;
-    vopts.report(ctx, &dists, fixed)?;
+    vopts.report(ctx, &dists, &folders, fixed)?;
 
     if !ctx.locked() {
         let entry = PartLock {

@@ -102,15 +102,24 @@ impl VersionOptions {
         &self,
         ctx: &Context,
         dists: &[LockedDist],
+        folders: &[PathBuf],
         pin_of: &dyn Fn(&str) -> Option<String>,
     ) -> Result<()> {
         if !self.show_picked && self.update_file.is_none() {
             return Ok(());
         }
+        // Named as the distribution names itself (`zope.interface`), as zc.buildout prints
+        // a project name, not the normalised one the lock keys it by.
+        let names: Vec<String> = dists
+            .iter()
+            .zip(folders)
+            .map(|(d, folder)| project_name(folder).unwrap_or_else(|| d.name.clone()))
+            .collect();
         let mut picked: Vec<(&str, &str)> = dists
             .iter()
-            .filter(|d| pin_of(&d.name).is_none())
-            .map(|d| (d.name.as_str(), d.version.as_str()))
+            .zip(&names)
+            .filter(|(d, _)| pin_of(&d.name).is_none())
+            .map(|(d, name)| (name.as_str(), d.version.as_str()))
             .collect();
         picked.sort();
         if picked.is_empty() {
@@ -138,6 +147,14 @@ impl VersionOptions {
         }
         Ok(())
     }
+}
+
+/// The `Name` of the distribution installed in `folder`, from its `METADATA`.
+fn project_name(folder: &Path) -> Option<String> {
+    let info = crate::zc::dist_info(folder)?;
+    let text = std::fs::read_to_string(info.join("METADATA")).ok()?;
+    let name = crate::metadata::parse(&text).name;
+    (!name.is_empty()).then_some(name)
 }
 
 /// `[versions]` and one `name = version` line per pick.

@@ -62,7 +62,7 @@ fn working_set(options: &Options, ctx: &Context) -> Result<Vec<Dist>> {
 }
 
 /// The distribution's `.dist-info` folder in its egg folder.
-fn dist_info(folder: &Path) -> Option<PathBuf> {
+pub(crate) fn dist_info(folder: &Path) -> Option<PathBuf> {
     let mut infos: Vec<PathBuf> = fs::read_dir(folder)
         .ok()?
         .flatten()
@@ -795,6 +795,36 @@ impl Plan {
     }
 }
 
+/// zc.recipe.egg's `sort_working_set`: what is not in the eggs folder goes last, as
+/// zc.buildout 6's develop distributions (installed into develop-eggs) do.
+fn develop_last(ws: Vec<Dist>) -> Vec<Dist> {
+    let (mut ws, develop): (Vec<Dist>, Vec<Dist>) = ws
+        .into_iter()
+        .partition(|d| !crate::develop::is_develop(&d.folder));
+    ws.extend(develop);
+    ws
+}
+
+/// `initialization` after the code that makes the develop distributions of `ws` whose
+/// `.pth` runs code (an `import` line, as setuptools' editable finders have) work: each such
+/// folder processed as a site folder first.
+fn with_site_folders(ws: &[Dist], initialization: &str) -> Result<String> {
+    let mut code = String::new();
+    for dist in ws {
+        if crate::develop::runs_code(&dist.folder) {
+            code.push_str(&format!(
+                "import site\nsite.addsitedir({})\n",
+                py_repr(utf8(&realpath(&dist.folder))?)
+            ));
+        }
+    }
+    Ok(if code.is_empty() {
+        initialization.to_owned()
+    } else {
+        format!("{code}{initialization}").trim_end().to_owned()
+    })
+}
+
 /// `initialization` as zc.buildout puts it in a script: between blank lines, or nothing.
 fn framed(code: &str) -> String {
     if code.is_empty() {
@@ -811,12 +841,7 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
     let interp = crate::interp::query(&settings.python, &settings.cache)?;
     let python = interp.executable.clone();
     let roots = crate::requirements(options.get("eggs").unwrap_or(ctx.part()), &[])?;
-    // zc.recipe.egg's `sort_working_set`: what is not in the eggs folder goes last, as
-    // zc.buildout 6's develop distributions (installed into develop-eggs) do.
-    let (mut ws, develop): (Vec<Dist>, Vec<Dist>) = zc_order(ws, &roots, &interp.markers)
-        .into_iter()
-        .partition(|d| !crate::develop::is_develop(&d.folder));
-    ws.extend(develop);
+    let ws = develop_last(zc_order(ws, &roots, &interp.markers));
     publish_compat(options, ctx, &python, &plan)?;
     let Some(scripts) = &plan.scripts else {
         return Ok(());
@@ -883,24 +908,7 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
     }));
 
     let mut wanted: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    // A develop distribution whose `.pth` runs code (an `import` line, as setuptools'
-    // editable finders do): its folder is processed as a site folder first.
-    let mut initialization = String::new();
-    for dist in &ws {
-        if crate::develop::runs_code(&dist.folder) {
-            initialization.push_str(&format!(
-                "import site\nsite.addsitedir({})\n",
-                py_repr(utf8(&realpath(&dist.folder))?)
-            ));
-        }
-    }
-    let initialization = if initialization.is_empty() {
-        plan.initialization.clone()
-    } else {
-        format!("{initialization}{}", plan.initialization)
-            .trim_end()
-            .to_owned()
-    };
+    let initialization = with_site_folders(&ws, &plan.initialization)?;
     let script_init = framed(&match (&*initialization, &*plan.script_initialization) {
         (i, "") => i.to_owned(),
         ("", s) => s.to_owned(),

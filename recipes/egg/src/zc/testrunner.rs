@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, files};
 
 use super::{
-    Dist, EntryPoint, Flavour, Plan, console_script, dist_info, framed, path_and_setup, pth_paths,
-    publish_compat, py_repr, realpath, utf8, with_options, working_set, write, zc_order,
+    Dist, EntryPoint, Flavour, Plan, console_script, develop_last, dist_info, framed,
+    path_and_setup, pth_paths, publish_compat, py_repr, realpath, utf8, with_options,
+    with_site_folders, working_set, write, zc_order,
 };
 
 /// `zc.recipe.testrunner` (`default`).
@@ -65,7 +66,7 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
     let interp = crate::interp::query(&settings.python, &settings.cache)?;
     let python = interp.executable.clone();
     let roots = crate::requirements(&with_runner, &[])?;
-    let ws = zc_order(ws, &roots, &interp.markers);
+    let ws = develop_last(zc_order(ws, &roots, &interp.markers));
     publish_compat(options, ctx, &python, &plan)?;
     // zc.recipe.testrunner replaces `script` with the script's path; an output may only add
     // a name, so a part that sets `script` keeps its own value (docs/zc-recipes.md).
@@ -140,6 +141,7 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
         }
     }
     initialization.push_str(options.get("initialization").unwrap_or("").trim());
+    let initialization = with_site_folders(&ws, &initialization)?;
 
     let defaults = options.get("defaults").unwrap_or("").trim();
     let mut arguments = if defaults.is_empty() {
@@ -193,10 +195,14 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
     )
 }
 
-/// Where a distribution's code is, as zc.recipe.testrunner finds it: for an editable
-/// (develop) distribution, the folders its `.pth` files name, else its project folder;
+/// Where a distribution's code is, as zc.recipe.testrunner finds it: for a develop or
+/// another editable distribution, the folders its `.pth` files name, else its project folder;
 /// for any other, the folder it is installed in.
 fn locations(dist: &Dist) -> Vec<PathBuf> {
+    if let Some(source) = crate::develop::source_of(&dist.folder) {
+        let pths = pth_paths(&dist.folder);
+        return if pths.is_empty() { vec![source] } else { pths };
+    }
     let editable_root = dist_info(&dist.folder)
         .and_then(|info| fs::read_to_string(info.join("direct_url.json")).ok())
         .and_then(|text| editable_project(&text));
