@@ -198,3 +198,75 @@ fn zc_recipe_testrunner_writes_the_script_zc_buildout_writes() {
         assert_eq!((rb_code, zc_code), (0, 0), "{rb_out}\n{zc_out}");
     }
 }
+
+/// `examples/buildout-project` itself, copied and run against the local index (`PIP_INDEX_URL`):
+/// the develop project's script, its tests, the rendered config, the command's folder, the
+/// renamed script; a change to its code is live without a run; a second run changes nothing.
+#[test]
+fn the_buildout_project_example_runs() {
+    let Some(python) = oracle("examples/buildout-project (it needs zope.testrunner)") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap().join("project");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(rbuildout_tests::repo_root().join("examples/buildout-project"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let rbuildout = || {
+        run_bounded(
+            Command::new(rbuildout_bin())
+                .current_dir(&dir)
+                .env("HOME", dir.join(".home"))
+                .env("RBUILDOUT_HOME", dir.join(".home"))
+                .env("PIP_INDEX_URL", index.url())
+                .env("RBUILDOUT_PLUGIN_PATH", target_dir())
+                .args(["-U", "-c", "buildout.cfg"]),
+            "rbuildout",
+        )
+    };
+    let first = rbuildout();
+    let greeter = |script: &str| {
+        let out = Command::new(dir.join("bin").join(script))
+            .output()
+            .unwrap_or_else(|e| panic!("run bin/{script}: {e}"));
+        assert!(out.status.success(), "bin/{script}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        greeter("greeter"),
+        "hello from a buildout project\n",
+        "{first}"
+    );
+    assert_eq!(
+        greeter("greeter-admin"),
+        "hello from a buildout project (admin)\n"
+    );
+    let (code, out) = run_tests(&dir, "test");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Ran 3 tests with 0 failures, 0 errors"),
+        "{out}"
+    );
+    let ini = std::fs::read_to_string(dir.join("etc/greeter.ini")).unwrap();
+    assert!(
+        ini.contains(&format!("logs = {}", dir.join("var/log").display())),
+        "{ini}"
+    );
+    assert!(dir.join("var/log").is_dir());
+
+    // Develop means editable: the code is imported from src/, a change is live at once.
+    let init = dir.join("src/greeter/__init__.py");
+    let code_text = std::fs::read_to_string(&init).unwrap();
+    std::fs::write(&init, code_text.replace("(admin)", "(administrator)")).unwrap();
+    assert_eq!(
+        greeter("greeter-admin"),
+        "hello from a buildout project (administrator)\n"
+    );
+    let second = rbuildout();
+    assert!(second.contains("0 installed"), "{second}");
+}

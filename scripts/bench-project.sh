@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Benchmark of a classic buildout project (issue 11): not a test, run on purpose (it uses the
+# internet once).
+#
+# What: examples/buildout-project (`develop = .` with setup.py, zc.recipe.egg, zc.recipe.testrunner,
+# collective.recipe.template, plone.recipe.command, zc.recipe.egg:scripts: five parts) built
+# by rbuildout (release build) and by zc.buildout 6.0.1 with the real Python recipes, from the
+# same buildout.cfg, each
+#   - cold: empty eggs folder, download cache and develop-eggs, a fresh copy of the project,
+#   - warm: the eggs folder and download cache kept (shared, as `eggs-directory` and
+#     `download-cache` of the user defaults would be), a fresh copy of the project,
+#   - no-op: the same command again on the built project (zc.buildout re-runs `setup.py
+#     develop` and every recipe; rbuildout checks its state).
+# Printed: the median (and min) of RUNS runs, and zc.buildout's time divided by rbuildout's.
+#
+# Setup, done once and kept under target/bench-project/: the project's requirements
+# (zope.testrunner and what it needs, setuptools for the develop build) are fetched from the
+# real index into wheels/ with `pip download`; zcb/ holds zc.buildout and the four recipes
+# (zc.recipe.testrunner without its requirements, so that zc.buildout installs zope.testrunner
+# into its eggs folder as rbuildout does, instead of taking it from its own site-packages). The
+# timed runs use scripts/bench-egg/serve_index.py on 127.0.0.1 and never leave the machine.
+#
+# Usage: scripts/bench-project.sh [RUNS]   (default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+runs=${1:-5}
+bench=$root/target/bench-project
+helpers=$root/scripts/bench-egg
+mkdir -p "$bench" "$bench/logs"
+py=$(python3 -c 'import sys; print(sys.executable)')
+export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 NO_COLOR=1
+unset PIP_INDEX_URL PIP_FIND_LINKS PYTHONDONTWRITEBYTECODE
+
+# --- setup ---------------------------------------------------------------------------------
+if [ ! -f "$bench/wheels/.complete" ]; then
+    echo "fetching zope.testrunner, setuptools and their requirements from the index (once)" >&2
+    rm -rf "$bench/wheels"
+    "$py" -m pip download -q --only-binary=:all: -d "$bench/wheels" zope.testrunner setuptools wheel
+    touch "$bench/wheels/.complete"
+fi
+. scripts/lib.sh
+PYTHON=$py zc_venv "$bench/zcb" zc.recipe.egg==6.0.0 collective.recipe.template==3.0.0 \
+    plone.recipe.command==1.1
+if ! "$bench/zcb/bin/python" -c 'import zc.recipe.testrunner' 2>/dev/null; then
+    "$bench/zcb/bin/python" -m pip install -q --no-deps zc.recipe.testrunner==5.0
+fi
+zcb=$bench/zcb/bin/buildout
+
+cargo build --release --workspace --quiet
+target=${CARGO_TARGET_DIR:-$root/target}/release
+rb=$target/rbuildout
+
+work=$(mktemp -d)
+server=
+cleanup() {
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$py" "$helpers/serve_index.py" "$bench/wheels" "$work/site" "$work/port" &
+server=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+[ -s "$work/port" ] || { echo "the local index did not start" >&2; exit 1; }
+index=http://127.0.0.1:$(cat "$work/port")/simple/
+echo "local index: $index ($(ls "$bench/wheels" | grep -c '\.whl$') wheels)" >&2
+
+# One base folder per tool: the project copy proj/, and the shared eggs/ and cache/. The
+# config is the example's, with the index and the shared folders added to [buildout].
+prepare_base() {
+    local d=$1
+    mkdir -p "$d"
+    cat >"$d/prepare.sh" <<EOF
+rm -rf proj && cp -a "$root/examples/buildout-project" proj && rm -rf proj/bin proj/parts \
+    proj/develop-eggs proj/eggs proj/etc proj/var proj/.installed.* proj/buildout.lock
+sed -i "s|^\\[buildout\\]\$|[buildout]\\nindex = $index\\neggs-directory = $d/eggs\\ndownload-cache = $d/cache\\nnewest = false|" proj/buildout.cfg
+EOF
+}
+rbd=$work/rb
+zcd=$work/zc
+prepare_base "$rbd"
+prepare_base "$zcd"
+rb_cmd=(env RBUILDOUT_HOME="$rbd/home" HOME="$rbd/home" RBUILDOUT_PLUGIN_PATH="$target" "$rb" -U -q -c proj/buildout.cfg)
+zc_cmd=(env HOME="$zcd/home" "$zcb" -U -q -c proj/buildout.cfg)
+
+measure() {
+    local name=$1 dir=$2
+    shift 2
+    local log=$bench/logs/$name
+    cold=FAILED warm=FAILED noop=FAILED
+    echo "timing $name" >&2
+    cold=$("$py" "$helpers/timeit.py" "$runs" "$dir" "rm -rf eggs cache home && sh prepare.sh" "$log-cold.log" "$@") || { cold=FAILED; return; }
+    warm=$("$py" "$helpers/timeit.py" "$runs" "$dir" "sh prepare.sh" "$log-warm.log" "$@") || { warm=FAILED; return; }
+    noop=$("$py" "$helpers/timeit.py" "$runs" "$dir" "" "$log-noop.log" "$@") || noop=FAILED
+}
+measure rbuildout "$rbd" "${rb_cmd[@]}"
+rb_row="$cold|$warm|$noop"
+# The built project works: its script, its test runner.
+"$rbd/proj/bin/greeter" >/dev/null && "$rbd/proj/bin/test" >/dev/null \
+    || echo "warning: rbuildout's bin/greeter or bin/test failed" >&2
+measure zc.buildout "$zcd" "${zc_cmd[@]}"
+zc_row="$cold|$warm|$noop"
+
+versions="$("$py" --version), zc.buildout $("$bench/zcb/bin/python" -c 'from importlib.metadata import version; print(version("zc.buildout"))'), work folder on $(df --output=fstype "$work" | tail -1), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+"$py" - "$runs" "$versions" "$rb_row" "$zc_row" <<'PY'
+import sys
+
+runs, versions, rb, zc = sys.argv[1:5]
+rb, zc = rb.split("|"), zc.split("|")
+
+def cell(v):
+    if v == "FAILED":
+        return "FAILED"
+    med, low = map(float, v.split())
+    return f"{med * 1000:.1f} ms [{low * 1000:.1f}]"
+
+def ratio(v, base):
+    if "FAILED" in (v, base):
+        return "-"
+    return f"{float(v.split()[0]) / float(base.split()[0]):.1f}x"
+
+print(f"\nexamples/buildout-project, five parts (median of {runs} runs, min in brackets;")
+print("ratio = zc.buildout's median / rbuildout's; targets: cold >= 3x, no-op >= 20x, rbuildout no-op < 100 ms)")
+print(f"{versions}\n")
+print(f"{'tool':<14} {'cold':>22} {'warm':>22} {'no-op':>22}")
+print(f"{'rbuildout':<14} " + " ".join(f"{cell(c):>22}" for c in rb))
+print(f"{'zc.buildout':<14} " + " ".join(f"{cell(c):>22}" for c in zc))
+print(f"{'ratio':<14} " + " ".join(f"{ratio(z, r):>22}" for z, r in zip(zc, rb)))
+PY
