@@ -35,7 +35,14 @@ fn packages() -> Vec<Package> {
             // A `.pth` file: the folder it names goes on the scripts' sys.path too.
             .module("helper.pth", "# more\nhelper_lib\nimport os\n")
             .module("helper_lib/hlib.py", "HLIB = 'hlib'\n"),
-        Package::new("shout", "1.0").module("shout.py", "LOUD = True\n"),
+        // A distutils script (`.data/scripts/`): zc.buildout 6 writes none for a wheel, nor
+        // does rbuildout; the comparison of `bin/` checks it.
+        Package::new("shout", "1.0")
+            .module("shout.py", "LOUD = True\n")
+            .module(
+                "shout-1.0.data/scripts/shout-legacy",
+                "#!python\nimport shout\nprint(shout.LOUD)\n",
+            ),
     ]
 }
 
