@@ -88,12 +88,14 @@ def build_sdist(sdist_directory, config_settings=None):
     raise RuntimeError("only editable builds")
 "#;
 
-/// `helper` (its `NAME`), and `greet` 9.0: a higher version of the develop project's name,
-/// which must never be used.
+/// `devhelper` (module `helper`, its `NAME`), and `devgreet` 9.0: a higher version of the develop project's name,
+/// which must never be used. Names of their own: the download cache is shared by the tests,
+/// and offline runs read it as a find-links folder, so another test's `helper 1.0` must not
+/// be a different file of the same name.
 fn index_packages() -> Vec<Package> {
     vec![
-        Package::new("helper", "1.0").module("helper.py", "NAME = 'helper-1.0'\n"),
-        Package::new("greet", "9.0")
+        Package::new("devhelper", "1.0").module("helper.py", "NAME = 'helper-1.0'\n"),
+        Package::new("devgreet", "9.0")
             .module(
                 "greet.py",
                 "def main():\n    print('greet from the index')\n",
@@ -102,14 +104,14 @@ fn index_packages() -> Vec<Package> {
     ]
 }
 
-/// Writes the project `greet` (version `version`) in `dir`, built by `build_system` (the
+/// Writes the project `devgreet` (module `greet`, version `version`) in `dir`, built by `build_system` (the
 /// `[build-system]` table's body).
 fn write_greet(inst: &Instance, dir: &str, version: &str, build_system: &str) {
     inst.write(
         &format!("{dir}/pyproject.toml"),
         &format!(
-            "[build-system]\n{build_system}\n\n[project]\nname = \"greet\"\nversion = \"{version}\"\n\
-             dependencies = [\"helper\"]\n\n[project.scripts]\ngreet = \"greet:main\"\n"
+            "[build-system]\n{build_system}\n\n[project]\nname = \"devgreet\"\nversion = \"{version}\"\n\
+             dependencies = [\"devhelper\"]\n\n[project.scripts]\ngreet = \"greet:main\"\n"
         ),
     );
     inst.write(
@@ -133,9 +135,9 @@ fn run_script(dir: &Path, script: &str, args: &[&str]) -> String {
     crate::zc_egg::run_script(dir, &format!("bin/{script}"), args)
 }
 
-/// The version of `greet` that `importlib.metadata` finds through `bin/py`.
+/// The version of `devgreet` that `importlib.metadata` finds through `bin/py`.
 fn greet_version(inst: &Instance) -> String {
-    let code = "import importlib.metadata as m; print(m.version('greet'))";
+    let code = "import importlib.metadata as m; print(m.version('devgreet'))";
     run_script(inst.dir(), "py", &["-c", code])
 }
 
@@ -156,7 +158,7 @@ fn a_develop_folder_gets_its_scripts_its_dependencies_from_the_index_and_stays_e
         "buildout.cfg",
         &format!(
             "[buildout]\ndevelop = src/* nothing/*\nparts = app\nindex = {}\n\
-             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+             \n[app]\nrecipe = zc.recipe.egg\neggs = devgreet\ninterpreter = py\n",
             index.url()
         ),
     );
@@ -167,15 +169,15 @@ fn a_develop_folder_gets_its_scripts_its_dependencies_from_the_index_and_stays_e
         "{}",
         r.stderr
     );
-    // The develop project, not the index's greet 9.0; helper from the index.
+    // The develop project, not the index's devgreet 9.0; devhelper from the index.
     assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
     assert!(
-        !index.requests().iter().any(|r| r.contains("greet")),
+        !index.requests().iter().any(|r| r.contains("devgreet")),
         "the index was asked for the develop project: {:?}",
         index.requests()
     );
     assert_eq!(greet_version(&inst), "1.0\n");
-    assert!(inst.path("develop-eggs/greet").is_dir());
+    assert!(inst.path("develop-eggs/devgreet").is_dir());
     let lock = inst.read("buildout.lock");
     assert!(lock.contains("url = \"develop:"), "{lock}");
     assert_eq!(builds(&inst, "src/greet"), 1);
@@ -206,15 +208,15 @@ fn a_pth_that_imports_a_finder_works_in_scripts_and_the_interpreter() {
     write_greet(&inst, "greet", "1.0", IN_TREE);
     inst.write("greet/_backend/tinyback.py", BACKEND);
     let text = inst.read("greet/pyproject.toml").replace(
-        "name = \"greet\"",
-        "name = \"greet\"\ndescription = \"FINDER\"",
+        "name = \"devgreet\"",
+        "name = \"devgreet\"\ndescription = \"FINDER\"",
     );
     inst.write("greet/pyproject.toml", &text);
     inst.write(
         "buildout.cfg",
         &format!(
             "[buildout]\ndevelop = greet\nparts = app\nindex = {}\n\
-             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+             \n[app]\nrecipe = zc.recipe.egg\neggs = devgreet\ninterpreter = py\n",
             index.url()
         ),
     );
@@ -233,7 +235,7 @@ fn a_backend_the_interpreter_lacks_comes_from_the_index_into_an_isolated_build()
     let index = Index::serve(&packages);
     let inst = Instance::new(&format!(
         "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
-         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"greet\"\n",
+         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
         index.url()
     ));
     write_greet(
@@ -267,14 +269,14 @@ fn a_failing_backend_fails_the_run_naming_the_folder_and_a_folder_without_a_proj
     let index = Index::serve(&index_packages());
     let inst = Instance::new(&format!(
         "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
-         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"greet\"\n",
+         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
         index.url()
     ));
     write_greet(&inst, "greet", "1.0", IN_TREE);
     inst.write("greet/_backend/tinyback.py", BACKEND);
     let text = inst.read("greet/pyproject.toml").replace(
-        "name = \"greet\"",
-        "name = \"greet\"\ndescription = \"FAIL on purpose\"",
+        "name = \"devgreet\"",
+        "name = \"devgreet\"\ndescription = \"FAIL on purpose\"",
     );
     inst.write("greet/pyproject.toml", &text);
     let r = inst.fails(&[], 1);
@@ -325,13 +327,13 @@ fn setuptools_python() -> Option<PathBuf> {
     }
 }
 
-/// The setuptools project `greet` with `setup.py` (and, with `pyproject`, a
+/// The setuptools project `devgreet` with `setup.py` (and, with `pyproject`, a
 /// `pyproject.toml` naming setuptools).
 fn write_setuptools_greet(inst: &Instance, dir: &str, pyproject: bool) {
     inst.write(
         &format!("{dir}/setup.py"),
-        "from setuptools import setup\nsetup(name='greet', version='1.0', py_modules=['greet'],\n      \
-         install_requires=['helper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
+        "from setuptools import setup\nsetup(name='devgreet', version='1.0', py_modules=['greet'],\n      \
+         install_requires=['devhelper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
     );
     if pyproject {
         inst.write(
@@ -393,14 +395,14 @@ fn setuptools_projects_with_setup_py_and_pyproject_toml_are_developed() {
         "modern/setup.py",
         &inst
             .read("modern/setup.py")
-            .replace("'greet'", "'greet2'")
+            .replace("'devgreet'", "'devgreet2'")
             .replace("'greet = greet:main'", "'greet2 = greet:main'"),
     );
     inst.write(
         "buildout.cfg",
         &format!(
             "[buildout]\ndevelop = legacy modern\nparts = app\nindex = {}\npython = {}\n\
-             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\n    greet2\n",
+             \n[app]\nrecipe = zc.recipe.egg\neggs = devgreet\n    devgreet2\n",
             index.url(),
             python.display()
         ),
@@ -451,7 +453,7 @@ fn setuptools_from_the_index_builds_where_the_interpreter_cannot() {
         "buildout.cfg",
         &format!(
             "[buildout]\ndevelop = greet\nparts = app\nindex = {}\npython = {}\n\
-             \n[app]\nrecipe = zc.recipe.egg\neggs = greet\n",
+             \n[app]\nrecipe = zc.recipe.egg\neggs = devgreet\n",
             index.url(),
             venv.join("bin/python").display()
         ),
@@ -481,7 +483,7 @@ fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
     let index = Index::serve(&index_packages());
     let cfg = format!(
         "[buildout]\ndevelop = .\nparts = app\nindex = {}\nnewest = false\n\
-         \n[app]\nrecipe = zc.recipe.egg\neggs = greet\ninterpreter = py\n",
+         \n[app]\nrecipe = zc.recipe.egg\neggs = devgreet\ninterpreter = py\n",
         index.url()
     );
     let project = |dir: &Path| {
@@ -489,8 +491,8 @@ fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
         std::fs::create_dir(dir.join(".home")).unwrap();
         std::fs::write(
             dir.join("setup.py"),
-            "from setuptools import setup\nsetup(name='greet', version='1.0', py_modules=['greet'],\n      \
-             install_requires=['helper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
+            "from setuptools import setup\nsetup(name='devgreet', version='1.0', py_modules=['greet'],\n      \
+             install_requires=['devhelper'],\n      entry_points={'console_scripts': ['greet = greet:main']})\n",
         )
         .unwrap();
         std::fs::write(
@@ -527,7 +529,7 @@ fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
             &rb_dir,
             &rb_dir.join("eggs"),
             script,
-            "  '${DIR}/develop-eggs/greet',\n  '${DIR}',\n",
+            "  '${DIR}/develop-eggs/devgreet',\n  '${DIR}',\n",
         );
         assert!(rb.contains("<develop>"), "{rb}");
         assert_eq!(
