@@ -201,6 +201,20 @@ fn template(v: &Value) -> Template {
     }
 }
 
+/// The options a section shows, sorted by name, each with its index: not the pending
+/// `+=`/`-=` keys, and the macro list `<` only in `[buildout]` (where it is an option).
+fn shown_options(section: &Section, is_buildout: bool) -> Vec<(&str, usize)> {
+    let mut names: Vec<(&str, usize)> = section
+        .options
+        .keys()
+        .enumerate()
+        .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// Whether a section takes options from macros (`[buildout]` never does, as in zc.buildout).
 fn uses_macros(name: &str, raw: &Section) -> bool {
     name != "buildout" && raw.options.contains_key("<")
@@ -240,22 +254,35 @@ pub type IndexRef = (usize, Option<usize>);
 /// A section's options (by index, sorted by name) with the references each holds.
 pub type ReferenceTable = Vec<(usize, Vec<IndexRef>)>;
 
-/// A resolved value: borrowed from the config when nothing was substituted, else shared.
-#[derive(Debug, Clone)]
-pub enum ValueRef<'c> {
-    Raw(&'c Value),
-    Shared(Arc<Value>),
+/// Something the resolver hands out: borrowed from the config as it was read, or made by
+/// the resolver and shared.
+#[derive(Debug)]
+pub enum Held<'c, T> {
+    Raw(&'c T),
+    Shared(Arc<T>),
 }
 
-impl std::ops::Deref for ValueRef<'_> {
-    type Target = Value;
-    fn deref(&self) -> &Value {
+impl<T> Clone for Held<'_, T> {
+    fn clone(&self) -> Self {
         match self {
-            ValueRef::Raw(v) => v,
-            ValueRef::Shared(v) => v,
+            Held::Raw(v) => Held::Raw(v),
+            Held::Shared(v) => Held::Shared(Arc::clone(v)),
         }
     }
 }
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Held::Raw(v) => v,
+            Held::Shared(v) => v,
+        }
+    }
+}
+
+/// A resolved value: borrowed from the config when nothing was substituted, else shared.
+pub type ValueRef<'c> = Held<'c, Value>;
 
 /// What a resolved reference contributes.
 enum Got<'c> {
@@ -331,21 +358,7 @@ enum Start<'c> {
 type FoundRef = (Range<usize>, Range<usize>, usize);
 
 /// A section as the resolver sees it: raw from the config, or expanded from its macros.
-#[derive(Clone)]
-enum SecRef<'c> {
-    Raw(&'c Section),
-    Expanded(Arc<Section>),
-}
-
-impl std::ops::Deref for SecRef<'_> {
-    type Target = Section;
-    fn deref(&self) -> &Section {
-        match self {
-            SecRef::Raw(s) => s,
-            SecRef::Expanded(s) => s,
-        }
-    }
-}
+type SecRef<'c> = Held<'c, Section>;
 
 use super::buildout::PATH_OPTIONS;
 
@@ -559,14 +572,7 @@ impl<'c> Resolver<'c> {
     pub fn reference_table(&mut self, sec: usize) -> Result<ReferenceTable, Error> {
         let secref = self.sec(sec).map_err(|d| self.error(d))?;
         let is_buildout = self.is_buildout(sec);
-        let mut names: Vec<(&str, usize)> = secref
-            .options
-            .keys()
-            .enumerate()
-            .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        names.sort_unstable();
+        let names = shown_options(&secref, is_buildout);
         let mut out = Vec::with_capacity(names.len());
         for (_, i) in names {
             let v = &secref.options[i].value;
@@ -648,14 +654,7 @@ impl<'c> Resolver<'c> {
         }
         let secref = self.sec(idx).map_err(|d| self.error(d))?;
         let is_buildout = self.is_buildout(idx);
-        let mut names: Vec<(&str, usize)> = secref
-            .options
-            .keys()
-            .enumerate()
-            .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        names.sort_unstable();
+        let names = shown_options(&secref, is_buildout);
         for (name, entry) in names {
             let e = &secref.options[entry];
             if !is_buildout && !needs_substitution(&e.value, self.config.format) {
@@ -744,11 +743,11 @@ impl<'c> Resolver<'c> {
             return Ok(SecRef::Raw(raw));
         }
         if let Some(e) = self.expanded.get(&idx) {
-            return Ok(SecRef::Expanded(e.clone()));
+            return Ok(SecRef::Shared(e.clone()));
         }
         self.expand(idx)?;
         match self.expanded.get(&idx) {
-            Some(e) => Ok(SecRef::Expanded(e.clone())),
+            Some(e) => Ok(SecRef::Shared(e.clone())),
             None => Ok(SecRef::Raw(raw)),
         }
     }
