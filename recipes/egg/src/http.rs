@@ -332,6 +332,11 @@ fn ureq_timed_out(e: &ureq::Error) -> bool {
     }
 }
 
+/// What [`Client::get_typed`] hands a response to: the response, the URL asked for (without
+/// credentials), its content type and the final URL.
+type TypedHandler<'a, T> =
+    dyn FnMut(ureq::http::Response<ureq::Body>, &str, String, &str) -> Attempt<T> + 'a;
+
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
         Ok(Client {
@@ -592,7 +597,7 @@ impl Client {
         &self,
         url: &str,
         accept: Option<&str>,
-        handle: &mut dyn FnMut(ureq::http::Response<ureq::Body>, &str, String, &str) -> Attempt<T>,
+        handle: &mut TypedHandler<'_, T>,
     ) -> Result<Option<T>> {
         let url = &split_userinfo(url).0;
         let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
