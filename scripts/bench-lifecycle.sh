@@ -19,10 +19,7 @@ root=$PWD
 runs=${1:-20}
 
 . scripts/lib.sh
-cargo build --release --workspace --quiet
-target=${CARGO_TARGET_DIR:-$root/target}/release
-test_plugins=$(test_plugins_release)
-rb=$target/rbuildout
+release_build
 export RBUILDOUT_PLUGIN_PATH=$test_plugins:$target
 export RBUILDOUT_HOME=$(mktemp -d)
 

@@ -15,10 +15,7 @@ runs=${1:-15}
 n=${2:-50}
 
 . scripts/lib.sh
-cargo build --release --workspace --quiet
-target=${CARGO_TARGET_DIR:-$PWD/target}/release
-test_plugins=$(test_plugins_release)
-rb=$target/rbuildout
+release_build
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/empty" "$work/many" "$work/cwd"

@@ -30,3 +30,12 @@ test_plugins_release() {
     cargo build --release --quiet --manifest-path tests/plugins/Cargo.toml --target-dir "$target"
     echo "$target/release"
 }
+
+# release_build: builds the workspace and the test plugins in release mode and sets `target`
+# (the release folder), `test_plugins` (their folder) and `rb` (the binary).
+release_build() {
+    cargo build --release --workspace --quiet
+    target=${CARGO_TARGET_DIR:-$PWD/target}/release
+    test_plugins=$(test_plugins_release)
+    rb=$target/rbuildout
+}

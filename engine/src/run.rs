@@ -30,7 +30,7 @@ use lock::{InstanceLock, LockError};
 use paths::{Claims, Layout, Owners, ParentCache, Place, Removal, Roots};
 use plan::{Action, Plan, Reason, Wanted};
 use schedule::Schedule;
-use view::View;
+use view::{Snapshot, View};
 
 /// How a run is asked to go.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +127,38 @@ struct NestedBase {
 }
 
 impl Instance {
+    /// Calls `f` with a [`Worker`] for this instance, whose recipes' nested builds run in a
+    /// [`Session`] like this one's, and the receiving end of the worker's outcomes.
+    fn with_worker<R>(
+        &self,
+        registry: &Registry,
+        settings: &Settings,
+        cancel: &AtomicBool,
+        f: impl FnOnce(Worker<'_>, mpsc::Receiver<(usize, String, Outcome)>) -> R,
+    ) -> R {
+        let session = Session {
+            registry,
+            settings: settings.clone(),
+            cancel,
+        };
+        let nested = Nested {
+            session: &session,
+            base: self.nested_base.clone(),
+            directory: self.directory.clone(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let worker = Worker {
+            tx,
+            roots: &self.roots,
+            directory: &self.directory,
+            offline: settings.offline,
+            newest: settings.newest,
+            locked: settings.locked,
+            nested: &nested,
+        };
+        f(worker, rx)
+    }
+
     /// The instance as the config's typed `[buildout]` ([`Config::buildout`]) describes it.
     fn read(config: &Config, settings: &Settings) -> Result<Instance, RunError> {
         let b = config.buildout();
@@ -443,55 +475,37 @@ pub fn install(
             source,
         })?;
     }
-    let session = Session {
-        registry,
-        settings: settings.clone(),
-        cancel,
-    };
-    let nested = Nested {
-        session: &session,
-        base: instance.nested_base.clone(),
-        directory: instance.directory.clone(),
-    };
-    let (tx, rx) = mpsc::channel::<(usize, String, Outcome)>();
-    let worker = Worker {
-        tx,
-        roots: &instance.roots,
-        directory: &instance.directory,
-        offline: settings.offline,
-        newest: settings.newest,
-        locked: settings.locked,
-        nested: &nested,
-    };
-    let (queue_tx, queue_rx) = mpsc::channel::<(usize, String, Job<'_>)>();
-    let mut runner = Runner {
-        config,
-        published: HashMap::new(),
-        registry,
-        instance: &instance,
-        prepared: &prepared,
-        resolver: config.resolver(),
-        buildout: None,
-        buildout_reach: None,
-        state,
-        file,
-        summary: Summary::default(),
-        cancel,
-        stop: settings.stop,
-        stale: false,
-        told_interrupt: false,
-        ran: false,
-        queue: Some(queue_tx),
-        workers: 0,
-        lookup: Lookup::default(),
-        reinstalled: HashMap::new(),
-    };
-    let queue = Mutex::new(queue_rx);
-    std::thread::scope(|scope| {
-        let result = runner.go(scope, &worker, &rx, &queue);
-        // Closing the queue ends the workers; the scope then waits for them.
-        runner.queue = None;
-        result
+    instance.with_worker(registry, settings, cancel, |worker, rx| {
+        let (queue_tx, queue_rx) = mpsc::channel::<(usize, String, Job<'_>)>();
+        let mut runner = Runner {
+            config,
+            published: HashMap::new(),
+            registry,
+            instance: &instance,
+            prepared: &prepared,
+            resolver: config.resolver(),
+            buildout: None,
+            buildout_reach: None,
+            state,
+            file,
+            summary: Summary::default(),
+            cancel,
+            stop: settings.stop,
+            stale: false,
+            told_interrupt: false,
+            ran: false,
+            queue: Some(queue_tx),
+            workers: 0,
+            lookup: Lookup::default(),
+            reinstalled: HashMap::new(),
+        };
+        let queue = Mutex::new(queue_rx);
+        std::thread::scope(|scope| {
+            let result = runner.go(scope, &worker, &rx, &queue);
+            // Closing the queue ends the workers; the scope then waits for them.
+            runner.queue = None;
+            result
+        })
     })
 }
 
@@ -557,48 +571,17 @@ pub fn uninstall(
         )));
     };
     let recipe = match record.options.get("recipe") {
-        Some(name) if !skip_hook => match registry.recipe(name) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                warn!(
-                    part,
-                    "cannot load recipe `{name}` to uninstall the part, removing its paths only: {e}"
-                );
-                None
-            }
-        },
+        Some(name) if !skip_hook => recipe_to_uninstall(registry, part, name),
         _ => None,
-    };
-    let session = Session {
-        registry,
-        settings: settings.clone(),
-        cancel,
-    };
-    let nested = Nested {
-        session: &session,
-        base: instance.nested_base.clone(),
-        directory: instance.directory.clone(),
-    };
-    // The outcome is returned, not sent: nothing receives on this channel.
-    let (tx, _rx) = mpsc::channel();
-    let worker = Worker {
-        tx,
-        roots: &instance.roots,
-        directory: &instance.directory,
-        offline: settings.offline,
-        newest: settings.newest,
-        locked: settings.locked,
-        nested: &nested,
     };
     let mut resolver = config.resolver();
     publish_recorded(config, &mut resolver, &state, |p| p != part);
-    let view = View::recorded(
-        part,
-        record.options.clone(),
-        Arc::new(view::buildout_texts(&mut resolver)),
+    let snapshot = Snapshot {
+        buildout: Arc::new(view::buildout_texts(&mut resolver)),
         config,
-        resolver.outputs(),
-    );
+        outputs: resolver.outputs(),
+    };
+    let view = View::recorded(part, record.options.clone(), snapshot);
     info_span!("part", part = %part).in_scope(|| {
         if skip_hook {
             info!("uninstalling without its uninstall hook")
@@ -611,10 +594,15 @@ pub fn uninstall(
         record,
         view,
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(part, job)))
-        .unwrap_or_else(|_| {
-            Outcome::UninstallFailed(format!("part `{part}` failed: internal error in rbuildout"))
-        });
+    // The outcome is returned, not sent: nothing receives on the worker's channel.
+    let outcome = instance.with_worker(registry, settings, cancel, |worker, _rx| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(part, job)))
+            .unwrap_or_else(|_| {
+                Outcome::UninstallFailed(format!(
+                    "part `{part}` failed: internal error in rbuildout"
+                ))
+            })
+    });
     match outcome {
         Outcome::Uninstalled(paths) => {
             let mut lookup = Lookup::default();
@@ -628,6 +616,21 @@ pub fn uninstall(
         }
         Outcome::UninstallFailed(message) => Err(RunError::Failed(vec![message])),
         _ => unreachable!("an uninstall job only uninstalls"),
+    }
+}
+
+/// The recipe `name` that uninstalls `part`; when it cannot be loaded, a warning and `None`
+/// (the part's paths are removed without its hook).
+fn recipe_to_uninstall(registry: &Registry, part: &str, name: &str) -> Option<Recipe> {
+    match registry.recipe(name) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!(
+                part,
+                "cannot load recipe `{name}` to uninstall the part, removing its paths only: {e}"
+            );
+            None
+        }
     }
 }
 
@@ -1206,33 +1209,26 @@ impl<'c> Runner<'_, 'c> {
 
     /// The frozen view a job of `part` gets, of the config and the outputs published so far.
     fn view(&mut self, part: &str, options: BTreeMap<String, String>) -> View<'c> {
-        let buildout = self.buildout_view();
-        View::new(
-            part,
-            options,
-            buildout,
-            self.config,
-            self.resolver.outputs(),
-        )
+        View::new(part, options, self.snapshot())
     }
 
     /// The view of an uninstall job, called with the `recorded` options.
     fn uninstall_view(&mut self, part: &str, recorded: BTreeMap<String, String>) -> View<'c> {
-        let buildout = self.buildout_view();
-        View::recorded(
-            part,
-            recorded,
-            buildout,
-            self.config,
-            self.resolver.outputs(),
-        )
+        View::recorded(part, recorded, self.snapshot())
     }
 
-    fn buildout_view(&mut self) -> Arc<BTreeMap<String, String>> {
+    /// What the views made now share (`[buildout]` resolved again only when it may change).
+    fn snapshot(&mut self) -> Snapshot<'c> {
         let resolver = &mut self.resolver;
-        self.buildout
+        let buildout = self
+            .buildout
             .get_or_insert_with(|| Arc::new(view::buildout_texts(resolver)))
-            .clone()
+            .clone();
+        Snapshot {
+            buildout,
+            config: self.config,
+            outputs: self.resolver.outputs(),
+        }
     }
 
     fn cancelled(&self) -> bool {
@@ -1248,16 +1244,7 @@ impl<'c> Runner<'_, 'c> {
             }
         }
         let name = record.options.get("recipe")?;
-        match self.registry.recipe(name) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                warn!(
-                    part,
-                    "cannot load recipe `{name}` to uninstall the part, removing its paths only: {e}"
-                );
-                None
-            }
-        }
+        recipe_to_uninstall(self.registry, part, name)
     }
 
     /// Queues a job, starting a worker thread for it unless `jobs` are running already.
@@ -1340,7 +1327,7 @@ impl<'c> Runner<'_, 'c> {
         identity: &RecipeRecord,
         options: &BTreeMap<String, String>,
     ) -> (Action, Reason) {
-        let buildout = self.buildout_view();
+        let buildout = self.snapshot().buildout;
         let (planned, step) = &self.prepared.planned[part];
         let planned_buildout = &self.prepared.buildout;
         let step = &self.prepared.plan.parts[*step];

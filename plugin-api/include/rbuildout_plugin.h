@@ -13,7 +13,9 @@
  *  - Every struct with a struct_size only grows at the end; check struct_size before
  *    reading a field added in a later minor version (RB_HAS_FIELD).
  *  - Without RB_FLAG_THREAD_SAFE in the descriptor, the host never calls the plugin from two
- *    threads at once.
+ *    threads at once, except that while a recipe waits in nested_build the host may call the
+ *    plugin again (the nested build may use the same recipes): the waiting thread runs no
+ *    plugin code until nested_build returns.
  */
 #ifndef RBUILDOUT_PLUGIN_H
 #define RBUILDOUT_PLUGIN_H

@@ -41,7 +41,9 @@ pub const UNSUPPORTED: i32 = 3;
 /// `get_option`: no such section or option.
 pub const NOT_FOUND: i32 = 4;
 
-/// Descriptor flag: the plugin's recipes may be called from several threads at once.
+/// Descriptor flag: the plugin's recipes may be called from several threads at once. Without
+/// it the host calls the plugin from one thread at a time, except that while a recipe waits
+/// in `nested_build` the host may call the plugin again for that build.
 /// Without it the host serialises calls into the plugin.
 pub const FLAG_THREAD_SAFE: u32 = 1;
 /// Descriptor flag: the plugin was built with `panic = "abort"`, so a panic kills the host.

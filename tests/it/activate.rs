@@ -293,13 +293,9 @@ fn every_shell_honours_virtual_env_disable_prompt() {
 #[test]
 fn prompt_and_virtual_env_options() {
     let (_inst, dir) = built(
-        r#"[buildout]
-parts = ["activate"]
-
-[activate]
-recipe = "activate"
-virtual-env = false
-prompt = "my app"
+        r#"
+buildout = { parts = ["activate"] }
+activate = { recipe = "activate", virtual-env = false, prompt = "my app" }
 "#,
     );
     for shell in &SHELLS {
@@ -428,60 +424,36 @@ fn virtual_env_names_the_instance_directory() {
 #[test]
 fn bad_environment_fails_naming_the_option() {
     let inst = Instance::new(
-        r#"[buildout]
-parts = ["activate"]
-
-[activate]
-recipe = "activate"
-environment = ["GOOD=1", "NOT A NAME=2"]
+        r#"
+buildout = { parts = ["activate"] }
+activate = { recipe = "activate", environment = ["GOOD=1", "NOT A NAME=2"] }
 "#,
     );
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr
-            .contains("option `environment`, line 2: `NOT A NAME` is not a variable name"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("activate"), "{}", run.stderr);
+    run.stderr_has("option `environment`, line 2: `NOT A NAME` is not a variable name");
+    run.stderr_has("activate");
     assert!(!inst.exists("bin/activate"));
 }
+
+/// The bash and zsh script of [`OVER_VENV`]. CPython's activate exports PS1 and cannot
+/// restore an unset one: it starts with an exported PS1 (bash drops the one it inherits
+/// when not interactive).
+const POSIX_OVER_VENV: &str = r#"PS1='$ '
+export PS1
+env -0 > "$OUT/before"
+. "$VENV/bin/activate"
+env -0 > "$OUT/venv"
+. bin/activate
+env -0 > "$OUT/during"
+deactivate
+env -0 > "$OUT/after"
+"#;
 
 /// Each shell activates a real virtualenv (`python3 -m venv`), then the instance over it,
 /// then deactivates once: the shell is back where it started.
 const OVER_VENV: [(&str, &[&str], &str); 4] = [
-    (
-        "bash",
-        &["--norc", "--noprofile"],
-        // CPython's activate exports PS1 and cannot restore an unset one: start with an
-        // exported PS1 (bash drops the one it inherits when not interactive).
-        r#"PS1='$ '
-export PS1
-env -0 > "$OUT/before"
-. "$VENV/bin/activate"
-env -0 > "$OUT/venv"
-. bin/activate
-env -0 > "$OUT/during"
-deactivate
-env -0 > "$OUT/after"
-"#,
-    ),
-    (
-        "zsh",
-        &["-f"],
-        // CPython's activate exports PS1 and cannot restore an unset one: start with an
-        // exported PS1 (bash drops the one it inherits when not interactive).
-        r#"PS1='$ '
-export PS1
-env -0 > "$OUT/before"
-. "$VENV/bin/activate"
-env -0 > "$OUT/venv"
-. bin/activate
-env -0 > "$OUT/during"
-deactivate
-env -0 > "$OUT/after"
-"#,
-    ),
+    ("bash", &["--norc", "--noprofile"], POSIX_OVER_VENV),
+    ("zsh", &["-f"], POSIX_OVER_VENV),
     (
         "fish",
         &["--no-config"],

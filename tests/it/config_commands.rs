@@ -533,8 +533,7 @@ fn parts_that_refer_to_each_other_install_in_zc_buildouts_order() {
     // Plone's ZEO layout: zeoserver is listed first, but instance, reached from it while it
     // is being initialized, ends its initialization first and is installed first.
     let config = r#"
-[buildout]
-parts = ["zeoserver", "instance"]
+buildout = { parts = ["zeoserver", "instance"] }
 
 [instance]
 recipe = "testkit:lifecycle"

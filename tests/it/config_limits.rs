@@ -132,12 +132,7 @@ fn a_doubling_substitution_bomb_is_an_error_naming_the_option() {
     c.env("RBUILDOUT_MAX_VALUE", "1K");
     let (r, _) = bounded(&mut c);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("the value of p:a11 would grow to 2048 bytes"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("the value of p:a11 would grow to 2048 bytes");
     c.env("RBUILDOUT_MAX_VALUE", "lots");
     let (r, _) = bounded(&mut c);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -185,12 +180,7 @@ fn extends_of_a_device_a_fifo_or_a_folder_is_refused_without_reading_it() {
     mkfifo(&inst.path(".home/default.toml"));
     let (r, _) = bounded(&mut limited(inst.dir(), &inst.path(".home"), &[]));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("default.toml is not a regular file (a named pipe)"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("default.toml is not a regular file (a named pipe)");
     messages.push_str(&format!("== user defaults a FIFO\n{}", r.stderr));
     crate::snapshot!("not_regular_files", Some(inst.dir()), messages);
 }
@@ -212,11 +202,7 @@ fn a_config_file_larger_than_the_limit_is_refused() {
     c.env("RBUILDOUT_MAX_CONFIG_FILE", "1K");
     let (r, _) = bounded(&mut c);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("big.toml is larger than 1 KiB"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("big.toml is larger than 1 KiB");
     c.env("RBUILDOUT_MAX_CONFIG_FILE", "4K");
     let (r, _) = bounded(&mut c);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -366,14 +352,10 @@ fn an_extends_url_that_stalls_or_never_ends_is_an_error_in_bounded_time_and_memo
     let (r, took) = bounded(&mut c);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert!(
-        r.stderr.contains(&format!(
-            "cannot download http://127.0.0.1:{silent}/base.toml: the server sent nothing for 1 s"
-        )),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("RBUILDOUT_HTTP_TIMEOUT"), "{}", r.stderr);
+    r.stderr_has(&format!(
+        "cannot download http://127.0.0.1:{silent}/base.toml: the server sent nothing for 1 s"
+    ));
+    r.stderr_has("RBUILDOUT_HTTP_TIMEOUT");
 
     inst.config(&format!(
         "[buildout]\nextends = 'http://127.0.0.1:{endless}/base.toml'\nparts = []\n"
@@ -420,5 +402,5 @@ fn a_cfg_file_extended_thousands_of_times_stops_at_the_budget() {
         r.stderr
     );
     assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("--> buildout.cfg:3:1"), "{}", r.stderr);
+    r.stderr_has("--> buildout.cfg:3:1");
 }

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use rbuildout_tests::Instance;
 use rbuildout_tests::pyindex::{Fault, Index, Package};
 use rbuildout_tests::tls::TlsServer;
+use rbuildout_tests::{Instance, Run};
 
 /// An instance with one egg part `app` installing `eggs` from `index` (plus `extra` lines
 /// appended to the config), with its own download cache.
@@ -180,7 +180,7 @@ fn locked_fails_when_the_lock_would_change() {
     let inst = instance(&index, &["alpha"], "");
     // No lock yet.
     let r = inst.fails(&["--locked"], 1);
-    assert!(r.stderr.contains("--locked"), "{}", r.stderr);
+    r.stderr_has("--locked");
     assert!(!inst.exists("buildout.lock"));
     inst.ok(&[]);
     let lock = inst.read("buildout.lock");
@@ -190,7 +190,7 @@ fn locked_fails_when_the_lock_would_change() {
     // Another requirement: the lock would change.
     inst.write("buildout.toml", &config(&index.url(), &["beta"], ""));
     let r = inst.fails(&["--locked"], 1);
-    assert!(r.stderr.contains("out of date"), "{}", r.stderr);
+    r.stderr_has("out of date");
     assert_eq!(
         inst.read("buildout.lock"),
         lock,
@@ -245,9 +245,20 @@ fn offline_works_from_lock_and_caches_and_names_a_missing_file() {
     std::fs::remove_dir_all(inst.path("eggs")).expect("remove eggs");
     std::fs::remove_file(inst.path(".installed.toml")).expect("remove state");
     let r = inst.fails(&["-o"], 1);
-    assert!(r.stderr.contains("offline"), "{}", r.stderr);
-    assert!(r.stderr.contains(".whl"), "{}", r.stderr);
+    r.stderr_has("offline");
+    r.stderr_has(".whl");
     assert_eq!(index.requests(), Vec::<String>::new());
+}
+
+/// Serves `packages` (with `fault`), then a run installing `eggs`, which fails (exit 1).
+fn failing(packages: &[Package], fault: Option<Fault>, eggs: &[&str]) -> (Index, Instance, Run) {
+    let index = Index::serve(packages);
+    if let Some(fault) = fault {
+        index.set_fault(fault);
+    }
+    let inst = instance(&index, eggs, "");
+    let run = inst.fails(&[], 1);
+    (index, inst, run)
 }
 
 /// The eggs folder holds nothing (no egg, no temp folder).
@@ -257,21 +268,15 @@ fn assert_no_eggs(inst: &Instance) {
 
 #[test]
 fn a_hash_mismatch_is_refused_and_leaves_nothing() {
-    let index = Index::serve(&alpha_beta());
-    index.set_fault(Fault::WrongHash);
-    let inst = instance(&index, &["alpha"], "");
-    let r = inst.fails(&[], 1);
-    assert!(r.stderr.contains("sha256 mismatch"), "{}", r.stderr);
+    let (_index, inst, r) = failing(&alpha_beta(), Some(Fault::WrongHash), &["alpha"]);
+    r.stderr_has("sha256 mismatch");
     assert_no_eggs(&inst);
     assert!(!inst.exists("buildout.lock"));
 }
 
 #[test]
 fn a_truncated_download_is_retried_then_refused() {
-    let index = Index::serve(&alpha_beta());
-    index.set_fault(Fault::Truncate);
-    let inst = instance(&index, &["alpha"], "");
-    let r = inst.fails(&[], 1);
+    let (_index, inst, r) = failing(&alpha_beta(), Some(Fault::Truncate), &["alpha"]);
     assert!(
         r.stderr.contains("alpha-1.0-py3-none-any.whl") || r.stderr.contains("beta-2.0"),
         "{}",
@@ -294,12 +299,9 @@ fn a_malicious_wheel_is_refused_and_leaves_nothing() {
 
 #[test]
 fn server_errors_are_retried_then_reported() {
-    let index = Index::serve(&alpha_beta());
-    index.set_fault(Fault::Status500);
-    let inst = instance(&index, &["alpha"], "");
-    let r = inst.fails(&[], 1);
-    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
-    assert!(r.stderr.contains("/simple/alpha/"), "{}", r.stderr);
+    let (index, _inst, r) = failing(&alpha_beta(), Some(Fault::Status500), &["alpha"]);
+    r.stderr_has("HTTP 500");
+    r.stderr_has("/simple/alpha/");
     let tries = simple_requests(&index)
         .iter()
         .filter(|r| r.starts_with("/simple/alpha"))
@@ -309,52 +311,32 @@ fn server_errors_are_retried_then_reported() {
 
 #[test]
 fn a_garbage_page_is_a_clear_error() {
-    let index = Index::serve(&alpha_beta());
-    index.set_fault(Fault::Garbage);
-    let inst = instance(&index, &["alpha"], "");
-    let r = inst.fails(&[], 1);
-    assert!(r.stderr.contains("not PEP 691 JSON"), "{}", r.stderr);
+    let (_index, _inst, r) = failing(&alpha_beta(), Some(Fault::Garbage), &["alpha"]);
+    r.stderr_has("not PEP 691 JSON");
 }
 
 #[test]
 fn a_nonexistent_requirement_is_named() {
-    let index = Index::serve(&alpha_beta());
-    let inst = instance(&index, &["nosuchthing"], "");
-    let r = inst.fails(&[], 1);
-    assert!(
-        r.stderr.contains("no distribution named `nosuchthing`"),
-        "{}",
-        r.stderr
-    );
+    let (_index, _inst, r) = failing(&alpha_beta(), None, &["nosuchthing"]);
+    r.stderr_has("no distribution named `nosuchthing`");
 }
 
 #[test]
 fn a_conflict_is_explained() {
-    let index = Index::serve(&alpha_beta());
-    let inst = instance(&index, &["alpha", "beta<2"], "");
-    let r = inst.fails(&[], 1);
-    assert!(r.stderr.contains("cannot be satisfied"), "{}", r.stderr);
-    assert!(r.stderr.contains("alpha"), "{}", r.stderr);
-    assert!(r.stderr.contains("beta"), "{}", r.stderr);
-    assert!(r.stderr.contains("Because"), "{}", r.stderr);
+    let (index, _inst, r) = failing(&alpha_beta(), None, &["alpha", "beta<2"]);
+    r.stderr_has("cannot be satisfied");
+    r.stderr_has("alpha");
+    r.stderr_has("beta");
+    r.stderr_has("Because");
     // Two requirements of `eggs` that cannot both hold.
     let both = instance(&index, &["beta>=2", "beta<2"], "");
     let r = both.fails(&[], 1);
-    assert!(
-        r.stderr
-            .contains("incompatible versions of beta: >=2 and <2"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("incompatible versions of beta: >=2 and <2");
     // A pin that excludes what is required names the pin.
     let pinned = instance(&index, &["alpha"], "\n[versions]\nbeta = \"1.0\"\n");
     let r = pinned.fails(&[], 1);
-    assert!(r.stderr.contains("beta = 1.0"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("alpha 1.0 depends on beta >=2"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("beta = 1.0");
+    r.stderr_has("alpha 1.0 depends on beta >=2");
 }
 
 #[test]
@@ -394,7 +376,7 @@ fn pins_and_allow_picked_versions() {
         ),
     );
     let r = strict.fails(&[], 1);
-    assert!(r.stderr.contains("beta = 2.0"), "{}", r.stderr);
+    r.stderr_has("beta = 2.0");
     assert!(!r.stderr.contains("alpha = 1.0"), "{}", r.stderr);
 }
 
@@ -504,7 +486,7 @@ fn tampered_is_refused(wheel: Vec<u8>, expect: &str) {
     let index = Index::serve(&[Package::new("tampered", "1.0").wheel_override(wheel)]);
     let inst = instance(&index, &["tampered"], "");
     let r = inst.fails(&[], 1);
-    assert!(r.stderr.contains("refused"), "{}", r.stderr);
+    r.stderr_has("refused");
     assert!(
         r.stderr.contains(expect),
         "expected {expect:?} in: {}",
@@ -930,11 +912,7 @@ fn the_lock_is_named_after_the_config_and_python_can_be_a_path() {
         &config.replace(python.trim(), "bin/nopython"),
     );
     let r = inst.fails(&["-c", "release.toml"], 1);
-    assert!(
-        r.stderr.contains("bin/nopython does not exist"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("bin/nopython does not exist");
 }
 
 #[test]
@@ -967,7 +945,7 @@ fn an_entry_point_name_with_a_separator_is_refused() {
         .entry_point("console_scripts", "../../bin/evil", "evil:main")]);
     let inst = instance(&index, &["evil"], "");
     let r = inst.fails(&[], 1);
-    assert!(r.stderr.contains("entry point name"), "{}", r.stderr);
+    r.stderr_has("entry point name");
     assert_no_eggs(&inst);
 }
 

@@ -276,7 +276,7 @@ fn the_index_password_reaches_no_lock_cache_log_or_error() {
     );
     let (run, _) = bounded(&other, &["-vv"], &[("PIP_INDEX_URL", &url)], limit);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("nosuchthing"), "{}", run.stderr);
+    run.stderr_has("nosuchthing");
     assert!(run.stderr.contains(&index.base_url()), "{}", run.stderr);
     assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
     // find-links pages behind the same credentials.
@@ -303,7 +303,7 @@ fn the_index_password_reaches_no_lock_cache_log_or_error() {
     );
     let (run, _) = bounded(&wrong, &[], &[], limit);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("HTTP 401"), "{}", run.stderr);
+    run.stderr_has("HTTP 401");
     assert!(!run.stderr.contains("wrong-pw-0815"), "{}", run.stderr);
 }
 
@@ -464,12 +464,8 @@ fn a_zip_bomb_is_refused_in_bounded_memory() {
         assert!(kib < 100 * 1024, "peak RSS {kib} KiB");
     }
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("bomb/zeros.bin"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("RBUILDOUT_MAX_ZIP_RATIO"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("bomb/zeros.bin");
+    run.stderr_has("RBUILDOUT_MAX_ZIP_RATIO");
     let mut messages = format!("== ratio\n{}\n", crate::snap::messages(&run.stderr));
     assert!(took < Duration::from_secs(30), "{took:?}");
     let eggs: Vec<_> = std::fs::read_dir(inst.path("eggs"))
@@ -487,11 +483,7 @@ fn a_zip_bomb_is_refused_in_bounded_memory() {
         Duration::from_secs(60),
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("RBUILDOUT_MAX_UNPACKED_SIZE"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("RBUILDOUT_MAX_UNPACKED_SIZE");
     messages.push_str(&format!(
         "== size\n{}\n",
         crate::snap::messages(&run.stderr)
@@ -513,12 +505,8 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
         let inst = instance(&index.url(), &["alpha"], "");
         let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
         assert_eq!(run.code, 1, "{}", run.stderr);
-        assert!(run.stderr.contains("METADATA says"), "{}", run.stderr);
-        assert!(
-            run.stderr.contains("the file name says alpha 1.0"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("METADATA says");
+        run.stderr_has("the file name says alpha 1.0");
         messages.push_str(&format!(
             "== index\n{}\n",
             crate::snap::messages(&run.stderr)
@@ -530,7 +518,7 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
         ));
         let (run, _) = bounded(&links, &[], &[], Duration::from_secs(60));
         assert_eq!(run.code, 1, "{}", run.stderr);
-        assert!(run.stderr.contains("METADATA says"), "{}", run.stderr);
+        run.stderr_has("METADATA says");
         messages.push_str(&format!(
             "== find-links\n{}\n",
             crate::snap::messages(&run.stderr)
@@ -563,11 +551,7 @@ fn a_wheel_whose_metadata_names_another_project_or_version_is_refused() {
     std::fs::remove_dir_all(inst.path("cache")).expect("remove cache");
     let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("METADATA says beta 1.0"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("METADATA says beta 1.0");
 }
 
 /// The `.tmp-*` entries of `dir`.
@@ -738,17 +722,9 @@ fn an_endless_page_fails_in_bounded_memory_and_time() {
             assert!(kib < 200 * 1024, "peak RSS {kib} KiB");
         }
         assert_eq!(run.code, 1, "{}", run.stderr);
-        assert!(
-            run.stderr.contains(&format!("{base}/simple/alpha/")),
-            "{}",
-            run.stderr
-        );
-        assert!(run.stderr.contains("larger than"), "{}", run.stderr);
-        assert!(
-            run.stderr.contains("RBUILDOUT_MAX_PAGE_SIZE"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has(&format!("{base}/simple/alpha/"));
+        run.stderr_has("larger than");
+        run.stderr_has("RBUILDOUT_MAX_PAGE_SIZE");
         assert!(took < Duration::from_secs(45), "{took:?}");
     }
 }
@@ -770,17 +746,9 @@ fn a_silent_server_times_out_naming_the_url() {
             Duration::from_secs(60),
         );
         assert_eq!(run.code, 1, "{}", run.stderr);
-        assert!(run.stderr.contains("timed out"), "{}", run.stderr);
-        assert!(
-            run.stderr.contains(&format!("{base}/simple/alpha/")),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("RBUILDOUT_HTTP_TIMEOUT"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("timed out");
+        run.stderr_has(&format!("{base}/simple/alpha/"));
+        run.stderr_has("RBUILDOUT_HTTP_TIMEOUT");
         assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
         assert!(took < Duration::from_secs(15), "{took:?}");
     }
@@ -848,12 +816,8 @@ fn remote_pages_may_not_lead_to_local_files() {
     let inst = instance(&format!("{base}/simple/"), &["alpha"], "");
     let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("local file"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!("{base}/simple/alpha/")),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("local file");
+    run.stderr_has(&format!("{base}/simple/alpha/"));
     assert!(!inst.path("eggs").join("alpha-1.0-py3-none-any").exists());
     // A redirect to a file: URL is refused the same way, and not retried.
     let redirect = serve(redirector);
@@ -861,12 +825,8 @@ fn remote_pages_may_not_lead_to_local_files() {
     let inst = instance(&to, &["alpha"], "");
     let (run, _) = bounded(&inst, &[], &[], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("redirect was refused"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("local file"), "{}", run.stderr);
+    run.stderr_has("redirect was refused");
+    run.stderr_has("local file");
     // A local find-links page may still name local files.
     let links = Instance::new(
         "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"\"\n\n\
@@ -940,16 +900,8 @@ fn an_https_index_may_not_lead_to_http_unless_allowed() {
         let inst = instance(&url, &["alpha"], "");
         let (run, _) = bounded(&inst, &[], &env, limit);
         assert_eq!(run.code, 1, "{index}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("from https to plain http"),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("allow-insecure = true"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("from https to plain http");
+        run.stderr_has("allow-insecure = true");
         assert!(!inst.path("eggs/alpha-1.0-py3-none-any").exists());
         // Allowed in the part, or in [buildout].
         let inst = instance(&url, &["alpha"], "allow-insecure = \"true\"\n");

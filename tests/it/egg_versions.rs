@@ -55,7 +55,7 @@ fn prefer_final_takes_a_pre_release_only_when_asked_or_nothing_final_fits() {
     // A bad value names the option.
     let inst = toml_instance(&index.url(), "beta", "", "prefer-final = \"maybe\"\n");
     let run = inst.fails(&[], 1);
-    assert!(run.stderr.contains("prefer-final"), "{}", run.stderr);
+    run.stderr_has("prefer-final");
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn allow_hosts_ignores_pages_and_links_on_other_hosts() {
     moved.set_files_base(Some(&format!("http://localhost:{}", files.port())));
     let inst = toml_instance(&moved.url(), "beta", allowed, "");
     let run = inst.fails(&[], 1);
-    assert!(run.stderr.contains("beta"), "{}", run.stderr);
+    run.stderr_has("beta");
     assert_eq!(files.requests(), Vec::<String>::new());
     // Several patterns, one a line (zc.buildout's form), let it through.
     let several = "allow-hosts = \"\"\"\n127.0.0.1:*\nlocalhost:*\n\"\"\"\n";
@@ -403,7 +403,7 @@ fn the_version_options_have_zc_buildouts_defaults() {
          ${buildout:show-picked-versions} [${buildout:update-versions-file}]\n",
     );
     let run = inst.ok(&["-c", "buildout.cfg", "annotate", "x"]);
-    assert!(run.stdout.contains("a= true * false []"), "{}", run.stdout);
+    run.stdout_has("a= true * false []");
 }
 
 #[test]
@@ -444,11 +444,7 @@ fn a_requirement_with_one_equals_is_not_picked() {
         index.url()
     ));
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr.contains("alpha = 1.0\nbeta-lib = 2.0"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("alpha = 1.0\nbeta-lib = 2.0");
     assert!(!run.stderr.contains("gamma = "), "{}", run.stderr);
     inst.config(&format!(
         "[buildout]\nparts = [\"app\"]\ndownload-cache = \"cache\"\nindex = \"{}\"\n\
@@ -470,5 +466,5 @@ fn unzip_is_accepted_and_eggs_are_always_unpacked() {
     );
     let inst = toml_instance(&index.url(), "beta", "", "unzip = \"sometimes\"\n");
     let run = inst.fails(&[], 1);
-    assert!(run.stderr.contains("option `unzip`"), "{}", run.stderr);
+    run.stderr_has("option `unzip`");
 }

@@ -44,18 +44,9 @@ fn signal(child: &Child, name: &str) {
 }
 
 const TWO_FILES: &str = r#"
-[buildout]
-parts = ["a", "b"]
-
-[a]
-recipe = "testkit:file"
-path = "parts/a.txt"
-content = "A"
-
-[b]
-recipe = "testkit:file"
-path = "parts/b.txt"
-content = "B"
+buildout = { parts = ["a", "b"] }
+a = { recipe = "testkit:file", path = "parts/a.txt", content = "A" }
+b = { recipe = "testkit:file", path = "parts/b.txt", content = "B" }
 "#;
 
 #[test]
@@ -113,17 +104,9 @@ fn an_option_change_reinstalls_that_part_and_updates_the_others() {
     let config = |b: &str| {
         format!(
             r#"
-[buildout]
-parts = ["a", "b"]
-
-[a]
-recipe = "testkit:lifecycle"
-path = "parts/a.txt"
-
-[b]
-recipe = "testkit:lifecycle"
-path = "parts/b.txt"
-content = "{b}"
+buildout = {{ parts = ["a", "b"] }}
+a = {{ recipe = "testkit:lifecycle", path = "parts/a.txt" }}
+b = {{ recipe = "testkit:lifecycle", path = "parts/b.txt", content = "{b}" }}
 "#
         )
     };
@@ -208,13 +191,8 @@ fn removed_parts_are_uninstalled_in_reverse_order_before_anything_installs() {
 fn the_uninstall_hook_gets_the_recorded_options() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["u"]
-
-[u]
-recipe = "testkit:uninstallable"
-path = "parts/u.txt"
-log = "hooks.log"
+buildout = { parts = ["u"] }
+u = { recipe = "testkit:uninstallable", path = "parts/u.txt", log = "hooks.log" }
 "#,
     );
     inst.ok(&[]);
@@ -299,22 +277,13 @@ content = "${{web:written}}"
 fn a_reference_nobody_provides_fails_when_its_part_is_reached() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["a", "b"]
-
-[a]
-recipe = "testkit:file"
-path = "parts/a.txt"
-
-[b]
-recipe = "testkit:file"
-path = "parts/b.txt"
-content = "${a:nosuch}"
+buildout = { parts = ["a", "b"] }
+a = { recipe = "testkit:file", path = "parts/a.txt" }
+b = { recipe = "testkit:file", path = "parts/b.txt", content = "${a:nosuch}" }
 "#,
     );
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
+    let r = inst.fails(&[], 2);
+    r.stderr_has("nosuch");
     assert_eq!(inst.installed(), ["a"], "what ran before is recorded");
     assert!(!inst.exists("parts/b.txt"));
 }
@@ -345,14 +314,8 @@ needs = ["bad"]
         )
     };
     let inst = Instance::new(&config("soon"));
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("part `bad` failed during install: option `seconds` must be a number"),
-        "{}",
-        r.stderr
-    );
+    let r = inst.fails(&[], 1);
+    r.stderr_has("part `bad` failed during install: option `seconds` must be a number");
     assert!(
         !inst.exists("parts/bad.marker"),
         "the path it registered before failing is removed"
@@ -369,27 +332,14 @@ needs = ["bad"]
 fn a_panicking_recipe_fails_its_part_and_nothing_else() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["a", "boom"]
-
-[a]
-recipe = "testkit:file"
-path = "parts/a.txt"
-
-[boom]
-recipe = "testkit:panic"
-message = "the sky fell"
-needs = ["a"]
+buildout = { parts = ["a", "boom"] }
+a = { recipe = "testkit:file", path = "parts/a.txt" }
+boom = { recipe = "testkit:panic", message = "the sky fell", needs = ["a"] }
 "#,
     );
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("part `boom` failed: its recipe panicked"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("the sky fell"), "{}", r.stderr);
+    let r = inst.fails(&[], 1);
+    r.stderr_has("part `boom` failed: its recipe panicked");
+    r.stderr_has("the sky fell");
     assert!(
         !r.stderr.contains("RUST_BACKTRACE"),
         "no backtrace: {}",
@@ -402,23 +352,13 @@ needs = ["a"]
 fn a_failed_update_drops_the_part_and_its_paths() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["u"]
-
-[u]
-recipe = "testkit:updatable"
-path = "parts/u.txt"
-log = "no/such/folder/update.log"
+buildout = { parts = ["u"] }
+u = { recipe = "testkit:updatable", path = "parts/u.txt", log = "no/such/folder/update.log" }
 "#,
     );
     inst.ok(&[]);
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("part `u` failed during update"),
-        "{}",
-        r.stderr
-    );
+    let r = inst.fails(&[], 1);
+    r.stderr_has("part `u` failed during update");
     assert!(!inst.exists("parts/u.txt"));
     assert!(inst.installed().is_empty());
 }
@@ -429,26 +369,16 @@ fn the_engine_never_removes_anything_outside_the_instance() {
     let outside = elsewhere.path().join("precious.txt");
     let inst = Instance::new(&format!(
         r#"
-[buildout]
-parts = ["out", "through-link"]
-allow-outside = ["{}"]
-
-[out]
-recipe = "testkit:outside"
-path = "{}"
-content = "keep me"
-
-[through-link]
-recipe = "testkit:file"
-path = "link/inner.txt"
-content = "keep me too"
+buildout = {{ parts = ["out", "through-link"], allow-outside = ["{}"] }}
+out = {{ recipe = "testkit:outside", path = "{}", content = "keep me" }}
+through-link = {{ recipe = "testkit:file", path = "link/inner.txt", content = "keep me too" }}
 "#,
         elsewhere.path().display(),
         outside.display()
     ));
     std::os::unix::fs::symlink(elsewhere.path(), inst.path("link")).unwrap();
     let r = inst.ok(&[]);
-    assert!(r.stderr.contains("outside the instance"), "{}", r.stderr);
+    r.stderr_has("outside the instance");
     assert_eq!(
         strings(&part(&inst.state(), "out")["paths"]),
         [outside.display().to_string()]
@@ -456,7 +386,7 @@ content = "keep me too"
 
     inst.config("[buildout]\nparts = []\n");
     let r = inst.ok(&[]);
-    assert!(r.stderr.contains("left"), "{}", r.stderr);
+    r.stderr_has("left");
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
     assert_eq!(
         std::fs::read_to_string(elsewhere.path().join("inner.txt")).unwrap(),
@@ -470,25 +400,15 @@ content = "keep me too"
 fn a_second_run_fails_naming_the_holder_or_waits_with_a_timeout() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["slow"]
-
-[slow]
-recipe = "testkit:sleep"
-marker = "slow.marker"
-seconds = "2"
+buildout = { parts = ["slow"] }
+slow = { recipe = "testkit:sleep", marker = "slow.marker", seconds = "2" }
 "#,
     );
     let mut first = inst.spawn(&[]);
     wait_for(&inst.path("slow.marker"));
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(&format!("(pid {})", first.id())),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains(".installed.toml.lock"), "{}", r.stderr);
+    let r = inst.fails(&[], 1);
+    r.stderr_has(&format!("(pid {})", first.id()));
+    r.stderr_has(".installed.toml.lock");
 
     let r = inst.run(&["--lock-timeout", "60"]);
     assert_eq!(
@@ -554,13 +474,8 @@ fn install_part_handles_only_the_parts_named() {
     inst.ok(&[]);
     inst.config(
         r#"
-[buildout]
-parts = ["b"]
-
-[b]
-recipe = "testkit:file"
-path = "parts/b.txt"
-content = "B2"
+buildout = { parts = ["b"] }
+b = { recipe = "testkit:file", path = "parts/b.txt", content = "B2" }
 "#,
     );
     inst.ok(&["install", "b"]);
@@ -571,34 +486,15 @@ content = "B2"
     );
     assert_eq!(inst.installed(), ["a", "b"]);
 
-    let r = inst.run(&["install", "nosuch"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("not a part of this buildout: `nosuch`"),
-        "{}",
-        r.stderr
-    );
+    let r = inst.fails(&["install", "nosuch"], 2);
+    r.stderr_has("not a part of this buildout: `nosuch`");
 }
 
 const SLEEPERS: &str = r#"
-[buildout]
-parts = ["s1", "s2", "s3"]
-
-[s1]
-recipe = "testkit:sleep"
-marker = "s1.marker"
-seconds = "1.5"
-
-[s2]
-recipe = "testkit:sleep"
-marker = "s2.marker"
-seconds = "1.5"
-
-[s3]
-recipe = "testkit:sleep"
-marker = "s3.marker"
-seconds = "0"
-needs = ["s1"]
+buildout = { parts = ["s1", "s2", "s3"] }
+s1 = { recipe = "testkit:sleep", marker = "s1.marker", seconds = "1.5" }
+s2 = { recipe = "testkit:sleep", marker = "s2.marker", seconds = "1.5" }
+s3 = { recipe = "testkit:sleep", marker = "s3.marker", seconds = "0", needs = ["s1"] }
 "#;
 
 /// Seconds from `a`'s marker to `b`'s (each written when its part starts).
@@ -690,10 +586,7 @@ fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
         let inst = Instance::new(&old);
         inst.ok(&["-j", "2"]);
         inst.config(&new);
-        let mut child = inst.spawn(&["-j", "2"]);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        inst.kill_after(&["-j", "2"], Duration::from_millis(delay_ms));
         let left = if inst.exists(".installed.toml") {
             inst.state_text()
         } else {
@@ -724,23 +617,10 @@ fn killed_at_any_point_the_next_run_converges_to_a_clean_runs_result() {
 fn ctrl_c_lets_the_running_part_finish_and_starts_no_other() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["slow", "f1", "f2"]
-
-[slow]
-recipe = "testkit:sleep"
-marker = "slow.marker"
-seconds = "1"
-
-[f1]
-recipe = "testkit:file"
-path = "parts/f1.txt"
-needs = ["slow"]
-
-[f2]
-recipe = "testkit:file"
-path = "parts/f2.txt"
-needs = ["slow"]
+buildout = { parts = ["slow", "f1", "f2"] }
+slow = { recipe = "testkit:sleep", marker = "slow.marker", seconds = "1" }
+f1 = { recipe = "testkit:file", path = "parts/f1.txt", needs = ["slow"] }
+f2 = { recipe = "testkit:file", path = "parts/f2.txt", needs = ["slow"] }
 "#,
     );
     for (round, name) in ["INT"].iter().enumerate() {
@@ -780,18 +660,9 @@ needs = ["slow"]
 fn a_second_ctrl_c_tells_the_running_recipe_to_stop() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["slow", "after"]
-
-[slow]
-recipe = "testkit:sleep"
-marker = "slow.marker"
-seconds = "60"
-
-[after]
-recipe = "testkit:file"
-path = "parts/after.txt"
-needs = ["slow"]
+buildout = { parts = ["slow", "after"] }
+slow = { recipe = "testkit:sleep", marker = "slow.marker", seconds = "60" }
+after = { recipe = "testkit:file", path = "parts/after.txt", needs = ["slow"] }
 "#,
     );
     let child = inst.spawn(&[]);
@@ -822,20 +693,10 @@ needs = ["slow"]
 fn one_sigterm_stops_new_parts_and_the_running_recipe() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["slow", "after"]
-
-[slow]
-recipe = "testkit:sleep"
-marker = "slow.marker"
-seconds = "60"
+buildout = { parts = ["slow", "after"] }
 # Takes a moment to stop once asked, so the run says what it is waiting for.
-linger = "0.5"
-
-[after]
-recipe = "testkit:file"
-path = "parts/after.txt"
-needs = ["slow"]
+slow = { recipe = "testkit:sleep", marker = "slow.marker", seconds = "60", linger = "0.5" }
+after = { recipe = "testkit:file", path = "parts/after.txt", needs = ["slow"] }
 "#,
     );
     let child = inst.spawn(&[]);
@@ -866,19 +727,9 @@ fn plugins_lists_the_testkit_and_its_recipes() {
     let inst = Instance::new(TWO_FILES);
     let r = inst.ok(&["plugins", "--json"]);
     let list: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
-    let testkit = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "testkit")
-        .unwrap_or_else(|| panic!("testkit not listed: {}", r.stdout));
+    let testkit = rbuildout_tests::named(&list, "testkit");
     assert_eq!(testkit["version"], "0.1.0");
-    let lifecycle = testkit["recipes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "lifecycle")
-        .expect("lifecycle recipe");
+    let lifecycle = rbuildout_tests::named(&testkit["recipes"], "lifecycle");
     assert_eq!(lifecycle["update"], true);
     assert_eq!(lifecycle["uninstall"], true);
     let text = inst.ok(&["plugins"]).stdout;
@@ -889,13 +740,8 @@ fn plugins_lists_the_testkit_and_its_recipes() {
 fn a_replaced_plugin_file_reinstalls_only_when_its_content_changed() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["a"]
-plugin-path = ["plugins"]
-
-[a]
-recipe = "testkit:lifecycle"
-path = "parts/a.txt"
+buildout = { parts = ["a"], plugin-path = ["plugins"] }
+a = { recipe = "testkit:lifecycle", path = "parts/a.txt" }
 "#,
     );
     let so = "librbuildout_recipe_testkit.so";
@@ -946,21 +792,14 @@ path = "parts/a.txt"
 fn a_nested_build_is_its_own_instance_sharing_the_eggs_folder() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["release"]
-eggs-directory = "shared-eggs"
-
-[release]
-recipe = "testkit:nested"
-config = "release.toml"
-directory = "code/r1"
+buildout = { parts = ["release"], eggs-directory = "shared-eggs" }
+release = { recipe = "testkit:nested", config = "release.toml", directory = "code/r1" }
 "#,
     );
     std::fs::write(
         inst.path("release.toml"),
         r#"
-[buildout]
-parts = ["app"]
+buildout = { parts = ["app"] }
 
 [app]
 recipe = "testkit:file"
@@ -1001,27 +840,12 @@ content = "${buildout:instance-directory} ${buildout:eggs-directory}"
 fn recipes_read_options_and_outputs_of_other_sections_through_the_host() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["a", "q", "missing", "ctx"]
-
-[settings]
-greeting = ["hello", "world"]
-
-[a]
-recipe = "testkit:file"
-path = "parts/a.txt"
-
-[q]
-recipe = "testkit:option"
-ref = "a:written"
-needs = ["a"]
-
-[missing]
-recipe = "testkit:option"
-ref = "settings:nosuch"
-
-[ctx]
-recipe = "testkit:context"
+buildout = { parts = ["a", "q", "missing", "ctx"] }
+settings = { greeting = ["hello", "world"] }
+a = { recipe = "testkit:file", path = "parts/a.txt" }
+q = { recipe = "testkit:option", ref = "a:written", needs = ["a"] }
+missing = { recipe = "testkit:option", ref = "settings:nosuch" }
+ctx = { recipe = "testkit:context" }
 "#,
     );
     inst.ok(&["-o"]);
@@ -1061,18 +885,9 @@ recipe = "testkit:context"
 fn a_recipe_registering_a_million_paths_and_a_hundred_thousand_outputs_is_recorded_whole() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["many", "last"]
-
-[many]
-recipe = "testkit:million"
-paths = "1000000"
-outputs = "100000"
-
-[last]
-recipe = "testkit:file"
-path = "parts/last.txt"
-content = "${many:o99999}"
+buildout = { parts = ["many", "last"] }
+many = { recipe = "testkit:million", paths = "1000000", outputs = "100000" }
+last = { recipe = "testkit:file", path = "parts/last.txt", content = "${many:o99999}" }
 "#,
     );
     inst.ok(&[]);
@@ -1125,12 +940,8 @@ fn a_legacy_cfg_instance_goes_through_the_same_lifecycle() {
 fn a_part_whose_plugin_is_gone_is_still_uninstalled_without_its_hook() {
     let inst = Instance::new(
         r#"
-[buildout]
-parts = ["u"]
-
-[u]
-recipe = "./plugins/librbuildout_recipe_testkit.so:uninstallable"
-path = "parts/u.txt"
+buildout = { parts = ["u"] }
+u = { recipe = "./plugins/librbuildout_recipe_testkit.so:uninstallable", path = "parts/u.txt" }
 "#,
     );
     std::fs::create_dir_all(inst.path("plugins")).unwrap();
@@ -1142,7 +953,7 @@ path = "parts/u.txt"
     std::fs::remove_dir_all(inst.path("plugins")).unwrap();
     inst.config("[buildout]\nparts = []\n");
     let r = inst.ok(&[]);
-    assert!(r.stderr.contains("cannot load recipe"), "{}", r.stderr);
+    r.stderr_has("cannot load recipe");
     assert!(
         !inst.exists("parts/u.txt"),
         "its paths are removed all the same"
@@ -1158,15 +969,10 @@ path = "parts/u.txt"
 fn a_broken_state_file_is_reported_naming_it() {
     let inst = Instance::new(TWO_FILES);
     std::fs::write(inst.path(".installed.toml"), "order = [\n").unwrap();
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("the state file"), "{}", r.stderr);
-    assert!(r.stderr.contains(".installed.toml"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("delete it to reinstall every part"),
-        "{}",
-        r.stderr
-    );
+    let r = inst.fails(&[], 1);
+    r.stderr_has("the state file");
+    r.stderr_has(".installed.toml");
+    r.stderr_has("delete it to reinstall every part");
     assert!(!inst.exists("parts/a.txt"), "nothing ran");
 }
 
@@ -1175,18 +981,13 @@ fn develop_recipes_builds_a_recipe_crate_and_puts_it_first_in_the_plugin_path() 
     let hello = rbuildout_tests::repo_root().join("examples/hello-recipe");
     let inst = Instance::new(&format!(
         r#"
-[buildout]
-parts = ["greet"]
-develop-recipes = ["{}"]
-
-[greet]
-recipe = "hello"
-greeting = "hi"
+buildout = {{ parts = ["greet"], develop-recipes = ["{}"] }}
+greet = {{ recipe = "hello", greeting = "hi" }}
 "#,
         hello.display()
     ));
     let r = inst.ok(&[]);
-    assert!(r.stderr.contains("building recipe crate"), "{}", r.stderr);
+    r.stderr_has("building recipe crate");
     assert_eq!(inst.read("greet.txt"), "hi, greet!\n");
     let recipe = part(&inst.state(), "greet")["recipe"]
         .as_table()
@@ -1195,9 +996,8 @@ greeting = "hi"
     assert_eq!(recipe["plugin"].as_str(), Some("hello"));
 
     inst.config("[buildout]\nparts = []\ndevelop-recipes = [\"no/such/crate\"]\n");
-    let r = inst.run(&[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("no/such/crate"), "{}", r.stderr);
+    let r = inst.fails(&[], 1);
+    r.stderr_has("no/such/crate");
     assert!(inst.exists("greet.txt"), "nothing ran");
 }
 

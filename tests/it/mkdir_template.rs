@@ -12,13 +12,9 @@ fn mode(inst: &Instance, rel: &str) -> u32 {
         & 0o7777
 }
 
-const DIRS: &str = r#"[buildout]
-parts = ["dirs"]
-
-[dirs]
-recipe = "mkdir"
-paths = "etc run tmp var/log"
-mode = "0750"
+const DIRS: &str = r#"
+buildout = { parts = ["dirs"] }
+dirs = { recipe = "mkdir", paths = "etc run tmp var/log", mode = "0750" }
 "#;
 
 const NO_PARTS: &str = "[buildout]\nparts = []\n";
@@ -81,7 +77,7 @@ fn mkdir_recreates_missing_folders_on_update() {
     std::fs::remove_dir(inst.path("tmp")).unwrap();
     std::fs::remove_dir(inst.path("var/log")).unwrap();
     let run = inst.ok(&[]);
-    assert!(run.stderr.contains("1 updated"), "{}", run.stderr);
+    run.stderr_has("1 updated");
     assert_eq!(mode(&inst, "tmp"), 0o750);
     assert_eq!(mode(&inst, "var/log"), 0o750);
 }
@@ -89,12 +85,9 @@ fn mkdir_recreates_missing_folders_on_update() {
 #[test]
 fn mkdir_paths_as_an_array_and_with_spaces() {
     let inst = Instance::new(
-        r#"[buildout]
-parts = ["dirs"]
-
-[dirs]
-recipe = "mkdir"
-paths = ["my data", "./a/b/../c"]
+        r#"
+buildout = { parts = ["dirs"] }
+dirs = { recipe = "mkdir", paths = ["my data", "./a/b/../c"] }
 "#,
     );
     inst.ok(&[]);
@@ -114,16 +107,12 @@ fn mkdir_refuses_folders_outside_the_instance() {
             false => "/etc/x".into(),
         };
         let run = inst.fails(&[], 1);
-        assert!(
-            run.stderr.contains(&format!(
-                "option `paths`: {} is outside the buildout directory {}: list the folder in \
+        run.stderr_has(&format!(
+            "option `paths`: {} is outside the buildout directory {}: list the folder in \
                  `allow-outside` of [buildout]",
-                shown.display(),
-                inst.dir().display()
-            )),
-            "{}",
-            run.stderr
-        );
+            shown.display(),
+            inst.dir().display()
+        ));
         assert!(
             run.stderr.contains("dirs"),
             "the part is named: {}",
@@ -137,20 +126,12 @@ fn mkdir_refuses_folders_outside_the_instance() {
 fn mkdir_bad_mode() {
     let inst = Instance::new(&DIRS.replace("0750", "rwx"));
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr
-            .contains("option `mode` must be an octal mode such as 0750, not `rwx`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `mode` must be an octal mode such as 0750, not `rwx`");
 }
 
-const TEMPLATES: &str = r#"[buildout]
-parts = ["conf", "motd"]
-
-[db]
-host = "localhost"
-port = "5432"
+const TEMPLATES: &str = r#"
+buildout = { parts = ["conf", "motd"] }
+db = { host = "localhost", port = "5432" }
 
 [conf]
 recipe = "template"
@@ -268,24 +249,16 @@ fn template_bad_reference_names_file_line_and_reference() {
         .canonicalize()
         .unwrap()
         .join("templates/app.conf.in");
-    assert!(
-        run.stderr.contains(&format!(
-            "{}:2: unknown reference `${{db:nope}}`: no option `nope` in section `db`",
-            file.display()
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("conf"), "{}", run.stderr);
+    run.stderr_has(&format!(
+        "{}:2: unknown reference `${{db:nope}}`: no option `nope` in section `db`",
+        file.display()
+    ));
+    run.stderr_has("conf");
     assert!(!inst.exists("etc/app.conf"));
 
     inst.write("templates/app.conf.in", "ok\n\n  x = ${db:port\n");
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr.contains(":3: malformed reference `${db:port`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(":3: malformed reference `${db:port`");
 }
 
 #[test]
@@ -316,13 +289,9 @@ fn template_needs_input_or_inline_and_output() {
 #[test]
 fn a_template_inside_mkdir_folders() {
     let inst = Instance::new(
-        r#"[buildout]
-parts = ["dirs", "conf"]
-
-[dirs]
-recipe = "mkdir"
-paths = ["etc", "var/log"]
-mode = "0700"
+        r#"
+buildout = { parts = ["dirs", "conf"] }
+dirs = { recipe = "mkdir", paths = ["etc", "var/log"], mode = "0700" }
 
 [conf]
 recipe = "template"

@@ -195,15 +195,7 @@ fn killing_a_run_that_writes_many_scripts_at_any_moment_converges() {
     for percent in (0..=100).step_by(10) {
         let delay = whole * percent / 100;
         let inst = Instance::new(&config);
-        let mut child = inst
-            .command(&[])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        inst.kill_after(&[], Duration::from_millis(delay));
         let when = format!("after kill -9 at {delay} ms of {whole}");
         let recorded = inst.exists(".installed.toml") && inst.state_text().contains("cmd0");
         if inst.exists("bin/cmd0") && !recorded {
@@ -243,13 +235,8 @@ fn code(revision: &str) -> String {
 }
 
 const RELEASE: &str = r#"
-[buildout]
-parts = ["app"]
-
-[app]
-recipe = "testkit:file"
-path = "bin/app"
-content = "app of ${buildout:directory}"
+buildout = { parts = ["app"] }
+app = { recipe = "testkit:file", path = "bin/app", content = "app of ${buildout:directory}" }
 "#;
 
 /// The names in the folder `rel`, sorted.

@@ -158,11 +158,7 @@ fn the_engines_own_paths_are_refused_and_survive() {
     std::os::unix::fs::symlink(".", inst.path("self")).unwrap();
     inst.config(&format!("[buildout]\n{}", config(&["self/buildout.toml"])));
     let r = expect(&inst, &[], 1);
-    assert!(
-        r.stderr.contains("which is the config file"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("which is the config file");
 
     // Paths inside the engine's folders are the part's own.
     inst.config(&format!("[buildout]\n{}", config(&["bin/x", "parts/p"])));
@@ -179,12 +175,7 @@ fn a_path_another_part_owns_is_refused() {
     // Recorded by an earlier part of the state.
     let inst = Instance::new(&registering(&["parts/a.txt"], ""));
     let r = expect(&inst, &[], 1);
-    assert!(
-        r.stderr
-            .contains("part `h` registered parts/a.txt, which part `a` owns"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("part `h` registered parts/a.txt, which part `a` owns");
     assert_eq!(inst.installed(), ["a"]);
     inst.config(NOTHING);
     expect(&inst, &[], 0);
@@ -253,12 +244,7 @@ fn a_failed_install_removes_none_of_the_engines_or_another_parts_paths() {
     ));
     std::fs::create_dir_all(inst.path("parts/h")).unwrap();
     let r = expect(&inst, &[], 1);
-    assert!(
-        r.stderr
-            .contains("part `h` failed during install: this install fails on purpose"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("part `h` failed during install: this install fails on purpose");
     assert_eq!(inst.read("parts/a.txt"), "A");
     assert!(inst.exists("buildout.toml"));
     assert!(!inst.exists("parts/h"), "its own path is removed");
@@ -333,7 +319,7 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
     let allowed = part("allow-outside = [\"../outside\"]");
     write(&allowed);
     let r = go(0);
-    assert!(r.stderr.contains("never removed"), "{}", r.stderr);
+    r.stderr_has("never removed");
     messages.push_str(&format!(
         "== allowed\n{}\n",
         crate::snap::messages(&r.stderr)
@@ -347,7 +333,7 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
         inst_dir.join(".installed.toml").display()
     ));
     let r = go(0);
-    assert!(r.stderr.contains("left in place"), "{}", r.stderr);
+    r.stderr_has("left in place");
     messages.push_str(&format!(
         "== directory moved up\n{}\n",
         crate::snap::messages(&r.stderr)
@@ -367,7 +353,7 @@ fn outside_the_instance_only_allowed_folders_and_never_removed() {
         base.path().display()
     ));
     let r = go(0);
-    assert!(r.stderr.contains("left in place"), "{}", r.stderr);
+    r.stderr_has("left in place");
     messages.push_str(&format!(
         "== eggs folder outside\n{}\n",
         crate::snap::messages(&r.stderr)
@@ -524,11 +510,7 @@ fn a_release_that_builds_itself_stops_at_the_nesting_limit() {
             .env_remove("RUST_LOG"),
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("nested builds deeper than 8: "),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("nested builds deeper than 8: ");
     assert!(!inst.exists("code/current"));
 }
 
@@ -573,7 +555,7 @@ fn uninstall_skip_hook_is_the_way_out_of_a_failing_hook() {
     inst.config(NOTHING);
     for _ in 0..2 {
         let r = expect(&inst, &[], 1);
-        assert!(r.stderr.contains("always fails"), "{}", r.stderr);
+        r.stderr_has("always fails");
     }
     let r = expect(&inst, &["uninstall", "h"], 1);
     assert!(
@@ -583,7 +565,7 @@ fn uninstall_skip_hook_is_the_way_out_of_a_failing_hook() {
     );
     assert!(inst.exists("parts/h"));
     let r = expect(&inst, &["uninstall", "nope"], 2);
-    assert!(r.stderr.contains("`nope`"), "{}", r.stderr);
+    r.stderr_has("`nope`");
     expect(&inst, &["uninstall", "h", "--skip-hook"], 0);
     assert!(!inst.exists("parts/h"));
     assert!(inst.installed().is_empty());

@@ -183,11 +183,7 @@ entry-points = ["extra = mypkg:other"]
 "#,
     );
     let run = inst.ok(&[]);
-    assert!(
-        run.stderr.contains("could not generate script `nope`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("could not generate script `nope`");
     assert_eq!(bin_names(&inst), ["extra", "renamed"]);
     assert_eq!(
         script(&inst, "renamed", &["x"]).stdout,
@@ -387,36 +383,18 @@ fn an_unchanged_rerun_rewrites_nothing_and_uninstall_removes_the_scripts() {
 fn bad_options_name_the_option() {
     let inst = instance("eggs = [\"missing>=1\"]");
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr
-            .contains("option `eggs`: `missing>=1` is not installed in any folder of `paths`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `eggs`: `missing>=1` is not installed in any folder of `paths`");
     inst.write(
         "buildout.toml",
         &config("entry-points = [\"x=notanentry\"]"),
     );
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr
-            .contains("option `entry-points`: `x=notanentry` must be"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `entry-points`: `x=notanentry` must be");
     inst.write("buildout.toml", &config("scripts = [\"mycmd=../evil\"]"));
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr.contains("option `scripts`: `../evil`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `scripts`: `../evil`");
     inst.write("buildout.toml", &config("python = \"no-such-python\""));
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr.contains("`no-such-python` is not found on PATH"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("`no-such-python` is not found on PATH");
     assert!(!inst.exists("bin/mycmd"));
 }

@@ -8,28 +8,15 @@ use rbuildout_tests::{Instance, mtime};
 
 /// A release config whose part writes `bin/app` naming the release's folder.
 const RELEASE: &str = r#"
-[buildout]
-parts = ["app"]
-
-[app]
-recipe = "testkit:file"
-path = "bin/app"
-content = "app of ${buildout:directory}"
+buildout = { parts = ["app"] }
+app = { recipe = "testkit:file", path = "bin/app", content = "app of ${buildout:directory}" }
 "#;
 
 /// A release config that fails to build.
 const BAD_RELEASE: &str = r#"
-[buildout]
-parts = ["app", "broken"]
-
-[app]
-recipe = "testkit:file"
-path = "bin/app"
-content = "app of ${buildout:directory}"
-
-[broken]
-recipe = "testkit:error"
-message = "the release is broken"
+buildout = { parts = ["app", "broken"] }
+app = { recipe = "testkit:file", path = "bin/app", content = "app of ${buildout:directory}" }
+broken = { recipe = "testkit:error", message = "the release is broken" }
 "#;
 
 fn config(revision: &str, extra: &str) -> String {
@@ -169,11 +156,7 @@ fn a_failed_release_never_becomes_current_and_is_rebuilt_next_time() {
     assert_eq!(history(&inst), ["r1"]);
     // `previous` only ever picks good releases.
     let run = inst.fails(&["code:revision=previous"], 1);
-    assert!(
-        run.stderr.contains("names no good release"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("names no good release");
     assert_eq!(current(&inst), "r1");
 
     // Fixed: the same revision is built again in place and activated.
@@ -282,34 +265,20 @@ fn the_instance_can_be_moved() {
 fn bad_options_are_clear_errors() {
     let inst = instance("../r1", "");
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr
-            .contains("option `revision`: `../r1` cannot name a release folder"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `revision`: `../r1` cannot name a release folder");
     inst.write("buildout.toml", &config("r1", "keep = \"many\""));
     let run = inst.fails(&[], 1);
-    assert!(
-        run.stderr
-            .contains("option `keep` must be a number of releases, not `many`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `keep` must be a number of releases, not `many`");
     inst.write("buildout.toml", &config("previous", ""));
     let run = inst.fails(&[], 1);
-    assert!(run.stderr.contains("`previous`"), "{}", run.stderr);
+    run.stderr_has("`previous`");
     assert!(!inst.exists("code/current"));
 }
 
 /// A release that takes a while to build, so a kill lands in the middle of it.
 const SLOW_RELEASE: &str = r#"
-[buildout]
-parts = ["slow", "app"]
-
-[slow]
-recipe = "testkit:sleep"
-seconds = "0.4"
+buildout = { parts = ["slow", "app"] }
+slow = { recipe = "testkit:sleep", seconds = "0.4" }
 
 [app]
 recipe = "testkit:file"
@@ -345,15 +314,7 @@ fn killing_an_upgrade_at_any_moment_leaves_a_good_current_and_converges() {
     for (i, delay) in delays.iter().enumerate() {
         let revision = format!("r{}", i + 1);
         inst.write("buildout.toml", &config(&revision, "keep = 2"));
-        let mut child = inst
-            .command(&[])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(*delay));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        inst.kill_after(&[], Duration::from_millis(*delay));
         let when = format!("after kill -9 at {delay} ms");
         let marker_path = inst.path(&format!("code/{revision}/.rbuildout-release"));
         if std::fs::read_to_string(marker_path).is_ok_and(|m| m == "building\n") {
@@ -396,8 +357,7 @@ fn scripts_of_the_current_release_run_through_the_bin_link_after_a_move() {
     inst.write(
         "release.toml",
         r#"
-[buildout]
-parts = ["scripts"]
+buildout = { parts = ["scripts"] }
 
 [scripts]
 recipe = "scripts"

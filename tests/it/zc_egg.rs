@@ -110,12 +110,7 @@ fn zc_recipe_egg_writes_every_script_and_each_runs() {
     let index = Index::serve(&packages());
     let inst = cfg_instance(&zc_parts(&index.url()));
     let run = inst.ok(&["-c", "buildout.cfg"]);
-    assert!(
-        run.stderr
-            .contains("could not generate script `missing`: it is not defined"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("could not generate script `missing`: it is not defined");
     let dir = inst.dir().canonicalize().unwrap();
     assert_eq!(
         bin_names(&dir),
@@ -258,12 +253,7 @@ fn z3c_recipe_scripts_writes_scripts_and_interpreters() {
         index.url()
     ));
     let run = inst.fails(&["-c", "buildout.cfg"], 1);
-    assert!(
-        run.stderr
-            .contains("option `include-site-packages` = true is not supported"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `include-site-packages` = true is not supported");
 }
 
 /// The real python3 the tests run, as its `sys.executable` reports it.

@@ -266,7 +266,7 @@ fn plone_command_stops_on_error_only_when_asked() {
     for stop in ["", "stop-on-error = no\n", "stop-on-error = Off\n"] {
         let inst = cfg_instance(&config(stop));
         let run = inst.ok(&["-c", "buildout.cfg"]);
-        assert!(run.stderr.contains("exited with code 3"), "{}", run.stderr);
+        run.stderr_has("exited with code 3");
         assert_eq!(inst.read("ran.txt"), "ran\n");
         assert_eq!(inst.installed(), ["c"]);
     }
@@ -274,32 +274,18 @@ fn plone_command_stops_on_error_only_when_asked() {
     for stop in ["stop-on-error = yes\n", "stop-on-error = TRUE\n"] {
         let inst = cfg_instance(&config(stop));
         let run = inst.fails(&["-c", "buildout.cfg"], 1);
-        assert!(
-            run.stderr
-                .contains("option `command`: the command exited with code 3 (stop-on-error is on)"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("option `command`: the command exited with code 3 (stop-on-error is on)");
         assert!(inst.exists("ran.txt"));
     }
     // Anything else is refused before the command runs.
     let inst = cfg_instance(&config("stop-on-error = 1\n"));
     let run = inst.fails(&["-c", "buildout.cfg"], 1);
-    assert!(
-        run.stderr
-            .contains("option `stop-on-error` must be yes, on, true, no, off or false, not `1`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `stop-on-error` must be yes, on, true, no, off or false, not `1`");
     assert!(!inst.exists("ran.txt"));
     // No command.
     let inst = cfg_instance("[buildout]\nparts = c\n[c]\nrecipe = plone.recipe.command\n");
     let run = inst.fails(&["-c", "buildout.cfg"], 1);
-    assert!(
-        run.stderr.contains("option `command` is required"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("option `command` is required");
 }
 
 #[test]
@@ -345,12 +331,7 @@ fn dotted_recipe_names_find_native_plugins_or_name_the_python_distribution() {
     let inst =
         cfg_instance("[buildout]\nparts = g\n[g]\nrecipe = collective.recipe.template:genshi\n");
     let run = inst.fails(&["-c", "buildout.cfg"], 2);
-    assert!(
-        run.stderr
-            .contains("(`collective.recipe.template` is native only as: default)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("(`collective.recipe.template` is native only as: default)");
 }
 
 /// A scratch copy of [`PROJECT`] with its templates.

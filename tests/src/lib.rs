@@ -99,6 +99,20 @@ pub fn compile_c(source: &std::path::Path, out: &std::path::Path, flags: &[&str]
     out.to_path_buf()
 }
 
+/// A real shared library that is not a plugin: the system's `libz.so.1`.
+pub fn system_libz() -> PathBuf {
+    [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib64/libz.so.1",
+        "/usr/lib/libz.so.1",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("libz.so.1 in a system library folder")
+}
+
 /// The plugin search path the tests give the binary: the test plugins, then the target folder
 /// (which holds the built-in recipes beside the binary).
 pub fn plugin_path() -> std::ffi::OsString {
@@ -137,6 +151,28 @@ impl Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Asserts that stderr holds `text`, showing the whole of stderr when it does not.
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout holds `text`, showing the whole of stdout when it does not.
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
+        self
     }
 }
 
@@ -219,6 +255,20 @@ impl Instance {
         self.write("buildout.toml", text);
     }
 
+    /// Starts a run, kills it (SIGKILL) after `delay` and waits for it: a run cut off at
+    /// any point.
+    pub fn kill_after(&self, args: &[&str], delay: std::time::Duration) {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn rbuildout");
+        std::thread::sleep(delay);
+        child.kill().expect("kill rbuildout");
+        child.wait().expect("wait for rbuildout");
+    }
+
     /// Starts a run in the background, stdout discarded and stderr piped.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         self.command(args)
@@ -258,6 +308,16 @@ impl Instance {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// The element of a JSON array (`rbuildout plugins --json`, a plugin's `recipes`) whose
+/// `name` is `name`.
+pub fn named<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` in {list}"))
 }
 
 /// Size, modification time and inode of a file: any rewrite (even by rename) changes one.

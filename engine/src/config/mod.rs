@@ -23,7 +23,7 @@ pub use buildout::Buildout;
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
 pub use limits::Limits;
 pub use model::{History, Op, Source, Step, Value};
-pub use substitute::{IndexRef, Outputs, ReferenceTable, Resolver, ValueRef};
+pub use substitute::{Held, IndexRef, Outputs, ReferenceTable, Resolver, ValueRef};
 
 use model::{Entry, Section, Sections};
 

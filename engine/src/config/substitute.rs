@@ -201,6 +201,20 @@ fn template(v: &Value) -> Template {
     }
 }
 
+/// The options a section shows, sorted by name, each with its index: not the pending
+/// `+=`/`-=` keys, and the macro list `<` only in `[buildout]` (where it is an option).
+fn shown_options(section: &Section, is_buildout: bool) -> Vec<(&str, usize)> {
+    let mut names: Vec<(&str, usize)> = section
+        .options
+        .keys()
+        .enumerate()
+        .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// Whether a section takes options from macros (`[buildout]` never does, as in zc.buildout).
 fn uses_macros(name: &str, raw: &Section) -> bool {
     name != "buildout" && raw.options.contains_key("<")
@@ -240,22 +254,35 @@ pub type IndexRef = (usize, Option<usize>);
 /// A section's options (by index, sorted by name) with the references each holds.
 pub type ReferenceTable = Vec<(usize, Vec<IndexRef>)>;
 
-/// A resolved value: borrowed from the config when nothing was substituted, else shared.
-#[derive(Debug, Clone)]
-pub enum ValueRef<'c> {
-    Raw(&'c Value),
-    Shared(Arc<Value>),
+/// Something the resolver hands out: borrowed from the config as it was read, or made by
+/// the resolver and shared.
+#[derive(Debug)]
+pub enum Held<'c, T> {
+    Raw(&'c T),
+    Shared(Arc<T>),
 }
 
-impl std::ops::Deref for ValueRef<'_> {
-    type Target = Value;
-    fn deref(&self) -> &Value {
+impl<T> Clone for Held<'_, T> {
+    fn clone(&self) -> Self {
         match self {
-            ValueRef::Raw(v) => v,
-            ValueRef::Shared(v) => v,
+            Held::Raw(v) => Held::Raw(v),
+            Held::Shared(v) => Held::Shared(Arc::clone(v)),
         }
     }
 }
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Held::Raw(v) => v,
+            Held::Shared(v) => v,
+        }
+    }
+}
+
+/// A resolved value: borrowed from the config when nothing was substituted, else shared.
+pub type ValueRef<'c> = Held<'c, Value>;
 
 /// What a resolved reference contributes.
 enum Got<'c> {
@@ -271,6 +298,33 @@ struct Frame<'c> {
     span: Option<Span>,
     tpl: Template,
     got: Vec<Got<'c>>,
+    /// The sections the value read so far, directly or through the values it read.
+    deps: Deps,
+}
+
+/// The sections (by index, sorted, each once) a memoised value read while it was resolved,
+/// directly or through the values it read: an output published for any other section cannot
+/// change it. Most values read one or two sections.
+type Deps = SmallVec<[u32; 2]>;
+
+fn add_dep(deps: &mut Deps, sec: usize) {
+    let sec = sec as u32;
+    if let Err(at) = deps.binary_search(&sec) {
+        deps.insert(at, sec);
+    }
+}
+
+fn add_deps(deps: &mut Deps, more: &[u32]) {
+    for &sec in more {
+        add_dep(deps, sec as usize);
+    }
+}
+
+/// A memoised value and the sections it depends on.
+#[derive(Clone)]
+struct Memo {
+    value: Arc<Value>,
+    deps: Deps,
 }
 
 impl Frame<'_> {
@@ -294,7 +348,8 @@ impl Frame<'_> {
 /// one step, and boxing the frame would cost an allocation per option resolved.
 #[allow(clippy::large_enum_variant)]
 enum Start<'c> {
-    Done(ValueRef<'c>),
+    /// The value, and the sections it depends on (none for a raw value or an output).
+    Done(ValueRef<'c>, Deps),
     Missing,
     Frame(Frame<'c>),
 }
@@ -303,21 +358,7 @@ enum Start<'c> {
 type FoundRef = (Range<usize>, Range<usize>, usize);
 
 /// A section as the resolver sees it: raw from the config, or expanded from its macros.
-#[derive(Clone)]
-enum SecRef<'c> {
-    Raw(&'c Section),
-    Expanded(Arc<Section>),
-}
-
-impl std::ops::Deref for SecRef<'_> {
-    type Target = Section;
-    fn deref(&self) -> &Section {
-        match self {
-            SecRef::Raw(s) => s,
-            SecRef::Expanded(s) => s,
-        }
-    }
-}
+type SecRef<'c> = Held<'c, Section>;
 
 use super::buildout::PATH_OPTIONS;
 
@@ -329,7 +370,7 @@ pub type Outputs = HashMap<String, IndexMap<String, Value>>;
 pub struct Resolver<'c> {
     config: &'c Config,
     /// Substituted values, per section index, per option index (of the expanded section).
-    memo: Vec<Vec<Option<Arc<Value>>>>,
+    memo: Vec<Vec<Option<Memo>>>,
     expanded: HashMap<usize, Arc<Section>>,
     /// Shared with the [`Outputs`] snapshots taken of it; copied on the next write.
     outputs: Arc<Outputs>,
@@ -531,14 +572,7 @@ impl<'c> Resolver<'c> {
     pub fn reference_table(&mut self, sec: usize) -> Result<ReferenceTable, Error> {
         let secref = self.sec(sec).map_err(|d| self.error(d))?;
         let is_buildout = self.is_buildout(sec);
-        let mut names: Vec<(&str, usize)> = secref
-            .options
-            .keys()
-            .enumerate()
-            .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        names.sort_unstable();
+        let names = shown_options(&secref, is_buildout);
         let mut out = Vec::with_capacity(names.len());
         for (_, i) in names {
             let v = &secref.options[i].value;
@@ -620,14 +654,7 @@ impl<'c> Resolver<'c> {
         }
         let secref = self.sec(idx).map_err(|d| self.error(d))?;
         let is_buildout = self.is_buildout(idx);
-        let mut names: Vec<(&str, usize)> = secref
-            .options
-            .keys()
-            .enumerate()
-            .filter(|(_, k)| split_key(k).1 == '=' && (k.as_str() != "<" || is_buildout))
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        names.sort_unstable();
+        let names = shown_options(&secref, is_buildout);
         for (name, entry) in names {
             let e = &secref.options[entry];
             if !is_buildout && !needs_substitution(&e.value, self.config.format) {
@@ -646,16 +673,40 @@ impl<'c> Resolver<'c> {
         self.config.sections.contains_key(section)
     }
 
-    /// A recipe published `section:option` (e.g. `paths`); later gets see it. Clears memoised
-    /// values that depended on it.
+    /// A recipe published `section:option` (e.g. `paths`); later gets see it. Forgets the
+    /// memoised values that read any option of `section` (directly or through other values):
+    /// an output may add an option a lenient value left as `${section:option}`, so every
+    /// value that looked into the section is recomputed, and no other.
     pub fn set_output(&mut self, section: &str, option: &str, value: Value) {
         Arc::make_mut(&mut self.outputs)
             .entry(section.to_owned())
             .or_default()
             .insert(option.to_owned(), value);
-        // Values are cheap to recompute and outputs are rare: forget every memoised value
-        // rather than tracking who read what.
-        self.memo.iter_mut().for_each(Vec::clear);
+        let Some(published) = self.section_index(section) else {
+            return;
+        };
+        let published = published as u32;
+        for slot in self.memo.iter_mut().flatten() {
+            if slot
+                .as_ref()
+                .is_some_and(|m| m.deps.binary_search(&published).is_ok())
+            {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Whether `section:option` has a memoised value (for tests of what an output forgets).
+    #[cfg(test)]
+    fn memoised(&mut self, section: &str, option: &str) -> bool {
+        let Some(idx) = self.section_index(section) else {
+            return false;
+        };
+        let Ok(sec) = self.sec(idx) else { return false };
+        sec.options
+            .get_index_of(option)
+            .and_then(|e| self.memo[idx].get(e))
+            .is_some_and(Option::is_some)
     }
 
     /// The outputs published so far, frozen: a later [`Resolver::set_output`] copies them
@@ -692,11 +743,11 @@ impl<'c> Resolver<'c> {
             return Ok(SecRef::Raw(raw));
         }
         if let Some(e) = self.expanded.get(&idx) {
-            return Ok(SecRef::Expanded(e.clone()));
+            return Ok(SecRef::Shared(e.clone()));
         }
         self.expand(idx)?;
         match self.expanded.get(&idx) {
-            Some(e) => Ok(SecRef::Expanded(e.clone())),
+            Some(e) => Ok(SecRef::Shared(e.clone())),
             None => Ok(SecRef::Raw(raw)),
         }
     }
@@ -835,13 +886,13 @@ impl<'c> Resolver<'c> {
         Ok(result)
     }
 
-    fn remember(&mut self, sec: usize, entry: usize, len: usize, v: Arc<Value>) {
+    fn remember(&mut self, sec: usize, entry: usize, len: usize, value: Arc<Value>, deps: Deps) {
         let m = &mut self.memo[sec];
         if m.is_empty() {
             m.resize(len, None);
         }
         if let Some(slot) = m.get_mut(entry) {
-            *slot = Some(v);
+            *slot = Some(Memo { value, deps });
         }
     }
 
@@ -857,14 +908,20 @@ impl<'c> Resolver<'c> {
                 )
                 .and_then(|o| o.get(opt))
         {
-            return Ok(Start::Done(ValueRef::Shared(Arc::new(v.clone()))));
+            return Ok(Start::Done(
+                ValueRef::Shared(Arc::new(v.clone())),
+                Deps::new(),
+            ));
         }
         let secref = self.sec(sec)?;
         let Some(entry) = secref.options.get_index_of(opt) else {
             return Ok(Start::Missing);
         };
-        if let Some(Some(v)) = self.memo[sec].get(entry) {
-            return Ok(Start::Done(ValueRef::Shared(v.clone())));
+        if let Some(Some(m)) = self.memo[sec].get(entry) {
+            return Ok(Start::Done(
+                ValueRef::Shared(m.value.clone()),
+                m.deps.clone(),
+            ));
         }
         let e = &secref.options[entry];
         if !needs_substitution(&e.value, self.config.format) {
@@ -872,11 +929,15 @@ impl<'c> Resolver<'c> {
                 && let SecRef::Raw(raw) = secref
             {
                 // Nothing to substitute or post-process: the raw value is the value.
-                return Ok(Start::Done(ValueRef::Raw(&raw.options[entry].value)));
+                return Ok(Start::Done(
+                    ValueRef::Raw(&raw.options[entry].value),
+                    Deps::new(),
+                ));
             }
-            let v = Arc::new(self.finish(sec, opt, e.value.clone(), e)?);
-            self.remember(sec, entry, secref.options.len(), v.clone());
-            return Ok(Start::Done(ValueRef::Shared(v)));
+            let mut deps = Deps::new();
+            let v = Arc::new(self.finish(sec, opt, e.value.clone(), e, &mut deps)?);
+            self.remember(sec, entry, secref.options.len(), v.clone(), deps.clone());
+            return Ok(Start::Done(ValueRef::Shared(v), deps));
         }
         let span = e.span();
         let tpl = template(&e.value);
@@ -887,6 +948,7 @@ impl<'c> Resolver<'c> {
             span,
             got: Vec::with_capacity(tpl.refs.len()),
             tpl,
+            deps: Deps::new(),
         }))
     }
 
@@ -897,8 +959,16 @@ impl<'c> Resolver<'c> {
             .is_some_and(|(n, _)| n == "buildout")
     }
 
-    /// Post-processing of a substituted value: `[buildout]` paths become absolute.
-    fn finish(&mut self, sec: usize, opt: &str, v: Value, e: &Entry) -> Result<Value, Diagnostic> {
+    /// Post-processing of a substituted value: `[buildout]` paths become absolute (relative
+    /// to `directory`, which `deps` then notes).
+    fn finish(
+        &mut self,
+        sec: usize,
+        opt: &str,
+        v: Value,
+        e: &Entry,
+        deps: &mut Deps,
+    ) -> Result<Value, Diagnostic> {
         if !self.is_buildout(sec) {
             return Ok(v);
         }
@@ -929,7 +999,7 @@ impl<'c> Resolver<'c> {
         };
         let base = match base {
             Some(b) => b,
-            None => match self.resolve(sec, "directory")?.as_deref() {
+            None => match self.resolve_noting(sec, "directory", deps)?.as_deref() {
                 Some(Value::Str(d)) => PathBuf::from(d),
                 _ => self.config.path_dir(),
             },
@@ -956,15 +1026,29 @@ impl<'c> Resolver<'c> {
     }
 
     fn resolve(&mut self, sec: usize, opt: &str) -> Result<Option<ValueRef<'c>>, Diagnostic> {
+        self.resolve_noting(sec, opt, &mut Deps::new())
+    }
+
+    /// [`Resolver::resolve`], adding to `deps` the sections the value read (`sec` too).
+    fn resolve_noting(
+        &mut self,
+        sec: usize,
+        opt: &str,
+        deps: &mut Deps,
+    ) -> Result<Option<ValueRef<'c>>, Diagnostic> {
+        add_dep(deps, sec);
         let first = match self.start(sec, opt)? {
-            Start::Done(v) => return Ok(Some(v)),
+            Start::Done(v, more) => {
+                add_deps(deps, &more);
+                return Ok(Some(v));
+            }
             Start::Missing => return Ok(None),
             Start::Frame(f) => f,
         };
         // The set of values being resolved is kept between calls so it is allocated once.
         let mut active = std::mem::take(&mut self.active);
         active.clear();
-        let result = self.run_frames(first, &mut active);
+        let result = self.run_frames(first, &mut active, deps);
         self.active = active;
         result
     }
@@ -974,6 +1058,7 @@ impl<'c> Resolver<'c> {
         &mut self,
         first: Frame<'c>,
         active: &mut HashSet<(usize, usize)>,
+        deps: &mut Deps,
     ) -> Result<Option<ValueRef<'c>>, Diagnostic> {
         active.insert((first.sec, first.entry));
         let mut stack = vec![first];
@@ -1020,6 +1105,10 @@ impl<'c> Resolver<'c> {
                     );
                     return Err(d);
                 };
+                // What the value read: `tsec` (even where the option is missing: an output
+                // may add it) and whatever the value found there read.
+                let mut noted = Deps::new();
+                add_dep(&mut noted, tsec);
                 let started = match self.start(tsec, topt) {
                     Ok(s) => s,
                     Err(mut d) => {
@@ -1033,7 +1122,10 @@ impl<'c> Resolver<'c> {
                     }
                 };
                 let got = match started {
-                    Start::Done(v) => Got::Val(v),
+                    Start::Done(v, more) => {
+                        add_deps(&mut noted, &more);
+                        Got::Val(v)
+                    }
                     Start::Missing if topt == "_buildout_section_name_" => Got::Val(
                         ValueRef::Shared(Arc::new(Value::Str(self.name(top.sec).to_owned()))),
                     ),
@@ -1084,11 +1176,14 @@ impl<'c> Resolver<'c> {
                             );
                             return Err(d);
                         }
+                        add_deps(&mut stack.last_mut().expect("non-empty").deps, &noted);
                         stack.push(f);
                         continue;
                     }
                 };
-                stack.last_mut().expect("non-empty").got.push(got);
+                let top = stack.last_mut().expect("non-empty");
+                add_deps(&mut top.deps, &noted);
+                top.got.push(got);
             } else {
                 let f = stack.pop().expect("non-empty");
                 let size = self.size(&f);
@@ -1097,13 +1192,26 @@ impl<'c> Resolver<'c> {
                 }
                 let v = self.assemble(&f);
                 let opt = f.opt().to_owned();
-                let v = self.finish(f.sec, &opt, v, &f.secref.options[f.entry])?;
+                let mut f_deps = f.deps.clone();
+                let v = self.finish(f.sec, &opt, v, &f.secref.options[f.entry], &mut f_deps)?;
                 let v = Arc::new(v);
-                self.remember(f.sec, f.entry, f.secref.options.len(), v.clone());
+                self.remember(
+                    f.sec,
+                    f.entry,
+                    f.secref.options.len(),
+                    v.clone(),
+                    f_deps.clone(),
+                );
                 active.remove(&(f.sec, f.entry));
                 match stack.last_mut() {
-                    Some(parent) => parent.got.push(Got::Val(ValueRef::Shared(v))),
-                    None => return Ok(Some(ValueRef::Shared(v))),
+                    Some(parent) => {
+                        add_deps(&mut parent.deps, &f_deps);
+                        parent.got.push(Got::Val(ValueRef::Shared(v)));
+                    }
+                    None => {
+                        add_deps(deps, &f_deps);
+                        return Ok(Some(ValueRef::Shared(v)));
+                    }
                 }
             }
         }
@@ -1234,4 +1342,63 @@ fn absolute(base: &Path, p: &str) -> String {
         base.join(path)
     };
     normalize(&joined).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Format, Value, load_str};
+
+    #[test]
+    fn an_output_forgets_only_the_values_that_read_its_section() {
+        let text = "[buildout]\nparts = ['a']\n\
+                    [a]\nrecipe = 'r'\n\
+                    [b]\nx = '${a:out}'\n\
+                    [c]\ny = '${b:x}+'\n\
+                    [d]\nz = '${e:w}'\n\
+                    [e]\nw = '1'\n\
+                    [g]\nrecipe = 'r'\n";
+        let config = load_str(text, "t", Path::new("/i"), Format::Toml).unwrap();
+        let mut r = config.resolver();
+        r.set_lenient(true);
+        assert_eq!(r.get("c", "y").unwrap(), Value::Str("${a:out}+".into()));
+        assert_eq!(r.get("d", "z").unwrap(), Value::Str("1".into()));
+        assert!(r.memoised("b", "x") && r.memoised("c", "y") && r.memoised("d", "z"));
+
+        r.set_output("a", "out", Value::Str("p".into()));
+        // [b] read [a] directly and [c] through [b]: both are recomputed, with the output.
+        assert!(!r.memoised("b", "x") && !r.memoised("c", "y"));
+        // [d] never read [a]: its value is kept, not recomputed.
+        assert!(r.memoised("d", "z"));
+        assert_eq!(r.get("c", "y").unwrap(), Value::Str("p+".into()));
+        assert_eq!(r.get("b", "x").unwrap(), Value::Str("p".into()));
+
+        // Publishing for a section nobody read keeps everything.
+        r.set_output("g", "out", Value::Str("q".into()));
+        assert!(r.memoised("c", "y") && r.memoised("d", "z"));
+        // Replacing an option a value read forgets that value.
+        r.set_output("e", "w", Value::Str("2".into()));
+        assert!(!r.memoised("d", "z") && r.memoised("c", "y"));
+        assert_eq!(r.get("d", "z").unwrap(), Value::Str("2".into()));
+    }
+
+    #[test]
+    fn a_buildout_path_depends_on_the_directory_it_is_made_absolute_against() {
+        let text = "[buildout]\nparts = []\nbin-directory = 'tools'\n";
+        let config = load_str(text, "t", Path::new("/i"), Format::Toml).unwrap();
+        let mut r = config.resolver();
+        assert_eq!(
+            r.get("buildout", "bin-directory").unwrap(),
+            Value::Str("/i/tools".into())
+        );
+        r.set_output("other", "x", Value::Str("1".into()));
+        assert!(r.memoised("buildout", "bin-directory"));
+        r.set_output("buildout", "directory", Value::Str("/j".into()));
+        assert!(!r.memoised("buildout", "bin-directory"));
+        assert_eq!(
+            r.get("buildout", "bin-directory").unwrap(),
+            Value::Str("/j/tools".into())
+        );
+    }
 }

@@ -43,6 +43,14 @@ fn registry(dir: &Path) -> Registry {
     })
 }
 
+/// A registry that finds the plugins in `dir` only, with `dir` as the config's folder.
+fn only(dir: &Path) -> Registry {
+    Registry::new(SearchPath {
+        dirs: vec![dir.to_path_buf()],
+        config_dir: dir.to_path_buf(),
+    })
+}
+
 /// Compiles a C plugin against the header alone, symbols hidden unless exported.
 fn compile_c(source: &Path, out: &Path, defines: &[&str]) -> PathBuf {
     let flags: Vec<&str> = ["-fvisibility=hidden"]
@@ -99,7 +107,7 @@ fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn call<'a>(dir: &'a Path, options: &'a [(String, String)], host: &'a TestHost) -> Call<'a> {
+fn call<'a>(dir: &'a Path, options: &'a [(String, String)], host: &'a dyn Host) -> Call<'a> {
     Call {
         part: "thepart",
         buildout_directory: dir,
@@ -415,83 +423,53 @@ fn plugin_logs_reach_the_host_tracing() {
     // this thread-scoped subscriber cannot see; tests/it/plugins.rs checks it with -v.)
 }
 
-#[test]
-fn raw_plugin_invalid_utf8_is_reported_not_trusted() {
+/// What installing `recipe` (with no options) fails with.
+fn install_error(recipe: &str) -> RecipeError {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(dir.path());
     let host = TestHost::default();
-    let c = call(dir.path(), &[], &host);
-    let err = registry
-        .recipe("raw:invalid-utf8-path")
+    registry(dir.path())
+        .recipe(recipe)
         .unwrap()
-        .install(&c)
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        r#"recipe `raw:invalid-utf8-path` sent a path that is not valid UTF-8: "bad\xff\xfe""#
-    );
-    assert!(err.paths.is_empty());
-    let err = registry
-        .recipe("raw:invalid-utf8-output")
-        .unwrap()
-        .install(&c)
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        r#"recipe `raw:invalid-utf8-output` sent an output value that is not valid UTF-8: "\xc3(""#
-    );
-    // An error message is only shown: bad bytes are replaced.
-    let err = registry
-        .recipe("raw:invalid-utf8-error")
-        .unwrap()
-        .install(&c)
-        .unwrap_err();
-    assert_eq!(err.message, "broken \u{fffd} message");
-    let err = registry
-        .recipe("raw:null-path")
-        .unwrap()
-        .install(&c)
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "recipe `raw:null-path` sent a path as a null pointer"
-    );
+        .install(&call(dir.path(), &[], &host))
+        .unwrap_err()
 }
 
 #[test]
-fn raw_plugin_odd_statuses_and_huge_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = registry(dir.path());
-    let host = TestHost::default();
-    let c = call(dir.path(), &[], &host);
-    let err = registry
-        .recipe("raw:huge-error")
-        .unwrap()
-        .install(&c)
-        .unwrap_err();
+fn raw_plugin_invalid_utf8_odd_statuses_and_huge_errors_are_reported_not_trusted() {
+    for (recipe, message) in [
+        (
+            "raw:invalid-utf8-path",
+            r#"recipe `raw:invalid-utf8-path` sent a path that is not valid UTF-8: "bad\xff\xfe""#,
+        ),
+        (
+            "raw:invalid-utf8-output",
+            r#"recipe `raw:invalid-utf8-output` sent an output value that is not valid UTF-8: "\xc3(""#,
+        ),
+        // An error message is only shown: bad bytes are replaced.
+        ("raw:invalid-utf8-error", "broken \u{fffd} message"),
+        (
+            "raw:null-path",
+            "recipe `raw:null-path` sent a path as a null pointer",
+        ),
+        (
+            "raw:unknown-status",
+            "recipe `raw:unknown-status` returned the unknown status 77: \
+             recipe `raw:unknown-status` failed without saying why",
+        ),
+        (
+            "raw:no-message",
+            "recipe `raw:no-message` failed without saying why",
+        ),
+    ] {
+        let err = install_error(recipe);
+        assert_eq!(err.message, message);
+        assert!(err.paths.is_empty(), "{recipe}: {:?}", err.paths);
+    }
+    let err = install_error("raw:huge-error");
     assert!(err.message.len() < 70 * 1024, "{}", err.message.len());
     assert!(
         err.message
             .ends_with(&format!("[… {} more bytes cut]", (16 << 20) - 64 * 1024))
-    );
-    let err = registry
-        .recipe("raw:unknown-status")
-        .unwrap()
-        .install(&c)
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "recipe `raw:unknown-status` returned the unknown status 77: \
-         recipe `raw:unknown-status` failed without saying why"
-    );
-    let err = registry
-        .recipe("raw:no-message")
-        .unwrap()
-        .install(&c)
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "recipe `raw:no-message` failed without saying why"
     );
 }
 
@@ -663,16 +641,7 @@ fn missing_plugins_and_entries_say_where_they_looked() {
 fn files_that_are_not_plugins_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     // A real shared library that is not a plugin.
-    let libz = [
-        "/lib/x86_64-linux-gnu/libz.so.1",
-        "/usr/lib/x86_64-linux-gnu/libz.so.1",
-        "/lib64/libz.so.1",
-        "/usr/lib/libz.so.1",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .expect("libz.so.1 in a system library folder");
+    let libz = rbuildout_tests::system_libz();
     let err = plugin_info(&libz).unwrap_err().to_string();
     assert_eq!(
         err,
@@ -693,10 +662,7 @@ fn files_that_are_not_plugins_are_refused_by_name() {
         "{err}"
     );
     // The listing shows it with its error instead of failing.
-    let registry = Registry::new(SearchPath {
-        dirs: vec![dir.path().to_path_buf()],
-        config_dir: dir.path().to_path_buf(),
-    });
+    let registry = only(dir.path());
     let listed = registry.list();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "text");
@@ -781,10 +747,7 @@ fn the_c_example_works_through_the_header_alone() {
         &dir.path().join("librbuildout_recipe_c_example.so"),
         &[],
     );
-    let registry = Registry::new(SearchPath {
-        dirs: vec![dir.path().to_path_buf()],
-        config_dir: dir.path().to_path_buf(),
-    });
+    let registry = only(dir.path());
     let recipe = registry.recipe("c-example").unwrap();
     assert_eq!(recipe.identity().plugin, "c-example");
     assert_eq!(recipe.identity().path, lib);
@@ -819,10 +782,7 @@ fn loading_a_plugin_is_cheap_and_the_digest_follows_the_file() {
     // A copy at a new path, so this really opens the library rather than finding it loaded.
     let copy = dir.path().join(search::file_name("testkit"));
     std::fs::copy(built("testkit"), &copy).unwrap();
-    let registry = Registry::new(SearchPath {
-        dirs: vec![dir.path().to_path_buf()],
-        config_dir: dir.path().to_path_buf(),
-    });
+    let registry = only(dir.path());
     let start = Instant::now();
     let recipe = registry.recipe("testkit:file").unwrap();
     let took = start.elapsed();
@@ -840,42 +800,31 @@ fn loading_a_plugin_is_cheap_and_the_digest_follows_the_file() {
         .write_all(b"rebuilt")
         .unwrap();
     std::fs::rename(&next, &copy).unwrap();
-    let again = Registry::new(SearchPath {
-        dirs: vec![dir.path().to_path_buf()],
-        config_dir: dir.path().to_path_buf(),
-    })
-    .recipe("testkit:file")
-    .unwrap();
+    let again = only(dir.path()).recipe("testkit:file").unwrap();
     assert_ne!(again.identity().digest, digest);
 }
 
 #[test]
 fn recipe_values_parse_into_name_or_file_and_entry() {
     use search::{Spec, Target, parse};
-    let spec = |name: Target, entry: &str| Spec {
-        name,
-        entry: entry.into(),
-    };
-    assert_eq!(
-        parse("egg").unwrap(),
-        spec(Target::Name("egg".into()), "default")
-    );
-    assert_eq!(
-        parse("egg:scripts").unwrap(),
-        spec(Target::Name("egg".into()), "scripts")
-    );
-    assert_eq!(
-        parse("./p/libx.so").unwrap(),
-        spec(Target::File("./p/libx.so".into()), "default")
-    );
-    assert_eq!(
-        parse("/opt/x:y/libx.so:entry").unwrap(),
-        spec(Target::File("/opt/x:y/libx.so".into()), "entry")
-    );
-    assert_eq!(
-        parse("/opt/x:y/libx.so").unwrap(),
-        spec(Target::File("/opt/x:y/libx.so".into()), "default")
-    );
+    for (value, name, entry) in [
+        ("egg", Target::Name("egg".into()), "default"),
+        ("egg:scripts", Target::Name("egg".into()), "scripts"),
+        ("./p/libx.so", Target::File("./p/libx.so".into()), "default"),
+        (
+            "/opt/x:y/libx.so:entry",
+            Target::File("/opt/x:y/libx.so".into()),
+            "entry",
+        ),
+        (
+            "/opt/x:y/libx.so",
+            Target::File("/opt/x:y/libx.so".into()),
+            "default",
+        ),
+    ] {
+        let entry = entry.into();
+        assert_eq!(parse(value).unwrap(), Spec { name, entry }, "{value}");
+    }
 }
 
 #[test]
@@ -912,16 +861,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let opts = options(&[("ref", "a:b")]);
-    let c = Call {
-        part: "thepart",
-        buildout_directory: dir.path(),
-        offline: false,
-        newest: false,
-        locked: false,
-        options: &opts,
-        host: &PanickingHost,
-        owned: &[],
-    };
+    let c = call(dir.path(), &opts, &PanickingHost);
     // Unwinding into the plugin's C-ABI frames would abort this whole test process.
     let result = registry
         .recipe("testkit:option")
@@ -930,16 +870,7 @@ fn a_panic_in_a_host_callback_never_unwinds_into_the_plugin() {
         .unwrap();
     assert_eq!(outputs(&result)["found"], "false");
     let opts = options(&[("config", "x.toml"), ("directory", "x")]);
-    let c = Call {
-        part: "thepart",
-        buildout_directory: dir.path(),
-        offline: false,
-        newest: false,
-        locked: false,
-        options: &opts,
-        host: &PanickingHost,
-        owned: &[],
-    };
+    let c = call(dir.path(), &opts, &PanickingHost);
     let err = registry
         .recipe("testkit:nested")
         .unwrap()

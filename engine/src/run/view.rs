@@ -17,6 +17,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, Outputs, Resolver};
 
+/// What the views made at one moment share: the config, `[buildout]` resolved then and a
+/// snapshot of the outputs published so far.
+#[derive(Clone)]
+pub struct Snapshot<'c> {
+    pub buildout: Arc<BTreeMap<String, String>>,
+    pub config: &'c Config,
+    pub outputs: Arc<Outputs>,
+}
+
 /// A part's resolved options and everything else it may read, frozen.
 pub struct View<'c> {
     part: String,
@@ -26,31 +35,21 @@ pub struct View<'c> {
     /// Whether `options` are the part's section in the config now (not for an uninstall,
     /// whose hook may ask what the config says now, e.g. to tell a reinstall).
     current: bool,
-    /// `[buildout]`, resolved at the same time (shared by the views of one outputs snapshot).
-    buildout: Arc<BTreeMap<String, String>>,
-    config: &'c Config,
-    outputs: Arc<Outputs>,
-    /// Other sections, resolved from `config` and `outputs` when first asked for.
+    /// `[buildout]` resolved at the same time, the config and the outputs.
+    snapshot: Snapshot<'c>,
+    /// Other sections, resolved from the config and the outputs when first asked for.
     rest: Mutex<Option<Resolver<'c>>>,
     /// The `[buildout]` options the recipe read, with what it got (`None`: unset).
     reads: Mutex<BTreeMap<String, Option<String>>>,
 }
 
 impl<'c> View<'c> {
-    pub fn new(
-        part: &str,
-        options: BTreeMap<String, String>,
-        buildout: Arc<BTreeMap<String, String>>,
-        config: &'c Config,
-        outputs: Arc<Outputs>,
-    ) -> View<'c> {
+    pub fn new(part: &str, options: BTreeMap<String, String>, snapshot: Snapshot<'c>) -> View<'c> {
         View {
             part: part.to_string(),
             options,
             current: true,
-            buildout,
-            config,
-            outputs,
+            snapshot,
             rest: Mutex::new(None),
             reads: Mutex::default(),
         }
@@ -66,13 +65,11 @@ impl<'c> View<'c> {
     pub fn recorded(
         part: &str,
         recorded: BTreeMap<String, String>,
-        buildout: Arc<BTreeMap<String, String>>,
-        config: &'c Config,
-        outputs: Arc<Outputs>,
+        snapshot: Snapshot<'c>,
     ) -> View<'c> {
         View {
             current: false,
-            ..View::new(part, recorded, buildout, config, outputs)
+            ..View::new(part, recorded, snapshot)
         }
     }
 
@@ -95,7 +92,7 @@ impl<'c> View<'c> {
             return self.options.get(option).cloned();
         }
         if section == "buildout" {
-            let value = self.buildout.get(option).cloned();
+            let value = self.snapshot.buildout.get(option).cloned();
             self.reads
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -103,8 +100,10 @@ impl<'c> View<'c> {
             return value;
         }
         let mut rest = self.rest.lock().unwrap_or_else(|e| e.into_inner());
-        let resolver =
-            rest.get_or_insert_with(|| Resolver::with_outputs(self.config, self.outputs.clone()));
+        let snapshot = &self.snapshot;
+        let resolver = rest.get_or_insert_with(|| {
+            Resolver::with_outputs(snapshot.config, snapshot.outputs.clone())
+        });
         resolver
             .get_opt(section, option)
             .ok()
@@ -206,9 +205,11 @@ mod tests {
         let view = View::new(
             "b",
             options,
-            Arc::new(buildout_texts(&mut runner)),
-            &config,
-            runner.outputs(),
+            Snapshot {
+                buildout: Arc::new(buildout_texts(&mut runner)),
+                config: &config,
+                outputs: runner.outputs(),
+            },
         );
         // Published after the view was made: the view does not see it.
         runner.set_output("a", "out", Value::Str("2".into()));

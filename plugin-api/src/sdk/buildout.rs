@@ -74,6 +74,27 @@ impl<'a> Buildout<'a> {
             .filter(|i| !i.is_empty())
     }
 
+    /// `download-cache`, the folder downloads are kept in (rbuildout's default is the user's
+    /// cache folder); `None` when unset or set empty (no cache).
+    pub fn download_cache(&self) -> Option<PathBuf> {
+        self.path("download-cache")
+    }
+
+    /// `versions`: the name of the section that pins versions, trimmed (fallback `versions`).
+    pub fn versions(&self) -> String {
+        self.get("versions")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "versions".to_owned())
+    }
+
+    /// `allow-picked-versions`: whether a distribution may be picked without a pin in the
+    /// versions section; only `false` forbids it (fallback true).
+    pub fn allow_picked_versions(&self) -> bool {
+        self.get("allow-picked-versions")
+            .is_none_or(|v| v.trim() != "false")
+    }
+
     /// `relative-paths`: whether generated scripts find their folders relative to
     /// themselves (fallback false).
     pub fn relative_paths(&self) -> bool {

@@ -290,7 +290,11 @@ impl Recipe for Folders {
         ctx.publish("instance", &b.instance_directory().display().to_string())?;
         ctx.publish("python", &b.python())?;
         ctx.publish("index", b.index().as_deref().unwrap_or("none"))?;
-        ctx.publish("relative", &b.relative_paths().to_string())
+        ctx.publish("relative", &b.relative_paths().to_string())?;
+        let cache = b.download_cache().map(|c| c.display().to_string());
+        ctx.publish("cache", cache.as_deref().unwrap_or("none"))?;
+        ctx.publish("versions", &b.versions())?;
+        ctx.publish("picked", &b.allow_picked_versions().to_string())
     }
 }
 
@@ -305,6 +309,9 @@ fn buildout_is_read_through_the_host_with_rbuildouts_defaults_only_as_fallbacks(
     assert_eq!(got(&fallback, "python"), "python3");
     assert_eq!(got(&fallback, "index"), "none");
     assert_eq!(got(&fallback, "relative"), "false");
+    assert_eq!(got(&fallback, "cache"), "none");
+    assert_eq!(got(&fallback, "versions"), "versions");
+    assert_eq!(got(&fallback, "picked"), "true");
 
     for (option, value) in [
         ("bin-directory", "/i/tools "),
@@ -313,6 +320,9 @@ fn buildout_is_read_through_the_host_with_rbuildouts_defaults_only_as_fallbacks(
         ("python", " /usr/bin/python3.12 "),
         ("index", "https://example.org/simple"),
         ("relative-paths", "true"),
+        ("download-cache", "/c/rb "),
+        ("versions", " pins"),
+        ("allow-picked-versions", "false "),
     ] {
         call.other_options
             .insert(("buildout".into(), option.into()), value.into());
@@ -324,4 +334,7 @@ fn buildout_is_read_through_the_host_with_rbuildouts_defaults_only_as_fallbacks(
     assert_eq!(got(&given, "python"), "/usr/bin/python3.12");
     assert_eq!(got(&given, "index"), "https://example.org/simple");
     assert_eq!(got(&given, "relative"), "true");
+    assert_eq!(got(&given, "cache"), "/c/rb");
+    assert_eq!(got(&given, "versions"), "pins");
+    assert_eq!(got(&given, "picked"), "false");
 }

@@ -332,6 +332,11 @@ fn ureq_timed_out(e: &ureq::Error) -> bool {
     }
 }
 
+/// What [`Client::get_typed`] hands a response to: the response, the URL asked for (without
+/// credentials), its content type and the final URL.
+type TypedHandler<'a, T> =
+    dyn FnMut(ureq::http::Response<ureq::Body>, &str, String, &str) -> Attempt<T> + 'a;
+
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
         Ok(Client {
@@ -550,19 +555,17 @@ impl Client {
         if url.starts_with("file://") {
             return get_file(url);
         }
-        let url = &split_userinfo(url).0;
-        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
-        self.request(url, &headers, &mut |mut resp, final_url| {
-            let content_type = match content_type_of(url, &resp) {
-                Ok(c) => c,
-                Err(e) => return Attempt::Fail(e),
-            };
-            self.read_page(&mut resp, url).map(|body| Answer {
-                body,
-                content_type,
-                url: final_url.to_owned(),
-            })
-        })
+        self.get_typed(
+            url,
+            accept,
+            &mut |mut resp, url, content_type, final_url| {
+                self.read_page(&mut resp, url).map(|body| Answer {
+                    body,
+                    content_type,
+                    url: final_url.to_owned(),
+                })
+            },
+        )
     }
 
     /// GETs `url` and hands the body (read as it arrives) to `consume` with the content
@@ -574,20 +577,38 @@ impl Client {
         accept: Option<&str>,
         consume: &mut dyn FnMut(&mut dyn Read, &str, &str) -> std::io::Result<T>,
     ) -> Result<Option<T>> {
+        self.get_typed(
+            url,
+            accept,
+            &mut |mut resp, url, content_type, final_url| {
+                let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
+                match consume(&mut reader, &content_type, final_url) {
+                    Ok(v) => Attempt::Done(v),
+                    Err(e) if io_timed_out(&e) => Attempt::Fail(self.timed_out(url)),
+                    Err(e) => Attempt::Retry(format!("transfer broken: {e}")),
+                }
+            },
+        )
+    }
+
+    /// GETs `url` (credentials taken out, with `accept` if given) and hands `handle` the
+    /// response, that URL, the content type it checked and the final URL.
+    fn get_typed<T>(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        handle: &mut TypedHandler<'_, T>,
+    ) -> Result<Option<T>> {
         let url = &split_userinfo(url).0;
         let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
-        self.request(url, &headers, &mut |mut resp, final_url| {
-            let content_type = match content_type_of(url, &resp) {
-                Ok(c) => c,
-                Err(e) => return Attempt::Fail(e),
-            };
-            let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
-            match consume(&mut reader, &content_type, final_url) {
-                Ok(v) => Attempt::Done(v),
-                Err(e) if io_timed_out(&e) => Attempt::Fail(self.timed_out(url)),
-                Err(e) => Attempt::Retry(format!("transfer broken: {e}")),
-            }
-        })
+        self.request(
+            url,
+            &headers,
+            &mut |resp, final_url| match content_type_of(url, &resp) {
+                Ok(content_type) => handle(resp, url, content_type, final_url),
+                Err(e) => Attempt::Fail(e),
+            },
+        )
     }
 
     /// The one request loop: transport errors, 5xx answers and whatever `handle` asks to

@@ -176,31 +176,29 @@ impl Settings {
             ctx.option("buildout", name)
                 .filter(|s| !s.trim().is_empty())
         };
-        let option = |name: &str| {
-            options
-                .get(name)
-                .filter(|s| !s.trim().is_empty())
-                .map(str::to_owned)
-                .or_else(|| from_buildout(name))
-        };
 
         let extras = options.get_list("extras");
         let reqs = requirements(options.get("eggs").unwrap_or(part), &extras)?;
+        let buildout = ctx.buildout();
         // A name is looked up on PATH; a relative path is relative to the buildout directory.
-        let python = match option("python") {
-            Some(p) if p.contains('/') => absolute(dir, p.trim()).display().to_string(),
+        let python = match options.get("python").filter(|s| !s.trim().is_empty()) {
             Some(p) => p.trim().to_owned(),
-            None => "python3".to_owned(),
+            None => buildout.python(),
         };
-        let eggs_dir = ctx.buildout().eggs_directory();
-        let cache = match from_buildout("download-cache") {
-            Some(c) => absolute(dir, &c),
-            None => eggs_dir.parent().unwrap_or(dir).join(".rbuildout-cache"),
+        let python = if python.contains('/') {
+            absolute(dir, &python).display().to_string()
+        } else {
+            python
         };
+        let eggs_dir = buildout.eggs_directory();
+        // No cache configured (`download-cache` set empty): one beside the eggs folder.
+        let cache = buildout
+            .download_cache()
+            .unwrap_or_else(|| eggs_dir.parent().unwrap_or(dir).join(".rbuildout-cache"));
         // Set but empty (in the part or in [buildout]) means no index.
         let index_url = match options.get("index") {
             Some(v) => Some(v.trim().to_owned()),
-            None => ctx.buildout().index(),
+            None => buildout.index(),
         }
         .filter(|s| !s.trim().is_empty());
         let find_links: Vec<String> = match options.get("find-links") {
@@ -235,13 +233,13 @@ impl Settings {
         };
         let allow_picked = match options.get("allow-picked-versions") {
             Some(_) => options.get_bool("allow-picked-versions", true)?,
-            None => from_buildout("allow-picked-versions").is_none_or(|v| v.trim() != "false"),
+            None => buildout.allow_picked_versions(),
         };
         let vopts = versions::VersionOptions::read(options, ctx)?;
         let newest = ctx.newest() || versions::newest(options, ctx)?;
         // `prefer-final = false` takes the newest version, pre-release or not.
         let prereleases = options.get_bool("prereleases", false)? || !vopts.prefer_final;
-        let versions_section = from_buildout("versions").unwrap_or_else(|| "versions".into());
+        let versions_section = buildout.versions();
         let offline = ctx.offline() || from_buildout("offline").is_some_and(|v| v.trim() == "true");
         Ok(Settings {
             reqs,

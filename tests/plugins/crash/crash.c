@@ -1,5 +1,6 @@
 /*
- * A recipe plugin in C that crashes the process, written against rbuildout_plugin.h only;
+ * A recipe plugin in C that crashes the process, written against rbuildout_plugin.h only
+ * (with the option lookup the C test plugins share, ../c/option.h);
  * tests/it/crash.rs compiles it with gcc and checks the host names the part and library.
  *
  * Plugin `crash`, recipes:
@@ -17,17 +18,7 @@
 #include <string.h>
 
 #include "rbuildout_plugin.h"
-
-static const char *option(const rb_call *call, const char *key) {
-    size_t key_len = strlen(key);
-    for (size_t i = 0; i < call->option_count; i++) {
-        const rb_key_value *kv = &call->options[i];
-        if (kv->key.len == key_len && memcmp(kv->key.ptr, key, key_len) == 0) {
-            return kv->value.ptr;
-        }
-    }
-    return NULL;
-}
+#include "../c/option.h"
 
 /* Read through a volatile pointer so the compiler keeps the faulting load. */
 static int null_read(void) {

@@ -1,5 +1,6 @@
 /*
- * A hostile recipe plugin in C, against plugin-api/include/rbuildout_plugin.h only, for the
+ * A hostile recipe plugin in C, against plugin-api/include/rbuildout_plugin.h only (and the
+ * option lookup the C test plugins share, ../c/option.h), for the
  * engine's safety tests (tests/it/safety_engine.rs). Plugin `hostile`, recipe `register`:
  *
  *  - `paths`: one path per line, each registered exactly as written (the engine's files,
@@ -14,18 +15,7 @@
 #include <string.h>
 
 #include "rbuildout_plugin.h"
-
-/* The value of one of the part's options, or NULL. Host strings end in a NUL. */
-static const char *option(const rb_call *call, const char *key) {
-    size_t key_len = strlen(key);
-    for (size_t i = 0; i < call->option_count; i++) {
-        const rb_key_value *kv = &call->options[i];
-        if (kv->key.len == key_len && memcmp(kv->key.ptr, key, key_len) == 0) {
-            return kv->value.ptr;
-        }
-    }
-    return NULL;
-}
+#include "../c/option.h"
 
 static int32_t fail(const rb_call *call, const char *message) {
     rb_str s = {message, strlen(message)};
