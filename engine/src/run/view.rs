@@ -119,24 +119,34 @@ impl View<'_> {
     pub fn option_names(&self, section: &str) -> Option<Vec<String>> {
         if section == self.part && self.current {
             return Some(in_config_order(
-                self.config,
+                self.snapshot.config,
                 section,
                 self.options.keys().cloned(),
             ));
         }
         if section == "buildout" {
-            let names: Vec<String> = self.buildout.keys().cloned().collect();
-            return Some(in_config_order(self.config, section, names.into_iter()));
+            let names: Vec<String> = self.snapshot.buildout.keys().cloned().collect();
+            return Some(in_config_order(
+                self.snapshot.config,
+                section,
+                names.into_iter(),
+            ));
         }
         let mut rest = self.rest.lock().unwrap_or_else(|e| e.into_inner());
-        let resolver =
-            rest.get_or_insert_with(|| Resolver::with_outputs(self.config, self.outputs.clone()));
+        let snapshot = &self.snapshot;
+        let resolver = rest.get_or_insert_with(|| {
+            Resolver::with_outputs(snapshot.config, snapshot.outputs.clone())
+        });
         let names = resolver.option_names(section).ok()?;
         let resolving: Vec<String> = names
             .into_iter()
             .filter(|n| resolver.get(section, n).is_ok())
             .collect();
-        Some(in_config_order(self.config, section, resolving.into_iter()))
+        Some(in_config_order(
+            self.snapshot.config,
+            section,
+            resolving.into_iter(),
+        ))
     }
 }
 
