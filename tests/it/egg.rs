@@ -696,48 +696,74 @@ struct Proxy {
 }
 
 fn start_proxy() -> Proxy {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::{TcpListener, TcpStream};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    use std::io::Write;
+    use std::net::TcpStream;
+    let (port, seen) = serve_http("proxy", |line, _headers, mut reader, client, log| {
+        let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        log.lock().expect("log").push(line.trim().to_owned());
+        let Ok(upstream) = TcpStream::connect(&target) else {
+            return;
+        };
+        let mut client = client;
+        let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        let mut up_read = upstream.try_clone().expect("clone");
+        let mut client_write = client.try_clone().expect("clone");
+        let t = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut up_read, &mut client_write);
+            let _ = client_write.shutdown(std::net::Shutdown::Write);
+        });
+        let mut upstream = upstream;
+        let _ = std::io::copy(&mut reader, &mut upstream);
+        let _ = upstream.shutdown(std::net::Shutdown::Write);
+        let _ = t.join();
+    });
+    Proxy { port, seen }
+}
+
+/// A server on 127.0.0.1 (`what` names it in panics) that reads each connection's request
+/// line and headers on a thread of its own and hands them to `handle`; returns its port
+/// and the log `handle` writes to.
+fn serve_http(
+    what: &str,
+    handle: impl Fn(
+        &str,
+        &[String],
+        std::io::BufReader<std::net::TcpStream>,
+        std::net::TcpStream,
+        &std::sync::Mutex<Vec<String>>,
+    ) + Send
+    + Sync
+    + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind {what}: {e}"));
     let port = listener.local_addr().expect("addr").port();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
+    let handle = std::sync::Arc::new(handle);
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
-            let log = log.clone();
+            let (log, handle) = (log.clone(), handle.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(client.try_clone().expect("clone"));
                 let mut line = String::new();
                 if reader.read_line(&mut line).is_err() {
                     return;
                 }
+                let mut headers = Vec::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
                         break;
                     }
+                    headers.push(h.trim().to_owned());
                 }
-                let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                log.lock().expect("log").push(line.trim().to_owned());
-                let Ok(upstream) = TcpStream::connect(&target) else {
-                    return;
-                };
-                let mut client = client;
-                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                let mut up_read = upstream.try_clone().expect("clone");
-                let mut client_write = client.try_clone().expect("clone");
-                let t = std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut up_read, &mut client_write);
-                    let _ = client_write.shutdown(std::net::Shutdown::Write);
-                });
-                let mut upstream = upstream;
-                let _ = std::io::copy(&mut reader, &mut upstream);
-                let _ = upstream.shutdown(std::net::Shutdown::Write);
-                let _ = t.join();
+                handle(&line, &headers, reader, client, &log);
             });
         }
     });
-    Proxy { port, seen }
+    (port, seen)
 }
 
 #[test]
@@ -1002,75 +1028,52 @@ struct CachingFront {
 }
 
 fn caching_front(index: &Index, max_age: u32) -> CachingFront {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind front");
-    let port = listener.local_addr().expect("addr").port();
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
     let upstream_port = index.port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(client.try_clone().expect("clone"));
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                let mut headers = Vec::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                    headers.push(h.trim().to_owned());
-                }
-                let inm = headers
-                    .iter()
-                    .find_map(|h| {
-                        h.split_once(':')
-                            .filter(|(k, _)| k.eq_ignore_ascii_case("if-none-match"))
-                            .map(|(_, v)| v.trim().to_owned())
-                    })
-                    .unwrap_or_default();
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                log.lock()
-                    .expect("log")
-                    .push(format!("{path} if-none-match={inm}"));
-                let caching =
-                    format!("Cache-Control: max-age={max_age}, public\r\nETag: \"v1\"\r\n");
-                let mut client = client;
-                if inm == "\"v1\"" {
-                    let _ = client.write_all(
-                        format!("HTTP/1.1 304 Not Modified\r\n{caching}Content-Length: 0\r\nConnection: close\r\n\r\n")
-                            .as_bytes(),
-                    );
-                    return;
-                }
-                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
-                    return;
-                };
-                let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-                for h in &headers {
-                    if h.to_ascii_lowercase().starts_with("accept:") {
-                        request.push_str(&format!("{h}\r\n"));
-                    }
-                }
-                request.push_str("Connection: close\r\n\r\n");
-                let _ = up.write_all(request.as_bytes());
-                let mut answer = Vec::new();
-                let _ = up.read_to_end(&mut answer);
-                // The caching headers go right after the status line.
-                let Some(eol) = answer.windows(2).position(|w| w == b"\r\n") else {
-                    return;
-                };
-                let mut out = answer[..eol + 2].to_vec();
-                out.extend_from_slice(caching.as_bytes());
-                out.extend_from_slice(&answer[eol + 2..]);
-                let _ = client.write_all(&out);
-            });
+    let (port, seen) = serve_http("front", move |line, headers, _reader, client, log| {
+        let inm = headers
+            .iter()
+            .find_map(|h| {
+                h.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("if-none-match"))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        log.lock()
+            .expect("log")
+            .push(format!("{path} if-none-match={inm}"));
+        let caching = format!("Cache-Control: max-age={max_age}, public\r\nETag: \"v1\"\r\n");
+        let mut client = client;
+        if inm == "\"v1\"" {
+            let _ = client.write_all(
+                format!("HTTP/1.1 304 Not Modified\r\n{caching}Content-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            return;
         }
+        let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+            return;
+        };
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for h in headers {
+            if h.to_ascii_lowercase().starts_with("accept:") {
+                request.push_str(&format!("{h}\r\n"));
+            }
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let _ = up.write_all(request.as_bytes());
+        let mut answer = Vec::new();
+        let _ = up.read_to_end(&mut answer);
+        // The caching headers go right after the status line.
+        let Some(eol) = answer.windows(2).position(|w| w == b"\r\n") else {
+            return;
+        };
+        let mut out = answer[..eol + 2].to_vec();
+        out.extend_from_slice(caching.as_bytes());
+        out.extend_from_slice(&answer[eol + 2..]);
+        let _ = client.write_all(&out);
     });
     CachingFront {
         url: format!("http://127.0.0.1:{port}/simple/"),
