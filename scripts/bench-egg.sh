@@ -32,17 +32,10 @@
 # Usage: scripts/bench-egg.sh [RUNS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 runs=${1:-3}
-bench=$root/target/bench-egg
-helpers=$root/scripts/bench-egg
-mkdir -p "$bench" "$bench/logs"
-# The real interpreter, not a pyenv shim (which costs ~100 ms per start).
-py=$(python3 -c 'import sys; print(sys.executable)')
+. scripts/lib.sh
+bench_setup bench-egg
 eggs=(django flask sphinx)
-export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-export UV_NO_CONFIG=1 NO_COLOR=1
-unset PIP_INDEX_URL PIP_FIND_LINKS UV_INDEX_URL UV_EXTRA_INDEX_URL PYTHONDONTWRITEBYTECODE
 
 # --- setup ---------------------------------------------------------------------------------
 if [ ! -f "$bench/wheels/.complete" ]; then
@@ -56,7 +49,6 @@ if [ ! -f "$bench/venv/.complete" ]; then
     "$bench/venv/bin/pip" install -q --upgrade pip uv
     touch "$bench/venv/.complete"
 fi
-. scripts/lib.sh
 PYTHON=$py zc_venv "$bench/zcb" zc.recipe.egg
 uv=$bench/venv/bin/uv
 pip_py=$bench/venv/bin/python
@@ -70,20 +62,7 @@ if ! cargo build --release -p rbuildout -p rbuildout-recipe-egg --quiet 2>"$benc
 fi
 rb=$target/rbuildout
 
-work=$(mktemp -d)
-server=
-cleanup() {
-    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$py" "$helpers/serve_index.py" "$bench/wheels" "$work/site" "$work/port" &
-server=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-[ -s "$work/port" ] || { echo "the local index did not start" >&2; exit 1; }
-index=http://127.0.0.1:$(cat "$work/port")/simple/
-echo "local index: $index ($(ls "$bench/wheels" | grep -c '\.whl$') wheels)" >&2
+serve_wheels "$py" "$bench/wheels"
 
 # --- the tools -----------------------------------------------------------------------------
 # Each tool has a base folder D=$work/<tool> (the timing harness's working directory), and

@@ -24,14 +24,9 @@
 # Usage: scripts/bench-project.sh [RUNS]   (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 runs=${1:-5}
-bench=$root/target/bench-project
-helpers=$root/scripts/bench-egg
-mkdir -p "$bench" "$bench/logs"
-py=$(python3 -c 'import sys; print(sys.executable)')
-export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 NO_COLOR=1
-unset PIP_INDEX_URL PIP_FIND_LINKS PYTHONDONTWRITEBYTECODE
+. scripts/lib.sh
+bench_setup bench-project
 
 # --- setup ---------------------------------------------------------------------------------
 if [ ! -f "$bench/wheels/.complete" ]; then
@@ -40,7 +35,6 @@ if [ ! -f "$bench/wheels/.complete" ]; then
     "$py" -m pip download -q --only-binary=:all: -d "$bench/wheels" zope.testrunner setuptools wheel
     touch "$bench/wheels/.complete"
 fi
-. scripts/lib.sh
 PYTHON=$py zc_venv "$bench/zcb" zc.recipe.egg==6.0.0 collective.recipe.template==3.0.0 \
     plone.recipe.command==1.1 zc.recipe.testrunner==5.0
 zcb=$bench/zcb/bin/buildout
@@ -49,20 +43,7 @@ cargo build --release --workspace --quiet
 target=${CARGO_TARGET_DIR:-$root/target}/release
 rb=$target/rbuildout
 
-work=$(mktemp -d)
-server=
-cleanup() {
-    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$py" "$helpers/serve_index.py" "$bench/wheels" "$work/site" "$work/port" &
-server=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-[ -s "$work/port" ] || { echo "the local index did not start" >&2; exit 1; }
-index=http://127.0.0.1:$(cat "$work/port")/simple/
-echo "local index: $index ($(ls "$bench/wheels" | grep -c '\.whl$') wheels)" >&2
+serve_wheels "$py" "$bench/wheels"
 
 # One base folder per tool: the project copy proj/, and the shared eggs/ and cache/. The
 # config is the example's, with the index and the shared folders added to [buildout].

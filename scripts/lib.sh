@@ -39,3 +39,34 @@ release_build() {
     test_plugins=$(test_plugins_release)
     rb=$target/rbuildout
 }
+
+# serve_wheels PYTHON WHEELS: makes the work folder `work` (from mktemp, removed at exit with
+# the server) and serves the folder of wheels WHEELS on 127.0.0.1 through
+# scripts/bench-egg/serve_index.py; sets `index` to its simple URL.
+serve_wheels() {
+    local py=$1 wheels=$2
+    work=$(mktemp -d)
+    server=
+    trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+    "$py" scripts/bench-egg/serve_index.py "$wheels" "$work/site" "$work/port" &
+    server=$!
+    for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+    [ -s "$work/port" ] || { echo "the local index did not start" >&2; exit 1; }
+    index=http://127.0.0.1:$(cat "$work/port")/simple/
+    echo "local index: $index ($(ls "$wheels" | grep -c '\.whl$') wheels)" >&2
+}
+
+# bench_setup NAME: the common start of the install benchmarks (run from the repository
+# root): `root`, `bench` (target/NAME, with logs/), `helpers` (scripts/bench-egg), `py` (the
+# real interpreter, not a pyenv shim, which costs ~100 ms per start) and an environment in
+# which neither pip nor uv reads a user's configuration or index.
+bench_setup() {
+    root=$PWD
+    bench=$root/target/$1
+    helpers=$root/scripts/bench-egg
+    mkdir -p "$bench" "$bench/logs"
+    py=$(python3 -c 'import sys; print(sys.executable)')
+    export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+    export UV_NO_CONFIG=1 NO_COLOR=1
+    unset PIP_INDEX_URL PIP_FIND_LINKS UV_INDEX_URL UV_EXTRA_INDEX_URL PYTHONDONTWRITEBYTECODE
+}

@@ -508,16 +508,8 @@ fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
     let rb_tmp = tempfile::tempdir().unwrap();
     let rb_dir = rb_tmp.path().canonicalize().unwrap();
     project(&rb_dir);
-    let rb_log = run_bounded(
-        Command::new(rbuildout_tests::rbuildout_bin())
-            .current_dir(&rb_dir)
-            .env("HOME", rb_dir.join(".home"))
-            .env("RBUILDOUT_PLUGIN_PATH", rbuildout_tests::target_dir())
-            .env_remove("RBUILDOUT_HOME")
-            .args(["-U", "-c", "buildout.cfg"])
-            .arg(format!("buildout:python={}", python.display())),
-        "rbuildout",
-    );
+    let python_option = format!("buildout:python={}", python.display());
+    let rb_log = rbuildout_tests::rbuildout_cfg(&rb_dir, &[&python_option]);
     for script in ["greet", "py"] {
         let zc = normalized(
             &zc_dir,

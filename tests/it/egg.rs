@@ -1091,10 +1091,12 @@ impl CachingFront {
     }
 }
 
-#[test]
-fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
+/// `alpha_beta` behind a caching front whose pages have `max_age`, and the config of an
+/// instance installing `alpha` from it, with a download cache that every instance made from
+/// that config shares (in the returned folder).
+fn alpha_behind_caching_front(max_age: u32) -> (Index, CachingFront, tempfile::TempDir, String) {
     let index = Index::serve(&alpha_beta());
-    let front = caching_front(&index, 600);
+    let front = caching_front(&index, max_age);
     let shared = tempfile::tempdir().expect("tempdir");
     let cache = shared.path().join("cache").display().to_string();
     let cfg = format!(
@@ -1102,6 +1104,12 @@ fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
          [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\n",
         front.url
     );
+    (index, front, shared, cfg)
+}
+
+#[test]
+fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
+    let (_index, front, _shared, cfg) = alpha_behind_caching_front(600);
     let first = Instance::new(&cfg);
     first.ok(&[]);
     let pages = front.take_pages();
@@ -1129,16 +1137,8 @@ fn index_pages_are_reused_within_max_age_and_revalidated_with_newest() {
 
 #[test]
 fn stale_index_pages_are_revalidated() {
-    let index = Index::serve(&alpha_beta());
     // max-age=0: stored, but never fresh.
-    let front = caching_front(&index, 0);
-    let shared = tempfile::tempdir().expect("tempdir");
-    let cache = shared.path().join("cache").display().to_string();
-    let cfg = format!(
-        "[buildout]\nparts = [\"app\"]\ndownload-cache = \"{cache}\"\nindex = \"{}\"\n\n\
-         [app]\nrecipe = \"egg\"\neggs = [\"alpha\"]\n",
-        front.url
-    );
+    let (_index, front, _shared, cfg) = alpha_behind_caching_front(0);
     Instance::new(&cfg).ok(&[]);
     front.take_pages();
     let second = Instance::new(&cfg);

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use rbuildout_tests::Instance;
 use rbuildout_tests::pyindex::{Index, Package};
-use rbuildout_tests::{Instance, rbuildout_bin, run_bounded, target_dir};
 
 fn toml_instance(index: &str, eggs: &str, buildout_extra: &str, part_extra: &str) -> Instance {
     Instance::new(&format!(
@@ -234,16 +234,7 @@ impl Pair {
     /// Runs both (without user defaults; the only index is local) and returns their logs.
     fn run(&self) -> (String, String) {
         let zc = rbuildout_tests::zc_buildout(&self.python, &self.zc_dir, &[]);
-        let rb = run_bounded(
-            Command::new(rbuildout_bin())
-                .current_dir(&self.rb_dir)
-                .env("HOME", self.rb_dir.join(".home"))
-                .env("RBUILDOUT_PLUGIN_PATH", target_dir())
-                .env("NO_COLOR", "1")
-                .env_remove("RBUILDOUT_HOME")
-                .args(["-U", "-c", "buildout.cfg"]),
-            "rbuildout",
-        );
+        let rb = rbuildout_tests::rbuildout_cfg(&self.rb_dir, &[]);
         (zc, rb)
     }
 }

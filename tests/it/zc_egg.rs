@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use rbuildout_tests::Instance;
 use rbuildout_tests::pyindex::{Index, Package};
-use rbuildout_tests::{Instance, rbuildout_bin, run_bounded, target_dir};
 
 /// `greet` (two console scripts, needs `helper`, extra `loud` needs `shout`), `helper` (one
 /// console script) and `shout` (none).
@@ -414,17 +414,7 @@ fn zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
     zc_buildout();
     let zc_log = zc_buildout();
     let (_rb_tmp, rb_dir) = scratch();
-    let rbuildout = || {
-        run_bounded(
-            Command::new(rbuildout_bin())
-                .current_dir(&rb_dir)
-                .env("HOME", rb_dir.join(".home"))
-                .env("RBUILDOUT_PLUGIN_PATH", target_dir())
-                .env_remove("RBUILDOUT_HOME")
-                .args(["-U", "-c", "buildout.cfg"]),
-            "rbuildout",
-        )
-    };
+    let rbuildout = || rbuildout_tests::rbuildout_cfg(&rb_dir, &[]);
     rbuildout();
     let rb_log = rbuildout();
     assert_eq!(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rbuildout_tests::{Instance, plugin_path, rbuildout_bin, run_bounded, test_plugins_dir};
+use rbuildout_tests::{Instance, test_plugins_dir};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -362,17 +362,7 @@ fn zc_recipes_make_the_files_zc_buildout_makes() {
     // Offline (`-o`), without user defaults (`-U`): the recipes come from the interpreter's
     // site-packages, where .ci/run installs them; nothing is downloaded.
     let zc_buildout = |dir: &Path| rbuildout_tests::zc_buildout(&python, dir, &["-o"]);
-    let rbuildout = |dir: &Path| {
-        run_bounded(
-            Command::new(rbuildout_bin())
-                .current_dir(dir)
-                .env("HOME", dir.join(".home"))
-                .env("RBUILDOUT_PLUGIN_PATH", plugin_path())
-                .env_remove("RBUILDOUT_HOME")
-                .args(["-U", "-c", "buildout.cfg"]),
-            "rbuildout",
-        )
-    };
+    let rbuildout = |dir: &Path| rbuildout_tests::rbuildout_cfg(dir, &[]);
     zc_buildout(&zc_dir);
     let (_rb_tmp, rb_dir) = scratch();
     rbuildout(&rb_dir);

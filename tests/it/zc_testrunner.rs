@@ -146,15 +146,7 @@ fn zc_recipe_testrunner_writes_the_script_zc_buildout_writes() {
     rbuildout_tests::zc_buildout(&python, &zc_dir, &[]);
     let zc_log = rbuildout_tests::zc_buildout(&python, &zc_dir, &[]);
     let (_rb_tmp, rb_dir) = scratch();
-    let rb_log = run_bounded(
-        Command::new(rbuildout_bin())
-            .current_dir(&rb_dir)
-            .env("HOME", rb_dir.join(".home"))
-            .env("RBUILDOUT_PLUGIN_PATH", target_dir())
-            .env_remove("RBUILDOUT_HOME")
-            .args(["-U", "-c", "buildout.cfg"]),
-        "rbuildout",
-    );
+    let rb_log = rbuildout_tests::rbuildout_cfg(&rb_dir, &[]);
     // zc.buildout takes the runner and what it needs from the oracle's site-packages, where
     // zc.recipe.testrunner's own requirements put them; rbuildout from the index. Their
     // sys.path lines are left out of the comparison, everything else must be the same.

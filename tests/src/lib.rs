@@ -440,3 +440,20 @@ pub fn normalized_script(dir: &std::path::Path, eggs: &std::path::Path, script: 
         _ => text,
     }
 }
+
+/// Runs the built rbuildout in `dir` on `buildout.cfg` without user defaults (`-U`), then
+/// `args`, as [`zc_buildout`] runs zc.buildout: `HOME` is `dir/.home`, no `RBUILDOUT_HOME`,
+/// the built plugins, no colour; returns its output, panicking unless it succeeded.
+pub fn rbuildout_cfg(dir: &std::path::Path, args: &[&str]) -> String {
+    run_bounded(
+        std::process::Command::new(rbuildout_bin())
+            .current_dir(dir)
+            .env("HOME", dir.join(".home"))
+            .env("RBUILDOUT_PLUGIN_PATH", plugin_path())
+            .env("NO_COLOR", "1")
+            .env_remove("RBUILDOUT_HOME")
+            .args(["-U", "-c", "buildout.cfg"])
+            .args(args),
+        "rbuildout",
+    )
+}
