@@ -122,19 +122,6 @@ pip_cmd=("$pip_py" -m pip install -q --index-url "$index" --cache-dir "$p/cache"
 tgt_fresh='rm -rf t'
 tgt_cold='rm -rf t cache'
 
-# measure NAME DIR COLD_PREPARE WARM_PREPARE CMD... : sets the globals cold/warm/noop to
-# "median min" or FAILED. A failed cold run makes the later ones FAILED too.
-measure() {
-    local name=$1 dir=$2 prep_cold=$3 prep_warm=$4
-    shift 4
-    local log=$bench/logs/$name
-    cold=FAILED warm=FAILED noop=FAILED
-    echo "timing $name" >&2
-    cold=$("$py" "$helpers/timeit.py" "$runs" "$dir" "$prep_cold" "$log-cold.log" "$@") || { cold=FAILED; return; }
-    warm=$("$py" "$helpers/timeit.py" "$runs" "$dir" "$prep_warm" "$log-warm.log" "$@") || { warm=FAILED; return; }
-    noop=$("$py" "$helpers/timeit.py" "$runs" "$dir" "" "$log-noop.log" "$@") || noop=FAILED
-}
-
 declare -A result
 record() { result[$1]="$cold|$warm|$noop"; }
 
@@ -163,22 +150,15 @@ versions="$("$py" --version), $("$uv" --version), pip $("$pip_py" -m pip --versi
     "zc.buildout + zc.recipe.egg=${result[zc.buildout]}" <<'PY'
 import sys
 
+sys.path.insert(0, "scripts/bench-egg")
+from cells import cell, ratio
+
 runs, versions = sys.argv[1:3]
 rows = []
 for arg in sys.argv[3:]:
     name, _, cells = arg.rpartition("=")
     rows.append((name, cells.split("|")))
 
-def cell(v):
-    if v == "FAILED":
-        return "FAILED"
-    med, low = map(float, v.split())
-    return f"{med:.3f} s [{low:.3f}]"
-
-def ratio(v, base):
-    if v == "FAILED" or base == "FAILED":
-        return "-"
-    return f"{float(v.split()[0]) / float(base.split()[0]):.1f}x"
 
 base = rows[0][1]
 print(f"\negg fetcher: django flask sphinx from a local index (median of {runs} runs, min in brackets;")

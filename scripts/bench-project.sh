@@ -63,47 +63,31 @@ prepare_base "$zcd"
 rb_cmd=(env RBUILDOUT_HOME="$rbd/home" HOME="$rbd/home" RBUILDOUT_PLUGIN_PATH="$target" "$rb" -U -q -c proj/buildout.cfg)
 zc_cmd=(env HOME="$zcd/home" "$zcb" -U -q -c proj/buildout.cfg)
 
-measure() {
-    local name=$1 dir=$2
-    shift 2
-    local log=$bench/logs/$name
-    cold=FAILED warm=FAILED noop=FAILED
-    echo "timing $name" >&2
-    cold=$("$py" "$helpers/timeit.py" "$runs" "$dir" "rm -rf eggs cache home && sh prepare.sh" "$log-cold.log" "$@") || { cold=FAILED; return; }
-    warm=$("$py" "$helpers/timeit.py" "$runs" "$dir" "sh prepare.sh" "$log-warm.log" "$@") || { warm=FAILED; return; }
-    noop=$("$py" "$helpers/timeit.py" "$runs" "$dir" "" "$log-noop.log" "$@") || noop=FAILED
-}
-measure rbuildout "$rbd" "${rb_cmd[@]}"
+cold_prepare="rm -rf eggs cache home && sh prepare.sh"
+measure rbuildout "$rbd" "$cold_prepare" "sh prepare.sh" "${rb_cmd[@]}"
 rb_row="$cold|$warm|$noop"
 # The built project works: its script, its test runner.
 "$rbd/proj/bin/greeter" >/dev/null && "$rbd/proj/bin/test" >/dev/null \
     || echo "warning: rbuildout's bin/greeter or bin/test failed" >&2
-measure zc.buildout "$zcd" "${zc_cmd[@]}"
+measure zc.buildout "$zcd" "$cold_prepare" "sh prepare.sh" "${zc_cmd[@]}"
 zc_row="$cold|$warm|$noop"
 
 versions="$("$py" --version), zc.buildout $("$bench/zcb/bin/python" -c 'from importlib.metadata import version; print(version("zc.buildout"))'), work folder on $(df --output=fstype "$work" | tail -1), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 "$py" - "$runs" "$versions" "$rb_row" "$zc_row" <<'PY'
 import sys
 
+sys.path.insert(0, "scripts/bench-egg")
+from cells import cell, ratio
+
 runs, versions, rb, zc = sys.argv[1:5]
 rb, zc = rb.split("|"), zc.split("|")
 
-def cell(v):
-    if v == "FAILED":
-        return "FAILED"
-    med, low = map(float, v.split())
-    return f"{med * 1000:.1f} ms [{low * 1000:.1f}]"
-
-def ratio(v, base):
-    if "FAILED" in (v, base):
-        return "-"
-    return f"{float(v.split()[0]) / float(base.split()[0]):.1f}x"
 
 print(f"\nexamples/buildout-project, five parts (median of {runs} runs, min in brackets;")
 print("ratio = zc.buildout's median / rbuildout's; targets: cold >= 3x, no-op >= 20x, rbuildout no-op < 100 ms)")
 print(f"{versions}\n")
 print(f"{'tool':<14} {'cold':>22} {'warm':>22} {'no-op':>22}")
-print(f"{'rbuildout':<14} " + " ".join(f"{cell(c):>22}" for c in rb))
-print(f"{'zc.buildout':<14} " + " ".join(f"{cell(c):>22}" for c in zc))
+print(f"{'rbuildout':<14} " + " ".join(f"{cell(c, 'ms'):>22}" for c in rb))
+print(f"{'zc.buildout':<14} " + " ".join(f"{cell(c, 'ms'):>22}" for c in zc))
 print(f"{'ratio':<14} " + " ".join(f"{ratio(z, r):>22}" for z, r in zip(zc, rb)))
 PY

@@ -70,3 +70,18 @@ bench_setup() {
     export UV_NO_CONFIG=1 NO_COLOR=1
     unset PIP_INDEX_URL PIP_FIND_LINKS UV_INDEX_URL UV_EXTRA_INDEX_URL PYTHONDONTWRITEBYTECODE
 }
+
+# measure NAME DIR COLD_PREPARE WARM_PREPARE CMD... : times CMD in DIR with
+# scripts/bench-egg/timeit.py, $runs runs each cold, warm and no-op (each prepared by its
+# shell command, untimed; logs in $bench/logs/NAME-*.log), and sets the globals cold, warm
+# and noop to "median min" or FAILED. A failed cold run makes the later ones FAILED too.
+measure() {
+    local name=$1 dir=$2 prep_cold=$3 prep_warm=$4
+    shift 4
+    local log=$bench/logs/$name
+    cold=FAILED warm=FAILED noop=FAILED
+    echo "timing $name" >&2
+    cold=$("$py" "$helpers/timeit.py" "$runs" "$dir" "$prep_cold" "$log-cold.log" "$@") || { cold=FAILED; return; }
+    warm=$("$py" "$helpers/timeit.py" "$runs" "$dir" "$prep_warm" "$log-warm.log" "$@") || { warm=FAILED; return; }
+    noop=$("$py" "$helpers/timeit.py" "$runs" "$dir" "" "$log-noop.log" "$@") || noop=FAILED
+}

@@ -24,6 +24,13 @@ fn config(index_url: &str, eggs: &[&str], extra: &str) -> String {
 }
 
 /// An output the part published, from the state file.
+/// Installs an instance of [`instance`] and returns the pins its part published.
+fn installed_pins(index: &Index, eggs: &[&str], extra: &str) -> String {
+    let inst = instance(index, eggs, extra);
+    inst.ok(&[]);
+    output(&inst, "pins")
+}
+
 fn output(inst: &Instance, name: &str) -> String {
     let state = inst.state();
     state["parts"]["app"]["outputs"][name]
@@ -352,9 +359,7 @@ fn markers_and_extras_follow_the_interpreter() {
     inst.ok(&[]);
     assert_eq!(output(&inst, "pins"), "beta==2.0\ngamma==1.0");
     // Without the extra, gamma is not needed.
-    let plain = instance(&index, &["beta"], "");
-    plain.ok(&[]);
-    assert_eq!(output(&plain, "pins"), "beta==2.0");
+    assert_eq!(installed_pins(&index, &["beta"], ""), "beta==2.0");
 }
 
 #[test]
@@ -364,9 +369,7 @@ fn pins_and_allow_picked_versions() {
     pinned.ok(&[]);
     assert_eq!(output(&pinned, "pins"), "beta==1.0");
     // A yanked version is installed only when pinned with ==.
-    let yanked = instance(&index, &["beta==3.0"], "");
-    yanked.ok(&[]);
-    assert_eq!(output(&yanked, "pins"), "beta==3.0");
+    assert_eq!(installed_pins(&index, &["beta==3.0"], ""), "beta==3.0");
     let strict = instance(&index, &["alpha"], "\n[versions]\nalpha = \"1.0\"\n");
     strict.write(
         "buildout.toml",
@@ -803,16 +806,15 @@ fn requires_python_and_prereleases_limit_the_choice() {
         Package::new("beta", "3.0").requires_python(">=4"),
         Package::new("beta", "3.1rc1"),
     ]);
-    let inst = instance(&index, &["beta"], "");
-    inst.ok(&[]);
-    assert_eq!(output(&inst, "pins"), "beta==2.0");
+    assert_eq!(installed_pins(&index, &["beta"], ""), "beta==2.0");
     let pre = instance(&index, &["beta"], "prereleases = \"true\"\n");
     pre.ok(&[]);
     assert_eq!(output(&pre, "pins"), "beta==3.1rc1");
     // Asking for a pre-release by name is enough.
-    let named = instance(&index, &["beta>=3.1rc1"], "");
-    named.ok(&[]);
-    assert_eq!(output(&named, "pins"), "beta==3.1rc1");
+    assert_eq!(
+        installed_pins(&index, &["beta>=3.1rc1"], ""),
+        "beta==3.1rc1"
+    );
 }
 
 /// A static PEP 503 index of `pkg` served over HTTPS (see [`TlsServer`]).

@@ -261,32 +261,32 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The HTTP client for the index and find-links (`None` offline).
+    fn client(&self) -> Result<Option<http::Client>> {
+        if self.offline {
+            return Ok(None);
+        }
+        let config = http::Config::from_env(self.credentials.to_vec(), self.allow_insecure)?;
+        Ok(Some(http::Client::new(config)?.with_page_cache(
+            http::PageCache {
+                dir: self.cache.join("pages"),
+                refresh: self.newest,
+            },
+        )))
+    }
+}
+
 fn run(options: &Options, ctx: &Context) -> Result<()> {
     let part = ctx.part();
     let dir = ctx.buildout_directory();
-    let Settings {
-        reqs,
-        python,
-        eggs_dir,
-        cache,
-        index_url,
-        index_url_raw,
-        find_links,
-        credentials,
-        allow_insecure,
-        allow_picked,
-        prereleases,
-        versions_section,
-        offline,
-        vopts,
-        newest,
-    } = Settings::read(options, ctx)?;
+    let settings = Settings::read(options, ctx)?;
 
     // Temp folders of killed runs go, whatever this run does next.
-    if eggs_dir.is_dir() {
-        install::sweep_stale_temps(&eggs_dir);
+    if settings.eggs_dir.is_dir() {
+        install::sweep_stale_temps(&settings.eggs_dir);
     }
-    let interp = interp::query(&python, &cache)?;
+    let interp = interp::query(&settings.python, &settings.cache)?;
     let lock_path = lockfile::path(ctx);
     let lock = lockfile::read(&lock_path)?;
     let lock_name = lock_path.display().to_string();
@@ -296,7 +296,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     // and a command line is visible to every user of the machine (`ps`).
     let mut pip_env = Vec::new();
     let mut secrets = Vec::new();
-    match (&index_url_raw, offline) {
+    match (&settings.index_url_raw, settings.offline) {
         (Some(i), false) => {
             pip_env.push(("PIP_INDEX_URL".to_owned(), i.clone()));
             if http::split_userinfo(i).1.is_some() {
@@ -305,8 +305,9 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
         _ => pip_env.push(("PIP_NO_INDEX".to_owned(), "1".to_owned())),
     }
-    if !find_links.is_empty() {
-        let links: Vec<String> = find_links
+    if !settings.find_links.is_empty() {
+        let links: Vec<String> = settings
+            .find_links
             .iter()
             .map(|f| absolute(dir, f).display().to_string())
             .collect();
@@ -314,7 +315,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     }
     let builder = build::Builder {
         python: &interp.command,
-        cache: cache.clone(),
+        cache: settings.cache.clone(),
         interp_key: util::sha256_hex(env.as_bytes())[..16].to_owned(),
         pip_env,
         secrets,
@@ -322,26 +323,24 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
 
     // Where distributions are found: the index, find-links, the eggs folder.
     let finder = finder_for(|client| {
-        Finder::new(client, index_url.as_deref(), find_links.clone(), dir)
-            .with_cache(cache.join("dists"))
-            .with_eggs(&eggs_dir)
-            .with_allow_hosts(vopts.allow_hosts.clone())
+        Finder::new(
+            client,
+            settings.index_url.as_deref(),
+            settings.find_links.clone(),
+            dir,
+        )
+        .with_cache(settings.cache.join("dists"))
+        .with_eggs(&settings.eggs_dir)
+        .with_allow_hosts(settings.vopts.allow_hosts.clone())
     });
     // The develop distributions first: the resolver takes them as they are.
     let fetch = |reqs: &[Requirement]| -> Result<Vec<PathBuf>> {
-        let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
+        let client = settings.client()?;
         let finder = finder(client.as_ref());
-        let store = Store::new(&cache, client.as_ref());
+        let store = Store::new(&settings.cache, client.as_ref());
         fetch_requirements(
             ctx,
-            &Installer::new(
-                &eggs_dir,
-                &store,
-                &builder,
-                &interp,
-                ctx,
-                install::Limits::from_env()?,
-            ),
+            &Installer::new(&settings.eggs_dir, &store, &builder, &interp, ctx)?,
             &finder,
             client.as_ref(),
             reqs,
@@ -360,7 +359,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     // pins `zope-interface`); a host that cannot list a section's names is asked for the
     // usual spellings instead.
     let pins_by_name: Option<std::collections::HashMap<String, String>> =
-        ctx.option_names(&versions_section).map(|names| {
+        ctx.option_names(&settings.versions_section).map(|names| {
             names
                 .into_iter()
                 .filter_map(|n| Some((util::normalize(&n)?, n)))
@@ -370,15 +369,15 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         match &pins_by_name {
             Some(pins) => pins
                 .get(name)
-                .and_then(|n| ctx.option(&versions_section, n)),
+                .and_then(|n| ctx.option(&settings.versions_section, n)),
             None => pin_spellings(name)
                 .iter()
-                .find_map(|n| ctx.option(&versions_section, n)),
+                .find_map(|n| ctx.option(&settings.versions_section, n)),
         }
         .filter(|v| !v.trim().is_empty())
     };
     // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
-    let exact = versions::exact_roots(&reqs);
+    let exact = versions::exact_roots(&settings.reqs);
     let fixed = |name: &str| {
         let developed = develop.iter().find(|d| d.name == name);
         developed
@@ -391,18 +390,18 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                     .map(|(_, v)| v.clone())
             })
     };
-    let req_texts: Vec<String> = reqs.iter().map(ToString::to_string).collect();
+    let req_texts: Vec<String> = settings.reqs.iter().map(ToString::to_string).collect();
     let digest_for = |dists: &[LockedDist]| {
         let pins: Vec<(String, Option<String>)> = dists
             .iter()
             .map(|d| (d.name.clone(), pin_of(&d.name)))
             .collect();
-        inputs_digest(&req_texts, prereleases, &env, &pins, &develop)
+        inputs_digest(&req_texts, settings.prereleases, &env, &pins, &develop)
     };
 
     let existing = lock.parts.get(part);
     let fresh = existing.filter(|l| l.inputs == digest_for(&l.dist));
-    if ctx.locked() && !newest {
+    if ctx.locked() && !settings.newest {
         match (existing, fresh) {
             (None, _) => {
                 return Err(Error::new(format!(
@@ -420,12 +419,17 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     }
 
     // The no-op: a fresh lock whose eggs are all there needs no network and no resolver.
-    if let Some(entry) = fresh.filter(|_| !newest)
-        && let Some(folders) = present(&entry.dist, &eggs_dir, &builder)
+    if let Some(entry) = fresh.filter(|_| !settings.newest)
+        && let Some(folders) = present(&entry.dist, &settings.eggs_dir, &builder)
     {
-        check_picked(allow_picked, &entry.dist, &fixed, &versions_section)?;
-        publish(ctx, &reqs, &entry.dist, &folders)?;
-        vopts.report(ctx, &entry.dist, &folders, &fixed)?;
+        check_picked(
+            settings.allow_picked,
+            &entry.dist,
+            &fixed,
+            &settings.versions_section,
+        )?;
+        publish(ctx, &settings.reqs, &entry.dist, &folders)?;
+        settings.vopts.report(ctx, &entry.dist, &folders, &fixed)?;
         // A lock that held credentials loses them on disk too, even when nothing changed.
         if lock.scrubbed && !ctx.locked() {
             lockfile::store(&lock_path, part, entry)?;
@@ -433,17 +437,10 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         return Ok(());
     }
 
-    let client = make_client(offline, &credentials, allow_insecure, &cache, newest)?;
+    let client = settings.client()?;
     let finder = finder(client.as_ref());
-    let store = Store::new(&cache, client.as_ref());
-    let installer = Installer::new(
-        &eggs_dir,
-        &store,
-        &builder,
-        &interp,
-        ctx,
-        install::Limits::from_env()?,
-    );
+    let store = Store::new(&settings.cache, client.as_ref());
+    let installer = Installer::new(&settings.eggs_dir, &store, &builder, &interp, ctx)?;
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| installer.work());
@@ -452,7 +449,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
             ctx,
             &installer,
             Inputs {
-                reqs: &reqs,
+                reqs: &settings.reqs,
                 req_texts: &req_texts,
                 fresh,
                 existing,
@@ -460,17 +457,17 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
                 finder: &finder,
                 builder: &builder,
                 client: client.as_ref(),
-                prereleases,
+                prereleases: settings.prereleases,
                 pin_of: &pin_of,
                 fixed: &fixed,
                 digest_for: &digest_for,
-                allow_picked,
-                versions_section: &versions_section,
+                allow_picked: settings.allow_picked,
+                versions_section: &settings.versions_section,
                 lock_path: &lock_path,
                 lock_name: &lock_name,
                 env: &env,
-                vopts: &vopts,
-                newest,
+                vopts: &settings.vopts,
+                newest: settings.newest,
                 develop: &develop,
             },
         );
@@ -485,26 +482,6 @@ where
     F: for<'c> Fn(Option<&'c http::Client>) -> Finder<'c>,
 {
     make
-}
-
-/// The HTTP client for the index and find-links (`None` offline).
-fn make_client(
-    offline: bool,
-    credentials: &[http::Credential],
-    allow_insecure: bool,
-    cache: &Path,
-    newest: bool,
-) -> Result<Option<http::Client>> {
-    if offline {
-        return Ok(None);
-    }
-    let config = http::Config::from_env(credentials.to_vec(), allow_insecure)?;
-    Ok(Some(http::Client::new(config)?.with_page_cache(
-        http::PageCache {
-            dir: cache.join("pages"),
-            refresh: newest,
-        },
-    )))
 }
 
 /// Resolves `reqs` from the index (no lock, no pins: a develop folder's build
@@ -523,16 +500,14 @@ fn fetch_requirements(
         }
         let result = (|| {
             let cancelled = || ctx.cancelled();
-            let mut resolver = resolve::Resolver::new(
+            let sources = resolve::Sources {
                 finder,
-                installer.store(),
+                store: installer.store(),
                 client,
-                installer.interp(),
-                installer.builder(),
-                false,
-                &no_pins,
-                reqs.to_vec(),
-            );
+                interp: installer.interp(),
+                builder: installer.builder(),
+            };
+            let mut resolver = resolve::Resolver::new(sources, false, &no_pins, reqs.to_vec());
             resolver.cancelled = &cancelled;
             let chosen = resolver.resolve()?;
             let dists: Vec<LockedDist> = chosen
@@ -625,16 +600,14 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
                 .collect();
             let cancelled = || ctx.cancelled();
             let decided = |name: &str, f: &index::DistFile| installer.speculate(name, f);
-            let mut resolver = resolve::Resolver::new(
+            let sources = resolve::Sources {
                 finder,
                 store,
                 client,
                 interp,
                 builder,
-                prereleases,
-                pin_of,
-                root,
-            );
+            };
+            let mut resolver = resolve::Resolver::new(sources, prereleases, pin_of, root);
             resolver.cancelled = &cancelled;
             resolver.decided = &decided;
             resolver.develop = develop;

@@ -95,26 +95,27 @@ fn key(d: &LockedDist) -> (String, String) {
 }
 
 impl<'a> Installer<'a> {
+    /// An installer into `eggs_dir`, with the unpacking limits of the environment
+    /// (docs/security.md).
     pub(crate) fn new(
         eggs_dir: &'a Path,
         store: &'a Store<'a>,
         builder: &'a build::Builder<'a>,
         interp: &'a interp::Interpreter,
         ctx: &'a Context<'a>,
-        limits: install::Limits,
-    ) -> Installer<'a> {
-        Installer {
+    ) -> Result<Installer<'a>> {
+        Ok(Installer {
             eggs_dir,
             store,
             builder,
             interp,
             ctx,
-            limits,
+            limits: install::Limits::from_env()?,
             work: Mutex::new(Work::default()),
             wake: std::sync::Condvar::new(),
             compiler: Mutex::new(None),
             progress: Progress::new(ctx.part()),
-        }
+        })
     }
 
     /// The download store the pool fetches through (the resolver uses it too).

@@ -80,11 +80,7 @@ pub struct Chosen {
 }
 
 pub struct Resolver<'a> {
-    pub finder: &'a Finder<'a>,
-    pub store: &'a Store<'a>,
-    pub client: Option<&'a Client>,
-    pub interp: &'a Interpreter,
-    pub builder: &'a Builder<'a>,
+    pub sources: Sources<'a>,
     pub prereleases: bool,
     pin_lookup: &'a dyn Fn(&str) -> Option<String>,
     pins: RefCell<HashMap<String, Pin>>,
@@ -99,6 +95,15 @@ pub struct Resolver<'a> {
     /// Told each version the resolver decides on (with the file it would install), before
     /// its dependencies are asked for: the installer starts on it while resolution goes on.
     pub decided: &'a dyn Fn(&str, &DistFile),
+}
+
+/// Where a [`Resolver`] finds distributions and their metadata, for which interpreter.
+pub struct Sources<'a> {
+    pub finder: &'a Finder<'a>,
+    pub store: &'a Store<'a>,
+    pub client: Option<&'a Client>,
+    pub interp: &'a Interpreter,
+    pub builder: &'a Builder<'a>,
 }
 
 /// Parses a `[versions]` value: a bare version means `==`.
@@ -122,23 +127,14 @@ fn requires_python_ok(spec: Option<&str>, python: &Version) -> bool {
 }
 
 impl<'a> Resolver<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        finder: &'a Finder<'a>,
-        store: &'a Store<'a>,
-        client: Option<&'a Client>,
-        interp: &'a Interpreter,
-        builder: &'a Builder<'a>,
+        sources: Sources<'a>,
         prereleases: bool,
         pin_lookup: &'a dyn Fn(&str) -> Option<String>,
         root: Vec<Requirement>,
     ) -> Resolver<'a> {
         Resolver {
-            finder,
-            store,
-            client,
-            interp,
-            builder,
+            sources,
             prereleases,
             pin_lookup,
             pins: RefCell::new(HashMap::new()),
@@ -174,11 +170,14 @@ impl<'a> Resolver<'a> {
     fn best_file<'f>(&self, files: impl Iterator<Item = &'f DistFile>) -> Option<DistFile> {
         let mut best: Option<(usize, &DistFile)> = None;
         for f in files {
-            if !requires_python_ok(f.requires_python.as_deref(), &self.interp.python_version) {
+            if !requires_python_ok(
+                f.requires_python.as_deref(),
+                &self.sources.interp.python_version,
+            ) {
                 continue;
             }
             let rank = match &f.kind {
-                Kind::Wheel { py, abi, plat } => match self.interp.rank(py, abi, plat) {
+                Kind::Wheel { py, abi, plat } => match self.sources.interp.rank(py, abi, plat) {
                     Some(r) => r,
                     None => continue,
                 },
@@ -197,13 +196,14 @@ impl<'a> Resolver<'a> {
             return Ok(c.clone());
         }
         let files = self
+            .sources
             .finder
             .files(name)
             .map_err(|e| ResolveError(e.to_string()))?;
         if files.is_empty() {
             return Err(ResolveError(format!(
                 "no distribution named `{name}` was found (looked in {})",
-                self.finder.describe(name)
+                self.sources.finder.describe(name)
             )));
         }
         let mut by_version: HashMap<&Version, Vec<&DistFile>> = HashMap::new();
@@ -305,7 +305,12 @@ impl<'a> Resolver<'a> {
             self.chosen.borrow().get(&key).cloned().ok_or_else(|| {
                 Error::new(format!("internal: no file chosen for {name} {version}"))
             })?;
-        let m = Rc::new(read_metadata(self.store, self.client, self.builder, &file)?);
+        let m = Rc::new(read_metadata(
+            self.sources.store,
+            self.sources.client,
+            self.sources.builder,
+            &file,
+        )?);
         self.metadata.borrow_mut().insert(key, m.clone());
         Ok(m)
     }
@@ -324,7 +329,7 @@ impl<'a> Resolver<'a> {
             .filter(|n| self.develop_dist(n).is_none())
             .collect();
         if names.len() > 1 {
-            let finder = self.finder;
+            let finder = self.sources.finder;
             std::thread::scope(|s| {
                 for chunk in names.chunks(names.len().div_ceil(PARALLEL)) {
                     s.spawn(move || {
@@ -356,7 +361,11 @@ impl<'a> Resolver<'a> {
         if jobs.len() < 2 {
             return;
         }
-        let (store, client, builder) = (self.store, self.client, self.builder);
+        let (store, client, builder) = (
+            self.sources.store,
+            self.sources.client,
+            self.sources.builder,
+        );
         let results: Vec<((String, Version), Metadata)> = std::thread::scope(|s| {
             let handles: Vec<_> = jobs
                 .chunks(jobs.len().div_ceil(PARALLEL))
@@ -411,7 +420,7 @@ impl<'a> Resolver<'a> {
         for line in reqs {
             let req = Requirement::<pep508_rs::VerbatimUrl>::from_str(line)
                 .map_err(|e| format!("bad requirement `{line}`: {e}"))?;
-            if !req.evaluate_markers(&self.interp.markers, &extras) {
+            if !req.evaluate_markers(&self.sources.interp.markers, &extras) {
                 continue;
             }
             out.extend(edges(&req)?);
@@ -703,8 +712,10 @@ impl DependencyProvider for Resolver<'_> {
                 let meta = self
                     .metadata_of(n, version)
                     .map_err(|e| ResolveError(e.message().to_owned()))?;
-                if !requires_python_ok(meta.requires_python.as_deref(), &self.interp.python_version)
-                {
+                if !requires_python_ok(
+                    meta.requires_python.as_deref(),
+                    &self.sources.interp.python_version,
+                ) {
                     return Ok(Dependencies::Unavailable(format!(
                         "requires Python {}",
                         meta.requires_python.as_deref().unwrap_or("")
