@@ -312,19 +312,9 @@ fn a_failing_backend_fails_the_run_naming_the_folder_and_a_folder_without_a_proj
 /// A python whose setuptools can build editable wheels by itself (setuptools >= 70.1, which
 /// has `bdist_wheel`): the zc.buildout venv's (`RBUILDOUT_ZC_BUILDOUT`). `None` (the test
 /// is skipped, with a note) when there is none, unless `RBUILDOUT_REQUIRE_ORACLE` is set.
-#[allow(clippy::print_stderr)] // a skipped test must show in the test's output
 fn setuptools_python() -> Option<PathBuf> {
-    match std::env::var_os("RBUILDOUT_ZC_BUILDOUT") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            assert!(
-                std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
-                "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT is not set"
-            );
-            eprintln!("skipped: set RBUILDOUT_ZC_BUILDOUT to a python with setuptools >= 70.1");
-            None
-        }
-    }
+    rbuildout_tests::oracle("a setuptools build (it needs a python with setuptools >= 70.1)")
+        .map(PathBuf::from)
 }
 
 /// The setuptools project `devgreet` with `setup.py` (and, with `pyproject`, a
@@ -345,41 +335,6 @@ fn write_setuptools_greet(inst: &Instance, dir: &str, pyproject: bool) {
         &format!("{dir}/greet.py"),
         "import helper\n\ndef main():\n    print('greet', helper.NAME)\n",
     );
-}
-
-/// The distribution `dist_info` (a folder of `site`) packed as a wheel: the files its
-/// RECORD lists inside `site`, without compiled files, with a RECORD of its own.
-fn pack_installed(site: &Path, dist_info: &str) -> Vec<u8> {
-    let script = r#"
-import base64, hashlib, io, os, sys, zipfile
-site, info = sys.argv[1], sys.argv[2]
-out = io.BytesIO()
-record = []
-with zipfile.ZipFile(out, "w") as z:
-    for line in open(os.path.join(site, info, "RECORD")):
-        path = line.rsplit(",", 2)[0]
-        if path.startswith("..") or "__pycache__" in path or path.endswith(("/RECORD", ".pyc")):
-            continue
-        data = open(os.path.join(site, path), "rb").read()
-        z.writestr(path, data)
-        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append("%s,sha256=%s,%d" % (path, h, len(data)))
-    record.append(info + "/RECORD,,")
-    z.writestr(info + "/RECORD", "\n".join(record) + "\n")
-sys.stdout.buffer.write(out.getvalue())
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(site)
-        .arg(dist_info)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 #[test]
@@ -428,24 +383,9 @@ fn setuptools_from_the_index_builds_where_the_interpreter_cannot() {
             .arg(&venv),
         "python3 -m venv",
     );
-    let site = run_bounded(
-        Command::new(&zc_python).args([
-            "-c",
-            "import setuptools, os, sys; sys.stdout.write(os.path.dirname(os.path.dirname(setuptools.__file__)))",
-        ]),
-        "find setuptools",
-    );
-    let version = run_bounded(
-        Command::new(&zc_python).args([
-            "-c",
-            "import setuptools, sys; sys.stdout.write(setuptools.__version__)",
-        ]),
-        "setuptools version",
-    );
-    let info = format!("setuptools-{version}.dist-info");
-    let wheel = pack_installed(Path::new(&site), &info);
+    // The setuptools of the oracle's environment, packed into a wheel.
     let mut packages = index_packages();
-    packages.push(Package::new("setuptools", &version).wheel_override(wheel));
+    packages.push(Package::installed(&zc_python, "setuptools"));
     let index = Index::serve(&packages);
     let inst = cfg_instance();
     write_setuptools_greet(&inst, "greet", true);

@@ -187,21 +187,6 @@ fn printed_block(log: &str) -> String {
     out.join("\n")
 }
 
-/// The python with zc.buildout 6 (`RBUILDOUT_ZC_BUILDOUT`), or `None` (then the caller
-/// skips its comparison; with `RBUILDOUT_REQUIRE_ORACLE=1` that fails).
-#[allow(clippy::print_stderr)] // a skipped comparison must show in the test's output
-fn oracle() -> Option<std::ffi::OsString> {
-    let python = std::env::var_os("RBUILDOUT_ZC_BUILDOUT");
-    if python.is_none() {
-        assert!(
-            std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
-            "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT is not set"
-        );
-        eprintln!("RBUILDOUT_ZC_BUILDOUT is not set: not compared with zc.buildout");
-    }
-    python
-}
-
 /// Two scratch folders holding `files`, one run by zc.buildout, one by rbuildout.
 struct Pair {
     python: std::ffi::OsString,
@@ -241,7 +226,9 @@ impl Pair {
 
 #[test]
 fn picked_versions_match_zc_buildout() {
-    let Some(python) = oracle() else { return };
+    let Some(python) = rbuildout_tests::oracle("the versions against zc.buildout") else {
+        return;
+    };
     let index = Index::serve(&alpha_beta());
     let cfg = versions_cfg(&index.url());
     let pair = Pair::new(
@@ -269,7 +256,9 @@ fn picked_versions_match_zc_buildout() {
 
 #[test]
 fn allow_hosts_and_prefer_final_pick_what_zc_buildout_picks() {
-    let Some(python) = oracle() else { return };
+    let Some(python) = rbuildout_tests::oracle("the versions against zc.buildout") else {
+        return;
+    };
     let index = Index::serve(&[
         Package::new("beta", "1.0"),
         Package::new("gamma", "1.0"),

@@ -345,17 +345,9 @@ fn scratch() -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
-#[allow(clippy::print_stderr)] // a skipped comparison must show in the test's output
 fn zc_recipes_make_the_files_zc_buildout_makes() {
-    let Some(python) = std::env::var_os("RBUILDOUT_ZC_BUILDOUT") else {
-        assert!(
-            std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
-            "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT (a python with zc.buildout \
-             6.0.1, collective.recipe.template and plone.recipe.command) is not set"
-        );
-        eprintln!(
-            "RBUILDOUT_ZC_BUILDOUT is not set: the recipes are not compared with zc.buildout"
-        );
+    let Some(python) = rbuildout_tests::oracle("the zc.buildout recipes against zc.buildout")
+    else {
         return;
     };
     let (_zc_tmp, zc_dir) = scratch();

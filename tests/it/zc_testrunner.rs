@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use rbuildout_tests::pyindex::{Index, Package};
-use rbuildout_tests::{Instance, oracle, rbuildout_bin, run_bounded, target_dir};
+use rbuildout_tests::{Instance, oracle, run_bounded};
 
 /// `mylib`, whose tests check its answer, an environment variable and the working folder,
 /// and the test runner with what it needs, packed from `python`'s environment.
@@ -191,7 +191,7 @@ fn zc_recipe_testrunner_writes_the_script_zc_buildout_writes() {
     }
 }
 
-/// `examples/buildout-project` itself, copied and run against the local index (`PIP_INDEX_URL`):
+/// `examples/buildout-project` itself, copied and run against the local index:
 /// the develop project's script, its tests, the rendered config, the command's folder, the
 /// renamed script; a change to its code is live without a run; a second run changes nothing.
 #[test]
@@ -209,18 +209,9 @@ fn the_buildout_project_example_runs() {
         .status()
         .unwrap();
     assert!(copied.success());
-    let rbuildout = || {
-        run_bounded(
-            Command::new(rbuildout_bin())
-                .current_dir(&dir)
-                .env("HOME", dir.join(".home"))
-                .env("RBUILDOUT_HOME", dir.join(".home"))
-                .env("PIP_INDEX_URL", index.url())
-                .env("RBUILDOUT_PLUGIN_PATH", target_dir())
-                .args(["-U", "-c", "buildout.cfg"]),
-            "rbuildout",
-        )
-    };
+    // The example names no index: the local one is given on the command line.
+    let index_option = format!("buildout:index={}", index.url());
+    let rbuildout = || rbuildout_tests::rbuildout_cfg(&dir, &[&index_option]);
     let first = rbuildout();
     let greeter = |script: &str| {
         let out = Command::new(dir.join("bin").join(script))

@@ -795,6 +795,22 @@ impl Plan {
     }
 }
 
+/// A script's sys.path as zc.buildout's `easy_install.scripts()` makes it: the working set,
+/// what their `.pth` files add, then `extra`; each once, then resolved.
+fn sys_path(ws: &[Dist], extra: &[PathBuf]) -> Result<Vec<String>> {
+    let mut path: Vec<PathBuf> = Vec::new();
+    let folders = ws.iter().map(|d| d.folder.clone());
+    let pths = ws.iter().flat_map(|d| pth_paths(&d.folder));
+    for p in folders.chain(pths).chain(extra.iter().cloned()) {
+        if !path.contains(&p) {
+            path.push(p);
+        }
+    }
+    path.iter()
+        .map(|p| utf8(&realpath(p)).map(str::to_owned))
+        .collect()
+}
+
 /// zc.recipe.egg's `sort_working_set`: what is not in the eggs folder goes last, as
 /// zc.buildout 6's develop distributions (installed into develop-eggs) do.
 fn develop_last(ws: Vec<Dist>) -> Vec<Dist> {
@@ -847,25 +863,7 @@ fn generate(options: &Options, ctx: &Context, flavour: Flavour) -> Result<()> {
         return Ok(());
     };
 
-    // sys.path: the working set, what their .pth files add, `extra-paths`; each once, then
-    // resolved.
-    let mut path: Vec<PathBuf> = ws.iter().map(|d| d.folder.clone()).collect();
-    for dist in &ws {
-        for p in pth_paths(&dist.folder) {
-            if !path.contains(&p) {
-                path.push(p);
-            }
-        }
-    }
-    for p in &plan.extra_paths {
-        if !path.contains(p) {
-            path.push(p.clone());
-        }
-    }
-    let path: Vec<String> = path
-        .iter()
-        .map(|p| utf8(&realpath(p)).map(str::to_owned))
-        .collect::<Result<_>>()?;
+    let path = sys_path(&ws, &plan.extra_paths)?;
 
     // The entry points: the console scripts of the requested eggs (all of the working set
     // with `dependent-scripts`), then `entry-points`.

@@ -10,7 +10,7 @@ use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, files};
 
 use super::{
     Dist, EntryPoint, Flavour, Plan, console_script, develop_last, dist_info, framed,
-    path_and_setup, pth_paths, publish_compat, py_repr, realpath, utf8, with_options,
+    path_and_setup, pth_paths, publish_compat, py_repr, sys_path, utf8, with_options,
     with_site_folders, working_set, write, zc_order,
 };
 
@@ -51,11 +51,7 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
         .map(str::trim)
         .filter(|w| !w.is_empty())
         .map(|w| root.join(w));
-    let parts = ctx
-        .option("buildout", "parts-directory")
-        .map(|p| root.join(p.trim()))
-        .unwrap_or_else(|| root.join("parts"));
-    let location = parts.join(ctx.part());
+    let location = ctx.buildout().parts_directory().join(ctx.part());
 
     // The working set of `eggs` and the runner, installed by the egg recipe.
     let with_runner = format!("{}\n{RUNNER}", eggs_text.trim_end());
@@ -155,24 +151,14 @@ fn generate(options: &Options, ctx: &Context) -> Result<()> {
     }
     arguments.push_str("        ]");
 
-    // sys.path: the working set, what their .pth files add, `extra-paths`, the test paths;
-    // each once, then resolved.
-    let mut path: Vec<PathBuf> = ws.iter().map(|d| d.folder.clone()).collect();
-    for dist in &ws {
-        path.extend(pth_paths(&dist.folder));
-    }
-    path.extend(plan.extra_paths.iter().cloned());
-    path.extend(test_paths.iter().cloned());
-    let mut unique: Vec<PathBuf> = Vec::new();
-    for p in path {
-        if !unique.contains(&p) {
-            unique.push(p);
-        }
-    }
-    let path: Vec<String> = unique
+    // sys.path: `extra-paths` and then the test paths after the working set.
+    let extra: Vec<PathBuf> = plan
+        .extra_paths
         .iter()
-        .map(|p| utf8(&realpath(p)).map(str::to_owned))
-        .collect::<Result<_>>()?;
+        .chain(&test_paths)
+        .cloned()
+        .collect();
+    let path = sys_path(&ws, &extra)?;
 
     let entry = EntryPoint {
         name: script_name.clone(),
@@ -222,30 +208,11 @@ fn editable_project(text: &str) -> Option<PathBuf> {
     if value.pointer("/dir_info/editable")?.as_bool() != Some(true) {
         return None;
     }
-    let url = value.get("url")?.as_str()?;
-    let path = url.strip_prefix("file://")?;
-    Some(PathBuf::from(percent_decode(path)))
-}
-
-/// `%XX` escapes decoded (a file URL's path).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
+    let url = url::Url::parse(value.get("url")?.as_str()?).ok()?;
+    if url.scheme() != "file" {
+        return None;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    url.to_file_path().ok()
 }
 
 #[cfg(test)]
