@@ -263,6 +263,126 @@ fn a_backend_the_interpreter_lacks_comes_from_the_index_into_an_isolated_build()
     assert_eq!(builds(&inst, "greet"), 1);
 }
 
+/// An in-tree backend (tinyback's hooks) that asks for `devbuildhelp` in
+/// `get_requires_for_build_editable` and imports it to build; each call logs its process
+/// and whether the interpreter's site-packages were on the path.
+const ASKING_BACKEND: &str = r#"
+import os, sys
+from tinyback import build_sdist, build_wheel
+import tinyback
+
+def _log(what):
+    with open("asking-calls.log", "a") as f:
+        f.write("%s pid=%d site=%d\n" % (what, os.getpid(), int(not sys.flags.no_site)))
+
+def get_requires_for_build_editable(config_settings=None):
+    _log("requires")
+    return ["devbuildhelp>=1"]
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    import devbuildhelp
+    _log("build " + devbuildhelp.NAME)
+    return tinyback.build_editable(wheel_directory, config_settings, metadata_directory)
+"#;
+
+#[test]
+fn what_the_interpreter_lacks_to_build_is_fetched_beside_its_own_packages_in_one_backend_process() {
+    let mut packages = index_packages();
+    packages
+        .push(Package::new("devbuildhelp", "1.0").module("devbuildhelp.py", "NAME = 'help-1.0'\n"));
+    let index = Index::serve(&packages);
+    let inst = Instance::new(&format!(
+        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
+         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
+        index.url()
+    ));
+    write_greet(
+        &inst,
+        "greet",
+        "1.0",
+        "requires = []\nbuild-backend = \"asking\"\nbackend-path = [\"_backend\"]",
+    );
+    inst.write("greet/_backend/tinyback.py", BACKEND);
+    inst.write("greet/_backend/asking.py", ASKING_BACKEND);
+    let out = inst.ok(&["-v"]);
+    assert!(
+        out.stderr
+            .contains("installing what the interpreter lacks to build"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    // One process asked and built, with the interpreter's own packages on its path (not an
+    // isolated build) and the fetched requirement importable.
+    let calls = inst.log("greet/asking-calls.log");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let pid = |l: &str| {
+        l.split(' ')
+            .find(|w| w.starts_with("pid="))
+            .map(str::to_owned)
+    };
+    assert!(
+        calls[0].starts_with("requires ") && calls[1].starts_with("build help-1.0 "),
+        "{calls:?}"
+    );
+    assert_eq!(pid(&calls[0]), pid(&calls[1]), "{calls:?}");
+    assert!(calls.iter().all(|l| l.ends_with(" site=1")), "{calls:?}");
+    assert!(
+        index.requests().iter().any(|r| r.contains("devbuildhelp")),
+        "{:?}",
+        index.requests()
+    );
+}
+
+/// `python` may be a wrapper (pyenv's shims are shell scripts that cost about 100 ms a
+/// start): it is run once, to ask the interpreter its `sys.executable`; the backend and the
+/// bytecode compiler run that executable.
+#[test]
+fn a_python_wrapper_is_run_once_and_its_executable_does_the_rest() {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let index = Index::serve(&index_packages());
+    let inst = Instance::new("");
+    let wrapper = inst.path("wrapped-python");
+    inst.write(
+        "wrapped-python",
+        &format!(
+            "#!/bin/sh\necho run >> '{}'\nexec '{real}' \"$@\"\n",
+            inst.path("wrapper-runs.log").display()
+        ),
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    inst.write(
+        "buildout.toml",
+        &format!(
+            "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
+             python = \"{}\"\n\n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
+            index.url(),
+            wrapper.display()
+        ),
+    );
+    write_greet(&inst, "greet", "1.0", IN_TREE);
+    inst.write("greet/_backend/tinyback.py", BACKEND);
+    inst.ok(&[]);
+    assert_eq!(run_script(inst.dir(), "greet", &[]), "greet helper-1.0\n");
+    assert_eq!(builds(&inst, "greet"), 1);
+    // devhelper came from the index and was compiled, by the executable itself.
+    assert!(
+        std::fs::read_dir(inst.path("eggs"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("devhelper-1.0")),
+    );
+    assert_eq!(inst.log("wrapper-runs.log"), ["run"]);
+}
+
 #[test]
 fn a_failing_backend_fails_the_run_naming_the_folder_and_a_folder_without_a_project_is_a_config_error()
  {

@@ -6,9 +6,11 @@
 //! change; the resolver takes each as the one candidate for its name.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::str::FromStr;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pep440_rs::Version;
@@ -34,18 +36,22 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 const LEGACY_BACKEND: &str = "setuptools.build_meta:__legacy__";
 const LEGACY_REQUIRES: &str = "setuptools>=40.8.0";
 
-/// Runs the hooks. Arguments: a JSON request (`src`, `out`, `backend`, `backend_path`,
-/// `paths` put first on sys.path, `names` whose installed versions to report, `stage`).
-/// The backend's own output goes to stderr; the answer is `out/answer.json`.
+/// The hooks, served to one build over stdin/stdout: `argv[1]` is a JSON `{src, backend,
+/// backend_path}`; each stdin line a JSON request `{stage, paths, names}` (`stage`
+/// `requires` or `build`; `paths` go first on sys.path; `names` whose installed versions to
+/// report), each answered by one JSON line. The answers keep the real stdout to themselves:
+/// fd 1 is pointed at stderr, where the backend's own output (and its subprocesses') goes.
 const HOOKS: &str = r#"
 import importlib, json, os, re, sys
+answers = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
 req = json.loads(sys.argv[1])
-sys.path[0:0] = req["paths"]
 os.chdir(req["src"])
 for p in reversed(req["backend_path"]):
     sys.path.insert(0, os.path.join(req["src"], p))
-out = req["out"]
-answer = {}
+build_dir = req["out"]
+backend = None
 def versions(names):
     try:
         from importlib import metadata
@@ -58,38 +64,42 @@ def versions(names):
         except Exception:
             pass
     return found
-real_stdout = sys.stdout
-sys.stdout = sys.stderr
-try:
-    module, _, attrs = req["backend"].partition(":")
-    try:
-        backend = importlib.import_module(module)
-        for a in filter(None, attrs.split(".")):
-            backend = getattr(backend, a)
-    except ImportError as e:
-        answer["missing"] = "%s" % e
-        backend = None
-    settings = {"editable_mode": "compat"}
-    if backend is not None and req["stage"] == "requires":
+settings = {"editable_mode": "compat"}
+for line in sys.stdin:
+    msg = json.loads(line)
+    fresh = [p for p in msg["paths"] if p not in sys.path]
+    if fresh:
+        at = len(req["backend_path"])
+        sys.path[at:at] = fresh
+        importlib.invalidate_caches()
+    answer = {}
+    if backend is None:
+        module, _, attrs = req["backend"].partition(":")
+        try:
+            backend = importlib.import_module(module)
+            for a in filter(None, attrs.split(".")):
+                backend = getattr(backend, a)
+        except ImportError as e:
+            answer["missing"] = "%s" % e
+            backend = None
+    if backend is not None and msg["stage"] == "requires":
         hook = getattr(backend, "get_requires_for_build_editable", None)
         if hook is None or not hasattr(backend, "build_editable"):
             hook = getattr(backend, "get_requires_for_build_wheel", None)
         answer["requires"] = list(hook(settings)) if hook else []
-    elif backend is not None and req["stage"] == "build":
+    elif backend is not None and msg["stage"] == "build":
         if hasattr(backend, "build_editable"):
-            answer["wheel"] = backend.build_editable(out, settings)
+            answer["wheel"] = backend.build_editable(build_dir, settings)
         else:
-            answer["metadata"] = backend.prepare_metadata_for_build_wheel(out, settings)
-    names = list(req["names"])
+            answer["metadata"] = backend.prepare_metadata_for_build_wheel(build_dir, settings)
+    names = list(msg["names"])
     for r in answer.get("requires", []):
         m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", r)
         if m:
             names.append(m.group(1))
     answer["versions"] = versions(names)
-finally:
-    sys.stdout = real_stdout
-with open(os.path.join(out, "answer.json"), "w") as f:
-    json.dump(answer, f)
+    answers.write(json.dumps(answer) + "\n")
+    answers.flush()
 "#;
 
 /// One develop distribution, ready for the resolver and the scripts.
@@ -312,48 +322,61 @@ impl Develop<'_> {
         std::fs::create_dir_all(&work)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", work.display())))?;
 
-        // The interpreter's own backend when it has every build requirement; else an
-        // isolated build environment from the egg fetcher (as pip does).
-        let names = |reqs: &[Requirement]| -> Vec<String> {
-            reqs.iter().map(|r| r.name.to_string()).collect()
-        };
-        let mut paths: Vec<PathBuf> = Vec::new();
-        let mut isolated = false;
-        let probe = self.hooks(
-            source,
-            &bs,
-            &work,
-            &paths,
-            isolated,
-            &names(&static_reqs),
-            "requires",
-        )?;
+        // The interpreter's own backend, with what it lacks of the build requirements
+        // fetched and put ahead of its site-packages; else, when the backend does not import
+        // or an installed requirement is at a version the project does not allow, an
+        // isolated build environment from the egg fetcher (as pip does). One backend process
+        // answers both questions and builds.
+        let names: Vec<String> = static_reqs.iter().map(|r| r.name.to_string()).collect();
+        let mut hooks = Hooks::start(self.interp, source, &bs, &work, false)?;
+        let probe = hooks.ask("requires", &[], &names)?;
         let dynamic = parse_reqs(probe.requires.as_deref().unwrap_or_default())?;
-        let have = |a: &Answer, reqs: &[Requirement]| {
-            a.missing.is_none()
-                && reqs.iter().all(|r| {
-                    a.versions
-                        .iter()
-                        .find(|(k, _)| normalize(k).as_deref() == Some(r.name.as_ref()))
-                        .map(|(_, v)| v)
-                        .and_then(|v| Version::from_str(v).ok())
-                        .is_some_and(|v| {
-                            r.version_or_url.as_ref().is_none_or(|s| match s {
-                                pep508_rs::VersionOrUrl::VersionSpecifier(s) => s.contains(&v),
-                                pep508_rs::VersionOrUrl::Url(_) => true,
-                            })
-                        })
-                })
+        let wanted: Vec<&Requirement> = static_reqs.iter().chain(&dynamic).collect();
+        let conflicting = wanted
+            .iter()
+            .any(|r| installed(&probe, r).is_some_and(|v| !allows(r, &v)));
+        let overlay = if probe.missing.is_none() && !conflicting {
+            let absent: Vec<Requirement> = wanted
+                .into_iter()
+                .filter(|r| installed(&probe, r).is_none())
+                .cloned()
+                .collect();
+            if absent.is_empty() {
+                Some(Vec::new())
+            } else {
+                let texts: Vec<String> = absent.iter().map(ToString::to_string).collect();
+                ctx.info(&format!(
+                    "develop: installing what the interpreter lacks to build {} ({})",
+                    source.display(),
+                    texts.join(", ")
+                ));
+                // Not to be had: the isolated build may still work (its backend may not
+                // ask for them).
+                (self.fetch)(&absent)
+                    .inspect_err(|e| {
+                        ctx.info(&format!(
+                            "develop: {}; building {} in isolation",
+                            e.message(),
+                            source.display()
+                        ));
+                    })
+                    .ok()
+            }
+        } else {
+            None
         };
-        if !(have(&probe, &static_reqs) && have(&probe, &dynamic)) {
-            isolated = true;
+        let answer = if let Some(paths) = overlay {
+            hooks.ask("build", &paths, &[])?
+        } else {
+            drop(hooks);
             ctx.info(&format!(
                 "develop: installing the build requirements of {} ({})",
                 source.display(),
                 bs.requires.join(", ")
             ));
-            paths = (self.fetch)(&static_reqs)?;
-            let probe = self.hooks(source, &bs, &work, &paths, isolated, &[], "requires")?;
+            let mut paths = (self.fetch)(&static_reqs)?;
+            let mut hooks = Hooks::start(self.interp, source, &bs, &work, true)?;
+            let probe = hooks.ask("requires", &paths, &[])?;
             if let Some(why) = probe.missing {
                 return Err(Error::new(format!(
                     "its build backend `{}` cannot be imported from its build requirements: {why}",
@@ -366,8 +389,8 @@ impl Develop<'_> {
                 all.extend(dynamic);
                 paths = (self.fetch)(&all)?;
             }
-        }
-        let answer = self.hooks(source, &bs, &work, &paths, isolated, &[], "build")?;
+            hooks.ask("build", &paths, &[])?
+        };
         if let Some(why) = answer.missing {
             return Err(Error::new(format!(
                 "its build backend `{}` cannot be imported: {why}",
@@ -431,31 +454,51 @@ impl Develop<'_> {
         ));
         load(&dest, source, inputs)
     }
+}
 
-    /// Runs one stage of [`HOOKS`] in `source` and reads its answer.
-    #[allow(clippy::too_many_arguments)]
-    fn hooks(
-        &self,
+/// The installed version of `r`'s project, as the hooks reported it.
+fn installed(answer: &Answer, r: &Requirement) -> Option<Version> {
+    answer
+        .versions
+        .iter()
+        .find(|(k, _)| normalize(k).as_deref() == Some(r.name.as_ref()))
+        .and_then(|(_, v)| Version::from_str(v).ok())
+}
+
+/// Whether `version` is one `r` allows.
+fn allows(r: &Requirement, version: &Version) -> bool {
+    r.version_or_url.as_ref().is_none_or(|s| match s {
+        pep508_rs::VersionOrUrl::VersionSpecifier(s) => s.contains(version),
+        pep508_rs::VersionOrUrl::Url(_) => true,
+    })
+}
+
+/// One backend process running [`HOOKS`] for one build, asked one stage at a time; each
+/// answer must come within the timeout (`RBUILDOUT_DEVELOP_TIMEOUT`). Dropped, it is killed.
+struct Hooks {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    answers: mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    backend: String,
+    timeout: Duration,
+}
+
+impl Hooks {
+    fn start(
+        interp: &Interpreter,
         source: &Path,
         bs: &BuildSystem,
         work: &Path,
-        paths: &[PathBuf],
         isolated: bool,
-        names: &[String],
-        stage: &str,
-    ) -> Result<Answer> {
+    ) -> Result<Hooks> {
         let request = serde_json::json!({
             "src": source,
             "out": work,
             "backend": bs.backend,
             "backend_path": bs.backend_path,
-            "paths": paths,
-            "names": names,
-            "stage": stage,
         });
-        let answer_path = work.join("answer.json");
-        let _ = std::fs::remove_file(&answer_path);
-        let mut command = Command::new(&self.interp.command);
+        let mut command = Command::new(interp.program());
         // Isolated: no site-packages, no user site, no PYTHON* variables; only the build
         // requirements' egg folders.
         command.arg(if isolated { "-IS" } else { "-I" });
@@ -464,60 +507,118 @@ impl Develop<'_> {
             .arg(HOOKS)
             .arg(request.to_string())
             .current_dir(source)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let timeout = std::env::var("RBUILDOUT_DEVELOP_TIMEOUT")
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .map_or(TIMEOUT, Duration::from_secs);
-        let mut child = command.spawn().map_err(|e| {
-            Error::new(format!("cannot run {}: {e}", self.interp.command.display()))
-        })?;
-        let mut stderr = child.stderr.take();
-        let reader = std::thread::spawn(move || {
+        let mut child = command
+            .spawn()
+            .map_err(|e| Error::new(format!("cannot run {}: {e}", interp.program().display())))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let (tx, answers) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let Some(out) = stdout else { return };
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut err = child.stderr.take();
+        let stderr = std::thread::spawn(move || {
             let mut text = String::new();
-            if let Some(s) = stderr.as_mut() {
+            if let Some(s) = err.as_mut() {
                 use std::io::Read;
                 let _ = s.read_to_string(&mut text);
             }
             text
         });
-        let start = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if start.elapsed() > timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::new(format!(
-                        "its build backend `{}` did not finish in {}s (RBUILDOUT_DEVELOP_TIMEOUT)",
-                        bs.backend,
-                        timeout.as_secs()
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => {
-                    return Err(Error::new(format!(
-                        "cannot wait for the build backend: {e}"
-                    )));
-                }
-            }
+        Ok(Hooks {
+            child,
+            stdin,
+            answers,
+            stderr: Some(stderr),
+            backend: bs.backend.clone(),
+            timeout,
+        })
+    }
+
+    /// Asks one stage (`requires` or `build`) with `paths` added to sys.path and the
+    /// installed versions of `names` reported.
+    fn ask(&mut self, stage: &str, paths: &[PathBuf], names: &[String]) -> Result<Answer> {
+        let line = serde_json::json!({ "stage": stage, "paths": paths, "names": names });
+        let sent = self
+            .stdin
+            .as_mut()
+            .is_some_and(|s| writeln!(s, "{line}").and_then(|()| s.flush()).is_ok());
+        let reply = if sent {
+            self.answers.recv_timeout(self.timeout)
+        } else {
+            Err(mpsc::RecvTimeoutError::Disconnected)
         };
-        let err = reader.join().unwrap_or_default();
-        if !status.success() {
-            let tail: Vec<&str> = err.lines().rev().take(20).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(Error::new(format!(
-                "its build backend `{}` failed ({status}):\n{}",
-                bs.backend,
-                tail.join("\n")
-            )));
+        match reply {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| Error::new(format!("unexpected answer from the build hooks: {e}"))),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                Err(Error::new(format!(
+                    "its build backend `{}` did not finish in {}s (RBUILDOUT_DEVELOP_TIMEOUT)",
+                    self.backend,
+                    self.timeout.as_secs()
+                )))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.failure()),
         }
-        let bytes = std::fs::read(&answer_path)
-            .map_err(|e| Error::new(format!("the build backend gave no answer: {e}")))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::new(format!("unexpected answer from the build hooks: {e}")))
+    }
+
+    /// The error of a backend process that ended without answering: its exit status and
+    /// the end of its output.
+    fn failure(&mut self) -> Error {
+        drop(self.stdin.take());
+        let status = wait_bounded(&mut self.child, self.timeout);
+        let err = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let tail: Vec<&str> = err.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let status = status.map_or_else(|| "killed".to_owned(), |s| s.to_string());
+        Error::new(format!(
+            "its build backend `{}` failed ({status}):\n{}",
+            self.backend,
+            tail.join("\n")
+        ))
+    }
+}
+
+impl Drop for Hooks {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` at most `timeout`, then kills it; its status if it exited by itself.
+fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
     }
 }
 

@@ -89,6 +89,18 @@ pub struct Interpreter {
 }
 
 impl Interpreter {
+    /// The program that runs it: `sys.executable` when that is an absolute path to a file
+    /// (as zc.buildout runs `sys.executable`), which skips wrappers such as pyenv's shims
+    /// (about 100 ms a start); else the command it was found as.
+    pub fn program(&self) -> &Path {
+        let exe = Path::new(&self.executable);
+        if exe.is_absolute() && exe.is_file() {
+            exe
+        } else {
+            &self.command
+        }
+    }
+
     /// The rank of a wheel's tag triple set (lower is better), or `None` if not supported.
     pub fn rank(&self, py: &str, abi: &str, plat: &str) -> Option<usize> {
         let mut best: Option<usize> = None;

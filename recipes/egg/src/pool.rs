@@ -152,7 +152,7 @@ impl<'a> Installer<'a> {
                 .compiler
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            c.get_or_insert_with(|| install::Compiler::start(&self.interp.command));
+            c.get_or_insert_with(|| install::Compiler::start(self.interp.program()));
             self.progress.start();
         }
         w.jobs.insert(key(d), None);
