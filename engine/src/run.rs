@@ -475,7 +475,7 @@ pub fn install(
             source,
         })?;
     }
-    instance.with_worker(registry, settings, cancel, |worker, rx| {
+    let result = instance.with_worker(registry, settings, cancel, |worker, rx| {
         let (queue_tx, queue_rx) = mpsc::channel::<(usize, String, Job<'_>)>();
         let mut runner = Runner {
             config,
@@ -506,7 +506,11 @@ pub fn install(
             runner.queue = None;
             result
         })
-    })
+    });
+    // What plugins gathered over the parts (zc.buildout's picked versions) is reported
+    // now, while the instance is still locked.
+    registry.run_end(&instance.directory, result.is_ok());
+    result
 }
 
 /// What the builds a run starts share: the plugins, how to run, and Ctrl-C.

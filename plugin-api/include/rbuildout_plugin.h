@@ -1,5 +1,5 @@
 /*
- * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.2, for C authors.
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.3, for C authors.
  *
  * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
  * every size and offset with the Rust structs. See that file for the full rules. In short:
@@ -30,7 +30,7 @@ extern "C" {
 /* "RBLDRCP\0" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x00504352444C4252ULL
 #define RB_ABI_MAJOR 1
-#define RB_ABI_MINOR 2
+#define RB_ABI_MINOR 3
 #define RB_ENTRY_SYMBOL "rbuildout_plugin_v1"
 
 /* Status codes returned by every function. */
@@ -151,6 +151,13 @@ typedef struct rb_recipe_entry {
     const rb_recipe_vtable *vtable;
 } rb_recipe_entry;
 
+/* What run_end is told; valid only during the call. */
+typedef struct rb_run_end {
+    size_t struct_size;
+    rb_str directory; /* the buildout directory of the run that ended */
+    int32_t status;   /* RB_OK when every part was installed; RB_ERROR otherwise */
+} rb_run_end;
+
 typedef struct rb_plugin_descriptor {
     uint64_t magic;
     uint16_t abi_major;
@@ -163,7 +170,16 @@ typedef struct rb_plugin_descriptor {
     int32_t (*init)(const rb_host_api *host); /* may be NULL */
     const rb_recipe_entry *recipes;
     size_t recipe_count;
+    /*
+     * ABI 1.3; may be NULL. Called once when a run (a nested build too) has finished with its
+     * parts, for every plugin it loaded; report there what was gathered over the run's parts.
+     * The status returned is ignored. A descriptor of ABI 1.0 to 1.2 ends before it.
+     */
+    int32_t (*run_end)(const rb_host_api *host, const rb_run_end *end);
 } rb_plugin_descriptor;
+
+/* struct_size of a descriptor of ABI 1.0 to 1.2, which ends with recipe_count. */
+#define RB_DESCRIPTOR_SIZE_1_0 offsetof(rb_plugin_descriptor, run_end)
 
 /* The one symbol a plugin exports (define it with RB_EXPORT). */
 const rb_plugin_descriptor *rbuildout_plugin_v1(void);

@@ -26,7 +26,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RBLDRCP\0");
 /// The ABI major version this crate implements; it is also the digit in [`ENTRY_SYMBOL`].
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI minor version: grows when fields are appended to a struct.
-pub const ABI_MINOR: u16 = 2;
+pub const ABI_MINOR: u16 = 3;
 /// The one symbol a plugin exports, NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"rbuildout_plugin_v1\0";
 
@@ -133,6 +133,24 @@ pub type LogFn = unsafe extern "C" fn(ctx: *mut c_void, level: u32, target: Str,
 /// only during the call; copy what you need. A non-zero return refuses the load.
 pub type InitFn = unsafe extern "C" fn(host: *const HostApi) -> i32;
 
+/// `run_end` (ABI 1.3): called once when a run has finished with its parts (a nested build,
+/// which is a run of its own, too), for every plugin the run loaded, before the host moves
+/// on; `host` and `end` are valid only during the call. What a plugin gathers over a run's
+/// parts (zc.buildout's picked versions) is reported here. The status is ignored.
+pub type RunEndFn = unsafe extern "C" fn(host: *const HostApi, end: *const RunEnd) -> i32;
+
+/// What [`RunEndFn`] is told. Grows at the end (check `struct_size`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct RunEnd {
+    /// `size_of::<RunEnd>()` as the host knows it.
+    pub struct_size: usize,
+    /// The buildout directory of the run that ended (the one its parts' calls carried).
+    pub directory: Str,
+    /// [`OK`] when the run installed every part; [`ERROR`] when it failed or was stopped.
+    pub status: i32,
+}
+
 /// A recipe function (`install`, `update` or `uninstall`); `call` is valid only during it.
 pub type RecipeFn = unsafe extern "C" fn(call: *const Call) -> i32;
 
@@ -165,7 +183,14 @@ pub struct PluginDescriptor {
     /// `recipe_count` entries.
     pub recipes: *const RecipeEntry,
     pub recipe_count: usize,
+    /// ABI 1.3; optional; see [`RunEndFn`]. A descriptor of ABI 1.0 to 1.2 ends before it
+    /// ([`DESCRIPTOR_SIZE_1_0`]).
+    pub run_end: Option<RunEndFn>,
 }
+
+/// `struct_size` of a descriptor of ABI 1.0 to 1.2, which ends with `recipe_count`: the least
+/// a host accepts.
+pub const DESCRIPTOR_SIZE_1_0: usize = std::mem::offset_of!(PluginDescriptor, run_end);
 
 // SAFETY: the descriptor is immutable static data of a library that is never unloaded; the
 // pointers it holds point at other such data.

@@ -76,13 +76,15 @@ fn layout() -> Layout {
     record!(l, RecipeEntry => "rb_recipe_entry" { name, vtable });
     record!(l, PluginDescriptor => "rb_plugin_descriptor" {
         magic, abi_major, abi_minor, flags, struct_size, name, version, built_with, init,
-        recipes, recipe_count,
+        recipes, recipe_count, run_end,
     });
+    record!(l, RunEnd => "rb_run_end" { struct_size, directory, status });
     constant!(l, MAGIC, "RB_MAGIC");
     constant!(l, ABI_MAJOR, "RB_ABI_MAJOR");
     constant!(l, ABI_MINOR, "RB_ABI_MINOR");
     constant!(l, CALL_SIZE_1_0, "RB_CALL_SIZE_1_0");
     constant!(l, CALL_SIZE_1_1, "RB_CALL_SIZE_1_1");
+    constant!(l, DESCRIPTOR_SIZE_1_0, "RB_DESCRIPTOR_SIZE_1_0");
     constant!(l, OK, "RB_OK");
     constant!(l, ERROR, "RB_ERROR");
     constant!(l, PANIC, "RB_PANIC");

@@ -136,7 +136,7 @@ pub use sdk::files;
 pub use sdk::private;
 #[cfg(all(unix, feature = "testing"))]
 pub use sdk::testing;
-pub use sdk::{Buildout, Context, Error, Options, Recipe, Result, parse_size};
+pub use sdk::{Buildout, Context, Error, Options, Recipe, Result, RunEnd, parse_size};
 /// The `tracing` crate the SDK forwards to the host; use its macros in a recipe.
 pub use tracing;
 
@@ -149,22 +149,29 @@ pub const BUILT_WITH: &str = concat!("rbuildout-plugin-api ", env!("CARGO_PKG_VE
 ///
 /// It defines the library's one exported symbol, `rbuildout_plugin_v1`. The plugin is
 /// flagged thread-safe: safe Rust recipes may be called from several threads at once.
+///
+/// `run_end: path::to::hook` (optional, after the recipes) names a `fn(&RunEnd)` called
+/// once when a run has finished with its parts ([`RunEnd`]): the place to report what the
+/// plugin gathered over them.
 #[macro_export]
 macro_rules! export_plugin {
     (
         name: $name:expr,
-        recipes: { $($entry:literal => $recipe:ty),+ $(,)? } $(,)?
+        recipes: { $($entry:literal => $recipe:ty),+ $(,)? }
+        $(, run_end: $run_end:path)? $(,)?
     ) => {
         $crate::export_plugin! {
             name: $name,
             version: env!("CARGO_PKG_VERSION"),
-            recipes: { $($entry => $recipe),+ },
+            recipes: { $($entry => $recipe),+ }
+            $(, run_end: $run_end)?
         }
     };
     (
         name: $name:expr,
         version: $version:expr,
-        recipes: { $($entry:literal => $recipe:ty),+ $(,)? } $(,)?
+        recipes: { $($entry:literal => $recipe:ty),+ $(,)? }
+        $(, run_end: $run_end:path)? $(,)?
     ) => {
         /// The plugin's descriptor (rbuildout plugin ABI v1).
         #[unsafe(no_mangle)]
@@ -188,10 +195,30 @@ macro_rules! export_plugin {
                 init: Some($crate::private::init),
                 recipes: RECIPES.as_ptr(),
                 recipe_count: RECIPES.len(),
+                run_end: $crate::__run_end!($($run_end)?),
             };
             &DESCRIPTOR
         }
     };
+}
+
+/// The descriptor's `run_end` for `export_plugin!`: none, or a trampoline to the hook.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_end {
+    () => {
+        None
+    };
+    ($hook:path) => {{
+        unsafe extern "C" fn __rbuildout_run_end(
+            _host: *const $crate::abi::HostApi,
+            end: *const $crate::abi::RunEnd,
+        ) -> i32 {
+            // SAFETY: the host passes a valid `RunEnd` for the call.
+            unsafe { $crate::private::run_end(end, $hook) }
+        }
+        Some(__rbuildout_run_end)
+    }};
 }
 
 #[cfg(test)]

@@ -1015,3 +1015,42 @@ fn a_link_where_the_bin_folder_goes_is_left_to_its_recipe() {
     );
     assert_eq!(inst.installed(), ["a", "b"]);
 }
+
+/// `run_end` (ABI 1.3): each plugin the run loaded hears once that the run has finished,
+/// after its last part; a nested build is a run of its own, told with its own directory; a
+/// failed run says so.
+#[test]
+fn plugins_hear_the_end_of_each_run_after_its_parts() {
+    let config = |b: &str| {
+        format!(
+            r#"
+buildout = {{ parts = ["a", "release", "b"] }}
+a = {{ recipe = "testkit:lifecycle", path = "parts/a.txt" }}
+release = {{ recipe = "testkit:nested", config = "release.toml", directory = "code/r1" }}
+b = {{ recipe = "{b}", path = "parts/b.txt" }}
+"#
+        )
+    };
+    let inst = Instance::new(&config("testkit:lifecycle"));
+    inst.write(
+        "release.toml",
+        "buildout = { parts = [\"x\"] }\nx = { recipe = \"testkit:lifecycle\", path = \"parts/x.txt\" }\n",
+    );
+    inst.write("run-end.marker", "");
+    inst.write("code/r1/run-end.marker", "");
+    inst.ok(&["-j", "1"]);
+    assert_eq!(
+        inst.log("lifecycle.log"),
+        ["install a", "install b", "run-end ok=true"]
+    );
+    assert_eq!(
+        inst.log("code/r1/lifecycle.log"),
+        ["install x", "run-end ok=true"]
+    );
+    inst.config(&config("testkit:error"));
+    inst.fails(&["-j", "1"], 1);
+    assert_eq!(
+        inst.log("lifecycle.log").last().map(String::as_str),
+        Some("run-end ok=false")
+    );
+}

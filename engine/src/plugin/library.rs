@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::mem::{ManuallyDrop, size_of};
+use std::mem::ManuallyDrop;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 
 use libloading::os::unix::{Library as Handle, RTLD_LOCAL, RTLD_NOW};
 use rbuildout_plugin_api::abi::{
-    self, EntryFn, InitFn, PluginDescriptor, RecipeEntry, RecipeFn, RecipeVTable, Str,
+    self, EntryFn, InitFn, PluginDescriptor, RecipeEntry, RecipeFn, RecipeVTable, RunEndFn, Str,
 };
 use rbuildout_plugin_api::has_field;
 use rbuildout_plugin_api::host::{self, crash};
@@ -38,6 +38,10 @@ pub(super) struct Library {
     /// registry that loads the same file, as they share the loaded library.
     pub lock: Option<Arc<CallLock>>,
     digest: OnceLock<String>,
+    /// The descriptor's `run_end` (ABI 1.3).
+    run_end: Option<RunEndFn>,
+    /// Where the plugin's messages outside any call go (its `init` and `run_end`).
+    log: &'static PluginLog,
     /// Kept open for the life of the process: unloading is unsound (TLS destructors, code
     /// still referenced by function pointers), so this is never dropped.
     _handle: ManuallyDrop<Handle>,
@@ -91,6 +95,10 @@ impl Library {
         // SAFETY: `descriptor` is what the plugin's entry returned; `read` checks everything
         // before reading beyond the fixed prefix.
         let checked = unsafe { read(descriptor, path) }?;
+        // The plugin may log through it for the rest of the process.
+        let log: &'static PluginLog = Box::leak(Box::new(PluginLog {
+            plugin: checked.name.clone(),
+        }));
         let library = Library {
             path: path.to_path_buf(),
             name: checked.name,
@@ -102,6 +110,8 @@ impl Library {
             poisoned: AtomicBool::new(false),
             lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(id)),
             digest: OnceLock::new(),
+            run_end: checked.run_end,
+            log,
             _handle: handle,
         };
         if library.flags & abi::FLAG_PANIC_ABORT != 0 {
@@ -112,10 +122,6 @@ impl Library {
         }
         if let Some(init) = checked.init {
             let code = init_once(id, || {
-                // The plugin may log through it for the rest of the process.
-                let log: &'static PluginLog = Box::leak(Box::new(PluginLog {
-                    plugin: library.name.clone(),
-                }));
                 // SAFETY: `init` comes from the checked descriptor.
                 unsafe { host::init(init, plugin_max_level(), log) }
             });
@@ -136,6 +142,33 @@ impl Library {
             path.display()
         );
         Ok(library)
+    }
+
+    /// Tells the plugin that the run of the buildout in `directory` has finished with its
+    /// parts (`ok`: all installed), if it asked (`run_end`, ABI 1.3). A plugin that panicked
+    /// before is not called again; a crash is named as in a recipe call.
+    pub(super) fn run_end(&self, directory: &Path, ok: bool) {
+        let Some(run_end) = self.run_end else { return };
+        if self.poisoned.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Some(lock) = &self.lock {
+            lock.acquire();
+        }
+        let code = {
+            let _crash = crash::Guard::run_end(&self.path);
+            // SAFETY: `run_end` comes from the checked descriptor.
+            unsafe { host::run_end(run_end, directory, ok, plugin_max_level(), self.log) }
+        };
+        if let Some(lock) = &self.lock {
+            lock.release();
+        }
+        if code != abi::OK {
+            tracing::debug!(
+                "recipe plugin {}: run_end returned {code} (ignored)",
+                self.name
+            );
+        }
     }
 
     pub(super) fn entry_index(&self, name: &str) -> Option<usize> {
@@ -259,14 +292,21 @@ unsafe fn read(d: *const PluginDescriptor, path: &Path) -> Result<Checked, Plugi
             major: u64::from(major),
         });
     }
-    if struct_size < size_of::<PluginDescriptor>() {
+    if struct_size < abi::DESCRIPTOR_SIZE_1_0 {
         return Err(invalid(format!(
             "its descriptor is {struct_size} bytes, fewer than ABI v1.0 needs ({})",
-            size_of::<PluginDescriptor>()
+            abi::DESCRIPTOR_SIZE_1_0
         )));
     }
-    // SAFETY: `struct_size` covers every v1.0 field, so the whole struct is readable.
-    let d = unsafe { &*d };
+    let run_end = if has_field!(PluginDescriptor, run_end, struct_size) {
+        // SAFETY: `struct_size` covers the field, read alone through the raw pointer.
+        unsafe { (*d).run_end }
+    } else {
+        None
+    };
+    // SAFETY: `struct_size` covers every v1.0 field: the prefix, copied field by field,
+    // never through a reference to the whole struct.
+    let d = unsafe { V1Prefix::of(d) };
     // SAFETY: descriptor strings are static data of the library.
     let name = unsafe { text(d.name, "plugin name", path) }?;
     if name.is_empty() {
@@ -312,7 +352,38 @@ unsafe fn read(d: *const PluginDescriptor, path: &Path) -> Result<Checked, Plugi
         flags,
         entries,
         init: d.init,
+        run_end,
     })
+}
+
+/// The fields of an ABI 1.0 descriptor, copied out: a plugin of an older minor version has
+/// a smaller descriptor than [`PluginDescriptor`], so no reference to the whole is made.
+struct V1Prefix {
+    name: abi::Str,
+    version: abi::Str,
+    built_with: abi::Str,
+    init: Option<InitFn>,
+    recipes: *const RecipeEntry,
+    recipe_count: usize,
+}
+
+impl V1Prefix {
+    /// # Safety
+    /// `d` must point to a descriptor whose `struct_size` is at least
+    /// [`abi::DESCRIPTOR_SIZE_1_0`].
+    unsafe fn of(d: *const PluginDescriptor) -> V1Prefix {
+        // SAFETY: each field lies within the first `DESCRIPTOR_SIZE_1_0` bytes.
+        unsafe {
+            V1Prefix {
+                name: (*d).name,
+                version: (*d).version,
+                built_with: (*d).built_with,
+                init: (*d).init,
+                recipes: (*d).recipes,
+                recipe_count: (*d).recipe_count,
+            }
+        }
+    }
 }
 
 /// What a checked descriptor says, copied out of the library.
@@ -324,6 +395,7 @@ struct Checked {
     flags: u32,
     entries: Vec<Entry>,
     init: Option<InitFn>,
+    run_end: Option<RunEndFn>,
 }
 
 /// # Safety

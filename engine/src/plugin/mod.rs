@@ -333,6 +333,23 @@ impl Registry {
         out
     }
 
+    /// Tells every plugin loaded so far that the run of the buildout in `directory` has
+    /// finished with its parts (`ok`: all installed), in the order of their paths; see
+    /// [`abi::RunEndFn`](rbuildout_plugin_api::abi::RunEndFn).
+    pub fn run_end(&self, directory: &Path, ok: bool) {
+        let mut libraries: Vec<Arc<Library>> = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        libraries.sort_by(|a, b| a.path.cmp(&b.path));
+        for library in libraries {
+            library.run_end(directory, ok);
+        }
+    }
+
     fn load(&self, path: &Path) -> Result<Arc<Library>, PluginError> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(library) = loaded.get(path) {

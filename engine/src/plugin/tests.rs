@@ -694,7 +694,7 @@ fn broken_descriptors_are_refused_with_a_reason() {
         4,
         &format!(
             "{{path}} is not a valid recipe plugin: its descriptor is 16 bytes, fewer than ABI v1.0 needs ({})",
-            std::mem::size_of::<rbuildout_plugin_api::abi::PluginDescriptor>()
+            rbuildout_plugin_api::abi::DESCRIPTOR_SIZE_1_0
         ),
     );
     expect(
@@ -738,6 +738,42 @@ fn symbols_are_resolved_at_load_and_panic_abort_plugins_warned_about() {
     );
 }
 
+/// A plugin of ABI 1.2 has a descriptor that ends before `run_end`: it loads, its recipes
+/// run, and whatever lies past its `struct_size` is never read (a bogus pointer there would
+/// be called by the end of the run).
+#[test]
+fn a_descriptor_of_an_older_minor_loads_and_its_run_end_is_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_c(10, dir.path());
+    let registry = only(dir.path());
+    let recipe = registry.recipe("broken10").unwrap();
+    let host = TestHost::default();
+    recipe.install(&call(dir.path(), &[], &host)).unwrap();
+    registry.run_end(dir.path(), true);
+    let info = registry
+        .list()
+        .into_iter()
+        .find(|p| p.name == "broken10")
+        .unwrap();
+    assert_eq!(info.abi.as_deref(), Some("1.2"), "{info:?}");
+}
+
+/// `run_end` reaches an SDK plugin's hook with the run's directory and outcome.
+#[test]
+fn run_end_reaches_the_sdk_hook_with_the_directory_and_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    registry.recipe("testkit:file").unwrap();
+    std::fs::write(dir.path().join("run-end.marker"), "").unwrap();
+    registry.run_end(dir.path(), true);
+    registry.run_end(dir.path(), false);
+    registry.run_end(&dir.path().join("elsewhere"), true);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("lifecycle.log")).unwrap(),
+        "run-end ok=true\nrun-end ok=false\n"
+    );
+}
+
 #[test]
 fn the_c_example_works_through_the_header_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -772,7 +808,7 @@ fn the_c_example_works_through_the_header_alone() {
     assert_eq!(info.len(), 1);
     assert_eq!(
         (info[0].abi.as_deref(), info[0].thread_safe),
-        (Some("1.2"), false)
+        (Some("1.3"), false)
     );
 }
 

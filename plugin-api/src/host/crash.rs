@@ -92,6 +92,14 @@ impl Guard {
         ))
     }
 
+    /// Marks a plugin's `run_end` call.
+    pub fn run_end(library: &std::path::Path) -> Guard {
+        Guard::with(&format!(
+            "rbuildout: crashed in the run_end of recipe plugin {}: ",
+            library.display()
+        ))
+    }
+
     /// Installs the handler (once per process) and records `text` for this thread.
     fn with(text: &str) -> Guard {
         static INSTALL: Once = Once::new();

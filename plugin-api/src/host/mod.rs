@@ -28,7 +28,7 @@ use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use crate::abi::{self, HostApi, InitFn, KeyValue, RecipeFn, Str};
+use crate::abi::{self, HostApi, InitFn, KeyValue, RecipeFn, RunEnd, RunEndFn, Str};
 
 /// Where a plugin's log messages go. `level` is one of the `LEVEL_*` constants of
 /// [`abi`]; `target` names the plugin's module that logged (may be empty). Text that is not
@@ -205,6 +205,42 @@ pub unsafe fn init(init: InitFn, max_level: u32, log: &'static dyn Log) -> i32 {
     };
     // SAFETY: the caller vouches for `init`; `host` outlives the call.
     unsafe { init(&host) }
+}
+
+/// Calls a plugin's `run_end` for the run of the buildout in `directory` (`ok`: every part
+/// was installed), with a [`HostApi`] whose log goes to `log`, and returns its status.
+///
+/// # Safety
+/// `run_end` must be the `run_end` function of a plugin's checked descriptor.
+pub unsafe fn run_end(
+    run_end: RunEndFn,
+    directory: &Path,
+    ok: bool,
+    max_level: u32,
+    log: &'static dyn Log,
+) -> i32 {
+    // Both are valid only during the call, as the ABI says: they may live on the stack.
+    let ctx: &&'static dyn Log = &log;
+    let host = HostApi {
+        struct_size: size_of::<HostApi>(),
+        abi_major: abi::ABI_MAJOR,
+        abi_minor: abi::ABI_MINOR,
+        max_level,
+        ctx: ctx as *const &'static dyn Log as *mut c_void,
+        log: Some(callbacks::log_global),
+    };
+    // NUL-terminated, as every string the host passes.
+    let text = format!("{}\0", directory.display());
+    let end = RunEnd {
+        struct_size: size_of::<RunEnd>(),
+        directory: Str {
+            ptr: text.as_ptr(),
+            len: text.len() - 1,
+        },
+        status: if ok { abi::OK } else { abi::ERROR },
+    };
+    // SAFETY: the caller vouches for `run_end`; `host`, `end` and `text` outlive the call.
+    unsafe { run_end(&host, &end) }
 }
 
 #[cfg(test)]

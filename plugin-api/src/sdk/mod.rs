@@ -23,7 +23,19 @@ pub use options::{Options, parse_size};
 #[doc(hidden)]
 pub mod private {
     //! Used by the expansion of `export_plugin!`; not part of the public API.
-    pub use super::export::{Export, init};
+    pub use super::export::{Export, init, run_end};
+}
+
+/// What a plugin's run-end hook (`run_end:` in [`export_plugin!`](crate::export_plugin)) is
+/// told: a run has finished with its parts. Called once per run (a nested build is a run of
+/// its own) for every plugin the run loaded, whether or not its recipes were used.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnd<'a> {
+    /// The buildout directory of the run: the [`Context::buildout_directory`] its parts'
+    /// calls had.
+    pub directory: &'a std::path::Path,
+    /// Whether every part was installed (`false`: a part failed or the run was stopped).
+    pub ok: bool,
 }
 
 use std::fmt;

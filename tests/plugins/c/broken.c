@@ -11,6 +11,8 @@
  *   7  the entry returns NULL
  *   8  a valid plugin flagged RB_FLAG_PANIC_ABORT (loads, with a warning)
  *   9  a valid plugin that needs a symbol no library defines (refused at load: RTLD_NOW)
+ *  10  a valid plugin of ABI 1.2: struct_size ends before run_end, where a bogus pointer
+ *      lies (loads; the host must never read it, or it would call 0x1 at the end of a run)
  */
 #include "rbuildout_plugin.h"
 
@@ -42,9 +44,9 @@ static const rb_recipe_entry recipes[] = {{RB_STR_INIT("default"), &vtable}};
 static const rb_plugin_descriptor descriptor = {
     VARIANT == 3 ? 0x1122334455667788ULL : RB_MAGIC,
     VARIANT == 2 ? 2 : RB_ABI_MAJOR,
-    RB_ABI_MINOR,
+    VARIANT == 10 ? 2 : RB_ABI_MINOR,
     VARIANT == 8 ? RB_FLAG_PANIC_ABORT : 0,
-    VARIANT == 4 ? 16 : sizeof(rb_plugin_descriptor),
+    VARIANT == 4 ? 16 : VARIANT == 10 ? RB_DESCRIPTOR_SIZE_1_0 : sizeof(rb_plugin_descriptor),
 #if VARIANT == 5
     RB_STR_INIT("bad\xff"),
 #else
@@ -55,6 +57,9 @@ static const rb_plugin_descriptor descriptor = {
     VARIANT == 6 ? refuse : NULL,
     recipes,
     1,
+#if VARIANT == 10
+    (int32_t (*)(const rb_host_api *, const rb_run_end *))1,
+#endif
 };
 
 #if VARIANT == 1

@@ -215,6 +215,7 @@ static DESCRIPTOR: DescriptorV1_5 = DescriptorV1_5 {
         init: None,
         recipes: &RECIPES as *const [RecipeEntry; 10] as *const RecipeEntry,
         recipe_count: 10,
+        run_end: None,
     },
     appended: 0x5eed,
 };

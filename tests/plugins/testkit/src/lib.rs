@@ -18,6 +18,9 @@
 //! | `context` | publishes `part`, `directory`, `offline`, `newest` |
 //! | `nested` | builds the config `config` into `directory` (both relative to the buildout directory) |
 //! | `log` | logs `message` at every level, through the context and through `tracing` |
+//!
+//! At the end of every run (`run_end`), when the buildout directory holds `run-end.marker`,
+//! `run-end ok=<true|false>` is appended to its `lifecycle.log`.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -326,4 +329,19 @@ export_plugin! {
         "nested" => Nested,
         "log" => Log,
     },
+    run_end: run_end,
+}
+
+/// The run-end hook: see the crate docs.
+fn run_end(end: &rbuildout_plugin_api::RunEnd) {
+    if !end.directory.join("run-end.marker").exists() {
+        return;
+    }
+    if let Ok(mut file) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(end.directory.join("lifecycle.log"))
+    {
+        let _ = writeln!(file, "run-end ok={}", end.ok);
+    }
 }
