@@ -448,3 +448,97 @@ fn unzip_is_accepted_and_eggs_are_always_unpacked() {
     let run = inst.fails(&[], 1);
     run.stderr_has("option `unzip`");
 }
+
+/// Two parts whose distributions ask for others by a bare name (`gamma`, and `epsilon`
+/// behind a marker that holds), by a name with a specifier (`Beta.Lib>=2`) and through an
+/// extra (`zeta`).
+fn required_by_packages() -> Vec<Package> {
+    vec![
+        Package::new("alpha", "1.0")
+            .requires("gamma")
+            .requires("Beta.Lib>=2")
+            .module("alpha/__init__.py", "X = 1\n"),
+        Package::new("delta", "1.0")
+            .requires("gamma")
+            .requires("epsilon; python_version >= \"3\"")
+            .extra("more", &["zeta"])
+            .module("delta/__init__.py", "X = 1\n"),
+        Package::new("Beta.Lib", "2.0"),
+        Package::new("gamma", "1.5").requires("epsilon"),
+        Package::new("epsilon", "1.0"),
+        Package::new("zeta", "1.0"),
+    ]
+}
+
+/// The block zc.buildout prints after "The following part definition lists the versions
+/// picked:", with its `# Required by:` comments and the blank lines between them.
+fn printed_with_comments(log: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut on = false;
+    for line in log.lines() {
+        let line = line.trim_end();
+        if line.ends_with("The following part definition lists the versions picked:") {
+            on = true;
+            continue;
+        }
+        if on {
+            if line == "[versions]"
+                || line.contains(" = ")
+                || line.starts_with('#')
+                || line.is_empty()
+            {
+                out.push(line);
+            } else {
+                break;
+            }
+        }
+    }
+    while out.last() == Some(&"") {
+        out.pop();
+    }
+    out.join("\n")
+}
+
+/// One block for the whole run, after the last part, with zc.buildout's `# Required by:`
+/// comments, printed and appended as zc.buildout 6 does.
+#[test]
+fn one_picked_versions_block_per_run_with_required_by_comments_as_zc_buildout() {
+    let Some(python) = rbuildout_tests::oracle("the versions against zc.buildout") else {
+        return;
+    };
+    let index = Index::serve(&required_by_packages());
+    let cfg = format!(
+        "[buildout]\nparts = one two\nindex = {}\nnewest = false\n\
+         show-picked-versions = true\nupdate-versions-file = versions.cfg\n\
+         \n[one]\nrecipe = zc.recipe.egg:eggs\neggs = alpha\n\
+         \n[two]\nrecipe = zc.recipe.egg:eggs\neggs = delta[more]\n",
+        index.url()
+    );
+    let pair = Pair::new(
+        python,
+        &[("buildout.cfg", &cfg), ("versions.cfg", "[versions]\n")],
+    );
+    let (zc_log, rb_log) = pair.run();
+    let printed = printed_with_comments(&rb_log);
+    assert_eq!(
+        printed,
+        printed_with_comments(&zc_log),
+        "zc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
+    );
+    assert_eq!(
+        rb_log
+            .matches("Versions had to be automatically picked.")
+            .count(),
+        1,
+        "{rb_log}"
+    );
+    assert!(
+        printed.contains("# Required by:\n# alpha==1.0\n# delta==1.0\ngamma = 1.5"),
+        "{printed}"
+    );
+    assert_eq!(
+        versions_file(&pair.rb_dir),
+        versions_file(&pair.zc_dir),
+        "zc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
+    );
+}

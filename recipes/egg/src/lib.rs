@@ -64,6 +64,8 @@ export_plugin! {
         "z3c.recipe.scripts:interpreter" => zc::Z3cInterpreter,
         "zc.recipe.testrunner:default" => zc::TestRunner,
     },
+    // The picked versions of the whole run, printed and recorded once (docs/egg.md).
+    run_end: versions::run_end,
 }
 
 /// Reads the requirement lines of `eggs`: one per line; a single line that is not one
@@ -429,7 +431,14 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
             &settings.versions_section,
         )?;
         publish(ctx, &settings.reqs, &entry.dist, &folders)?;
-        settings.vopts.report(ctx, &entry.dist, &folders, &fixed)?;
+        settings.vopts.report(
+            ctx,
+            &entry.dist,
+            &folders,
+            &fixed,
+            &settings.reqs,
+            &interp.markers,
+        )?;
         // A lock that held credentials loses them on disk too, even when nothing changed.
         if lock.scrubbed && !ctx.locked() {
             lockfile::store(&lock_path, part, entry)?;
@@ -645,7 +654,7 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
     let folders = installer.finish(&dists)?;
 
     publish(ctx, reqs, &dists, &folders)?;
-    vopts.report(ctx, &dists, &folders, fixed)?;
+    vopts.report(ctx, &dists, &folders, fixed, reqs, &interp.markers)?;
 
     if !ctx.locked() {
         let entry = PartLock {
