@@ -598,3 +598,40 @@ fn develop_dot_with_zc_recipe_egg_makes_the_scripts_zc_buildout_makes() {
         assert_eq!(run_script(&rb_dir, script, args), "greet helper-1.0\n");
     }
 }
+
+/// A `[versions]` pin of a develop distribution's name must allow its version: a pin that
+/// does not fails the part naming both (the index, which has `devgreet 9.0`, is never asked);
+/// one that does is fine.
+#[test]
+fn a_pin_that_excludes_the_develop_version_is_an_error_naming_both() {
+    let index = Index::serve(&index_packages());
+    let config = |pin: &str| {
+        format!(
+            "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
+             \n[versions]\ndevgreet = \"{pin}\"\n\
+             \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\ninterpreter = \"py\"\n",
+            index.url()
+        )
+    };
+    let inst = Instance::new(&config("9.0"));
+    write_greet(&inst, "greet", "1.0", IN_TREE);
+    inst.write("greet/_backend/tinyback.py", BACKEND);
+    let run = inst.fails(&[], 1);
+    assert!(
+        run.stderr
+            .contains("[versions] pins devgreet = 9.0, but the develop distribution")
+            && run.stderr.contains("greet is 1.0"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !index.requests().iter().any(|r| r.contains("devgreet")),
+        "{:?}",
+        index.requests()
+    );
+    for pin in ["1.0", ">=0.5,<2"] {
+        inst.config(&config(pin));
+        inst.ok(&[]);
+        assert_eq!(greet_version(&inst), "1.0\n", "pin {pin}");
+    }
+}

@@ -378,6 +378,30 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         }
         .filter(|v| !v.trim().is_empty())
     };
+    // A develop distribution is never taken from the index; a pin that excludes its
+    // version is an error rather than ignored (zc.buildout would then look for the pinned
+    // version on the index).
+    for d in &develop {
+        if let Some(pin) = pin_of(&d.name) {
+            let allowed = resolve::parse_pin(&pin).map_err(|e| {
+                Error::new(format!(
+                    "[{}] {} = {pin}: not a version or specifier: {e}",
+                    settings.versions_section, d.name
+                ))
+            })?;
+            if !allowed.contains(&d.version) {
+                return Err(Error::new(format!(
+                    "[{}] pins {} = {pin}, but the develop distribution {} is {} \
+                     (buildout:develop); pin {} or remove the pin",
+                    settings.versions_section,
+                    d.name,
+                    d.source.display(),
+                    d.version,
+                    d.version
+                )));
+            }
+        }
+    }
     // Not picked (zc.buildout): pinned, or asked for with `==` in `eggs`.
     let exact = versions::exact_roots(&settings.reqs);
     let fixed = |name: &str| {
