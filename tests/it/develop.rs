@@ -335,10 +335,11 @@ fn what_the_interpreter_lacks_to_build_is_fetched_beside_its_own_packages_in_one
 }
 
 /// `python` may be a wrapper (pyenv's shims are shell scripts that cost about 100 ms a
-/// start): it is run once, to ask the interpreter its `sys.executable`; the backend and the
-/// bytecode compiler run that executable.
+/// start): it runs only while the interpreter is asked about itself the first time (that
+/// question, and the first backend process beside it); then the backend and the bytecode
+/// compiler run the `sys.executable` it gave.
 #[test]
-fn a_python_wrapper_is_run_once_and_its_executable_does_the_rest() {
+fn a_python_wrapper_runs_only_while_the_interpreter_is_first_asked_about_itself() {
     let out = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
@@ -380,7 +381,12 @@ fn a_python_wrapper_is_run_once_and_its_executable_does_the_rest() {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("devhelper-1.0")),
     );
-    assert_eq!(inst.log("wrapper-runs.log"), ["run"]);
+    assert_eq!(inst.log("wrapper-runs.log"), ["run", "run"]);
+    // A changed pyproject.toml: built again, without the wrapper.
+    write_greet(&inst, "greet", "1.1", IN_TREE);
+    inst.ok(&[]);
+    assert_eq!(builds(&inst, "greet"), 2);
+    assert_eq!(inst.log("wrapper-runs.log"), ["run", "run"]);
 }
 
 #[test]

@@ -245,12 +245,72 @@ pub struct Develop<'a> {
     pub interp: &'a Interpreter,
     pub develop_eggs: PathBuf,
     pub fetch: &'a dyn Fn(&[Requirement]) -> Result<Vec<PathBuf>>,
+    /// Backend processes started before the interpreter was asked about itself.
+    pub early: Early,
+}
+
+/// A build whose backend process was started early ([`Early::start`]): its folder, its
+/// `[build-system]`, and the process, already asked for its `requires`.
+struct Started {
+    tmp: crate::install::TempEgg,
+    bs: BuildSystem,
+    hooks: Hooks,
+}
+
+/// The backend processes of the folders that must be built (none is recorded for them in
+/// `develop-eggs-directory`), started while the interpreter is asked about itself for the
+/// first time: through the command the config names (a pyenv shim costs about 100 ms a
+/// start, the backend's import about 300 ms), they run beside that question instead of
+/// after it. Each is asked for its `requires` at once; the build reads the answer.
+#[derive(Default)]
+pub struct Early(std::collections::HashMap<PathBuf, Started>);
+
+impl Early {
+    /// Starts a backend process with `command` for each of `sources` without a record in
+    /// `develop_eggs`. What fails here is left to the build, which reports it.
+    pub fn start(command: &Path, develop_eggs: &Path, sources: &[PathBuf]) -> Early {
+        let mut started = std::collections::HashMap::new();
+        for source in sources {
+            if recorded(develop_eggs, source).is_some() {
+                continue;
+            }
+            let Ok(bs) = build_system(source) else {
+                continue;
+            };
+            let Ok(tmp) = std::fs::create_dir_all(develop_eggs)
+                .map_err(|e| Error::new(e.to_string()))
+                .and_then(|()| crate::install::TempEgg::with_prefix(develop_eggs, ".tmp-"))
+            else {
+                continue;
+            };
+            let work = tmp.path().join("build");
+            if std::fs::create_dir_all(&work).is_err() {
+                continue;
+            }
+            let Ok(mut hooks) = Hooks::start(command, source, &bs, &work, false) else {
+                continue;
+            };
+            let names: Vec<String> = static_names(&bs);
+            hooks.send("requires", &[], &names);
+            started.insert(source.clone(), Started { tmp, bs, hooks });
+        }
+        Early(started)
+    }
+}
+
+/// The project names of a build system's static requirements.
+fn static_names(bs: &BuildSystem) -> Vec<String> {
+    bs.requires
+        .iter()
+        .filter_map(|r| Requirement::<pep508_rs::VerbatimUrl>::from_str(r).ok())
+        .map(|r| r.name.to_string())
+        .collect()
 }
 
 impl Develop<'_> {
     /// The develop distributions of `sources`, built where their inputs changed. Holds the
     /// develop-eggs folder's lock meanwhile (parts and processes build one at a time).
-    pub fn prepare(&self, ctx: &Context, sources: &[PathBuf]) -> Result<Vec<DevelopDist>> {
+    pub fn prepare(mut self, ctx: &Context, sources: &[PathBuf]) -> Result<Vec<DevelopDist>> {
         let dir = &self.develop_eggs;
         if sources.is_empty() && !dir.is_dir() {
             return Ok(Vec::new());
@@ -268,7 +328,10 @@ impl Develop<'_> {
             let reuse = recorded(dir, source).filter(|(_, r)| r.inputs == inputs);
             let dist = match reuse {
                 Some((folder, _)) => load(&folder, source, inputs),
-                None => self.build(ctx, source, inputs),
+                None => {
+                    let early = self.early.0.remove(source);
+                    self.build(ctx, source, inputs, early)
+                }
             }
             .map_err(|e| {
                 Error::new(format!(
@@ -306,9 +369,22 @@ impl Develop<'_> {
         Ok(out)
     }
 
-    fn build(&self, ctx: &Context, source: &Path, inputs: String) -> Result<DevelopDist> {
+    fn build(
+        &self,
+        ctx: &Context,
+        source: &Path,
+        inputs: String,
+        early: Option<Started>,
+    ) -> Result<DevelopDist> {
         ctx.info(&format!("develop: building {}", source.display()));
-        let bs = build_system(source)?;
+        let (tmp, bs, early) = match early {
+            Some(s) => (s.tmp, s.bs, Some(s.hooks)),
+            None => (
+                crate::install::TempEgg::with_prefix(&self.develop_eggs, ".tmp-")?,
+                build_system(source)?,
+                None,
+            ),
+        };
         let static_reqs: Vec<Requirement> = bs
             .requires
             .iter()
@@ -317,7 +393,6 @@ impl Develop<'_> {
                     .map_err(|e| Error::new(format!("bad build requirement `{r}`: {e}")))
             })
             .collect::<Result<_>>()?;
-        let tmp = crate::install::TempEgg::with_prefix(&self.develop_eggs, ".tmp-")?;
         let work = tmp.path().join("build");
         std::fs::create_dir_all(&work)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", work.display())))?;
@@ -327,9 +402,17 @@ impl Develop<'_> {
         // or an installed requirement is at a version the project does not allow, an
         // isolated build environment from the egg fetcher (as pip does). One backend process
         // answers both questions and builds.
-        let names: Vec<String> = static_reqs.iter().map(|r| r.name.to_string()).collect();
-        let mut hooks = Hooks::start(self.interp, source, &bs, &work, false)?;
-        let probe = hooks.ask("requires", &[], &names)?;
+        let (mut hooks, probe) = match early {
+            Some(mut hooks) => {
+                let probe = hooks.answer()?;
+                (hooks, probe)
+            }
+            None => {
+                let mut hooks = Hooks::start(self.interp.program(), source, &bs, &work, false)?;
+                let probe = hooks.ask("requires", &[], &static_names(&bs))?;
+                (hooks, probe)
+            }
+        };
         let dynamic = parse_reqs(probe.requires.as_deref().unwrap_or_default())?;
         let wanted: Vec<&Requirement> = static_reqs.iter().chain(&dynamic).collect();
         let conflicting = wanted
@@ -375,7 +458,7 @@ impl Develop<'_> {
                 bs.requires.join(", ")
             ));
             let mut paths = (self.fetch)(&static_reqs)?;
-            let mut hooks = Hooks::start(self.interp, source, &bs, &work, true)?;
+            let mut hooks = Hooks::start(self.interp.program(), source, &bs, &work, true)?;
             let probe = hooks.ask("requires", &paths, &[])?;
             if let Some(why) = probe.missing {
                 return Err(Error::new(format!(
@@ -486,7 +569,7 @@ struct Hooks {
 
 impl Hooks {
     fn start(
-        interp: &Interpreter,
+        program: &Path,
         source: &Path,
         bs: &BuildSystem,
         work: &Path,
@@ -498,7 +581,7 @@ impl Hooks {
             "backend": bs.backend,
             "backend_path": bs.backend_path,
         });
-        let mut command = Command::new(interp.program());
+        let mut command = Command::new(program);
         // Isolated: no site-packages, no user site, no PYTHON* variables; only the build
         // requirements' egg folders.
         command.arg(if isolated { "-IS" } else { "-I" });
@@ -516,7 +599,7 @@ impl Hooks {
             .map_or(TIMEOUT, Duration::from_secs);
         let mut child = command
             .spawn()
-            .map_err(|e| Error::new(format!("cannot run {}: {e}", interp.program().display())))?;
+            .map_err(|e| Error::new(format!("cannot run {}: {e}", program.display())))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let (tx, answers) = mpsc::channel();
@@ -552,12 +635,25 @@ impl Hooks {
     /// Asks one stage (`requires` or `build`) with `paths` added to sys.path and the
     /// installed versions of `names` reported.
     fn ask(&mut self, stage: &str, paths: &[PathBuf], names: &[String]) -> Result<Answer> {
+        self.send(stage, paths, names);
+        self.answer()
+    }
+
+    /// Sends one stage's request; [`answer`](Hooks::answer) reads its answer.
+    fn send(&mut self, stage: &str, paths: &[PathBuf], names: &[String]) {
         let line = serde_json::json!({ "stage": stage, "paths": paths, "names": names });
         let sent = self
             .stdin
             .as_mut()
             .is_some_and(|s| writeln!(s, "{line}").and_then(|()| s.flush()).is_ok());
-        let reply = if sent {
+        if !sent {
+            self.stdin = None;
+        }
+    }
+
+    /// The answer to the request sent last.
+    fn answer(&mut self) -> Result<Answer> {
+        let reply = if self.stdin.is_some() {
             self.answers.recv_timeout(self.timeout)
         } else {
             Err(mpsc::RecvTimeoutError::Disconnected)

@@ -152,10 +152,17 @@ fn locate(python: &str) -> Result<PathBuf> {
     )))
 }
 
-/// Asks `python` (through the cache folder `cache`) for its environment.
-pub fn query(python: &str, cache: &Path) -> Result<Interpreter> {
+/// The command `python` runs as, found on PATH, and whether its answers are in `cache`
+/// (then [`query`] runs nothing).
+pub fn lookup(python: &str, cache: &Path) -> Result<(PathBuf, bool)> {
     let command = locate(python)?;
-    let resolved = std::fs::canonicalize(&command).unwrap_or_else(|_| command.clone());
+    let cached = cache_file(&command, cache)?.is_file();
+    Ok((command, cached))
+}
+
+/// Where the answers of `command` are cached: keyed by the interpreter file's identity.
+fn cache_file(command: &Path, cache: &Path) -> Result<PathBuf> {
+    let resolved = std::fs::canonicalize(command).unwrap_or_else(|_| command.to_path_buf());
     let meta = std::fs::metadata(&resolved)
         .map_err(|e| Error::new(format!("cannot read {}: {e}", resolved.display())))?;
     let mtime = meta
@@ -174,7 +181,13 @@ pub fn query(python: &str, cache: &Path) -> Result<Interpreter> {
         }
         data_encoding::HEXLOWER.encode(&h.finalize())
     };
-    let cache_file = cache.join("interpreters").join(format!("{key}.json"));
+    Ok(cache.join("interpreters").join(format!("{key}.json")))
+}
+
+/// Asks `python` (through the cache folder `cache`) for its environment.
+pub fn query(python: &str, cache: &Path) -> Result<Interpreter> {
+    let command = locate(python)?;
+    let cache_file = cache_file(&command, cache)?;
     let answer: Answer = match std::fs::read(&cache_file)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

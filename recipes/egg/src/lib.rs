@@ -288,6 +288,19 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     if settings.eggs_dir.is_dir() {
         install::sweep_stale_temps(&settings.eggs_dir);
     }
+    let develop_eggs = ctx
+        .buildout()
+        .path("develop-eggs-directory")
+        .unwrap_or_else(|| dir.join("develop-eggs"));
+    let sources = &ctx.buildout().develop().folders;
+    // The first question to a new interpreter and the develop builds' backend imports run
+    // side by side (docs/develop.md).
+    let (command, cached) = interp::lookup(&settings.python, &settings.cache)?;
+    let early = if cached || sources.is_empty() {
+        develop::Early::default()
+    } else {
+        develop::Early::start(&command, &develop_eggs, sources)
+    };
     let interp = interp::query(&settings.python, &settings.cache)?;
     let lock_path = lockfile::path(ctx);
     let lock = lockfile::read(&lock_path)?;
@@ -350,13 +363,11 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     };
     let develop = develop::Develop {
         interp: &interp,
-        develop_eggs: ctx
-            .buildout()
-            .path("develop-eggs-directory")
-            .unwrap_or_else(|| dir.join("develop-eggs")),
+        develop_eggs,
         fetch: &fetch,
+        early,
     }
-    .prepare(ctx, &ctx.buildout().develop().folders)?;
+    .prepare(ctx, sources)?;
     // The pins by normalised name, as zc.buildout reads `[versions]` (`Zope.Interface =`
     // pins `zope-interface`); a host that cannot list a section's names is asked for the
     // usual spellings instead.
