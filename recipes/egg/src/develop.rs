@@ -6,12 +6,10 @@
 //! change; the resolver takes each as the one candidate for its name.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::str::FromStr;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pep440_rs::Version;
 use pep508_rs::Requirement;
@@ -20,6 +18,7 @@ use rbuildout_plugin_api::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::interp::Interpreter;
+use crate::lines::{LineProcess, NoAnswer};
 use crate::metadata::{self, Metadata};
 use crate::util::{normalize, sha256_hex};
 
@@ -559,12 +558,8 @@ fn allows(r: &Requirement, version: &Version) -> bool {
 /// One backend process running [`HOOKS`] for one build, asked one stage at a time; each
 /// answer must come within the timeout (`RBUILDOUT_DEVELOP_TIMEOUT`). Dropped, it is killed.
 struct Hooks {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    answers: mpsc::Receiver<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    process: LineProcess,
     backend: String,
-    timeout: Duration,
 }
 
 impl Hooks {
@@ -589,46 +584,16 @@ impl Hooks {
             .arg("-c")
             .arg(HOOKS)
             .arg(request.to_string())
-            .current_dir(source)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .current_dir(source);
         let timeout = std::env::var("RBUILDOUT_DEVELOP_TIMEOUT")
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .map_or(TIMEOUT, Duration::from_secs);
-        let mut child = command
-            .spawn()
+        let process = LineProcess::start(command, timeout)
             .map_err(|e| Error::new(format!("cannot run {}: {e}", program.display())))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let (tx, answers) = mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let Some(out) = stdout else { return };
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut err = child.stderr.take();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(s) = err.as_mut() {
-                use std::io::Read;
-                let _ = s.read_to_string(&mut text);
-            }
-            text
-        });
         Ok(Hooks {
-            child,
-            stdin,
-            answers,
-            stderr: Some(stderr),
+            process,
             backend: bs.backend.clone(),
-            timeout,
         })
     }
 
@@ -642,77 +607,25 @@ impl Hooks {
     /// Sends one stage's request; [`answer`](Hooks::answer) reads its answer.
     fn send(&mut self, stage: &str, paths: &[PathBuf], names: &[String]) {
         let line = serde_json::json!({ "stage": stage, "paths": paths, "names": names });
-        let sent = self
-            .stdin
-            .as_mut()
-            .is_some_and(|s| writeln!(s, "{line}").and_then(|()| s.flush()).is_ok());
-        if !sent {
-            self.stdin = None;
-        }
+        self.process.send(&line.to_string());
     }
 
     /// The answer to the request sent last.
     fn answer(&mut self) -> Result<Answer> {
-        let reply = if self.stdin.is_some() {
-            self.answers.recv_timeout(self.timeout)
-        } else {
-            Err(mpsc::RecvTimeoutError::Disconnected)
-        };
-        match reply {
+        match self.process.receive() {
             Ok(text) => serde_json::from_str(&text)
                 .map_err(|e| Error::new(format!("unexpected answer from the build hooks: {e}"))),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = self.child.kill();
+            Err(NoAnswer::Timeout) => Err(Error::new(format!(
+                "its build backend `{}` did not finish in {}s (RBUILDOUT_DEVELOP_TIMEOUT)",
+                self.backend,
+                self.process.timeout().as_secs()
+            ))),
+            Err(NoAnswer::Ended { status, tail }) => {
+                let status = status.map_or_else(|| "killed".to_owned(), |s| s.to_string());
                 Err(Error::new(format!(
-                    "its build backend `{}` did not finish in {}s (RBUILDOUT_DEVELOP_TIMEOUT)",
-                    self.backend,
-                    self.timeout.as_secs()
+                    "its build backend `{}` failed ({status}):\n{tail}",
+                    self.backend
                 )))
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.failure()),
-        }
-    }
-
-    /// The error of a backend process that ended without answering: its exit status and
-    /// the end of its output.
-    fn failure(&mut self) -> Error {
-        drop(self.stdin.take());
-        let status = wait_bounded(&mut self.child, self.timeout);
-        let err = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        let tail: Vec<&str> = err.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        let status = status.map_or_else(|| "killed".to_owned(), |s| s.to_string());
-        Error::new(format!(
-            "its build backend `{}` failed ({status}):\n{}",
-            self.backend,
-            tail.join("\n")
-        ))
-    }
-}
-
-impl Drop for Hooks {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits for `child` at most `timeout`, then kills it; its status if it exited by itself.
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
             }
         }
     }

@@ -1,0 +1,294 @@
+# The Python recipe bridge's driver (docs/python-recipes.md): one process serving the bridged
+# parts of a run, run by the target interpreter with `-I -S`. Each stdin line is a JSON
+# request from rbuildout; the driver answers on its own stdout, which nothing else writes
+# to (fd 1 is pointed at stderr, and what a recipe prints becomes log messages).
+#
+# Requests:   {"op": "init", "part", "recipe": "dist:entry", "options": {...}, "paths": [...]}
+#             {"op": "install" | "update", "part"}
+# While one is served the driver may ask, and wait for the answer line {"value": ...}:
+#             {"get": [section, option]}      -> the option's resolved value, or null
+#             {"names": section}              -> the section's option names, or null
+# and tell, without an answer:
+#             {"log": [level, message]}       (level: 1 error .. 5 trace, as the ABI's)
+# The request's end:
+#             {"ok": {"options": {...}, "paths": [...]}}  or  {"error": message, "traceback": text}
+
+import json
+import logging
+import os
+import site
+import sys
+import traceback
+
+_answers = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+_requests = sys.stdin
+
+
+def _send(message):
+    _answers.write(json.dumps(message) + "\n")
+    _answers.flush()
+
+
+def _ask(message):
+    _send(message)
+    line = _requests.readline()
+    if not line:
+        sys.exit(0)
+    return json.loads(line)["value"]
+
+
+def _log(level, message):
+    _send({"log": [level, message]})
+
+
+class _Printed:
+    """What a recipe prints, a line at a time into the log (info)."""
+
+    def __init__(self):
+        self._text = ""
+
+    def write(self, text):
+        self._text += text
+        while "\n" in self._text:
+            line, self._text = self._text.split("\n", 1)
+            _log(3, line)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+class _ToHost(logging.Handler):
+    def emit(self, record):
+        level = record.levelno
+        ours = 1 if level >= 40 else 2 if level >= 30 else 3 if level >= 20 else 4
+        try:
+            _log(ours, self.format(record))
+        except Exception:
+            pass
+
+
+sys.stdout = _Printed()
+_root = logging.getLogger()
+_root.addHandler(_ToHost())
+_root.setLevel(logging.DEBUG)
+
+_missing = None
+
+
+def _missing_option(section, option):
+    global _missing
+    if _missing is None:
+        try:
+            from zc.buildout.buildout import MissingOption as _missing
+        except Exception:
+            _missing = KeyError
+    return _missing("Missing option: %s:%s" % (section, option))
+
+
+_TRUE = ("yes", "true", "on")
+_FALSE = ("no", "false", "off")
+
+
+class Options(dict):
+    """A section as zc.buildout's recipes see it: a mutable mapping of its resolved
+    options. A part's own section holds its options from the start (what the recipe sets
+    is published); another section asks rbuildout for each option when first read."""
+
+    def __init__(self, name, values=None):
+        super().__init__(values or {})
+        self.name = name
+        self._asks = values is None
+        self._absent = set()
+        self._created = []
+
+    def _fetch(self, key):
+        if not self._asks or key in self._absent or dict.__contains__(self, key):
+            return
+        value = _ask({"get": [self.name, key]})
+        if value is None:
+            self._absent.add(key)
+        else:
+            dict.__setitem__(self, key, value)
+
+    def __getitem__(self, key):
+        self._fetch(key)
+        if not dict.__contains__(self, key):
+            raise _missing_option(self.name, key)
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key):
+        self._fetch(key)
+        return dict.__contains__(self, key)
+
+    def get(self, key, default=None):
+        self._fetch(key)
+        return dict.get(self, key, default)
+
+    def _all(self):
+        if self._asks:
+            for key in _ask({"names": self.name}) or []:
+                self._fetch(key)
+            self._asks = False
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def __iter__(self):
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self):
+        self._all()
+        return dict.__len__(self)
+
+    def copy(self):
+        self._all()
+        return dict(self)
+
+    def __setitem__(self, key, value):
+        if not isinstance(value, str):
+            raise TypeError("Option values must be strings", value)
+        dict.__setitem__(self, key, value)
+
+    def query_bool(self, name, default=None):
+        value = self.get(name, default)
+        if value is None:
+            return None
+        return _bool(self.name, name, value)
+
+    def get_bool(self, name):
+        return _bool(self.name, name, self.get(name, "false"))
+
+    def created(self, *paths):
+        self._created.extend(paths)
+        return self._created
+
+
+def _bool(section, name, value):
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("Invalid value for %s:%s option: %s" % (section, name, value))
+
+
+class Buildout(dict):
+    """The buildout as recipes see it: sections by name, each read through rbuildout."""
+
+    def __getitem__(self, name):
+        if not dict.__contains__(self, name):
+            if _ask({"names": name}) is None:
+                raise KeyError(name)
+            dict.__setitem__(self, name, Options(name))
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name):
+        try:
+            self[name]
+        except KeyError:
+            return False
+        return True
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+_buildout = Buildout()
+_recipes = {}
+
+
+def _entry_point(recipe):
+    from importlib import metadata
+
+    dist, _, entry = recipe.partition(":")
+    entry = entry or "default"
+    wanted = dist.lower().replace("_", "-").replace(".", "-")
+    for d in metadata.distributions():
+        name = (d.metadata["Name"] or "").lower().replace("_", "-").replace(".", "-")
+        if name != wanted:
+            continue
+        for ep in d.entry_points:
+            if ep.group == "zc.buildout" and ep.name == entry:
+                return ep.load()
+        raise LookupError(
+            "the distribution %s has no zc.buildout entry point named %s" % (dist, entry)
+        )
+    raise LookupError("the distribution %s is not installed" % dist)
+
+
+def _paths(result):
+    if result is None:
+        return []
+    if isinstance(result, str):
+        return [result]
+    return [str(p) for p in result]
+
+
+def _serve(request):
+    op, part = request["op"], request["part"]
+    if op == "init":
+        for path in request.get("paths", []):
+            if path not in sys.path:
+                if os.path.isdir(path) and any(n.endswith(".pth") for n in os.listdir(path)):
+                    site.addsitedir(path)
+                else:
+                    sys.path.append(path)
+        options = Options(part, request["options"])
+        dict.__setitem__(_buildout, part, options)
+        factory = _entry_point(request["recipe"])
+        _recipes[part] = (factory(_buildout, part, options), options)
+        return {"options": dict(options)}
+    recipe, options = _recipes[part]
+    method = getattr(recipe, op, None) if op in ("install", "update") else None
+    if method is None and op != "update":
+        raise ValueError("unknown request %r" % op)
+    # As zc.buildout's Options._call: in the buildout directory, and what the recipe said
+    # it created is removed when it fails.
+    os.chdir(_buildout["buildout"]["directory"])
+    options._created = []
+    try:
+        result = method() if method is not None else ()
+    except BaseException:
+        for p in options._created:
+            if os.path.isdir(p) and not os.path.islink(p):
+                import shutil
+
+                shutil.rmtree(p)
+            elif os.path.lexists(p):
+                os.remove(p)
+        raise
+    if result is None and op == "install":
+        _log(2, "The %s install returned None.  A path or iterable os paths should be "
+             "returned." % part)
+    return {"options": dict(options), "paths": _paths(result)}
+
+
+for _line in _requests:
+    _request = json.loads(_line)
+    try:
+        _send({"ok": _serve(_request)})
+    except SystemExit:
+        raise
+    except BaseException as e:
+        user = type(e).__name__ == "UserError"
+        _send(
+            {
+                "error": str(e) if user else "%s: %s" % (type(e).__name__, e),
+                "traceback": traceback.format_exc(),
+            }
+        )

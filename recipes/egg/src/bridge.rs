@@ -1,0 +1,342 @@
+//! The Python recipe bridge's driver (docs/python-recipes.md): one process of the target
+//! interpreter that creates zc.buildout recipes (`Recipe(buildout, name, options)`) and
+//! calls their `install` and `update`, reading other sections' options through rbuildout
+//! as it goes. The protocol is described at the top of `bridge.py`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rbuildout_plugin_api::{Error, Result};
+use serde::Deserialize;
+
+use crate::lines::{LineProcess, NoAnswer};
+
+/// The driver, run as `python -I -S -c DRIVER`.
+const DRIVER: &str = include_str!("bridge.py");
+
+/// How long one request (a recipe's `__init__`, `install` or `update`) may take
+/// (`RBUILDOUT_RECIPE_TIMEOUT`, seconds).
+const TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What the driver asks rbuildout while it serves a request.
+pub trait Answers {
+    /// A resolved option of any section, or `None` when it has none.
+    fn option(&self, section: &str, option: &str) -> Option<String>;
+    /// A section's option names in the config's order, or `None` when there is no such
+    /// section.
+    fn names(&self, section: &str) -> Option<Vec<String>>;
+    /// A message of the recipe's (its logging, what it prints), at an ABI `LEVEL_*`.
+    fn log(&self, level: u32, message: &str);
+}
+
+/// The end of a request: the part's options as the recipe left them and the paths it
+/// returned.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Reply {
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// One line from the driver.
+#[derive(Deserialize)]
+struct Message {
+    get: Option<(String, String)>,
+    names: Option<String>,
+    log: Option<(u32, String)>,
+    ok: Option<Reply>,
+    error: Option<String>,
+    traceback: Option<String>,
+}
+
+pub struct Driver {
+    process: LineProcess,
+}
+
+impl Driver {
+    /// Starts the driver with the interpreter `program`, in `directory`.
+    pub fn start(program: &Path, directory: &Path) -> Result<Driver> {
+        let mut command = Command::new(program);
+        command
+            .args(["-I", "-S", "-c", DRIVER])
+            .current_dir(directory);
+        let timeout = std::env::var("RBUILDOUT_RECIPE_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map_or(TIMEOUT, Duration::from_secs);
+        let process = LineProcess::start(command, timeout)
+            .map_err(|e| Error::new(format!("cannot run {}: {e}", program.display())))?;
+        Ok(Driver { process })
+    }
+
+    /// Creates the recipe `recipe` (`dist:entry`) of `part` with its resolved `options`,
+    /// the folders of its working set put on `sys.path` first.
+    pub fn init(
+        &mut self,
+        part: &str,
+        recipe: &str,
+        options: &BTreeMap<String, String>,
+        paths: &[PathBuf],
+        answers: &dyn Answers,
+    ) -> Result<Reply> {
+        let request = serde_json::json!({
+            "op": "init", "part": part, "recipe": recipe, "options": options, "paths": paths,
+        });
+        self.serve(&request, answers)
+    }
+
+    /// Calls the part's recipe's `install`.
+    pub fn install(&mut self, part: &str, answers: &dyn Answers) -> Result<Reply> {
+        self.serve(
+            &serde_json::json!({ "op": "install", "part": part }),
+            answers,
+        )
+    }
+
+    /// Calls the part's recipe's `update`, if it has one.
+    pub fn update(&mut self, part: &str, answers: &dyn Answers) -> Result<Reply> {
+        self.serve(
+            &serde_json::json!({ "op": "update", "part": part }),
+            answers,
+        )
+    }
+
+    fn serve(&mut self, request: &serde_json::Value, answers: &dyn Answers) -> Result<Reply> {
+        self.process.send(&request.to_string());
+        loop {
+            let line = match self.process.receive() {
+                Ok(line) => line,
+                Err(NoAnswer::Timeout) => {
+                    return Err(Error::new(format!(
+                        "the Python recipe did not finish in {}s (RBUILDOUT_RECIPE_TIMEOUT)",
+                        self.process.timeout().as_secs()
+                    )));
+                }
+                Err(NoAnswer::Ended { status, tail }) => {
+                    let status = status.map_or_else(|| "killed".to_owned(), |s| s.to_string());
+                    return Err(Error::new(format!(
+                        "the Python recipe bridge ended ({status}):\n{tail}"
+                    )));
+                }
+            };
+            let message: Message = serde_json::from_str(&line).map_err(|e| {
+                Error::new(format!(
+                    "unexpected message from the Python recipe bridge: {e}"
+                ))
+            })?;
+            if let Some((section, option)) = message.get {
+                let value = answers.option(&section, &option);
+                self.process
+                    .send(&serde_json::json!({ "value": value }).to_string());
+            } else if let Some(section) = message.names {
+                let value = answers.names(&section);
+                self.process
+                    .send(&serde_json::json!({ "value": value }).to_string());
+            } else if let Some((level, text)) = message.log {
+                answers.log(level, &text);
+            } else if let Some(reply) = message.ok {
+                return Ok(reply);
+            } else if let Some(error) = message.error {
+                if let Some(tb) = message.traceback {
+                    answers.log(rbuildout_plugin_api::abi::LEVEL_DEBUG, tb.trim_end());
+                }
+                return Err(Error::new(error));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Sections as a config would give them, and what the recipe logged.
+    #[derive(Default)]
+    struct Config {
+        sections: BTreeMap<String, BTreeMap<String, String>>,
+        logged: RefCell<Vec<(u32, String)>>,
+    }
+
+    impl Answers for Config {
+        fn option(&self, section: &str, option: &str) -> Option<String> {
+            self.sections.get(section)?.get(option).cloned()
+        }
+        fn names(&self, section: &str) -> Option<Vec<String>> {
+            Some(self.sections.get(section)?.keys().cloned().collect())
+        }
+        fn log(&self, level: u32, message: &str) {
+            self.logged.borrow_mut().push((level, message.to_owned()));
+        }
+    }
+
+    /// A python with zc.buildout (the oracle CI installs), if the run has one.
+    fn python() -> Option<PathBuf> {
+        match std::env::var_os("RBUILDOUT_ZC_BUILDOUT") {
+            Some(p) => Some(PathBuf::from(p)),
+            None => {
+                assert!(
+                    std::env::var("RBUILDOUT_REQUIRE_ORACLE").as_deref() != Ok("1"),
+                    "RBUILDOUT_REQUIRE_ORACLE=1 but RBUILDOUT_ZC_BUILDOUT is not set"
+                );
+                None
+            }
+        }
+    }
+
+    /// The site-packages of `python`: the driver runs with `-S`, so they are given as
+    /// working-set folders, as the bridge gives a recipe's eggs.
+    fn site_packages(python: &Path) -> PathBuf {
+        let out = Command::new(python)
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ])
+            .output()
+            .unwrap();
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    }
+
+    /// A recipe distribution `tinyrecipe` in `dir`, with an entry point per behaviour.
+    fn write_recipe(dir: &Path) {
+        std::fs::create_dir_all(dir.join("tinyrecipe-1.0.dist-info")).unwrap();
+        std::fs::write(
+            dir.join("tinyrecipe-1.0.dist-info/METADATA"),
+            "Metadata-Version: 2.1\nName: tinyrecipe\nVersion: 1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("tinyrecipe-1.0.dist-info/entry_points.txt"),
+            "[zc.buildout]\ndefault = tinyrecipe:Recipe\nfails = tinyrecipe:Fails\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("tinyrecipe.py"),
+            r#"
+import logging, os
+import zc.buildout
+
+class Recipe:
+    def __init__(self, buildout, name, options):
+        self.options = options
+        options["location"] = os.path.join(buildout["buildout"]["directory"], "parts", name)
+        options.setdefault("greeting", "hello")
+        self.port = buildout["db"]["port"]
+        self.missing = buildout["db"].get("nothing", "none")
+        self.db_names = sorted(buildout["db"].keys())
+        self.has_other = "other" in buildout
+        self.verbose = options.query_bool("verbose", "false")
+
+    def install(self):
+        os.makedirs(self.options["location"])
+        path = os.path.join(self.options["location"], "out.txt")
+        with open(path, "w") as f:
+            f.write("%s %s %s %s %s" % (self.options["greeting"], self.port, self.missing,
+                                         ",".join(self.db_names), self.has_other))
+        print("wrote", path)
+        logging.getLogger("tinyrecipe").warning("careful")
+        return self.options.created(path, self.options["location"])
+
+    def update(self):
+        return ()
+
+class Fails:
+    def __init__(self, buildout, name, options):
+        if "user" in options:
+            raise zc.buildout.UserError("tinyrecipe needs no user")
+        self.x = options["needed"]
+"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_zc_buildout_recipe_is_created_installed_and_updated_through_the_driver() {
+        let Some(python) = python() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("lib");
+        write_recipe(&lib);
+        let mut config = Config::default();
+        let section = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        config.sections.insert(
+            "buildout".into(),
+            section(&[("directory", dir.path().to_str().unwrap())]),
+        );
+        config
+            .sections
+            .insert("db".into(), section(&[("port", "5432"), ("host", "h")]));
+        let mut driver = Driver::start(&python, dir.path()).unwrap();
+        let paths = [lib.clone(), site_packages(&python)];
+        let options = section(&[("recipe", "tinyrecipe"), ("verbose", "yes")]);
+        let init = driver
+            .init("app", "tinyrecipe", &options, &paths, &config)
+            .unwrap();
+        let location = dir.path().join("parts/app");
+        // What `__init__` set is there for others to read.
+        assert_eq!(
+            init.options.get("location").map(String::as_str),
+            location.to_str()
+        );
+        assert_eq!(init.options["greeting"], "hello");
+        let installed = driver.install("app", &config).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(location.join("out.txt")).unwrap(),
+            "hello 5432 none host,port False"
+        );
+        assert_eq!(
+            installed.paths,
+            [
+                location.join("out.txt").display().to_string(),
+                location.display().to_string()
+            ]
+        );
+        let logged = config.logged.borrow().clone();
+        assert!(
+            logged
+                .iter()
+                .any(|(l, m)| *l == 3 && m.starts_with("wrote ")),
+            "{logged:?}"
+        );
+        assert!(logged.contains(&(2, "careful".to_owned())), "{logged:?}");
+        assert!(driver.update("app", &config).unwrap().paths.is_empty());
+
+        // A recipe's exception is the part's error; zc.buildout's UserError by its message
+        // alone, anything else with its type, and the traceback in the log.
+        let err = driver
+            .init(
+                "bad",
+                "tinyrecipe:fails",
+                &section(&[("user", "x")]),
+                &[],
+                &config,
+            )
+            .unwrap_err();
+        assert_eq!(err.message(), "tinyrecipe needs no user");
+        let err = driver
+            .init("bad", "tinyrecipe:fails", &section(&[]), &[], &config)
+            .unwrap_err();
+        assert_eq!(err.message(), "MissingOption: Missing option: bad:needed");
+        assert!(
+            config
+                .logged
+                .borrow()
+                .iter()
+                .any(|(l, m)| *l == 4 && m.contains("Traceback")),
+        );
+        let err = driver
+            .init("none", "nosuchdist", &section(&[]), &[], &config)
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "LookupError: the distribution nosuchdist is not installed"
+        );
+    }
+}
