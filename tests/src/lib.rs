@@ -113,10 +113,10 @@ pub fn system_libz() -> PathBuf {
     .expect("libz.so.1 in a system library folder")
 }
 
-/// The plugin search path the tests give the binary: the test plugins, then the target folder
-/// (which holds the built-in recipes beside the binary).
+/// The plugin search path the tests give the binary: the test plugins' folder. The built-in
+/// recipes are the binary's own (the libraries cargo builds beside it come after them).
 pub fn plugin_path() -> std::ffi::OsString {
-    std::env::join_paths([test_plugins_dir(), target_dir()]).expect("plugin folders join")
+    test_plugins_dir().into_os_string()
 }
 
 /// The root of the repository, for fixtures under `tests/` and `examples/`.
@@ -127,9 +127,9 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// One instance folder in a temporary directory, run with the real binary and the workspace's
-/// plugins (`RBUILDOUT_PLUGIN_PATH` is [`plugin_path`]: the test plugins' folder, then the
-/// target folder), without user defaults, no colour.
+/// One instance folder in a temporary directory, run with the real binary, its built-in
+/// recipes and the test plugins (`RBUILDOUT_PLUGIN_PATH` is [`plugin_path`]), without user
+/// defaults, no colour.
 pub struct Instance {
     tmp: tempfile::TempDir,
 }

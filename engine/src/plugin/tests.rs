@@ -40,6 +40,8 @@ fn registry(dir: &Path) -> Registry {
     Registry::new(SearchPath {
         dirs: vec![test_plugins_dir(), target_dir()],
         config_dir: dir.to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     })
 }
 
@@ -48,6 +50,8 @@ fn only(dir: &Path) -> Registry {
     Registry::new(SearchPath {
         dirs: vec![dir.to_path_buf()],
         config_dir: dir.to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     })
 }
 
@@ -565,6 +569,8 @@ fn recipe_names_resolve_through_the_search_path() {
     let registry = Registry::new(SearchPath {
         dirs: vec![first.path().to_path_buf(), test_plugins_dir(), target_dir()],
         config_dir: dir.path().to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     });
     let found = registry.recipe("testkit:echo").unwrap();
     assert_eq!(found.identity().plugin, "raw");
@@ -1017,6 +1023,8 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
     let shadowing = Registry::new(SearchPath {
         dirs: vec![first.path().to_path_buf(), test_plugins_dir(), target_dir()],
         config_dir: dir.path().to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     });
     assert_eq!(
         shadowing
@@ -1051,4 +1059,76 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
         registry.recipe("nothing-here").unwrap_err(),
         PluginError::NotFound { .. }
     ));
+}
+
+/// The `mkdir` recipe crate, linked into this test as the binary links every built-in.
+static MKDIR: [Builtin; 1] = [Builtin {
+    name: "mkdir",
+    descriptor: rbuildout_recipe_mkdir::rbuildout_plugin_descriptor,
+}];
+
+/// A registry whose search path is `before`, the built-in `mkdir`, then `after`.
+fn with_mkdir(dir: &Path, before: Vec<PathBuf>, after: Vec<PathBuf>) -> Registry {
+    let builtin_at = before.len();
+    Registry::new(SearchPath {
+        dirs: before.into_iter().chain(after).collect(),
+        config_dir: dir.to_path_buf(),
+        builtins: &MKDIR,
+        builtin_at,
+    })
+}
+
+#[test]
+fn a_built_in_is_found_through_its_descriptor_without_a_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = with_mkdir(dir.path(), Vec::new(), vec![dir.path().to_path_buf()]);
+    let recipe = registry.recipe("mkdir").unwrap();
+    assert!(recipe.is_builtin());
+    assert!(recipe.has_uninstall());
+    let identity = recipe.identity();
+    assert_eq!(identity.plugin, "mkdir");
+    assert_eq!(identity.path, std::env::current_exe().unwrap());
+    assert_eq!(
+        identity.digest,
+        builtin::digest("mkdir", &identity.version),
+        "a built-in's digest is its version's, not a file's"
+    );
+    // The digest is fixed: one recorded by an earlier run does not replace it.
+    recipe.assume_digest("0000");
+    assert_eq!(recipe.identity().digest, identity.digest);
+    let listed = registry.list();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].builtin && !listed[0].shadowed);
+    assert_eq!(listed[0].name, "mkdir");
+    assert!(listed[0].recipes.iter().any(|r| r.name == "default"));
+}
+
+#[test]
+fn a_library_before_the_built_ins_replaces_one_and_after_them_is_shadowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tempfile::tempdir().unwrap();
+    let last = tempfile::tempdir().unwrap();
+    for folder in [&first, &last] {
+        std::fs::copy(
+            built("testkit"),
+            folder.path().join(search::file_name("mkdir")),
+        )
+        .unwrap();
+    }
+    let replaced = with_mkdir(
+        dir.path(),
+        vec![first.path().to_path_buf()],
+        vec![last.path().to_path_buf()],
+    );
+    let recipe = replaced.recipe("mkdir:file").unwrap();
+    assert!(!recipe.is_builtin());
+    assert_eq!(recipe.identity().plugin, "testkit");
+    let listed = replaced.list();
+    let flags: Vec<(bool, bool)> = listed.iter().map(|p| (p.builtin, p.shadowed)).collect();
+    assert_eq!(flags, [(false, false), (true, true), (false, true)]);
+
+    let shadowing = with_mkdir(dir.path(), Vec::new(), vec![last.path().to_path_buf()]);
+    assert!(shadowing.recipe("mkdir").unwrap().is_builtin());
+    let err = shadowing.recipe("mkdir:file").unwrap_err().to_string();
+    assert!(err.contains("has no recipe `file`"), "{err}");
 }
