@@ -1,4 +1,6 @@
-//! What `cargo build --workspace` delivers: the binary and the built-in recipes only. The test
+//! What `cargo build --workspace` delivers: the binary, with the built-in recipes linked in
+//! (it runs them alone, and a library on the plugin path replaces one), and beside it their
+//! libraries only. The test
 //! plugins (`testkit`, `raw`: recipes that panic, write outside the instance, return a million
 //! paths) are a workspace of their own, built by the tests into `target/test-plugins/`.
 

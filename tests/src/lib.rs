@@ -17,9 +17,16 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `rbuildout` binary under test.
+/// The variable that names another `rbuildout` binary to test: CI runs the LAVA test on the
+/// binary `pip install .` put in a virtualenv.
+pub const TEST_BIN_ENV: &str = "RBUILDOUT_TEST_BIN";
+
+/// The `rbuildout` binary under test: `target/<profile>/rbuildout`, or the file
+/// [`TEST_BIN_ENV`] names.
 pub fn rbuildout_bin() -> PathBuf {
-    let bin = target_dir().join("rbuildout");
+    let bin = std::env::var_os(TEST_BIN_ENV)
+        .filter(|b| !b.is_empty())
+        .map_or_else(|| target_dir().join("rbuildout"), PathBuf::from);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build --workspace` before the tests",
