@@ -143,10 +143,11 @@ impl Library {
     }
 
     /// A recipe crate linked into the binary, through its descriptor and the checks a
-    /// library's descriptor gets. Its `init` is not called: the SDK's `init` gives a library
-    /// its own copy of `tracing` a subscriber and the panic hook, while a built-in shares the
-    /// binary's (its `tracing` events are the engine's; a panic is reported by the
-    /// process's panic hook, then fails the part as in a library).
+    /// library's descriptor gets. Its `init` is not called: the SDK's `init` gives a
+    /// library's own copy of `tracing` a subscriber and installs the SDK's panic hook, while
+    /// a built-in shares the binary's `tracing` and standard library. Its `tracing` events
+    /// are the engine's; its panics are reported as a library's through
+    /// [`host::chain_recipe_panic_hook`], which keeps the engine's hook for other panics.
     pub(super) fn builtin(builtin: &'static Builtin) -> Result<Library, PluginError> {
         let path = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rbuildout"));
         let descriptor = (builtin.descriptor)();
@@ -156,6 +157,7 @@ impl Library {
         // Not a file: the descriptor's address stands for the library in the lock table.
         let id: FileId = (u64::MAX, descriptor as usize as u64);
         let digest = super::builtin::digest(&checked.name, &checked.version);
+        host::chain_recipe_panic_hook();
         Ok(Library {
             path,
             name: checked.name,

@@ -1061,19 +1061,51 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
     ));
 }
 
-/// The `mkdir` recipe crate, linked into this test as the binary links every built-in.
-static MKDIR: [Builtin; 1] = [Builtin {
-    name: "mkdir",
-    descriptor: rbuildout_recipe_mkdir::rbuildout_plugin_descriptor,
+/// A recipe crate linked into this test, as the binary links its built-ins: the same
+/// `export_plugin!` as every built-in.
+mod inside {
+    use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+
+    /// Writes `inside.txt`.
+    pub struct Write;
+
+    impl Recipe for Write {
+        const UNINSTALL: bool = true;
+
+        fn install(_: &Options, ctx: &Context) -> Result<()> {
+            let path = ctx.buildout_directory().join("inside.txt");
+            std::fs::write(&path, "built in").map_err(|e| Error::new(e.to_string()))?;
+            ctx.register(&path)
+        }
+    }
+
+    /// Panics.
+    pub struct Boom;
+
+    impl Recipe for Boom {
+        fn install(options: &Options, _: &Context) -> Result<()> {
+            panic!("{}", options.get("message").unwrap_or("boom"))
+        }
+    }
+
+    export_plugin! {
+        name: "inside",
+        recipes: { "default" => Write, "boom" => Boom },
+    }
+}
+
+static INSIDE: [Builtin; 1] = [Builtin {
+    name: "inside",
+    descriptor: inside::rbuildout_plugin_descriptor,
 }];
 
-/// A registry whose search path is `before`, the built-in `mkdir`, then `after`.
-fn with_mkdir(dir: &Path, before: Vec<PathBuf>, after: Vec<PathBuf>) -> Registry {
+/// A registry whose search path is `before`, the built-in `inside`, then `after`.
+fn with_inside(dir: &Path, before: Vec<PathBuf>, after: Vec<PathBuf>) -> Registry {
     let builtin_at = before.len();
     Registry::new(SearchPath {
         dirs: before.into_iter().chain(after).collect(),
         config_dir: dir.to_path_buf(),
-        builtins: &MKDIR,
+        builtins: &INSIDE,
         builtin_at,
     })
 }
@@ -1081,26 +1113,70 @@ fn with_mkdir(dir: &Path, before: Vec<PathBuf>, after: Vec<PathBuf>) -> Registry
 #[test]
 fn a_built_in_is_found_through_its_descriptor_without_a_library() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = with_mkdir(dir.path(), Vec::new(), vec![dir.path().to_path_buf()]);
-    let recipe = registry.recipe("mkdir").unwrap();
+    let registry = with_inside(dir.path(), Vec::new(), vec![dir.path().to_path_buf()]);
+    let recipe = registry.recipe("inside").unwrap();
     assert!(recipe.is_builtin());
-    assert!(recipe.has_uninstall());
+    assert!(recipe.has_uninstall() && !recipe.has_update());
     let identity = recipe.identity();
-    assert_eq!(identity.plugin, "mkdir");
+    assert_eq!(identity.plugin, "inside");
     assert_eq!(identity.path, std::env::current_exe().unwrap());
     assert_eq!(
         identity.digest,
-        builtin::digest("mkdir", &identity.version),
+        builtin::digest("inside", &identity.version),
         "a built-in's digest is its version's, not a file's"
     );
     // The digest is fixed: one recorded by an earlier run does not replace it.
     recipe.assume_digest("0000");
     assert_eq!(recipe.identity().digest, identity.digest);
+    let host = TestHost::default();
+    let result = recipe.install(&call(dir.path(), &[], &host)).unwrap();
+    assert_eq!(result.paths, [dir.path().join("inside.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("inside.txt")).unwrap(),
+        "built in"
+    );
     let listed = registry.list();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].builtin && !listed[0].shadowed);
-    assert_eq!(listed[0].name, "mkdir");
-    assert!(listed[0].recipes.iter().any(|r| r.name == "default"));
+    assert_eq!(listed[0].name, "inside");
+    let entries: Vec<&str> = listed[0].recipes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(entries, ["default", "boom"]);
+}
+
+#[test]
+fn a_built_in_panic_is_reported_with_its_location_as_a_library_panic_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = with_inside(dir.path(), Vec::new(), Vec::new());
+    let opts = options(&[("message", "boom inside")]);
+    let host = TestHost::default();
+    let err = registry
+        .recipe("inside:boom")
+        .unwrap()
+        .install(&call(dir.path(), &opts, &host))
+        .unwrap_err();
+    assert!(err.panicked);
+    assert!(
+        err.message
+            .starts_with("recipe `inside:boom` panicked: boom inside (at "),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("plugin/tests.rs:"), "{}", err.message);
+    let again = registry
+        .recipe("inside")
+        .unwrap()
+        .install(&call(dir.path(), &[], &host))
+        .unwrap_err();
+    assert!(
+        again
+            .message
+            .contains("is not called again after it panicked"),
+        "{}",
+        again.message
+    );
+    // Panics outside recipe calls still reach the hook that was there before.
+    let outside = std::panic::catch_unwind(|| panic!("outside any recipe"));
+    assert!(outside.is_err());
 }
 
 #[test]
@@ -1111,24 +1187,24 @@ fn a_library_before_the_built_ins_replaces_one_and_after_them_is_shadowed() {
     for folder in [&first, &last] {
         std::fs::copy(
             built("testkit"),
-            folder.path().join(search::file_name("mkdir")),
+            folder.path().join(search::file_name("inside")),
         )
         .unwrap();
     }
-    let replaced = with_mkdir(
+    let replaced = with_inside(
         dir.path(),
         vec![first.path().to_path_buf()],
         vec![last.path().to_path_buf()],
     );
-    let recipe = replaced.recipe("mkdir:file").unwrap();
+    let recipe = replaced.recipe("inside:file").unwrap();
     assert!(!recipe.is_builtin());
     assert_eq!(recipe.identity().plugin, "testkit");
     let listed = replaced.list();
     let flags: Vec<(bool, bool)> = listed.iter().map(|p| (p.builtin, p.shadowed)).collect();
     assert_eq!(flags, [(false, false), (true, true), (false, true)]);
 
-    let shadowing = with_mkdir(dir.path(), Vec::new(), vec![last.path().to_path_buf()]);
-    assert!(shadowing.recipe("mkdir").unwrap().is_builtin());
-    let err = shadowing.recipe("mkdir:file").unwrap_err().to_string();
+    let shadowing = with_inside(dir.path(), Vec::new(), vec![last.path().to_path_buf()]);
+    assert!(shadowing.recipe("inside").unwrap().is_builtin());
+    let err = shadowing.recipe("inside:file").unwrap_err().to_string();
     assert!(err.contains("has no recipe `file`"), "{err}");
 }
