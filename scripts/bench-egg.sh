@@ -83,7 +83,7 @@ recipe = "egg"
 eggs = ["django", "flask", "sphinx"]
 index = "$index"
 EOF
-rb_cmd=(env RBUILDOUT_HOME="$d/home" RBUILDOUT_PLUGIN_PATH="$target" "$rb" -U -q -c inst/buildout.toml)
+rb_cmd=(env -u RBUILDOUT_PLUGIN_PATH RBUILDOUT_HOME="$d/home" "$rb" -U -q -c inst/buildout.toml)
 rb_fresh='rm -rf inst && mkdir inst && cp buildout.toml inst/'
 rb_cold="rm -rf eggs cache home && $rb_fresh"
 

@@ -57,13 +57,15 @@ mkdir -p "$work"
 cat >"$work/bench.py" <<'PY'
 import os, shutil, statistics, subprocess, sys, time
 
-rb, plugins, example, wheels, zcb, work, runs = sys.argv[1:]
+rb, example, wheels, zcb, work, runs = sys.argv[1:]
 runs = int(runs)
-env = dict(os.environ, NO_COLOR="1", RBUILDOUT_PLUGIN_PATH=plugins,
+env = dict(os.environ, NO_COLOR="1",
            RBUILDOUT_HOME=os.path.join(work, "home"),
            http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
            HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
-for var in ("PIP_INDEX_URL", "PIP_FIND_LINKS", "RUST_LOG", "NO_PROXY", "no_proxy"):
+# The built-in recipes are the binary's own: no plugin path.
+for var in ("PIP_INDEX_URL", "PIP_FIND_LINKS", "RUST_LOG", "NO_PROXY", "no_proxy",
+            "RBUILDOUT_PLUGIN_PATH"):
     env.pop(var, None)
 
 
@@ -184,5 +186,5 @@ print("\nrbuildout's steps run the whole instance (5 parts: dirs, 2 templates, t
       "\nactivate); zc.buildout's only build the release, and its rollback is `ln -sfn` alone.")
 PY
 
-python3 "$work/bench.py" "$target/rbuildout" "$target" "$example" "$bench/wheels" \
+python3 "$work/bench.py" "$target/rbuildout" "$example" "$bench/wheels" \
     "$zc/bin/buildout" "$work" "$runs"

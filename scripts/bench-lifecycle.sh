@@ -20,7 +20,8 @@ runs=${1:-20}
 
 . scripts/lib.sh
 release_build
-export RBUILDOUT_PLUGIN_PATH=$test_plugins:$target
+# The built-in recipes are the binary's own; the test plugins come from the plugin path.
+export RBUILDOUT_PLUGIN_PATH=$test_plugins
 export RBUILDOUT_HOME=$(mktemp -d)
 
 zcb=${ZC_BUILDOUT:-}

@@ -60,7 +60,7 @@ rbd=$work/rb
 zcd=$work/zc
 prepare_base "$rbd"
 prepare_base "$zcd"
-rb_cmd=(env RBUILDOUT_HOME="$rbd/home" HOME="$rbd/home" RBUILDOUT_PLUGIN_PATH="$target" "$rb" -U -q -c proj/buildout.cfg)
+rb_cmd=(env -u RBUILDOUT_PLUGIN_PATH RBUILDOUT_HOME="$rbd/home" HOME="$rbd/home" "$rb" -U -q -c proj/buildout.cfg)
 zc_cmd=(env HOME="$zcd/home" "$zcb" -U -q -c proj/buildout.cfg)
 
 cold_prepare="rm -rf eggs cache home && sh prepare.sh"

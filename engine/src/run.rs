@@ -273,9 +273,14 @@ struct Prepared {
 
 /// The recipe's identity as the state records it. `recorded` is what an earlier run
 /// recorded for the part: if the library file still has the recorded stamp, its digest is
-/// reused instead of hashing the file again.
+/// reused instead of hashing the file again. A built-in recipe's digest reads no file, so it
+/// records no stamp.
 fn record_of(recipe: &Recipe, recorded: Option<&RecipeRecord>) -> RecipeRecord {
-    let stamp = stamp(recipe.library_path());
+    let stamp = if recipe.is_builtin() {
+        String::new()
+    } else {
+        stamp(recipe.library_path())
+    };
     if let Some(old) = recorded.filter(|r| !stamp.is_empty() && r.stamp == stamp) {
         recipe.assume_digest(&old.digest);
     }

@@ -147,7 +147,9 @@ pub const BUILT_WITH: &str = concat!("rbuildout-plugin-api ", env!("CARGO_PKG_VE
 /// name => a type implementing [`Recipe`]). Call it once per library; see the crate docs
 /// for an example.
 ///
-/// It defines the library's one exported symbol, `rbuildout_plugin_v1`. The plugin is
+/// It defines the library's one exported symbol, `rbuildout_plugin_v1`, and the Rust function
+/// `rbuildout_plugin_descriptor()` returning the same descriptor, for a host that links the
+/// crate as an `rlib` (rbuildout's built-in recipes; `docs/plugins.md`). The plugin is
 /// flagged thread-safe: safe Rust recipes may be called from several threads at once.
 ///
 /// `run_end: path::to::hook` (optional, after the recipes) names a `fn(&RunEnd)` called
@@ -173,9 +175,17 @@ macro_rules! export_plugin {
         recipes: { $($entry:literal => $recipe:ty),+ $(,)? }
         $(, run_end: $run_end:path)? $(,)?
     ) => {
-        /// The plugin's descriptor (rbuildout plugin ABI v1).
+        /// The plugin's descriptor (rbuildout plugin ABI v1), exported as the C symbol
+        /// `rbuildout_plugin_v1`.
         #[unsafe(no_mangle)]
         pub extern "C" fn rbuildout_plugin_v1() -> *const $crate::abi::PluginDescriptor {
+            rbuildout_plugin_descriptor()
+        }
+
+        /// The plugin's descriptor, as a Rust function: how a host that links this crate
+        /// reaches it (rbuildout's built-in recipes) without the C symbol, which every
+        /// plugin defines.
+        pub fn rbuildout_plugin_descriptor() -> *const $crate::abi::PluginDescriptor {
             const RECIPES: &[$crate::abi::RecipeEntry] = &[
                 $($crate::abi::RecipeEntry {
                     name: $crate::abi::Str::new($entry),

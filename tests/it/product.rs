@@ -1,10 +1,12 @@
-//! What `cargo build --workspace` delivers: the binary and the built-in recipes only. The test
+//! What `cargo build --workspace` delivers: the binary, with the built-in recipes linked in
+//! (it runs them alone, and a library on the plugin path replaces one), and beside it their
+//! libraries only. The test
 //! plugins (`testkit`, `raw`: recipes that panic, write outside the instance, return a million
 //! paths) are a workspace of their own, built by the tests into `target/test-plugins/`.
 
 use std::collections::BTreeSet;
 
-use rbuildout_tests::{Instance, target_dir, test_plugins_dir};
+use rbuildout_tests::{Instance, Run, rbuildout_bin, target_dir, test_plugins_dir};
 
 /// The recipe plugins that ship with rbuildout.
 const BUILT_IN: [&str; 7] = [
@@ -41,6 +43,84 @@ fn plugins_beside_the_binary_are_the_built_in_recipes_only() {
         .map(|p| p["name"].as_str().expect("a name"))
         .collect();
     assert_eq!(names, BTreeSet::from(BUILT_IN), "{}", run.stdout);
+}
+
+/// `rbuildout plugins --json` of `command`, parsed.
+fn plugins_json(command: &mut std::process::Command) -> Vec<serde_json::Value> {
+    let run = Run::of(command.args(["plugins", "--json"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    list.as_array().expect("an array").clone()
+}
+
+#[test]
+fn the_binary_alone_runs_its_built_in_recipes() {
+    let inst = Instance::new(
+        "[buildout]\nparts = [\"dirs\", \"page\", \"cmd\"]\n\n\
+         [dirs]\nrecipe = \"mkdir\"\npaths = [\"var/log\"]\n\n\
+         [page]\nrecipe = \"collective.recipe.template\"\n\
+         input = \"inline:\\nlogs in ${dirs:paths}\"\noutput = \"page.txt\"\n\n\
+         [cmd]\nrecipe = \"plone.recipe.command\"\ncommand = \"echo ran > cmd.txt\"\n",
+    );
+    // Nothing beside the binary, no plugin path: only what is linked into it.
+    let alone = tempfile::tempdir().unwrap();
+    let bin = alone.path().join("rbuildout");
+    std::fs::copy(rbuildout_bin(), &bin).unwrap();
+    let command = |args: &[&str]| {
+        let mut c = std::process::Command::new(&bin);
+        c.current_dir(inst.dir())
+            .env_remove("RBUILDOUT_PLUGIN_PATH")
+            .env("RBUILDOUT_HOME", inst.path(".home"))
+            .env("HOME", inst.path(".home"))
+            .env("NO_COLOR", "1")
+            .arg("-U")
+            .args(args);
+        c
+    };
+    let list = plugins_json(&mut command(&[]));
+    let names: BTreeSet<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, BTreeSet::from(BUILT_IN), "{list:?}");
+    for plugin in &list {
+        assert_eq!(plugin["builtin"], true, "{plugin}");
+        assert_eq!(plugin["path"], bin.to_str().unwrap(), "{plugin}");
+    }
+    let run = Run::of(&mut command(&[]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(inst.path("var/log").is_dir());
+    assert_eq!(inst.read("page.txt"), "logs in var/log");
+    assert_eq!(inst.read("cmd.txt"), "ran\n");
+    // A built-in's identity is no file's: the state records no stamp of the binary.
+    let state = inst.read(".installed.toml");
+    assert!(!state.contains("stamp ="), "{state}");
+    let again = Run::of(&mut command(&[]));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("0 installed"), "{}", again.stderr);
+}
+
+#[test]
+fn a_plugin_on_the_plugin_path_replaces_a_built_in() {
+    let inst = Instance::new(
+        "[buildout]\nparts = [\"f\"]\nplugin-path = [\"plugins\"]\n\n\
+         [f]\nrecipe = \"mkdir:file\"\npath = \"f.txt\"\ncontent = \"from the plugin\"\n",
+    );
+    std::fs::create_dir(inst.path("plugins")).unwrap();
+    std::fs::copy(
+        test_plugins_dir().join("librbuildout_recipe_testkit.so"),
+        inst.path("plugins/librbuildout_recipe_mkdir.so"),
+    )
+    .unwrap();
+    inst.ok(&[]);
+    assert_eq!(inst.read("f.txt"), "from the plugin");
+    let list = plugins_json(&mut inst.command(&[]));
+    let mkdirs: Vec<(bool, bool)> = list
+        .iter()
+        .filter(|p| p["name"] == "mkdir")
+        .map(|p| (p["builtin"] == true, p["shadowed"] == true))
+        .collect();
+    // The library, then the built-in it shadows, then (in a cargo build, not an installed
+    // binary) the library cargo built beside the binary, shadowed too.
+    assert_eq!(mkdirs[..2], [(false, false), (true, true)], "{list:?}");
+    assert!(mkdirs[2..].iter().all(|&m| m == (false, true)), "{list:?}");
 }
 
 #[test]

@@ -17,9 +17,16 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `rbuildout` binary under test.
+/// The variable that names another `rbuildout` binary to test: CI runs the LAVA test on the
+/// binary `pip install .` put in a virtualenv.
+pub const TEST_BIN_ENV: &str = "RBUILDOUT_TEST_BIN";
+
+/// The `rbuildout` binary under test: `target/<profile>/rbuildout`, or the file
+/// [`TEST_BIN_ENV`] names.
 pub fn rbuildout_bin() -> PathBuf {
-    let bin = target_dir().join("rbuildout");
+    let bin = std::env::var_os(TEST_BIN_ENV)
+        .filter(|b| !b.is_empty())
+        .map_or_else(|| target_dir().join("rbuildout"), PathBuf::from);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build --workspace` before the tests",
@@ -113,10 +120,10 @@ pub fn system_libz() -> PathBuf {
     .expect("libz.so.1 in a system library folder")
 }
 
-/// The plugin search path the tests give the binary: the test plugins, then the target folder
-/// (which holds the built-in recipes beside the binary).
+/// The plugin search path the tests give the binary: the test plugins' folder. The built-in
+/// recipes are the binary's own (the libraries cargo builds beside it come after them).
 pub fn plugin_path() -> std::ffi::OsString {
-    std::env::join_paths([test_plugins_dir(), target_dir()]).expect("plugin folders join")
+    test_plugins_dir().into_os_string()
 }
 
 /// The root of the repository, for fixtures under `tests/` and `examples/`.
@@ -127,9 +134,9 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// One instance folder in a temporary directory, run with the real binary and the workspace's
-/// plugins (`RBUILDOUT_PLUGIN_PATH` is [`plugin_path`]: the test plugins' folder, then the
-/// target folder), without user defaults, no colour.
+/// One instance folder in a temporary directory, run with the real binary, its built-in
+/// recipes and the test plugins (`RBUILDOUT_PLUGIN_PATH` is [`plugin_path`]), without user
+/// defaults, no colour.
 pub struct Instance {
     tmp: tempfile::TempDir,
 }

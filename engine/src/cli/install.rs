@@ -124,7 +124,10 @@ fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
 pub(super) fn registry(config: &Config, developed: Vec<PathBuf>) -> Registry {
     let mut dirs = developed;
     dirs.extend(config.buildout().plugin_path.iter().cloned());
-    Registry::new(SearchPath::new(dirs, config.directory().to_path_buf()))
+    Registry::new(
+        SearchPath::new(dirs, config.directory().to_path_buf())
+            .with_builtins(crate::builtins::BUILTINS),
+    )
 }
 
 /// A run's error as the command line reports it: exit 2 for the config's fault, else 1.

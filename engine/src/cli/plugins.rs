@@ -39,7 +39,9 @@ fn registry(g: &Global) -> Result<Registry, Failure> {
     let cwd = super::annotate::working_directory()?;
     let has_default = cwd.join("buildout.toml").exists() || cwd.join("buildout.cfg").exists();
     if g.config.is_none() && !has_default {
-        return Ok(Registry::new(SearchPath::new(Vec::new(), cwd)));
+        return Ok(Registry::new(
+            SearchPath::new(Vec::new(), cwd).with_builtins(crate::builtins::BUILTINS),
+        ));
     }
     let config = super::annotate::load_config_in(g, cwd)?;
     Ok(super::install::registry(&config, Vec::new()))
@@ -64,9 +66,10 @@ fn render(plugins: &[PluginInfo]) -> String {
             );
             continue;
         }
+        let built_in = if p.builtin { "built in: " } else { "" };
         let _ = writeln!(
             out,
-            "{} {}  abi {}  {}{shadowed}",
+            "{} {}  abi {}  {built_in}{}{shadowed}",
             p.name,
             p.version.as_deref().unwrap_or("?"),
             p.abi.as_deref().unwrap_or("?"),

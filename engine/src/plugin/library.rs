@@ -15,6 +15,7 @@ use rbuildout_plugin_api::abi::{
 use rbuildout_plugin_api::has_field;
 use rbuildout_plugin_api::host::{self, crash};
 
+use super::builtin::Builtin;
 use super::call::PluginLog;
 use super::{PluginError, PluginInfo, RecipeInfo};
 
@@ -42,9 +43,11 @@ pub(super) struct Library {
     run_end: Option<RunEndFn>,
     /// Where the plugin's messages outside any call go (its `init` and `run_end`).
     log: &'static PluginLog,
+    /// Linked into the binary ([`Library::builtin`]): `path` is the binary's.
+    pub builtin: bool,
     /// Kept open for the life of the process: unloading is unsound (TLS destructors, code
-    /// still referenced by function pointers), so this is never dropped.
-    _handle: ManuallyDrop<Handle>,
+    /// still referenced by function pointers), so this is never dropped. None for a built-in.
+    _handle: Option<ManuallyDrop<Handle>>,
 }
 
 /// One recipe of a plugin, its hooks read within the vtable's `struct_size`.
@@ -112,7 +115,8 @@ impl Library {
             digest: OnceLock::new(),
             run_end: checked.run_end,
             log,
-            _handle: handle,
+            builtin: false,
+            _handle: Some(handle),
         };
         if library.flags & abi::FLAG_PANIC_ABORT != 0 {
             tracing::warn!(
@@ -171,12 +175,48 @@ impl Library {
         }
     }
 
+    /// A recipe crate linked into the binary, through its descriptor and the checks a
+    /// library's descriptor gets. Its `init` is not called: the SDK's `init` gives a
+    /// library's own copy of `tracing` a subscriber and installs the SDK's panic hook, while
+    /// a built-in shares the binary's `tracing` and standard library. Its `tracing` events
+    /// are the engine's; its panics are reported as a library's through
+    /// [`host::chain_recipe_panic_hook`], which keeps the engine's hook for other panics.
+    pub(super) fn builtin(builtin: &'static Builtin) -> Result<Library, PluginError> {
+        let path = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rbuildout"));
+        let descriptor = (builtin.descriptor)();
+        // SAFETY: `descriptor` is what `export_plugin!`'s `rbuildout_plugin_descriptor`
+        // returned: the crate's static descriptor, checked by `read` like a library's.
+        let checked = unsafe { read(descriptor, &path) }?;
+        // Not a file: the descriptor's address stands for the library in the lock table.
+        let id: FileId = (u64::MAX, descriptor as usize as u64);
+        let digest = super::builtin::digest(&checked.name, &checked.version);
+        host::chain_recipe_panic_hook();
+        let name = checked.name.clone();
+        Ok(Library {
+            path,
+            name: checked.name,
+            version: checked.version,
+            built_with: checked.built_with,
+            abi_minor: checked.abi_minor,
+            flags: checked.flags,
+            entries: checked.entries,
+            poisoned: AtomicBool::new(false),
+            lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(id)),
+            digest: OnceLock::from(digest),
+            run_end: checked.run_end,
+            log: Box::leak(Box::new(PluginLog { plugin: name })),
+            builtin: true,
+            _handle: None,
+        })
+    }
+
     pub(super) fn entry_index(&self, name: &str) -> Option<usize> {
         self.entries.iter().position(|e| e.name == name)
     }
 
     /// sha256 of the library file; `unreadable: <why>` when it cannot be read, which never
-    /// equals a recorded digest, so the part is reinstalled.
+    /// equals a recorded digest, so the part is reinstalled. A built-in's is set when it is
+    /// registered (`builtin::digest`).
     pub(super) fn digest(&self) -> String {
         self.digest
             .get_or_init(|| match super::digest::file_digest(&self.path) {
@@ -197,6 +237,7 @@ impl Library {
             path: self.path.clone(),
             name: self.name.clone(),
             shadowed: false,
+            builtin: self.builtin,
             plugin: Some(self.name.clone()),
             version: Some(self.version.clone()),
             abi: Some(format!("{}.{}", abi::ABI_MAJOR, self.abi_minor)),

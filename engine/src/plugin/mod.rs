@@ -17,6 +17,7 @@
 //! `plugin` fields, one level quieter than the plugin said (its `info` shows at `-v`, its
 //! `debug` at `-vv`); warnings and errors keep their level.
 
+mod builtin;
 mod call;
 mod develop;
 mod digest;
@@ -32,11 +33,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 
+pub use builtin::Builtin;
 pub use develop::develop;
 pub use library::plugin_info;
 pub use search::SearchPath;
 
 use library::Library;
+use search::Source;
 
 /// Why a plugin could not be found or loaded. Every message names the recipe or the file.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +150,7 @@ pub struct RecipeIdentity {
     pub entry: String,
     /// sha256 (hex) of the library file, or `unreadable: <why>` when it cannot be read.
     pub digest: String,
-    /// The library file.
+    /// The library file (the binary, for a built-in).
     pub path: PathBuf,
 }
 
@@ -161,6 +164,8 @@ pub struct PluginInfo {
     pub name: String,
     /// A plugin of the same name earlier in the search path is the one configs get.
     pub shadowed: bool,
+    /// Linked into the binary (`path` is the binary): a built-in recipe.
+    pub builtin: bool,
     /// The descriptor's name (usually `name`); absent when the file could not be loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
@@ -192,6 +197,8 @@ pub struct RecipeInfo {
 pub struct Registry {
     search: SearchPath,
     loaded: Mutex<HashMap<PathBuf, Arc<Library>>>,
+    /// The built-ins registered so far, by name.
+    builtins: Mutex<HashMap<&'static str, Arc<Library>>>,
     /// The names plugins provide in their recipe tables (`name:entry` entries), read from
     /// every plugin of the search path the first time a name has no library of its own.
     provided: OnceLock<Vec<Provided>>,
@@ -211,6 +218,7 @@ impl Registry {
         Registry {
             search,
             loaded: Mutex::new(HashMap::new()),
+            builtins: Mutex::new(HashMap::new()),
             provided: OnceLock::new(),
         }
     }
@@ -231,21 +239,21 @@ impl Registry {
     /// provides is a Python recipe, and the error says so.
     pub fn recipe(&self, recipe: &str) -> Result<Recipe, PluginError> {
         let spec = search::parse(recipe)?;
-        let path = match &spec.name {
+        let source = match &spec.name {
             search::Target::Name(name) => match self.search.find(name) {
-                Ok(path) => path,
+                Ok(source) => source,
                 Err(not_found) => {
                     return self.provided(recipe.trim(), name, &spec.entry, not_found);
                 }
             },
-            search::Target::File(file) => self.search.config_dir.join(file),
+            search::Target::File(file) => Source::File(self.search.config_dir.join(file)),
         };
-        let library = self.load(&path)?;
+        let library = self.load(&source)?;
         match library.entry_index(&spec.entry) {
             Some(index) => Ok(Recipe { library, index }),
             None => Err(PluginError::NoEntry {
                 plugin: library.name.clone(),
-                path,
+                path: library.path.clone(),
                 entry: spec.entry,
                 available: library.entries.iter().map(|e| e.name.clone()).collect(),
             }),
@@ -258,11 +266,11 @@ impl Registry {
     pub fn list(&self) -> Vec<PluginInfo> {
         let mut seen_names = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for (name, path) in self.search.all() {
-            let shadowed = !seen_names.insert(name.clone());
-            let mut info = match self.load(&path) {
+        for (name, source) in self.search.all() {
+            let shadowed = !seen_names.insert(search::normalise(&name));
+            let mut info = match self.load(&source) {
                 Ok(library) => library.info(),
-                Err(e) => PluginInfo::failed(path, &e),
+                Err(e) => PluginInfo::failed(source, &e),
             };
             info.name = name;
             info.shadowed = shadowed;
@@ -311,11 +319,11 @@ impl Registry {
     /// library that cannot be loaded provides nothing (`rbuildout plugins` shows why).
     fn read_provided(&self) -> Vec<Provided> {
         let mut out = Vec::new();
-        for (_, path) in self.search.all() {
-            let library = match self.load(&path) {
+        for (name, source) in self.search.all() {
+            let library = match self.load(&source) {
                 Ok(library) => library,
                 Err(e) => {
-                    tracing::debug!("not looking for recipe names in {}: {e}", path.display());
+                    tracing::debug!("not looking for recipe names in plugin {name}: {e}");
                     continue;
                 }
             };
@@ -333,9 +341,9 @@ impl Registry {
         out
     }
 
-    /// Tells every plugin loaded so far that the run of the buildout in `directory` has
-    /// finished with its parts (`ok`: all installed), in the order of their paths; see
-    /// [`abi::RunEndFn`](rbuildout_plugin_api::abi::RunEndFn).
+    /// Tells every plugin loaded so far (built-ins too) that the run of the buildout in
+    /// `directory` has finished with its parts (`ok`: all installed), in the order of their
+    /// paths, then names; see [`abi::RunEndFn`](rbuildout_plugin_api::abi::RunEndFn).
     pub fn run_end(&self, directory: &Path, ok: bool) {
         let mut libraries: Vec<Arc<Library>> = self
             .loaded
@@ -344,13 +352,32 @@ impl Registry {
             .values()
             .cloned()
             .collect();
-        libraries.sort_by(|a, b| a.path.cmp(&b.path));
+        libraries.extend(
+            self.builtins
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned(),
+        );
+        libraries.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
         for library in libraries {
             library.run_end(directory, ok);
         }
     }
 
-    fn load(&self, path: &Path) -> Result<Arc<Library>, PluginError> {
+    fn load(&self, source: &Source) -> Result<Arc<Library>, PluginError> {
+        let path = match source {
+            Source::File(path) => path,
+            Source::Builtin(builtin) => {
+                let mut builtins = self.builtins.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(library) = builtins.get(builtin.name) {
+                    return Ok(Arc::clone(library));
+                }
+                let library = Arc::new(Library::builtin(builtin)?);
+                builtins.insert(builtin.name, Arc::clone(&library));
+                return Ok(library);
+            }
+        };
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(library) = loaded.get(path) {
             return Ok(Arc::clone(library));
@@ -362,11 +389,19 @@ impl Registry {
 }
 
 impl PluginInfo {
-    fn failed(path: PathBuf, error: &PluginError) -> PluginInfo {
+    fn failed(source: Source, error: &PluginError) -> PluginInfo {
+        let (path, builtin) = match source {
+            Source::File(path) => (path, false),
+            Source::Builtin(_) => (
+                std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rbuildout")),
+                true,
+            ),
+        };
         PluginInfo {
             name: search::name_of_file(&path).unwrap_or_default(),
             path,
             shadowed: false,
+            builtin,
             plugin: None,
             version: None,
             abi: None,
@@ -433,7 +468,14 @@ impl Recipe {
         }
     }
 
-    /// The library file the recipe comes from (cheap: reads nothing).
+    /// Whether the recipe is linked into the binary (a built-in) rather than loaded from a
+    /// library file.
+    pub fn is_builtin(&self) -> bool {
+        self.library.builtin
+    }
+
+    /// The library file the recipe comes from, the binary for a built-in (cheap: reads
+    /// nothing).
     pub fn library_path(&self) -> &Path {
         &self.library.path
     }

@@ -4,26 +4,44 @@ use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
 
 use super::PluginError;
+use super::builtin::Builtin;
 
 /// The environment variable that adds plugin folders after `buildout:plugin-path`.
 pub const PLUGIN_PATH_ENV: &str = "RBUILDOUT_PLUGIN_PATH";
 
-/// Where plugins are looked for, in order (SPEC §4.4).
+/// Where plugins are looked for, in order (SPEC §4.4), and the recipes linked into the
+/// binary, searched after the first `builtin_at` folders.
 #[derive(Clone, Debug)]
 pub struct SearchPath {
     pub dirs: Vec<PathBuf>,
     /// The config file's folder: relative `plugin-path` entries and recipe paths start there.
     pub config_dir: PathBuf,
+    /// The built-in recipes ([`SearchPath::with_builtins`]); none unless given.
+    pub builtins: &'static [Builtin],
+    /// How many of `dirs` are searched before the built-ins: a library there with a
+    /// built-in's name replaces it.
+    pub builtin_at: usize,
+}
+
+/// Where a plugin comes from.
+#[derive(Clone, Debug)]
+pub(super) enum Source {
+    /// A library file.
+    File(PathBuf),
+    /// A recipe crate linked into the binary.
+    Builtin(&'static Builtin),
 }
 
 impl SearchPath {
     /// `buildout:plugin-path` dirs (relative to `config_dir`), then `RBUILDOUT_PLUGIN_PATH`,
-    /// then the binary's folder and its `../lib/rbuildout`.
+    /// then (once given, [`with_builtins`](SearchPath::with_builtins)) the built-ins, then
+    /// the binary's folder and its `../lib/rbuildout`.
     pub fn new(plugin_path: Vec<PathBuf>, config_dir: PathBuf) -> SearchPath {
         let mut dirs: Vec<PathBuf> = plugin_path.iter().map(|d| config_dir.join(d)).collect();
         if let Some(env) = std::env::var_os(PLUGIN_PATH_ENV) {
             dirs.extend(std::env::split_paths(&env).filter(|d| !d.as_os_str().is_empty()));
         }
+        let builtin_at = dirs.len();
         if let Some(bin_dir) = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
@@ -32,43 +50,78 @@ impl SearchPath {
             dirs.push(bin_dir);
             dirs.push(lib);
         }
-        SearchPath { dirs, config_dir }
+        SearchPath {
+            dirs,
+            config_dir,
+            builtins: &[],
+            builtin_at,
+        }
     }
 
-    /// The first library for the plugin `name`.
-    pub(super) fn find(&self, name: &str) -> Result<PathBuf, PluginError> {
+    /// The same search path with `builtins` searched after `buildout:plugin-path` and
+    /// `RBUILDOUT_PLUGIN_PATH`, before the binary's folder.
+    pub fn with_builtins(self, builtins: &'static [Builtin]) -> SearchPath {
+        SearchPath { builtins, ..self }
+    }
+
+    /// The first library or built-in for the plugin `name`.
+    pub(super) fn find(&self, name: &str) -> Result<Source, PluginError> {
         let file = file_name(name);
-        self.dirs
-            .iter()
-            .map(|dir| dir.join(&file))
-            .find(|path| path.is_file())
+        let in_dirs = |dirs: &[PathBuf]| {
+            dirs.iter()
+                .map(|dir| dir.join(&file))
+                .find(|path| path.is_file())
+                .map(Source::File)
+        };
+        let (before, after) = self.dirs.split_at(self.builtin_at.min(self.dirs.len()));
+        let wanted = normalise(name);
+        in_dirs(before)
+            .or_else(|| {
+                self.builtins
+                    .iter()
+                    .find(|b| normalise(b.name) == wanted)
+                    .map(Source::Builtin)
+            })
+            .or_else(|| in_dirs(after))
             .ok_or_else(|| PluginError::NotFound {
                 name: name.to_owned(),
                 file,
-                searched: self.distinct(),
+                searched: self.distinct().into_iter().map(|(_, d)| d).collect(),
             })
     }
 
-    /// The folders in search order, each once: `RBUILDOUT_PLUGIN_PATH` naming the binary's
-    /// own folder, or a folder spelt two ways, is not searched (nor listed) twice.
-    fn distinct(&self) -> Vec<PathBuf> {
+    /// The folders in search order, each once with its index in `dirs`:
+    /// `RBUILDOUT_PLUGIN_PATH` naming the binary's own folder, or a folder spelt two ways,
+    /// is not searched (nor listed) twice.
+    fn distinct(&self) -> Vec<(usize, PathBuf)> {
         let mut seen = Vec::new();
         let mut out = Vec::new();
-        for dir in &self.dirs {
+        for (index, dir) in self.dirs.iter().enumerate() {
             let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
             if !seen.contains(&canonical) {
                 seen.push(canonical);
-                out.push(dir.clone());
+                out.push((index, dir.clone()));
             }
         }
         out
     }
 
-    /// Every plugin library in the search path, `(name, path)`, in search order and sorted
-    /// by name within a folder; a folder listed twice is read once.
-    pub(super) fn all(&self) -> Vec<(String, PathBuf)> {
+    /// Every plugin in the search path, `(name, source)`, in search order: the libraries of
+    /// each folder sorted by name (a folder listed twice is read once), the built-ins in
+    /// their place.
+    pub(super) fn all(&self) -> Vec<(String, Source)> {
+        let builtins = || {
+            self.builtins
+                .iter()
+                .map(|b| (b.name.to_owned(), Source::Builtin(b)))
+        };
         let mut out = Vec::new();
-        for dir in &self.distinct() {
+        let mut builtins_listed = false;
+        for (index, dir) in &self.distinct() {
+            if !builtins_listed && *index >= self.builtin_at {
+                out.extend(builtins());
+                builtins_listed = true;
+            }
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };
@@ -81,7 +134,14 @@ impl SearchPath {
                 })
                 .collect();
             found.sort();
-            out.extend(found);
+            out.extend(
+                found
+                    .into_iter()
+                    .map(|(name, path)| (name, Source::File(path))),
+            );
+        }
+        if !builtins_listed {
+            out.extend(builtins());
         }
         out
     }
@@ -206,6 +266,8 @@ mod tests {
                 a.path().join("."),
             ],
             config_dir: a.path().to_path_buf(),
+            builtins: &[],
+            builtin_at: 3,
         };
         let Err(PluginError::NotFound { searched, .. }) = path.find("nosuch") else {
             panic!("nosuch was found");

@@ -40,6 +40,8 @@ fn registry(dir: &Path) -> Registry {
     Registry::new(SearchPath {
         dirs: vec![test_plugins_dir(), target_dir()],
         config_dir: dir.to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     })
 }
 
@@ -48,6 +50,8 @@ fn only(dir: &Path) -> Registry {
     Registry::new(SearchPath {
         dirs: vec![dir.to_path_buf()],
         config_dir: dir.to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     })
 }
 
@@ -565,6 +569,8 @@ fn recipe_names_resolve_through_the_search_path() {
     let registry = Registry::new(SearchPath {
         dirs: vec![first.path().to_path_buf(), test_plugins_dir(), target_dir()],
         config_dir: dir.path().to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     });
     let found = registry.recipe("testkit:echo").unwrap();
     assert_eq!(found.identity().plugin, "raw");
@@ -1053,6 +1059,8 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
     let shadowing = Registry::new(SearchPath {
         dirs: vec![first.path().to_path_buf(), test_plugins_dir(), target_dir()],
         config_dir: dir.path().to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
     });
     assert_eq!(
         shadowing
@@ -1087,4 +1095,152 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
         registry.recipe("nothing-here").unwrap_err(),
         PluginError::NotFound { .. }
     ));
+}
+
+/// A recipe crate linked into this test, as the binary links its built-ins: the same
+/// `export_plugin!` as every built-in.
+mod inside {
+    use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result, export_plugin};
+
+    /// Writes `inside.txt`.
+    pub struct Write;
+
+    impl Recipe for Write {
+        const UNINSTALL: bool = true;
+
+        fn install(_: &Options, ctx: &Context) -> Result<()> {
+            let path = ctx.buildout_directory().join("inside.txt");
+            std::fs::write(&path, "built in").map_err(|e| Error::new(e.to_string()))?;
+            ctx.register(&path)
+        }
+    }
+
+    /// Panics.
+    pub struct Boom;
+
+    impl Recipe for Boom {
+        fn install(options: &Options, _: &Context) -> Result<()> {
+            panic!("{}", options.get("message").unwrap_or("boom"))
+        }
+    }
+
+    export_plugin! {
+        name: "inside",
+        recipes: { "default" => Write, "boom" => Boom },
+    }
+}
+
+static INSIDE: [Builtin; 1] = [Builtin {
+    name: "inside",
+    descriptor: inside::rbuildout_plugin_descriptor,
+}];
+
+/// A registry whose search path is `before`, the built-in `inside`, then `after`.
+fn with_inside(dir: &Path, before: Vec<PathBuf>, after: Vec<PathBuf>) -> Registry {
+    let builtin_at = before.len();
+    Registry::new(SearchPath {
+        dirs: before.into_iter().chain(after).collect(),
+        config_dir: dir.to_path_buf(),
+        builtins: &INSIDE,
+        builtin_at,
+    })
+}
+
+#[test]
+fn a_built_in_is_found_through_its_descriptor_without_a_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = with_inside(dir.path(), Vec::new(), vec![dir.path().to_path_buf()]);
+    let recipe = registry.recipe("inside").unwrap();
+    assert!(recipe.is_builtin());
+    assert!(recipe.has_uninstall() && !recipe.has_update());
+    let identity = recipe.identity();
+    assert_eq!(identity.plugin, "inside");
+    assert_eq!(identity.path, std::env::current_exe().unwrap());
+    assert_eq!(
+        identity.digest,
+        builtin::digest("inside", &identity.version),
+        "a built-in's digest is its version's, not a file's"
+    );
+    // The digest is fixed: one recorded by an earlier run does not replace it.
+    recipe.assume_digest("0000");
+    assert_eq!(recipe.identity().digest, identity.digest);
+    let host = TestHost::default();
+    let result = recipe.install(&call(dir.path(), &[], &host)).unwrap();
+    assert_eq!(result.paths, [dir.path().join("inside.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("inside.txt")).unwrap(),
+        "built in"
+    );
+    let listed = registry.list();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].builtin && !listed[0].shadowed);
+    assert_eq!(listed[0].name, "inside");
+    let entries: Vec<&str> = listed[0].recipes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(entries, ["default", "boom"]);
+}
+
+#[test]
+fn a_built_in_panic_is_reported_with_its_location_as_a_library_panic_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = with_inside(dir.path(), Vec::new(), Vec::new());
+    let opts = options(&[("message", "boom inside")]);
+    let host = TestHost::default();
+    let err = registry
+        .recipe("inside:boom")
+        .unwrap()
+        .install(&call(dir.path(), &opts, &host))
+        .unwrap_err();
+    assert!(err.panicked);
+    assert!(
+        err.message
+            .starts_with("recipe `inside:boom` panicked: boom inside (at "),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("plugin/tests.rs:"), "{}", err.message);
+    let again = registry
+        .recipe("inside")
+        .unwrap()
+        .install(&call(dir.path(), &[], &host))
+        .unwrap_err();
+    assert!(
+        again
+            .message
+            .contains("is not called again after it panicked"),
+        "{}",
+        again.message
+    );
+    // Panics outside recipe calls still reach the hook that was there before.
+    let outside = std::panic::catch_unwind(|| panic!("outside any recipe"));
+    assert!(outside.is_err());
+}
+
+#[test]
+fn a_library_before_the_built_ins_replaces_one_and_after_them_is_shadowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tempfile::tempdir().unwrap();
+    let last = tempfile::tempdir().unwrap();
+    for folder in [&first, &last] {
+        std::fs::copy(
+            built("testkit"),
+            folder.path().join(search::file_name("inside")),
+        )
+        .unwrap();
+    }
+    let replaced = with_inside(
+        dir.path(),
+        vec![first.path().to_path_buf()],
+        vec![last.path().to_path_buf()],
+    );
+    let recipe = replaced.recipe("inside:file").unwrap();
+    assert!(!recipe.is_builtin());
+    assert_eq!(recipe.identity().plugin, "testkit");
+    let listed = replaced.list();
+    let flags: Vec<(bool, bool)> = listed.iter().map(|p| (p.builtin, p.shadowed)).collect();
+    assert_eq!(flags, [(false, false), (true, true), (false, true)]);
+
+    let shadowing = with_inside(dir.path(), Vec::new(), vec![last.path().to_path_buf()]);
+    assert!(shadowing.recipe("inside").unwrap().is_builtin());
+    let err = shadowing.recipe("inside:file").unwrap_err().to_string();
+    assert!(err.contains("has no recipe `file`"), "{err}");
 }

@@ -30,6 +30,15 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::abi::{self, HostApi, InitFn, KeyValue, RecipeFn, RunEnd, RunEndFn, Str};
 
+/// For a host that links recipe crates rather than loading them (rbuildout's built-in
+/// recipes), whose SDK `init` is not called: installs, once, a panic hook under which a
+/// panic in a recipe call is reported as in a plugin library (its location joins the part's
+/// error, the message goes to the call's log, nothing is printed), while every other panic
+/// goes to the hook it replaces.
+pub fn chain_recipe_panic_hook() {
+    crate::sdk::bridge::chain_panic_hook();
+}
+
 /// Where a plugin's log messages go. `level` is one of the `LEVEL_*` constants of
 /// [`abi`]; `target` names the plugin's module that logged (may be empty). Text that is not
 /// UTF-8 arrives with replacement characters.

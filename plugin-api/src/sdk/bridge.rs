@@ -81,27 +81,49 @@ pub(crate) fn install(host: &HostApi) {
     let _ = tracing::subscriber::set_global_default(Bridge {
         max: level_filter(max_level),
     });
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        let message = super::export::panic_message(info.payload());
-        let text = match &location {
-            Some(location) => format!("panicked at {location}: {message}"),
-            None => format!("panicked: {message}"),
-        };
-        PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
-        // Unwinding, the export guard catches the panic and the host reports it with this
-        // location, so the hook's copy is only for `-vv`. Built with `panic = "abort"`, the
-        // process aborts right after this hook (the host names the part and library from
-        // its crash handler), so this is the only report of what went wrong: an error.
-        let level = if cfg!(panic = "abort") {
-            Level::ERROR
-        } else {
-            Level::DEBUG
-        };
-        send(None, level, "panic", &text);
-    }));
+    std::panic::set_hook(Box::new(on_panic));
+}
+
+/// The panic hook: notes where the panic happened, for the export guard's message, and
+/// sends it to the host.
+fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    let message = super::export::panic_message(info.payload());
+    let text = match &location {
+        Some(location) => format!("panicked at {location}: {message}"),
+        None => format!("panicked: {message}"),
+    };
+    PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
+    // Unwinding, the export guard catches the panic and the host reports it with this
+    // location, so the hook's copy is only for `-vv`. Built with `panic = "abort"`, the
+    // process aborts right after this hook (the host names the part and library from its
+    // crash handler), so this is the only report of what went wrong: an error.
+    let level = if cfg!(panic = "abort") {
+        Level::ERROR
+    } else {
+        Level::DEBUG
+    };
+    send(None, level, "panic", &text);
+}
+
+/// Installs, once, a panic hook for a process that links recipes instead of loading them:
+/// a panic on a thread inside a recipe call goes to [`on_panic`], as in a library whose
+/// `init` ran, and any other panic to the hook this one replaces.
+#[cfg(feature = "host")]
+pub(crate) fn chain_panic_hook() {
+    static CHAINED: std::sync::Once = std::sync::Once::new();
+    CHAINED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CURRENT.with(Cell::get).is_null() {
+                previous(info);
+            } else {
+                on_panic(info);
+            }
+        }));
+    });
 }
 
 /// The location the panic hook saw for the last panic on this thread, taken.

@@ -2,7 +2,7 @@
 //! its [`Error`] type, the [`files`] chores, and the machinery behind
 //! [`export_plugin!`](crate::export_plugin).
 
-mod bridge;
+pub(crate) mod bridge;
 mod buildout;
 mod context;
 #[cfg(unix)]

@@ -59,6 +59,8 @@ static const rb_plugin_descriptor descriptor = {
     1,
 #if VARIANT == 10
     (int32_t (*)(const rb_host_api *, const rb_run_end *))1,
+#else
+    NULL,
 #endif
 };
 

@@ -99,6 +99,7 @@ static const rb_plugin_descriptor descriptor = {
     NULL, /* no init */
     recipes,
     sizeof recipes / sizeof recipes[0],
+    NULL, /* no run_end */
 };
 
 RB_EXPORT const rb_plugin_descriptor *rbuildout_plugin_v1(void) {
