@@ -289,24 +289,10 @@ fn record_of(recipe: &Recipe, recorded: Option<&RecipeRecord>) -> RecipeRecord {
     }
 }
 
-/// Size, modification and change times (ns), device and inode of a file: a rebuilt or
-/// replaced file changes at least its change time and usually its inode. Empty if the
-/// file cannot be read, so nothing is reused.
+/// The library file's [stamp](crate::plugin::file_stamp); empty if the file cannot be
+/// read, so nothing is reused.
 fn stamp(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::metadata(path) {
-        Ok(m) => format!(
-            "{} {}.{:09} {}.{:09} {}:{}",
-            m.len(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec(),
-            m.dev(),
-            m.ino()
-        ),
-        Err(_) => String::new(),
-    }
+    crate::plugin::file_stamp(path).unwrap_or_default()
 }
 
 fn texts(section: indexmap::IndexMap<String, Value>) -> BTreeMap<String, String> {

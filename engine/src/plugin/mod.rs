@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::Serialize;
 
 pub use develop::develop;
+pub use digest::file_stamp;
 pub use library::plugin_info;
 pub use search::SearchPath;
 
