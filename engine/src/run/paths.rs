@@ -443,34 +443,57 @@ fn first_missing_in<'n>(
 /// worth it and possible: the folder must be searchable (the first name is looked up, as
 /// `lstat` of each would need) and not much larger than the names looked for (at most 64
 /// bytes of folder per name).
+///
+/// The names looked for and the names listed are each sorted by a hash of the name (seeded
+/// per process), then matched in one merge, each match confirmed by comparing the names:
+/// a million random probes into a hash table were most of a no-op run's time.
 fn listed<'n>(
     dir: &std::fs::File,
     folder: &Path,
-    mut names: impl Iterator<Item = &'n str> + Clone,
+    names: impl Iterator<Item = &'n str>,
     count: usize,
 ) -> Option<Option<usize>> {
+    use std::hash::BuildHasher;
+    use std::os::unix::ffi::OsStrExt;
     let size = dir.metadata().ok()?.len();
     if size / 64 > count as u64 {
         return None;
     }
-    let first = names.clone().next()?;
-    if !exists_in(dir, first) {
+    let names: Vec<&str> = names.collect();
+    if !exists_in(dir, names.first()?) {
         return Some(Some(0));
     }
-    let mut found: foldhash::HashMap<&str, bool> = foldhash::HashMap::default();
-    found.reserve(count);
-    found.extend(names.clone().map(|name| (name, false)));
-    for entry in std::fs::read_dir(folder).ok()? {
-        if let Some(seen) = entry
-            .ok()?
-            .file_name()
-            .to_str()
-            .and_then(|n| found.get_mut(n))
-        {
-            *seen = true;
-        }
+    let seed = foldhash::fast::RandomState::default();
+    let mut wanted: Vec<(u64, u32)> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        wanted.push((seed.hash_one(name.as_bytes()), u32::try_from(i).ok()?));
     }
-    Some(names.position(|name| !found.get(name).copied().unwrap_or(false)))
+    wanted.sort_unstable();
+    // The listed names one after another in `text`, each as (hash, start, end).
+    let mut text: Vec<u8> = Vec::new();
+    let mut held: Vec<(u64, u32, u32)> = Vec::with_capacity(names.len());
+    for entry in std::fs::read_dir(folder).ok()? {
+        let name = entry.ok()?.file_name();
+        let name = name.as_bytes();
+        let start = u32::try_from(text.len()).ok()?;
+        text.extend_from_slice(name);
+        let end = u32::try_from(text.len()).ok()?;
+        held.push((seed.hash_one(name), start, end));
+    }
+    held.sort_unstable_by_key(|&(hash, _, _)| hash);
+    let mut found = vec![false; names.len()];
+    let mut next = 0;
+    for &(hash, i) in &wanted {
+        while next < held.len() && held[next].0 < hash {
+            next += 1;
+        }
+        let name = names[i as usize].as_bytes();
+        found[i as usize] = held[next..]
+            .iter()
+            .take_while(|&&(h, _, _)| h == hash)
+            .any(|&(_, start, end)| &text[start as usize..end as usize] == name);
+    }
+    Some(found.iter().position(|f| !f))
 }
 
 /// The folder `path` opened for lookups only (`O_PATH`: no read permission needed, as for
