@@ -253,7 +253,7 @@ impl Roots {
     /// paths recorded one after another in the same folder are looked at together: in the
     /// folder opened once, the kernel walks one name per path instead of the whole path
     /// (the folder is opened following symlinks, as the lookup of a whole path follows those
-    /// of its parents), and for many paths in one folder ([`LIST_AT_LEAST`]) one reading of
+    /// of its parents), and for many paths in one folder (1,024 or more) one reading of
     /// the folder answers for all of them, when the folder is not much larger than the
     /// paths looked for.
     pub fn first_missing(&self, recorded: &[String]) -> Option<usize> {
