@@ -1372,14 +1372,18 @@ impl<'c> Runner<'_, 'c> {
             }
         }
         // A planned reinstall's record went in the uninstall phase: it installs now.
-        let record = self.state.parts.get(part).cloned();
-        match (action, record) {
-            (Action::Keep, Some(record)) => {
-                self.publish(part, &record.outputs);
+        if action == Action::Keep {
+            // Only the outputs of a kept part are needed: its record (a million paths, it
+            // may be) is not copied.
+            if let Some(outputs) = self.state.parts.get(part).map(|r| r.outputs.clone()) {
+                self.publish(part, &outputs);
                 debug!("unchanged");
                 self.summary.kept.push(part.to_string());
-                Begin::Kept
+                return Begin::Kept;
             }
+        }
+        let record = self.state.parts.get(part).cloned();
+        match (action, record) {
             (Action::Update, Some(record)) => {
                 info!("updating");
                 Begin::Job(Job::Update {
