@@ -294,24 +294,10 @@ fn record_of(recipe: &Recipe, recorded: Option<&RecipeRecord>) -> RecipeRecord {
     }
 }
 
-/// Size, modification and change times (ns), device and inode of a file: a rebuilt or
-/// replaced file changes at least its change time and usually its inode. Empty if the
-/// file cannot be read, so nothing is reused.
+/// The library file's [stamp](crate::plugin::file_stamp); empty if the file cannot be
+/// read, so nothing is reused.
 fn stamp(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::metadata(path) {
-        Ok(m) => format!(
-            "{} {}.{:09} {}.{:09} {}:{}",
-            m.len(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec(),
-            m.dev(),
-            m.ino()
-        ),
-        Err(_) => String::new(),
-    }
+    crate::plugin::file_stamp(path).unwrap_or_default()
 }
 
 fn texts(section: indexmap::IndexMap<String, Value>) -> BTreeMap<String, String> {
@@ -402,8 +388,8 @@ fn prepare(
     if !problems.is_empty() {
         return Err(RunError::Usage(problems.join("\n")));
     }
-    let exists = |p: &str| roots.exists(p);
-    let plan = Plan::new(state, &wanted, !settings.only.is_empty(), &exists);
+    let missing = |paths: &[String]| roots.first_missing(paths);
+    let plan = Plan::new(state, &wanted, !settings.only.is_empty(), &missing);
     let planned = wanted
         .into_iter()
         .enumerate()
@@ -916,22 +902,12 @@ impl Worker<'_> {
         new: &[PathBuf],
         old: &[String],
     ) -> (Vec<String>, Option<String>) {
-        let mut out: Vec<String> = old.to_vec();
-        let mut seen: HashSet<String> = old.iter().cloned().collect();
         let mut cache = ParentCache::default();
-        let mut outside = Vec::new();
+        let mut accepted = Vec::with_capacity(new.len());
         let mut refused = None;
         for p in new {
-            match self.roots.check(p, &mut cache) {
-                Ok(place) => {
-                    let rec = self.roots.record(p);
-                    if seen.insert(rec.clone()) {
-                        if place == Place::Outside {
-                            outside.push(rec.clone());
-                        }
-                        out.push(rec);
-                    }
-                }
+            match self.roots.register(p, &mut cache) {
+                Ok(registered) => accepted.push(registered),
                 Err(refusal) => {
                     if refused.is_none() {
                         let shown = if p.as_os_str().as_encoded_bytes().contains(&0) {
@@ -945,6 +921,28 @@ impl Worker<'_> {
                         ));
                     }
                 }
+            }
+        }
+        // Each path once: the old ones, then the new in the order of their first
+        // registration. The set borrows the texts, so a million paths are not copied.
+        let first: Vec<bool> = {
+            let mut seen: foldhash::HashSet<&str> = foldhash::HashSet::default();
+            seen.reserve(old.len() + accepted.len());
+            seen.extend(old.iter().map(String::as_str));
+            accepted
+                .iter()
+                .map(|(_, rec)| seen.insert(rec.as_str()))
+                .collect()
+        };
+        let mut out = Vec::with_capacity(old.len() + accepted.len());
+        out.extend_from_slice(old);
+        let mut outside = Vec::new();
+        for ((place, rec), first) in accepted.into_iter().zip(first) {
+            if first {
+                if place == Place::Outside {
+                    outside.push(rec.clone());
+                }
+                out.push(rec);
             }
         }
         warn_some(
@@ -1358,7 +1356,9 @@ impl<'c> Runner<'_, 'c> {
             has_update: recipe.has_update(),
         };
         let roots = &self.instance.roots;
-        plan::decide(self.state.parts.get(part), &wanted, &|p| roots.exists(p))
+        plan::decide(self.state.parts.get(part), &wanted, &|paths| {
+            roots.first_missing(paths)
+        })
     }
 
     fn begin(&mut self, part: &str) -> Begin<'c> {
@@ -1381,14 +1381,18 @@ impl<'c> Runner<'_, 'c> {
             }
         }
         // A planned reinstall's record went in the uninstall phase: it installs now.
-        let record = self.state.parts.get(part).cloned();
-        match (action, record) {
-            (Action::Keep, Some(record)) => {
-                self.publish(part, &record.outputs);
+        if action == Action::Keep {
+            // Only the outputs of a kept part are needed: its record (a million paths, it
+            // may be) is not copied.
+            if let Some(outputs) = self.state.parts.get(part).map(|r| r.outputs.clone()) {
+                self.publish(part, &outputs);
                 debug!("unchanged");
                 self.summary.kept.push(part.to_string());
-                Begin::Kept
+                return Begin::Kept;
             }
+        }
+        let record = self.state.parts.get(part).cloned();
+        match (action, record) {
             (Action::Update, Some(record)) => {
                 info!("updating");
                 Begin::Job(Job::Update {

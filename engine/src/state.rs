@@ -372,6 +372,30 @@ mod tests {
     }
 
     #[test]
+    fn a_state_with_many_paths_and_awkward_texts_renders_and_parses_back_identically() {
+        let mut state = State::default();
+        let mut big = record("x");
+        big.paths = (0..100_000)
+            .map(|i| match i % 4 {
+                0 => format!("million/{i}"),
+                1 => format!("a \"quoted\" \\ {i}"),
+                2 => format!("/abs/é/{i}\ttab"),
+                _ => format!("'single' [{i}] = {{x}}"),
+            })
+            .collect();
+        big.outputs = (0..1_000)
+            .map(|i| (format!("o{i}"), format!("line\n{i}")))
+            .collect();
+        state.insert("big", big);
+        state.insert("small", record("y"));
+        let text = state.render();
+        let back = State::parse(&text, Path::new("s.toml")).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.render(), text);
+        assert_eq!(back.parts["big"].paths[1], "a \"quoted\" \\ 1");
+    }
+
+    #[test]
     fn other_versions_and_garbage_are_refused_naming_the_file() {
         let err = State::parse("version = 7\n", Path::new("/i/.installed.toml")).unwrap_err();
         assert!(err.to_string().contains("/i/.installed.toml"), "{err}");

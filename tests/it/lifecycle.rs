@@ -911,6 +911,72 @@ last = { recipe = "testkit:file", path = "parts/last.txt", content = "${many:o99
 }
 
 #[test]
+fn a_plugins_digest_is_kept_across_runs_by_file_identity_and_taken_again_when_it_changes() {
+    use sha2::Digest as _;
+    let inst = Instance::new(
+        r#"
+buildout = { parts = ["a"] }
+a = { recipe = "./plugins/librbuildout_recipe_testkit.so:file", path = "parts/a.txt", content = "A" }
+"#,
+    );
+    std::fs::create_dir_all(inst.path("plugins")).unwrap();
+    let so = inst.path("plugins/librbuildout_recipe_testkit.so");
+    std::fs::copy(
+        test_plugins_dir().join("librbuildout_recipe_testkit.so"),
+        &so,
+    )
+    .unwrap();
+    let sha = rbuildout_tests::pyindex::hex(&sha2::Sha256::digest(std::fs::read(&so).unwrap()));
+    let recorded = |inst: &Instance| {
+        part(&inst.state(), "a")["recipe"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    inst.ok(&[]);
+    assert_eq!(recorded(&inst), sha);
+    // The digest is kept under the download cache, beside the library's path and stamp.
+    let digests = inst.path(".home/.cache/rbuildout/digests");
+    let entries: Vec<_> = std::fs::read_dir(&digests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains("/plugins/librbuildout_recipe_testkit.so\n")
+        })
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let kept = std::fs::read_to_string(entry).unwrap();
+    assert!(kept.ends_with(&format!("\n{sha}\n")), "{kept}");
+
+    // With no state to take it from, a later run believes the cache while the file is the
+    // same: a planted digest shows that the file was not hashed again.
+    let planted = "0123456789abcdef".repeat(4);
+    std::fs::write(entry, kept.replace(&sha, &planted)).unwrap();
+    std::fs::remove_file(inst.path(".installed.toml")).unwrap();
+    inst.ok(&[]);
+    assert_eq!(recorded(&inst), planted);
+
+    // A new modification time is another file: hashed again, and the entry replaced.
+    let file = std::fs::File::options().write(true).open(&so).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(file);
+    inst.ok(&[]);
+    assert_eq!(recorded(&inst), sha);
+    let kept = std::fs::read_to_string(entry).unwrap();
+    assert!(kept.ends_with(&format!("\n{sha}\n")), "{kept}");
+
+    // A damaged cache is a miss, never an error.
+    std::fs::write(entry, "not a cache\n").unwrap();
+    std::fs::remove_file(inst.path(".installed.toml")).unwrap();
+    inst.ok(&[]);
+    assert_eq!(recorded(&inst), sha);
+}
+
+#[test]
 fn a_legacy_cfg_instance_goes_through_the_same_lifecycle() {
     let inst = Instance::new("");
     std::fs::remove_file(inst.path("buildout.toml")).unwrap();

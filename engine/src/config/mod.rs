@@ -21,6 +21,7 @@ use indexmap::IndexMap;
 
 pub use buildout::Buildout;
 pub use diag::{Diagnostic, Error, ErrorKind, Files, Span};
+pub(crate) use extends::default_download_cache;
 pub use limits::Limits;
 pub use model::{History, Op, Source, Step, Value};
 pub use substitute::{Held, IndexRef, Outputs, ReferenceTable, Resolver, ValueRef};

@@ -35,6 +35,7 @@ use serde::Serialize;
 
 pub use builtin::Builtin;
 pub use develop::develop;
+pub use digest::file_stamp;
 pub use library::plugin_info;
 pub use search::SearchPath;
 

@@ -71,22 +71,38 @@ pub enum Place {
 
 /// Parent folders already resolved (symlinks followed) during one batch of path checks.
 #[derive(Debug, Default)]
-pub struct ParentCache(HashMap<OsString, Option<PathBuf>>);
+pub struct ParentCache(foldhash::HashMap<OsString, Parent>);
+
+/// One parent folder: where it really is (`None`: it does not exist) and, once asked,
+/// whether every path directly in it is plainly inside the instance (see
+/// [`Roots::plain_parent`]).
+#[derive(Debug)]
+struct Parent {
+    real: Option<PathBuf>,
+    plain: Option<bool>,
+}
 
 impl ParentCache {
+    /// The entry of `parent`, resolved on first use.
+    fn parent(&mut self, parent: &Path) -> &mut Parent {
+        // Looked up before inserting: a million paths in one folder allocate no key.
+        if !self.0.contains_key(parent.as_os_str()) {
+            let entry = Parent {
+                real: parent.canonicalize().ok(),
+                plain: None,
+            };
+            self.0.insert(parent.as_os_str().to_os_string(), entry);
+        }
+        self.0
+            .get_mut(parent.as_os_str())
+            .expect("the entry was just made")
+    }
+
     /// `abs` with the symlinks of its parent folders resolved (the last component is kept as
     /// it is: removing a link removes the link); `None` if the parent does not exist.
     fn real(&mut self, abs: &Path) -> Option<PathBuf> {
         let (parent, name) = (abs.parent()?, abs.file_name()?);
-        // Looked up before inserting: a million paths in one folder allocate no key.
-        if let Some(real_parent) = self.0.get(parent.as_os_str()) {
-            return real_parent.as_ref().map(|p| p.join(name));
-        }
-        let real_parent = parent.canonicalize().ok();
-        let real = real_parent.as_ref().map(|p| p.join(name));
-        self.0
-            .insert(parent.as_os_str().to_os_string(), real_parent);
-        real
+        self.parent(parent).real.as_ref().map(|p| p.join(name))
     }
 }
 
@@ -219,18 +235,55 @@ impl Roots {
     /// The text recorded in the state: relative to the buildout directory when inside it (so
     /// the state reads well and survives nothing surprising), else absolute.
     pub fn record(&self, path: &Path) -> String {
-        let abs = self.absolute(path);
+        self.record_absolute(&self.absolute(path))
+    }
+
+    /// [`record`](Roots::record) of a path already made absolute.
+    fn record_absolute(&self, abs: &Path) -> String {
         match abs.strip_prefix(&self.directory) {
             Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
             _ => abs.to_string_lossy().into_owned(),
         }
     }
 
-    /// Whether a recorded path is still there (a dangling symlink counts as there).
-    pub fn exists(&self, recorded: &str) -> bool {
-        self.absolute(Path::new(recorded))
-            .symlink_metadata()
-            .is_ok()
+    /// The index of the first recorded path that is no longer there (a dangling symlink
+    /// counts as there), if any: the answer `lstat` of each path would give, found cheaply.
+    ///
+    /// A no-op run of a part owning a million paths spends most of its time here, so the
+    /// paths recorded one after another in the same folder are looked at together: in the
+    /// folder opened once, the kernel walks one name per path instead of the whole path
+    /// (the folder is opened following symlinks, as the lookup of a whole path follows those
+    /// of its parents), and for many paths in one folder (1,024 or more) one reading of
+    /// the folder answers for all of them, when the folder is not much larger than the
+    /// paths looked for.
+    pub fn first_missing(&self, recorded: &[String]) -> Option<usize> {
+        let mut start = 0;
+        while start < recorded.len() {
+            let Some((folder, _)) = plain_split(&recorded[start]) else {
+                if self
+                    .absolute(Path::new(&recorded[start]))
+                    .symlink_metadata()
+                    .is_err()
+                {
+                    return Some(start);
+                }
+                start += 1;
+                continue;
+            };
+            let run = recorded[start..]
+                .iter()
+                .take_while(|r| plain_split(r).is_some_and(|(f, _)| f == folder))
+                .count();
+            let names = recorded[start..start + run]
+                .iter()
+                .filter_map(|r| plain_split(r).map(|(_, name)| name));
+            let folder = self.directory.join(folder);
+            if let Some(i) = first_missing_in(&folder, names, run) {
+                return Some(start + i);
+            }
+            start += run;
+        }
+        None
     }
 
     /// The engine's path that `abs` is or holds, if any.
@@ -247,25 +300,59 @@ impl Roots {
         })
     }
 
-    /// Whether a recipe may register `path`, and where it is.
-    pub fn check(&self, path: &Path, cache: &mut ParentCache) -> Result<Place, Refusal> {
+    /// Whether a recipe may register `path`, where it is, and the text the state records
+    /// for it ([`record`](Roots::record)).
+    pub fn register(
+        &self,
+        path: &Path,
+        cache: &mut ParentCache,
+    ) -> Result<(Place, String), Refusal> {
         if path.as_os_str().as_encoded_bytes().contains(&0) {
             return Err(Refusal::Nul);
         }
         let abs = self.absolute(path);
-        let real = cache.real(&abs);
+        let real = match (abs.parent(), abs.file_name()) {
+            (Some(parent), Some(name)) => {
+                let entry = cache.parent(parent);
+                let plain = *entry
+                    .plain
+                    .get_or_insert_with(|| self.plain_parent(parent, entry.real.as_deref()));
+                if plain {
+                    return Ok((Place::Inside, self.record_absolute(&abs)));
+                }
+                entry.real.as_ref().map(|p| p.join(name))
+            }
+            _ => None,
+        };
         if let Some(refusal) = self.engine_path(&abs, real.as_deref()) {
             return Err(refusal);
         }
-        if self.instance.holds(&abs, real.as_deref()) {
-            return Ok(Place::Inside);
-        }
-        let allowed = self.allowed.iter().any(|a| a.keeps(&abs, real.as_deref()));
-        if allowed {
-            Ok(Place::Outside)
+        let place = if self.instance.holds(&abs, real.as_deref()) {
+            Place::Inside
+        } else if self.allowed.iter().any(|a| a.keeps(&abs, real.as_deref())) {
+            Place::Outside
         } else {
-            Err(Refusal::Outside)
-        }
+            return Err(Refusal::Outside);
+        };
+        Ok((place, self.record_absolute(&abs)))
+    }
+
+    /// Whether every path directly in the folder `parent` (`real`: resolved) is plainly
+    /// inside the instance: the folder is in the instance (or is it), as written and
+    /// resolved, and is none of the engine's paths nor holds one in either form. Then a path
+    /// in it is strictly inside the instance both ways and none of the engine's paths (the
+    /// folders holding an engine path include the parents of those in it), so the rules
+    /// need not look at it again: one answer serves a million paths in one folder.
+    fn plain_parent(&self, parent: &Path, real: Option<&Path>) -> bool {
+        let engine = |p: &Path| self.engine_prefixes.contains(p.as_os_str());
+        let root = self.instance.full.as_ref().or(self.instance.real.as_ref());
+        !engine(parent)
+            && !real.is_some_and(engine)
+            && parent.starts_with(&self.instance.lexical)
+            && match (root, real) {
+                (Some(root), Some(real)) => real.starts_with(root),
+                _ => true,
+            }
     }
 
     /// Whether the engine may remove `recorded`: recorded relative to the instance (so it was
@@ -311,6 +398,135 @@ impl Roots {
             Err(e) => Err(with_path(e, &abs)),
         }
     }
+}
+
+/// How many paths recorded one after another in the same folder make reading the folder
+/// cheaper than looking each up.
+const LIST_AT_LEAST: usize = 1024;
+
+/// A recorded path that names a file of a folder of the instance as it is, with nothing
+/// for the lexical normaliser to do (relative, no empty, `.` or `..` component), split
+/// into that folder (`""`: the instance directory) and the name.
+fn plain_split(recorded: &str) -> Option<(&str, &str)> {
+    let plain = !recorded.is_empty()
+        && !recorded.starts_with('/')
+        && recorded
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'));
+    if !plain {
+        return None;
+    }
+    Some(recorded.rsplit_once('/').unwrap_or(("", recorded)))
+}
+
+/// The index of the first of `names` (`count` of them) that is not in `folder`.
+fn first_missing_in<'n>(
+    folder: &Path,
+    names: impl Iterator<Item = &'n str> + Clone,
+    count: usize,
+) -> Option<usize> {
+    let Some(dir) = open_folder(folder) else {
+        // Whatever kept the folder from opening, `lstat` says what it says of each path.
+        return names
+            .into_iter()
+            .position(|name| folder.join(name).symlink_metadata().is_err());
+    };
+    if count >= LIST_AT_LEAST {
+        if let Some(missing) = listed(&dir, folder, names.clone(), count) {
+            return missing;
+        }
+    }
+    names.into_iter().position(|name| !exists_in(&dir, name))
+}
+
+/// The first of `names` that the folder does not list, from one reading of it, if that is
+/// worth it and possible: the folder must be searchable (the first name is looked up, as
+/// `lstat` of each would need) and not much larger than the names looked for (at most 64
+/// bytes of folder per name).
+///
+/// The names looked for and the names listed are each sorted by a hash of the name (seeded
+/// per process), then matched in one merge, each match confirmed by comparing the names:
+/// a million random probes into a hash table were most of a no-op run's time.
+fn listed<'n>(
+    dir: &std::fs::File,
+    folder: &Path,
+    names: impl Iterator<Item = &'n str>,
+    count: usize,
+) -> Option<Option<usize>> {
+    use std::hash::BuildHasher;
+    use std::os::unix::ffi::OsStrExt;
+    let size = dir.metadata().ok()?.len();
+    if size / 64 > count as u64 {
+        return None;
+    }
+    let names: Vec<&str> = names.collect();
+    if !exists_in(dir, names.first()?) {
+        return Some(Some(0));
+    }
+    let seed = foldhash::fast::RandomState::default();
+    let mut wanted: Vec<(u64, u32)> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        wanted.push((seed.hash_one(name.as_bytes()), u32::try_from(i).ok()?));
+    }
+    wanted.sort_unstable();
+    // The listed names one after another in `text`, each as (hash, start, end).
+    let mut text: Vec<u8> = Vec::new();
+    let mut held: Vec<(u64, u32, u32)> = Vec::with_capacity(names.len());
+    for entry in std::fs::read_dir(folder).ok()? {
+        let name = entry.ok()?.file_name();
+        let name = name.as_bytes();
+        let start = u32::try_from(text.len()).ok()?;
+        text.extend_from_slice(name);
+        let end = u32::try_from(text.len()).ok()?;
+        held.push((seed.hash_one(name), start, end));
+    }
+    held.sort_unstable_by_key(|&(hash, _, _)| hash);
+    let mut found = vec![false; names.len()];
+    let mut next = 0;
+    for &(hash, i) in &wanted {
+        while next < held.len() && held[next].0 < hash {
+            next += 1;
+        }
+        let name = names[i as usize].as_bytes();
+        found[i as usize] = held[next..]
+            .iter()
+            .take_while(|&&(h, _, _)| h == hash)
+            .any(|&(_, start, end)| &text[start as usize..end as usize] == name);
+    }
+    Some(found.iter().position(|f| !f))
+}
+
+/// The folder `path` opened for lookups only (`O_PATH`: no read permission needed, as for
+/// a lookup through it), or `None` if it cannot be.
+fn open_folder(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .ok()
+}
+
+/// Whether `name` (one component) is in the folder `dir`, without following a symlink
+/// there; any failure to look counts as absent, as a failing `lstat` does.
+fn exists_in(dir: &std::fs::File, name: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `dir` is an open descriptor for the duration of the call, `name` is a
+    // NUL-terminated string that outlives it, and `stat` is writable memory of the size
+    // `fstatat` fills; it is never read.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            stat.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    rc == 0
 }
 
 fn with_path(e: std::io::Error, path: &Path) -> std::io::Error {
@@ -511,6 +727,8 @@ mod tests {
         std::fs::create_dir_all(inst.join("bin")).unwrap();
         std::fs::create_dir_all(&shared).unwrap();
         std::fs::write(inst.join("buildout.toml"), "").unwrap();
+        std::fs::create_dir_all(inst.join("etc")).unwrap();
+        std::fs::write(inst.join("etc/lock"), "").unwrap();
         std::os::unix::fs::symlink(".", inst.join("self")).unwrap();
         std::os::unix::fs::symlink(&shared, inst.join("to-shared")).unwrap();
         std::os::unix::fs::symlink("/", shared.join("to-root")).unwrap();
@@ -519,10 +737,19 @@ mod tests {
             &[
                 ("buildout.toml", "the config file"),
                 ("bin", "buildout:bin-directory"),
+                ("etc/lock", "the lock"),
             ],
             &[&shared],
         );
-        let check = |p: &str| roots.check(Path::new(p), &mut ParentCache::default());
+        let batch = std::cell::RefCell::new(ParentCache::default());
+        let check = |p: &str| {
+            let alone = roots.register(Path::new(p), &mut ParentCache::default());
+            // One cache for every registration, as a part's registrations share one, gives
+            // the same answers: what it learnt of a folder holds for every path in it.
+            let in_batch = roots.register(Path::new(p), &mut batch.borrow_mut());
+            assert_eq!(alone, in_batch, "{p}");
+            alone.map(|(place, _)| place)
+        };
         let engine = |what: &str, holds| {
             Err(Refusal::Engine {
                 what: what.into(),
@@ -551,6 +778,87 @@ mod tests {
         );
         assert_eq!(check("../elsewhere"), Err(Refusal::Outside));
         assert_eq!(check("self/../../elsewhere"), Err(Refusal::Outside));
+        assert_eq!(check("etc/other"), Ok(Place::Inside));
+        assert_eq!(check("etc/lock"), engine("the lock", false));
+        assert_eq!(check("self/etc/lock"), engine("the lock", false));
+        assert_eq!(check("etc"), engine("the lock", true));
+        assert_eq!(check("to-shared/y"), Ok(Place::Outside));
+        assert_eq!(check("../shared/to-root/y"), Err(Refusal::Outside));
+        let mut cache = ParentCache::default();
+        assert_eq!(
+            roots.register(Path::new("parts/x/../y/"), &mut cache),
+            Ok((Place::Inside, "parts/y".to_string()))
+        );
+        assert_eq!(
+            roots.register(&shared.join("z"), &mut cache),
+            Ok((Place::Outside, shared.join("z").display().to_string()))
+        );
+    }
+
+    #[test]
+    fn first_missing_answers_as_lstat_of_each_path_would() {
+        let inst = tempfile::tempdir().unwrap();
+        let inst = inst.path();
+        let outside = tempfile::tempdir().unwrap();
+        let many = LIST_AT_LEAST + 10;
+        std::fs::create_dir_all(inst.join("big")).unwrap();
+        std::fs::create_dir_all(inst.join("small")).unwrap();
+        for i in 0..many {
+            std::fs::write(inst.join(format!("big/{i}")), "").unwrap();
+        }
+        std::fs::write(inst.join("small/f"), "").unwrap();
+        std::fs::write(outside.path().join("o"), "").unwrap();
+        std::os::unix::fs::symlink("nowhere", inst.join("small/dangling")).unwrap();
+        std::os::unix::fs::symlink(inst.join("big"), inst.join("link")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), inst.join("out")).unwrap();
+        let roots = roots(inst, &[], &[]);
+        let by_lstat = |paths: &[String]| {
+            paths
+                .iter()
+                .position(|p| roots.absolute(Path::new(p)).symlink_metadata().is_err())
+        };
+        let big = |range: std::ops::Range<usize>, prefix: &str| {
+            range.map(|i| format!("{prefix}{i}")).collect::<Vec<_>>()
+        };
+        let mut cases = vec![
+            big(0..many, "big/"),
+            big(0..many, "link/"),
+            big(0..many + 1, "big/"),
+            big(0..3, "big/"),
+            vec!["small/f".into(), "small/dangling".into(), "small/g".into()],
+            vec!["out/o".into(), "out/p".into()],
+            vec![
+                "small/../big/0".into(),
+                "./small/f".into(),
+                "small//f".into(),
+            ],
+            vec![
+                inst.join("small/f").display().to_string(),
+                "nosuch/x".into(),
+            ],
+            vec!["small".into(), "small/f/x".into()],
+            vec![
+                "big/1".into(),
+                "big/1".into(),
+                "small/f".into(),
+                "big/2".into(),
+            ],
+        ];
+        // A path missing in the middle of a folder read whole, recorded twice.
+        let mut gap = big(0..many, "big/");
+        gap.insert(500, "big/gone".into());
+        gap.insert(700, "big/gone".into());
+        cases.push(gap);
+        for paths in &cases {
+            assert_eq!(
+                roots.first_missing(paths),
+                by_lstat(paths),
+                "{:?}",
+                &paths[..paths.len().min(4)]
+            );
+        }
+        assert_eq!(roots.first_missing(&cases[2]), Some(many));
+        assert_eq!(roots.first_missing(&cases[4]), Some(2));
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn short(digest: &str) -> &str {
 pub fn change(
     record: &PartRecord,
     wanted: &Wanted,
-    exists: &dyn Fn(&str) -> bool,
+    missing: &dyn Fn(&[String]) -> Option<usize>,
 ) -> Option<Reason> {
     if !record
         .recipe
@@ -193,11 +193,9 @@ pub fn change(
     if let Some(reason) = buildout_change(record, &wanted.buildout) {
         return Some(reason);
     }
-    record
-        .paths
-        .iter()
-        .find(|p| !exists(p))
-        .map(|p| Reason::PathMissing { path: p.clone() })
+    missing(&record.paths).map(|i| Reason::PathMissing {
+        path: record.paths[i].clone(),
+    })
 }
 
 /// The first option (in name order) that differs, if any.
@@ -245,11 +243,11 @@ pub fn buildout_change(record: &PartRecord, now: &BTreeMap<String, String>) -> O
 pub fn decide(
     record: Option<&PartRecord>,
     wanted: &Wanted,
-    exists: &dyn Fn(&str) -> bool,
+    missing: &dyn Fn(&[String]) -> Option<usize>,
 ) -> (Action, Reason) {
     match record {
         None => (Action::Install, Reason::New),
-        Some(record) => match change(record, wanted, exists) {
+        Some(record) => match change(record, wanted, missing) {
             Some(reason) => (Action::Reinstall, reason),
             None if wanted.has_update => (Action::Update, Reason::Unchanged),
             None => (Action::Keep, Reason::Unchanged),
@@ -280,12 +278,12 @@ impl Plan {
         state: &State,
         wanted: &[Wanted],
         partial: bool,
-        exists: &dyn Fn(&str) -> bool,
+        missing: &dyn Fn(&[String]) -> Option<usize>,
     ) -> Plan {
         let mut plan = Plan::default();
         let mut uninstall = BTreeMap::new();
         for w in wanted {
-            let (action, reason) = decide(state.parts.get(&w.name), w, exists);
+            let (action, reason) = decide(state.parts.get(&w.name), w, missing);
             if action == Action::Reinstall {
                 uninstall.insert(w.name.clone(), reason.clone());
             }
@@ -375,7 +373,7 @@ mod tests {
 
     #[test]
     fn unchanged_parts_are_kept_or_updated() {
-        let all = |_: &str| true;
+        let all = |_: &[String]| None;
         let w = wanted("a", "x", false);
         assert_eq!(
             decide(Some(&record(&w, &["p"])), &w, &all),
@@ -388,7 +386,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_change_reinstalls_and_says_why() {
-        let all = |_: &str| true;
+        let all = |_: &[String]| None;
         let w = wanted("a", "new", false);
         let mut old = record(&w, &["p"]);
         old.options.insert("text".into(), "old".into());
@@ -420,7 +418,9 @@ mod tests {
         );
 
         let old = record(&w, &["parts/a", "parts/b"]);
-        let (action, reason) = decide(Some(&old), &w, &|p| p != "parts/b");
+        let (action, reason) = decide(Some(&old), &w, &|paths| {
+            paths.iter().position(|p| p == "parts/b")
+        });
         assert_eq!(
             (action, reason.to_string()),
             (Action::Reinstall, "path parts/b is missing".into())
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_buildout_option_the_recipe_read_is_an_input() {
-        let all = |_: &str| true;
+        let all = |_: &[String]| None;
         let w = wanted("a", "x", false);
         let mut old = record(&w, &[]);
         assert_eq!(decide(Some(&old), &w, &all).0, Action::Keep, "read nothing");
@@ -472,7 +472,7 @@ mod tests {
         state.insert("a", record(&a, &[]));
         state.insert("gone2", PartRecord::default());
         state.insert("b", record(&wanted("b", "0", false), &[]));
-        let all = |_: &str| true;
+        let all = |_: &[String]| None;
         let plan = Plan::new(&state, &[a.clone(), b.clone(), c.clone()], false, &all);
         let un: Vec<_> = plan
             .uninstall
