@@ -15,6 +15,7 @@ mod lifecycle;
 mod mkdir_template;
 mod plugins;
 mod product;
+mod python_recipes;
 mod safety_converge;
 mod safety_engine;
 mod safety_recipes;

@@ -97,6 +97,14 @@ pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
 /// docs/develop.md).
 fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
     let b = config.buildout();
+    // Not ignored: an extension may change the config before parts are computed.
+    if !b.extensions.is_empty() {
+        return Err(Failure::Config(format!(
+            "error: buildout:extensions: {}: zc.buildout extensions are not supported yet \
+             (docs/python-recipes.md); remove the option to run without them",
+            b.extensions.join(", ")
+        )));
+    }
     for entry in &b.develop_unmatched {
         tracing::warn!("couldn't develop `{entry}` (buildout:develop): it matches nothing");
     }
@@ -124,10 +132,16 @@ fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
 pub(super) fn registry(config: &Config, developed: Vec<PathBuf>) -> Registry {
     let mut dirs = developed;
     dirs.extend(config.buildout().plugin_path.iter().cloned());
-    Registry::new(
+    let registry = Registry::new(
         SearchPath::new(dirs, config.directory().to_path_buf())
             .with_builtins(crate::builtins::BUILTINS),
-    )
+    );
+    // A zc.buildout config's recipes are all Python distributions' (docs/python-recipes.md).
+    if config.format() == rbuildout::config::Format::Cfg {
+        registry.with_plain_python_names()
+    } else {
+        registry
+    }
 }
 
 /// A run's error as the command line reports it: exit 2 for the config's fault, else 1.

@@ -190,12 +190,28 @@ fn init_logging(verbosity: i8) {
     };
     let ansi = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_ansi(ansi)
-        .without_time()
-        .with_target(verbosity > 1)
+    // rbuildout's own messages (the engine's, the recipes' through the host, the built-in
+    // recipe crates') at the level asked for; the crates they use (the resolver, HTTP, TLS)
+    // only warn, unless `-vv` asks for everything.
+    let others = if verbosity > 1 {
+        level
+    } else {
+        tracing::Level::WARN
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("rbuildout", level)
+        .with_default(others);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .without_time()
+                .with_target(verbosity > 1),
+        )
+        .with(filter)
         .init();
 }
 

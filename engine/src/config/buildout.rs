@@ -94,6 +94,9 @@ pub struct Buildout {
     pub develop: Vec<PathBuf>,
     /// The entries of `develop` that match nothing (a warning, as in zc.buildout).
     pub develop_unmatched: Vec<String>,
+    /// `extensions`: zc.buildout extensions, which rbuildout does not load yet (a run
+    /// refuses them, docs/python-recipes.md).
+    pub extensions: Vec<String>,
     /// `develop-recipes`: recipe crates built with cargo before the run.
     pub develop_recipes: Vec<PathBuf>,
     /// `plugin-path`: where recipe plugins are searched first.
@@ -185,6 +188,9 @@ impl Buildout {
                 .unwrap_or_else(|| directory.clone()),
             develop: develop.folders,
             develop_unmatched: develop.unmatched,
+            extensions: value(&mut r, "extensions")
+                .map(|v| v.to_list())
+                .unwrap_or_default(),
             develop_recipes: folders(&mut r, "develop-recipes"),
             plugin_path: folders(&mut r, "plugin-path"),
             allow_outside: folders(&mut r, "allow-outside"),

@@ -103,13 +103,18 @@ pub enum PluginError {
     },
 }
 
+/// The Python recipe bridge: the recipe that runs zc.buildout recipes of Python
+/// distributions (docs/python-recipes.md).
+pub const BRIDGE: &str = "egg:python";
+
 /// Why a recipe name is not native: it names a Python distribution no plugin provides.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "recipe `{recipe}` comes from the Python distribution `{distribution}`, which has no \
      native plugin: no {file} in {}, and no plugin there provides `{distribution}:{entry}`{}\n\
-     hint: recipes of Python distributions need the Python recipe bridge (SPEC §5.8), which \
-     this rbuildout does not have yet; `rbuildout plugins` lists the native recipes",
+     hint: recipes of Python distributions run through the Python recipe bridge (the `{BRIDGE}` \
+     recipe, docs/python-recipes.md) when the distribution has no native recipe at all; \
+     `rbuildout plugins` lists the native recipes",
     searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
     if offered.is_empty() {
         String::new()
@@ -203,6 +208,9 @@ pub struct Registry {
     /// The names plugins provide in their recipe tables (`name:entry` entries), read from
     /// every plugin of the search path the first time a name has no library of its own.
     provided: OnceLock<Vec<Provided>>,
+    /// Whether a plain name (no dot) that no plugin has is a Python recipe too
+    /// ([`Registry::with_plain_python_names`]).
+    plain_python: bool,
 }
 
 /// One `name:entry` entry of a plugin's recipe table: the recipe `entry` of the
@@ -221,6 +229,17 @@ impl Registry {
             loaded: Mutex::new(HashMap::new()),
             builtins: Mutex::new(HashMap::new()),
             provided: OnceLock::new(),
+            plain_python: false,
+        }
+    }
+
+    /// A registry for which every name no plugin has is a Python recipe, dotted or not, as
+    /// in zc.buildout's configs (`recipe = djangorecipe`); a TOML config's plain names are
+    /// plugins only (docs/python-recipes.md).
+    pub fn with_plain_python_names(self) -> Registry {
+        Registry {
+            plain_python: true,
+            ..self
         }
     }
 
@@ -237,8 +256,13 @@ impl Registry {
     /// Without such a library, the first plugin of the search path whose recipe table has
     /// the entry `<name>:<entry>` provides it: so one plugin serves several names
     /// (`template` provides `collective.recipe.template`). A dotted name that nothing
-    /// provides is a Python recipe, and the error says so.
+    /// provides is a Python recipe: it runs through the bridge ([`BRIDGE`]), as
+    /// `python:dist[:entry]` always does; without a bridge, or when the distribution is
+    /// native under other entries only, the error says so.
     pub fn recipe(&self, recipe: &str) -> Result<Recipe, PluginError> {
+        if recipe.trim().starts_with("python:") {
+            return self.recipe(BRIDGE);
+        }
         let spec = search::parse(recipe)?;
         let source = match &spec.name {
             search::Target::Name(name) => match self.search.find(name) {
@@ -291,7 +315,7 @@ impl Registry {
         let wanted = search::normalise(name);
         let provided = self.provided.get_or_init(|| self.read_provided());
         let mut of_name = provided.iter().filter(|p| p.name == wanted).peekable();
-        if of_name.peek().is_none() && !name.contains('.') {
+        if of_name.peek().is_none() && !name.contains('.') && !self.plain_python {
             return Err(not_found);
         }
         let mut offered = Vec::new();
@@ -305,6 +329,11 @@ impl Registry {
             if !offered.contains(&p.entry) {
                 offered.push(p.entry.clone());
             }
+        }
+        if offered.is_empty()
+            && let Ok(bridge) = self.recipe(BRIDGE)
+        {
+            return Ok(bridge);
         }
         Err(PluginError::NotNative(Box::new(NotNative {
             recipe: recipe.to_owned(),

@@ -1070,8 +1070,28 @@ fn plugins_provide_distribution_names_through_their_recipe_tables() {
             .plugin,
         "testkit"
     );
-    // Nothing provides it: a Python recipe, named with its distribution.
-    let err = registry.recipe("zc.recipe.nothing:x").unwrap_err();
+    // Nothing provides it: a Python recipe, run through the bridge (the egg plugin's
+    // `python`), as `python:dist:entry` always is.
+    for name in [
+        "zc.recipe.nothing:x",
+        "python:anything:x",
+        " python:zc.recipe.egg",
+    ] {
+        let bridged = registry.recipe(name).unwrap().identity();
+        assert_eq!(
+            (bridged.plugin.as_str(), bridged.entry.as_str()),
+            ("egg", "python"),
+            "{name}"
+        );
+    }
+    // Without a bridge, the error names the distribution.
+    let bare = Registry::new(SearchPath {
+        dirs: vec![test_plugins_dir()],
+        config_dir: dir.path().to_path_buf(),
+        builtins: &[],
+        builtin_at: 0,
+    });
+    let err = bare.recipe("zc.recipe.nothing:x").unwrap_err();
     assert!(matches!(err, PluginError::NotNative(_)), "{err}");
     let err = err.to_string();
     assert!(

@@ -6,12 +6,149 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use rbuildout_plugin_api::{Error, Result};
+use rbuildout_plugin_api::tracing::Level;
+use rbuildout_plugin_api::{Context, Error, Options, Recipe, Result};
 use serde::Deserialize;
 
 use crate::lines::{LineProcess, NoAnswer};
+
+/// `python`: a zc.buildout recipe of a Python distribution, run through the driver. The
+/// part's `recipe` names it, `dist[:entry]` or `python:dist[:entry]` (docs/python-recipes.md).
+pub struct Bridged;
+
+impl Recipe for Bridged {
+    const UPDATE: bool = true;
+
+    fn install(options: &Options, ctx: &Context) -> Result<()> {
+        serve(options, ctx, Op::Install)
+    }
+
+    fn update(options: &Options, ctx: &Context) -> Result<()> {
+        serve(options, ctx, Op::Update)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Install,
+    Update,
+}
+
+/// The one driver of the process, with the interpreter it runs; the bridged parts of a run
+/// take turns on it (one at a time). Ended by [`run_end`].
+static RUNNING: Mutex<Option<(PathBuf, Driver)>> = Mutex::new(None);
+
+/// `dist:entry` of the part's `recipe` option (`python:` taken off, `:default` added).
+fn recipe_spec(options: &Options) -> Result<(String, String)> {
+    let text = options
+        .get("recipe")
+        .ok_or_else(|| Error::new("the part has no `recipe` option"))?
+        .trim();
+    let text = text.strip_prefix("python:").unwrap_or(text);
+    let (dist, entry) = text.split_once(':').unwrap_or((text, "default"));
+    if dist.is_empty() || entry.is_empty() {
+        return Err(Error::new(format!(
+            "option `recipe`: `{text}` is not `distribution[:entry]`"
+        )));
+    }
+    Ok((dist.to_owned(), entry.to_owned()))
+}
+
+fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
+    let (dist, entry) = recipe_spec(options)?;
+    // The recipe's distribution with its requirements and zc.buildout (recipes import it),
+    // installed as an egg part's `eggs` are: locked, hashed, shared.
+    let eggs = format!("{dist}\nzc.buildout");
+    let egg_options = Options::new(vec![("eggs", eggs.as_str())], ctx.buildout_directory());
+    let folders: Vec<PathBuf> = crate::zc::working_set(&egg_options, ctx)?
+        .into_iter()
+        .map(|d| d.folder)
+        .collect();
+    // zc.buildout runs recipes in its own interpreter: `[buildout] python` here.
+    let settings = crate::Settings::read(&egg_options, ctx)?;
+    let interp = crate::interp::query(&settings.python, &settings.cache)?;
+    let program = interp.program().to_path_buf();
+    let values: BTreeMap<String, String> = options
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let answers = CtxAnswers(ctx);
+    let mut driver = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if driver.as_ref().is_none_or(|(p, _)| *p != program) {
+        *driver = Some((
+            program.clone(),
+            Driver::start(&program, ctx.buildout_directory())?,
+        ));
+    }
+    let Some((_, d)) = driver.as_mut() else {
+        unreachable!("the driver was just started")
+    };
+    let part = ctx.part();
+    let init = d.init(
+        part,
+        &format!("{dist}:{entry}"),
+        &values,
+        &folders,
+        &answers,
+    )?;
+    let reply = match op {
+        Op::Install => d.install(part, &answers)?,
+        Op::Update => d.update(part, &answers)?,
+    };
+    drop(driver);
+    // What the recipe set in its options (in `__init__` or later) is its outputs, for
+    // `${part:option}` elsewhere; the options the part was given stay the config's.
+    for (name, value) in init.options.iter().chain(&reply.options) {
+        if values.get(name) != Some(value) && !values.contains_key(name) {
+            ctx.publish(name, value)?;
+        }
+    }
+    for path in &reply.paths {
+        let path = Path::new(path);
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            ctx.buildout_directory().join(path)
+        };
+        ctx.register(&path)?;
+    }
+    Ok(())
+}
+
+/// The egg plugin's end of a run, for the bridge: the driver ends (its stdin closes).
+pub fn run_end() {
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+}
+
+/// The driver's questions answered from the part's call.
+struct CtxAnswers<'a>(&'a Context<'a>);
+
+impl Answers for CtxAnswers<'_> {
+    fn option(&self, section: &str, option: &str) -> Option<String> {
+        self.0.option(section, option)
+    }
+    fn names(&self, section: &str) -> Option<Vec<String>> {
+        self.0.option_names(section)
+    }
+    fn log(&self, level: u32, message: &str) {
+        let level = match level {
+            1 => Level::ERROR,
+            2 => Level::WARN,
+            3 => Level::INFO,
+            4 => Level::DEBUG,
+            _ => Level::TRACE,
+        };
+        self.0.log(level, message);
+    }
+}
 
 /// The driver, run as `python -I -S -c DRIVER`.
 const DRIVER: &str = include_str!("bridge.py");

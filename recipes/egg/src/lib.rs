@@ -4,7 +4,6 @@
 
 #![forbid(unsafe_code)]
 
-#[allow(dead_code)] // The bridge's recipe entry comes with the engine's fallback (issue 12).
 mod bridge;
 mod build;
 mod develop;
@@ -66,9 +65,17 @@ export_plugin! {
         "z3c.recipe.scripts:default" => zc::Z3cScripts,
         "z3c.recipe.scripts:interpreter" => zc::Z3cInterpreter,
         "zc.recipe.testrunner:default" => zc::TestRunner,
+        // The Python recipe bridge: recipes no plugin provides (docs/python-recipes.md).
+        "python" => bridge::Bridged,
     },
-    // The picked versions of the whole run, printed and recorded once (docs/egg.md).
-    run_end: versions::run_end,
+    run_end: run_end,
+}
+
+/// The end of a run: the picked versions of the whole run printed and recorded once
+/// (docs/egg.md), the Python recipe bridge's driver ended.
+fn run_end(end: &rbuildout_plugin_api::RunEnd) {
+    versions::run_end(end);
+    bridge::run_end();
 }
 
 /// Reads the requirement lines of `eggs`: one per line; a single line that is not one

@@ -24,10 +24,10 @@ mod testrunner;
 pub use testrunner::TestRunner;
 
 /// One distribution of the working set the `egg` recipe installed.
-struct Dist {
+pub(crate) struct Dist {
     /// Normalised (PEP 503).
     name: String,
-    folder: PathBuf,
+    pub(crate) folder: PathBuf,
 }
 
 thread_local! {
@@ -52,7 +52,7 @@ pub(crate) fn keep_working_set(dists: &[LockedDist], order: &[usize], folders: &
 
 /// Installs the part's `eggs` as the `egg` recipe does (publishing its outputs) and returns
 /// the working set.
-fn working_set(options: &Options, ctx: &Context) -> Result<Vec<Dist>> {
+pub(crate) fn working_set(options: &Options, ctx: &Context) -> Result<Vec<Dist>> {
     WORKING_SET.with(|ws| *ws.borrow_mut() = Some(Vec::new()));
     let outcome = crate::run(options, ctx);
     let ws = WORKING_SET

@@ -1,0 +1,164 @@
+//! The Python recipe bridge (docs/python-recipes.md) end to end: a zc.buildout recipe
+//! distribution of the tests' own, served with zc.buildout (packed from the one CI installs)
+//! from the local index, run by the real binary beside a native recipe that reads what the
+//! Python recipe set.
+
+use rbuildout_tests::Instance;
+use rbuildout_tests::pyindex::{Index, Package};
+
+/// `tinyrecipe`: sets `location` in `__init__`, writes a file there on install (returning
+/// both paths), counts its updates, and fails with zc.buildout's `UserError` when asked.
+const RECIPE: &str = r#"
+import os
+import zc.buildout
+
+class Recipe:
+    def __init__(self, buildout, name, options):
+        self.options = options
+        if "fail" in options:
+            raise zc.buildout.UserError("tinyrecipe was asked to fail")
+        options["location"] = os.path.join(buildout["buildout"]["parts-directory"], name)
+        self.port = buildout["db"]["port"]
+
+    def install(self):
+        location = self.options["location"]
+        os.makedirs(location)
+        path = os.path.join(location, "greeting.txt")
+        with open(path, "w") as f:
+            f.write("%s on %s" % (self.options["greeting"], self.port))
+        print("tinyrecipe wrote", path)
+        return [path, location]
+
+    def update(self):
+        with open(os.path.join(self.options["location"], "updates.log"), "a") as f:
+            f.write("update\n")
+"#;
+
+/// zc.buildout and what it requires, packed from the oracle's environment, and `tinyrecipe`.
+fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
+    let mut packages: Vec<Package> = [
+        "zc.buildout",
+        "setuptools",
+        "packaging",
+        "pip",
+        "platformdirs",
+        "wheel",
+    ]
+    .iter()
+    .map(|name| Package::installed(python, name))
+    .collect();
+    packages.push(
+        Package::new("tinyrecipe", "1.0")
+            .requires("zc.buildout")
+            .module("tinyrecipe.py", RECIPE)
+            .entry_point("zc.buildout", "default", "tinyrecipe:Recipe"),
+    );
+    packages
+}
+
+fn config(index: &str, app_extra: &str) -> String {
+    format!(
+        "[buildout]\nparts = app show\nindex = {index}\n\
+         \n[db]\nport = 5432\n\
+         \n[app]\nrecipe = tinyrecipe\ngreeting = hello\n{app_extra}\
+         \n[show]\nrecipe = collective.recipe.template\ninput = inline:at ${{app:location}}\n\
+         output = ${{buildout:directory}}/show.txt\n"
+    )
+}
+
+#[test]
+fn a_python_recipe_from_the_index_runs_beside_native_ones_that_read_its_options() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst.write("buildout.cfg", &config(&index.url(), ""));
+    let run = inst.ok(&["-v", "-c", "buildout.cfg"]);
+    let location = inst.path("parts/app");
+    assert_eq!(
+        inst.read("parts/app/greeting.txt"),
+        "hello on 5432",
+        "{}",
+        run.stderr
+    );
+    // The native template read what the Python recipe set in `__init__`.
+    assert_eq!(inst.read("show.txt"), format!("at {}", location.display()));
+    // What the recipe printed went to the log.
+    assert!(run.stderr.contains("tinyrecipe wrote"), "{}", run.stderr);
+    // Its returned paths are the part's: uninstalling it removes them.
+    let paths = inst.state()["parts"]["app"]["paths"].clone();
+    assert!(
+        paths
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str() == Some("parts/app")),
+        "{paths:?}"
+    );
+    // Unchanged: its update runs.
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(inst.read("parts/app/updates.log"), "update\n");
+    // A recipe's UserError fails the part with its message.
+    inst.write("buildout.cfg", &config(&index.url(), "fail = yes\n"));
+    let run = inst.fails(&["-c", "buildout.cfg"], 1);
+    assert!(
+        run.stderr.contains("tinyrecipe was asked to fail"),
+        "{}",
+        run.stderr
+    );
+    // Parts gone from the config are uninstalled with their paths.
+    inst.write(
+        "buildout.cfg",
+        &format!("[buildout]\nparts =\nindex = {}\n", index.url()),
+    );
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert!(!location.exists());
+}
+
+/// In TOML a plain name is a plugin's; a Python recipe is spelled `python:dist[:entry]`.
+#[test]
+fn toml_spells_a_python_recipe_python_colon_and_keeps_plain_names_for_plugins() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let config = |recipe: &str| {
+        format!(
+            "[buildout]\nparts = [\"app\"]\nindex = \"{}\"\n\n[db]\nport = \"1\"\n\
+             \n[app]\nrecipe = \"{recipe}\"\ngreeting = \"hi\"\n",
+            index.url()
+        )
+    };
+    let inst = Instance::new(&config("tinyrecipe"));
+    let run = inst.fails(&[], 2);
+    assert!(
+        run.stderr.contains("recipe plugin `tinyrecipe` not found"),
+        "{}",
+        run.stderr
+    );
+    inst.config(&config("python:tinyrecipe:default"));
+    inst.ok(&[]);
+    assert_eq!(inst.read("parts/app/greeting.txt"), "hi on 1");
+}
+
+/// `extensions` may change the config before parts are computed: until the bridge loads
+/// them, a run refuses them by name rather than running without them.
+#[test]
+fn extensions_are_refused_by_name_not_ignored() {
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst.write(
+        "buildout.cfg",
+        "[buildout]\nextensions = mr.developer\n    my.ext\nparts = d\n\n[d]\nrecipe = mkdir\npaths = x\n",
+    );
+    let run = inst.fails(&["-c", "buildout.cfg"], 2);
+    assert!(
+        run.stderr
+            .contains("buildout:extensions: mr.developer, my.ext: zc.buildout extensions are not supported yet"),
+        "{}",
+        run.stderr
+    );
+    assert!(!inst.path("x").exists());
+}
