@@ -7,7 +7,8 @@ use rbuildout_tests::Instance;
 use rbuildout_tests::pyindex::{Index, Package};
 
 /// `tinyrecipe`: sets `location` in `__init__`, writes a file there on install (returning
-/// both paths), counts its updates, and fails with zc.buildout's `UserError` when asked.
+/// both paths), counts its updates, fails with zc.buildout's `UserError` when asked, and
+/// logs its uninstall entry point's calls in the buildout directory.
 const RECIPE: &str = r#"
 import os
 import zc.buildout
@@ -32,6 +33,10 @@ class Recipe:
     def update(self):
         with open(os.path.join(self.options["location"], "updates.log"), "a") as f:
             f.write("update\n")
+
+def uninstall(name, options):
+    with open("uninstalled.log", "a") as f:
+        f.write("uninstall %s %s\n" % (name, options["greeting"]))
 "#;
 
 /// zc.buildout and what it requires, packed from the oracle's environment, and `tinyrecipe`.
@@ -51,7 +56,8 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
         Package::new("tinyrecipe", "1.0")
             .requires("zc.buildout")
             .module("tinyrecipe.py", RECIPE)
-            .entry_point("zc.buildout", "default", "tinyrecipe:Recipe"),
+            .entry_point("zc.buildout", "default", "tinyrecipe:Recipe")
+            .entry_point("zc.buildout.uninstall", "default", "tinyrecipe:uninstall"),
     );
     packages
 }
@@ -102,9 +108,17 @@ fn a_python_recipe_from_the_index_runs_beside_native_ones_that_read_its_options(
     assert_eq!(inst.read("parts/app/updates.log"), "update\n");
     // A recipe's UserError fails the part with its message.
     inst.write("buildout.cfg", &config(&index.url(), "fail = yes\n"));
-    let run = inst.fails(&["-c", "buildout.cfg"], 1);
+    let run = inst.fails(&["-v", "-c", "buildout.cfg"], 1);
     assert!(
         run.stderr.contains("tinyrecipe was asked to fail"),
+        "{}",
+        run.stderr
+    );
+    // Reinstalled, so first uninstalled: its uninstall entry point ran with the options the
+    // part was installed with.
+    assert_eq!(
+        std::fs::read_to_string(inst.path("uninstalled.log")).unwrap_or_default(),
+        "uninstall app hello\n",
         "{}",
         run.stderr
     );

@@ -5,6 +5,8 @@
 #
 # Requests:   {"op": "init", "part", "recipe": "dist:entry", "options": {...}, "paths": [...]}
 #             {"op": "install" | "update", "part"}
+#             {"op": "uninstall", "part", "recipe", "options", "paths"}  (its zc.buildout.uninstall
+#             entry point, if any, with the recorded options)
 # While one is served the driver may ask, and wait for the answer line {"value": ...}:
 #             {"get": [section, option]}      -> the option's resolved value, or null
 #             {"names": section}              -> the section's option names, or null
@@ -212,7 +214,7 @@ _buildout = Buildout()
 _recipes = {}
 
 
-def _entry_point(recipe):
+def _entry_point(recipe, group="zc.buildout", needed=True):
     from importlib import metadata
 
     dist, _, entry = recipe.partition(":")
@@ -223,8 +225,10 @@ def _entry_point(recipe):
         if name != wanted:
             continue
         for ep in d.entry_points:
-            if ep.group == "zc.buildout" and ep.name == entry:
+            if ep.group == group and ep.name == entry:
                 return ep.load()
+        if not needed:
+            return None
         raise LookupError(
             "the distribution %s has no zc.buildout entry point named %s" % (dist, entry)
         )
@@ -239,15 +243,26 @@ def _paths(result):
     return [str(p) for p in result]
 
 
+def _add_paths(paths):
+    for path in paths:
+        if path not in sys.path:
+            if os.path.isdir(path) and any(n.endswith(".pth") for n in os.listdir(path)):
+                site.addsitedir(path)
+            else:
+                sys.path.append(path)
+
+
 def _serve(request):
     op, part = request["op"], request["part"]
+    if op == "uninstall":
+        _add_paths(request.get("paths", []))
+        uninstaller = _entry_point(request["recipe"], "zc.buildout.uninstall", needed=False)
+        if uninstaller is not None:
+            os.chdir(_buildout["buildout"]["directory"])
+            uninstaller(part, Options(part, request["options"]))
+        return {"options": {}, "paths": []}
     if op == "init":
-        for path in request.get("paths", []):
-            if path not in sys.path:
-                if os.path.isdir(path) and any(n.endswith(".pth") for n in os.listdir(path)):
-                    site.addsitedir(path)
-                else:
-                    sys.path.append(path)
+        _add_paths(request.get("paths", []))
         options = Options(part, request["options"])
         dict.__setitem__(_buildout, part, options)
         factory = _entry_point(request["recipe"])

@@ -21,6 +21,7 @@ pub struct Bridged;
 
 impl Recipe for Bridged {
     const UPDATE: bool = true;
+    const UNINSTALL: bool = true;
 
     fn install(options: &Options, ctx: &Context) -> Result<()> {
         serve(options, ctx, Op::Install)
@@ -29,12 +30,19 @@ impl Recipe for Bridged {
     fn update(options: &Options, ctx: &Context) -> Result<()> {
         serve(options, ctx, Op::Update)
     }
+
+    /// The distribution's `zc.buildout.uninstall` entry point of the recipe's name, if it
+    /// has one, with the options the part was installed with.
+    fn uninstall(options: &Options, ctx: &Context) -> Result<()> {
+        serve(options, ctx, Op::Uninstall)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
     Install,
     Update,
+    Uninstall,
 }
 
 /// The one driver of the process, with the interpreter it runs; the bridged parts of a run
@@ -89,16 +97,15 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
         unreachable!("the driver was just started")
     };
     let part = ctx.part();
-    let init = d.init(
-        part,
-        &format!("{dist}:{entry}"),
-        &values,
-        &folders,
-        &answers,
-    )?;
+    let recipe = format!("{dist}:{entry}");
+    if op == Op::Uninstall {
+        d.uninstall(part, &recipe, &values, &folders, &answers)?;
+        return Ok(());
+    }
+    let init = d.init(part, &recipe, &values, &folders, &answers)?;
     let reply = match op {
         Op::Install => d.install(part, &answers)?,
-        Op::Update => d.update(part, &answers)?,
+        Op::Update | Op::Uninstall => d.update(part, &answers)?,
     };
     drop(driver);
     // What the recipe set in its options (in `__init__` or later) is its outputs, for
@@ -230,6 +237,22 @@ impl Driver {
             &serde_json::json!({ "op": "install", "part": part }),
             answers,
         )
+    }
+
+    /// Calls the `zc.buildout.uninstall` entry point `entry` of `dist` (`recipe` is
+    /// `dist:entry`), if there is one, with the part's recorded options.
+    pub fn uninstall(
+        &mut self,
+        part: &str,
+        recipe: &str,
+        options: &BTreeMap<String, String>,
+        paths: &[PathBuf],
+        answers: &dyn Answers,
+    ) -> Result<Reply> {
+        let request = serde_json::json!({
+            "op": "uninstall", "part": part, "recipe": recipe, "options": options, "paths": paths,
+        });
+        self.serve(&request, answers)
     }
 
     /// Calls the part's recipe's `update`, if it has one.
