@@ -34,6 +34,27 @@ class Recipe:
         with open(os.path.join(self.options["location"], "updates.log"), "a") as f:
             f.write("update\n")
 
+class Eggs:
+    """Asks zc.buildout's installer for a distribution, as zc.recipe.egg-based recipes do."""
+
+    def __init__(self, buildout, name, options):
+        self.buildout, self.name = buildout, name
+
+    def install(self):
+        import sys
+        import pkg_resources
+        import zc.buildout.easy_install
+
+        ws = zc.buildout.easy_install.install(
+            ["tinyhelper"], self.buildout["buildout"]["eggs-directory"])
+        dist = ws.find(pkg_resources.Requirement.parse("tinyhelper"))
+        sys.path.insert(0, dist.location)
+        import tinyhelper
+        path = os.path.join(self.buildout["buildout"]["directory"], self.name + ".txt")
+        with open(path, "w") as f:
+            f.write("%s %s" % (tinyhelper.NAME, dist.location))
+        return path
+
 def uninstall(name, options):
     with open("uninstalled.log", "a") as f:
         f.write("uninstall %s %s\n" % (name, options["greeting"]))
@@ -52,11 +73,13 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
     .iter()
     .map(|name| Package::installed(python, name))
     .collect();
+    packages.push(Package::new("tinyhelper", "1.0").module("tinyhelper.py", "NAME = 'helper'\n"));
     packages.push(
         Package::new("tinyrecipe", "1.0")
             .requires("zc.buildout")
             .module("tinyrecipe.py", RECIPE)
             .entry_point("zc.buildout", "default", "tinyrecipe:Recipe")
+            .entry_point("zc.buildout", "eggs", "tinyrecipe:Eggs")
             .entry_point("zc.buildout.uninstall", "default", "tinyrecipe:uninstall"),
     );
     packages
@@ -175,4 +198,36 @@ fn extensions_are_refused_by_name_not_ignored() {
         run.stderr
     );
     assert!(!inst.path("x").exists());
+}
+
+/// A recipe that asks `zc.buildout.easy_install.install` for a distribution gets it from
+/// rbuildout's egg fetcher: into the instance's eggs folder, locked under its own entry.
+#[test]
+fn a_recipe_asking_zc_buildouts_installer_is_served_by_the_egg_fetcher() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts = user\nindex = {}\n\n[user]\nrecipe = tinyrecipe:eggs\n",
+            index.url()
+        ),
+    );
+    let run = inst.ok(&["-c", "buildout.cfg"]);
+    let text = inst.read("user.txt");
+    let (name, location) = text.split_once(' ').unwrap();
+    assert_eq!(name, "helper", "{}", run.stderr);
+    assert!(
+        std::path::Path::new(location).starts_with(inst.path("eggs")),
+        "{location}"
+    );
+    let lock = inst.read("buildout.lock");
+    assert!(
+        lock.contains("user:eggs") && lock.contains("tinyhelper"),
+        "{lock}"
+    );
 }

@@ -10,6 +10,9 @@
 # While one is served the driver may ask, and wait for the answer line {"value": ...}:
 #             {"get": [section, option]}      -> the option's resolved value, or null
 #             {"names": section}              -> the section's option names, or null
+#             {"eggs": [requirement, ...]}    -> their installed folders, or {"error": why}
+#             (what a recipe asks zc.buildout.easy_install.install / working_set for: rbuildout's
+#             egg fetcher installs it, into the same eggs folder, under the same lock)
 # and tell, without an answer:
 #             {"log": [level, message]}       (level: 1 error .. 5 trace, as the ABI's)
 # The request's end:
@@ -37,7 +40,12 @@ def _ask(message):
     line = _requests.readline()
     if not line:
         sys.exit(0)
-    return json.loads(line)["value"]
+    answer = json.loads(line)
+    if "error" in answer:
+        import zc.buildout
+
+        raise zc.buildout.UserError(answer["error"])
+    return answer["value"]
 
 
 def _log(level, message):
@@ -212,6 +220,52 @@ class Buildout(dict):
 
 _buildout = Buildout()
 _recipes = {}
+
+
+def _served(specs, *args, **kwargs):
+    """zc.buildout.easy_install's `install` and `working_set`, served by rbuildout: the
+    distributions come from its egg fetcher; the working set holds them (added to the one
+    given, if any)."""
+    import pkg_resources
+
+    if isinstance(specs, str):
+        specs = [specs]
+    folders = _ask({"eggs": [str(s) for s in specs]})
+    ws = kwargs.get("working_set") or pkg_resources.WorkingSet([])
+    for folder in folders:
+        for dist in pkg_resources.find_distributions(folder, only=True):
+            ws.add(dist, replace=True)
+    return ws
+
+
+class _ServeEasyInstall:
+    """Patches zc.buildout.easy_install when a recipe imports it, so that one installer
+    serves the whole run."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "zc.buildout.easy_install":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            module.install = _served
+            module.working_set = _served
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _ServeEasyInstall())
 
 
 def _entry_point(recipe, group="zc.buildout", needed=True):

@@ -145,6 +145,17 @@ impl Answers for CtxAnswers<'_> {
     fn names(&self, section: &str) -> Option<Vec<String>> {
         self.0.option_names(section)
     }
+    fn eggs(&self, specs: &[String]) -> std::result::Result<Vec<PathBuf>, String> {
+        let ctx = self.0;
+        let eggs = specs.join("\n");
+        let options = Options::new(vec![("eggs", eggs.as_str())], ctx.buildout_directory());
+        // Its own lock entry, so that the part's (the recipe's distribution) stays as it is.
+        let key = format!("{}:eggs", ctx.part());
+        crate::for_python_recipe(&key, || crate::zc::working_set(&options, ctx))
+            .map(|set| set.into_iter().map(|d| d.folder).collect())
+            .map_err(|e| e.message().to_owned())
+    }
+
     fn log(&self, level: u32, message: &str) {
         let level = match level {
             1 => Level::ERROR,
@@ -173,6 +184,9 @@ pub trait Answers {
     fn names(&self, section: &str) -> Option<Vec<String>>;
     /// A message of the recipe's (its logging, what it prints), at an ABI `LEVEL_*`.
     fn log(&self, level: u32, message: &str);
+    /// Installs the distributions `specs` (requirements) that the recipe asked
+    /// `zc.buildout.easy_install` for, and returns their folders, or why not.
+    fn eggs(&self, specs: &[String]) -> std::result::Result<Vec<PathBuf>, String>;
 }
 
 /// The end of a request: the part's options as the recipe left them and the paths it
@@ -190,6 +204,7 @@ struct Message {
     get: Option<(String, String)>,
     names: Option<String>,
     log: Option<(u32, String)>,
+    eggs: Option<Vec<String>>,
     ok: Option<Reply>,
     error: Option<String>,
     traceback: Option<String>,
@@ -296,6 +311,12 @@ impl Driver {
                     .send(&serde_json::json!({ "value": value }).to_string());
             } else if let Some((level, text)) = message.log {
                 answers.log(level, &text);
+            } else if let Some(specs) = message.eggs {
+                let answer = match answers.eggs(&specs) {
+                    Ok(folders) => serde_json::json!({ "value": folders }),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
+                self.process.send(&answer.to_string());
             } else if let Some(reply) = message.ok {
                 return Ok(reply);
             } else if let Some(error) = message.error {
@@ -330,6 +351,9 @@ mod tests {
         }
         fn log(&self, level: u32, message: &str) {
             self.logged.borrow_mut().push((level, message.to_owned()));
+        }
+        fn eggs(&self, specs: &[String]) -> std::result::Result<Vec<PathBuf>, String> {
+            Err(format!("no eggs here: {}", specs.join(", ")))
         }
     }
 

@@ -78,6 +78,29 @@ fn run_end(end: &rbuildout_plugin_api::RunEnd) {
     bridge::run_end();
 }
 
+thread_local! {
+    /// Set while the bridge installs what a Python recipe asked for
+    /// ([`for_python_recipe`]): the lock entry's name, and no outputs are published.
+    static ASKED_BY_RECIPE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (an egg run on this thread) for a Python recipe's own request: its lock entry
+/// is `key`, not the part's, and it publishes nothing (the part's outputs are its recipe's).
+pub(crate) fn for_python_recipe<T>(key: &str, f: impl FnOnce() -> T) -> T {
+    ASKED_BY_RECIPE.with(|a| *a.borrow_mut() = Some(key.to_owned()));
+    let out = f();
+    ASKED_BY_RECIPE.with(|a| *a.borrow_mut() = None);
+    out
+}
+
+/// The name of the lock entry an egg run reads and writes: the part's, or the one
+/// [`for_python_recipe`] set.
+fn lock_key(ctx: &Context) -> String {
+    ASKED_BY_RECIPE
+        .with(|a| a.borrow().clone())
+        .unwrap_or_else(|| ctx.part().to_owned())
+}
+
 /// Reads the requirement lines of `eggs`: one per line; a single line that is not one
 /// requirement is split on whitespace (`eggs = alpha beta`).
 fn requirements(text: &str, extras: &[&str]) -> Result<Vec<Requirement>> {
@@ -290,7 +313,8 @@ impl Settings {
 }
 
 fn run(options: &Options, ctx: &Context) -> Result<()> {
-    let part = ctx.part();
+    let key = lock_key(ctx);
+    let part = key.as_str();
     let dir = ctx.buildout_directory();
     let settings = Settings::read(options, ctx)?;
 
@@ -641,7 +665,8 @@ fn resolve_and_install(ctx: &Context, installer: &Installer, i: Inputs) -> Resul
         newest,
         develop,
     } = i;
-    let part = ctx.part();
+    let key = lock_key(ctx);
+    let part = key.as_str();
     let store = installer.store();
     let dists: Vec<LockedDist> = match fresh.filter(|_| !newest) {
         Some(entry) => entry.dist.clone(),
@@ -783,6 +808,9 @@ fn publish(
         .map(|&i| dists[i].name.as_str())
         .collect();
     zc::keep_working_set(dists, &order, folders);
+    if ASKED_BY_RECIPE.with(|a| a.borrow().is_some()) {
+        return Ok(());
+    }
     ctx.publish("paths", &paths.join("\n"))?;
     ctx.publish("pins", &eggs.join("\n"))?;
     ctx.publish("requested", &requested.join("\n"))
