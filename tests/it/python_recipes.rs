@@ -55,6 +55,23 @@ class Eggs:
             f.write("%s %s" % (tinyhelper.NAME, dist.location))
         return path
 
+class ZcEgg:
+    """Gets its working set from the Python zc.recipe.egg, as many recipes do."""
+
+    def __init__(self, buildout, name, options):
+        import zc.recipe.egg
+        self.buildout, self.name = buildout, name
+        self.egg = zc.recipe.egg.Egg(buildout, options["recipe"], options)
+
+    def install(self):
+        import pkg_resources
+        reqs, ws = self.egg.working_set()
+        dist = ws.find(pkg_resources.Requirement.parse("tinyhelper"))
+        path = os.path.join(self.buildout["buildout"]["directory"], self.name + ".txt")
+        with open(path, "w") as f:
+            f.write("%s %s" % (",".join(reqs), dist.location))
+        return path
+
 def uninstall(name, options):
     with open("uninstalled.log", "a") as f:
         f.write("uninstall %s %s\n" % (name, options["greeting"]))
@@ -64,6 +81,7 @@ def uninstall(name, options):
 fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
     let mut packages: Vec<Package> = [
         "zc.buildout",
+        "zc.recipe.egg",
         "setuptools",
         "packaging",
         "pip",
@@ -77,9 +95,11 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
     packages.push(
         Package::new("tinyrecipe", "1.0")
             .requires("zc.buildout")
+            .requires("zc.recipe.egg")
             .module("tinyrecipe.py", RECIPE)
             .entry_point("zc.buildout", "default", "tinyrecipe:Recipe")
             .entry_point("zc.buildout", "eggs", "tinyrecipe:Eggs")
+            .entry_point("zc.buildout", "zcegg", "tinyrecipe:ZcEgg")
             .entry_point("zc.buildout.uninstall", "default", "tinyrecipe:uninstall"),
     );
     packages
@@ -230,4 +250,93 @@ fn a_recipe_asking_zc_buildouts_installer_is_served_by_the_egg_fetcher() {
         lock.contains("user:eggs") && lock.contains("tinyhelper"),
         "{lock}"
     );
+
+    // The same through the Python zc.recipe.egg's `Egg(...).working_set()`.
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts = user\nindex = {}\n\n[user]\nrecipe = tinyrecipe:zcegg\neggs = tinyhelper\n",
+            index.url()
+        ),
+    );
+    let run = inst.ok(&["-c", "buildout.cfg"]);
+    let text = inst.read("user.txt");
+    let (reqs, location) = text.split_once(' ').unwrap();
+    assert_eq!(reqs, "tinyhelper", "{}", run.stderr);
+    assert!(
+        std::path::Path::new(location).starts_with(inst.path("eggs")),
+        "{location}"
+    );
 }
+
+/// A buildout's own recipe, shipped as a develop distribution of the same buildout
+/// (`develop = .` with `recipe = myproject:entry`), runs through the bridge from its source
+/// folder, editable: a change to its code is used by the next run.
+#[test]
+fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = local\nparts = site\nindex = {}\n\
+             \n[site]\nrecipe = localrecipe:site\ntitle = home\n",
+            index.url()
+        ),
+    );
+    // Built by the tests' own backend, in the tree (tests/it/develop.rs has the others).
+    inst.write(
+        "local/pyproject.toml",
+        "[build-system]\nrequires = []\nbuild-backend = \"localback\"\nbackend-path = [\".\"]\n",
+    );
+    inst.write("local/localback.py", LOCAL_BACKEND);
+    let recipe = |word: &str| {
+        format!(
+            "import os\n\nclass Site:\n    def __init__(self, buildout, name, options):\n        \
+             self.options = options\n\n    def install(self):\n        \
+             path = os.path.join(os.getcwd(), 'site.txt')\n        \
+             open(path, 'w').write('{word} ' + self.options['title'])\n        return path\n\n    \
+             update = install\n"
+        )
+    };
+    inst.write("local/localrecipe.py", &recipe("welcome"));
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(inst.read("site.txt"), "welcome home");
+    // Editable: the source folder is what the driver imports.
+    inst.write("local/localrecipe.py", &recipe("hello"));
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(inst.read("site.txt"), "hello home");
+}
+
+/// A PEP 517/660 backend for `localrecipe` 1.0: its metadata with the `site` entry point,
+/// and a `.pth` naming the source folder.
+const LOCAL_BACKEND: &str = r#"
+import base64, hashlib, os, zipfile
+
+def get_requires_for_build_editable(config_settings=None):
+    return []
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    info = "localrecipe-1.0.dist-info"
+    files = {
+        info + "/METADATA": "Metadata-Version: 2.1\nName: localrecipe\nVersion: 1.0\n",
+        info + "/WHEEL": "Wheel-Version: 1.0\nGenerator: local\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        info + "/entry_points.txt": "[zc.buildout]\nsite = localrecipe:Site\n",
+        "__editable__.localrecipe-1.0.pth": os.path.abspath(".") + "\n",
+    }
+    name = "localrecipe-1.0-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        for path, text in files.items():
+            data = text.encode()
+            z.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append("%s,sha256=%s,%d" % (path, digest.decode(), len(data)))
+        record.append(info + "/RECORD,,")
+        z.writestr(info + "/RECORD", "\n".join(record) + "\n")
+    return name
+"#;

@@ -97,6 +97,19 @@ def _missing_option(section, option):
     return _missing("Missing option: %s:%s" % (section, option))
 
 
+# zc.buildout's [buildout] options that rbuildout does not define (docs/conformance.md),
+# with zc.buildout's values, for recipes that read them (zc.recipe.egg reads
+# allow-unknown-extras).
+_BUILDOUT_DEFAULTS = {
+    "allow-unknown-extras": "false",
+    "install-from-cache": "false",
+    "use-dependency-links": "true",
+    "log-format": "",
+    "log-level": "INFO",
+    "socket-timeout": "",
+    "executable": sys.executable,
+}
+
 _TRUE = ("yes", "true", "on")
 _FALSE = ("no", "false", "off")
 
@@ -117,6 +130,8 @@ class Options(dict):
         if not self._asks or key in self._absent or dict.__contains__(self, key):
             return
         value = _ask({"get": [self.name, key]})
+        if value is None and self.name == "buildout":
+            value = _BUILDOUT_DEFAULTS.get(key)
         if value is None:
             self._absent.add(key)
         else:
