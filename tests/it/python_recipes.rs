@@ -72,6 +72,16 @@ class ZcEgg:
             f.write("%s %s" % (",".join(reqs), dist.location))
         return path
 
+class Plain:
+    """No update: an unchanged part needs nothing of it."""
+
+    def __init__(self, buildout, name, options):
+        with open(os.path.join(buildout["buildout"]["directory"], "plain.log"), "a") as f:
+            f.write("init\n")
+
+    def install(self):
+        return ()
+
 def uninstall(name, options):
     with open("uninstalled.log", "a") as f:
         f.write("uninstall %s %s\n" % (name, options["greeting"]))
@@ -100,6 +110,7 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
             .entry_point("zc.buildout", "default", "tinyrecipe:Recipe")
             .entry_point("zc.buildout", "eggs", "tinyrecipe:Eggs")
             .entry_point("zc.buildout", "zcegg", "tinyrecipe:ZcEgg")
+            .entry_point("zc.buildout", "plain", "tinyrecipe:Plain")
             .entry_point("zc.buildout.uninstall", "default", "tinyrecipe:uninstall"),
     );
     packages
@@ -340,3 +351,26 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
         z.writestr(info + "/RECORD", "\n".join(record) + "\n")
     return name
 "#;
+
+/// An unchanged part whose recipe has no `update` costs no interpreter: the bridge
+/// remembers (by the recipe and its lock entry) that there is nothing to call.
+#[test]
+fn an_unchanged_part_whose_recipe_has_no_update_starts_no_interpreter() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts = p\nindex = {}\n\n[p]\nrecipe = tinyrecipe:plain\n",
+            index.url()
+        ),
+    );
+    inst.ok(&["-c", "buildout.cfg"]);
+    inst.ok(&["-c", "buildout.cfg"]);
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(inst.log("plain.log"), ["init"]);
+}

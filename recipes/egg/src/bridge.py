@@ -335,8 +335,9 @@ def _serve(request):
         options = Options(part, request["options"])
         dict.__setitem__(_buildout, part, options)
         factory = _entry_point(request["recipe"])
-        _recipes[part] = (factory(_buildout, part, options), options)
-        return {"options": dict(options)}
+        recipe = factory(_buildout, part, options)
+        _recipes[part] = (recipe, options)
+        return {"options": dict(options), "has_update": callable(getattr(recipe, "update", None))}
     recipe, options = _recipes[part]
     method = getattr(recipe, op, None) if op in ("install", "update") else None
     if method is None and op != "update":

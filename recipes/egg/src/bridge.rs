@@ -65,18 +65,43 @@ fn recipe_spec(options: &Options) -> Result<(String, String)> {
     Ok((dist.to_owned(), entry.to_owned()))
 }
 
+/// Where the bridge remembers that a recipe has no `update`: a file named by the recipe
+/// and its part's lock entry (the distributions it was installed with), in the download
+/// cache. `None` when the part has no lock entry yet or a develop distribution in it (whose
+/// code may change under the same entry).
+fn no_update_marker(ctx: &Context, recipe: &str, cache: &Path) -> Option<PathBuf> {
+    let lock = crate::lockfile::read(&crate::lockfile::path(ctx)).ok()?;
+    let entry = lock.parts.get(ctx.part())?;
+    if entry.dist.iter().any(|d| d.url.starts_with("develop:")) {
+        return None;
+    }
+    let key = crate::util::sha256_hex(format!("{recipe}\n{}\n", entry.inputs).as_bytes());
+    Some(
+        cache
+            .join("python-recipes")
+            .join(format!("{key}.no-update")),
+    )
+}
+
 fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     let (dist, entry) = recipe_spec(options)?;
+    let recipe = format!("{dist}:{entry}");
     // The recipe's distribution with its requirements and zc.buildout (recipes import it),
     // installed as an egg part's `eggs` are: locked, hashed, shared.
     let eggs = format!("{dist}\nzc.buildout");
     let egg_options = Options::new(vec![("eggs", eggs.as_str())], ctx.buildout_directory());
+    // zc.buildout runs recipes in its own interpreter: `[buildout] python` here.
+    let settings = crate::Settings::read(&egg_options, ctx)?;
+    // An unchanged part whose recipe has no `update`: nothing to run (zc.buildout would
+    // create the recipe and find no update), so no interpreter starts.
+    let marker = no_update_marker(ctx, &recipe, &settings.cache);
+    if op == Op::Update && marker.as_ref().is_some_and(|m| m.is_file()) {
+        return Ok(());
+    }
     let folders: Vec<PathBuf> = crate::zc::working_set(&egg_options, ctx)?
         .into_iter()
         .map(|d| d.folder)
         .collect();
-    // zc.buildout runs recipes in its own interpreter: `[buildout] python` here.
-    let settings = crate::Settings::read(&egg_options, ctx)?;
     let interp = crate::interp::query(&settings.python, &settings.cache)?;
     let program = interp.program().to_path_buf();
     let values: BTreeMap<String, String> = options
@@ -97,12 +122,19 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
         unreachable!("the driver was just started")
     };
     let part = ctx.part();
-    let recipe = format!("{dist}:{entry}");
     if op == Op::Uninstall {
         d.uninstall(part, &recipe, &values, &folders, &answers)?;
         return Ok(());
     }
     let init = d.init(part, &recipe, &values, &folders, &answers)?;
+    if !init.has_update
+        && let Some(marker) = no_update_marker(ctx, &recipe, &settings.cache)
+        && let Some(dir) = marker.parent()
+    {
+        // Best effort: without it, the next run asks the recipe again.
+        let _ =
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&marker, recipe.as_bytes()));
+    }
     let reply = match op {
         Op::Install => d.install(part, &answers)?,
         Op::Update | Op::Uninstall => d.update(part, &answers)?,
@@ -196,6 +228,9 @@ pub struct Reply {
     pub options: BTreeMap<String, String>,
     #[serde(default)]
     pub paths: Vec<String>,
+    /// After `init`: whether the recipe has an `update`.
+    #[serde(default)]
+    pub has_update: bool,
 }
 
 /// One line from the driver.
