@@ -13,6 +13,7 @@ mod egg_versions;
 mod lava;
 mod lifecycle;
 mod mkdir_template;
+mod output;
 mod plugins;
 mod product;
 mod safety_converge;
