@@ -10,6 +10,7 @@ mod develop;
 mod egg;
 mod egg_hostile;
 mod egg_versions;
+mod fleet;
 mod lava;
 mod lifecycle;
 mod mkdir_template;
