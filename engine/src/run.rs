@@ -1449,7 +1449,8 @@ impl<'c> Runner<'_, 'c> {
             }
             (Action::Update, Some(record)) => {
                 info!(action = "update", "updating");
-                self.doing.insert(part.to_string(), (Action::Update, reason));
+                self.doing
+                    .insert(part.to_string(), (Action::Update, reason));
                 Begin::Job(Job::Update {
                     recipe,
                     view: self.view(part, options),

@@ -81,7 +81,10 @@ impl Fleet {
             .arg("-e")
             .arg(format!("rbuildout_binary={}", rbuildout_bin().display()))
             .arg("-e")
-            .arg(format!("rbuildout_instance={}", self.path("srv/app").display()))
+            .arg(format!(
+                "rbuildout_instance={}",
+                self.path("srv/app").display()
+            ))
             .arg("-e")
             .arg(format!("rbuildout_bin_dir={}", self.path("bin").display()))
             .arg("-e")
@@ -173,7 +176,11 @@ fn the_playbook_deploys_the_instance_and_a_second_run_changes_nothing() {
     let first = fleet.deploy(&[]);
     let (changed, failed) = recap(&first);
     assert_eq!(failed, 0);
-    assert!(changed >= 3, "binary, files and the instance changed:\n{}", first.stdout);
+    assert!(
+        changed >= 3,
+        "binary, files and the instance changed:\n{}",
+        first.stdout
+    );
     let app = fleet.path("srv/app");
     let ini = std::fs::read_to_string(app.join("etc/app.ini")).unwrap();
     assert!(
@@ -200,7 +207,12 @@ fn the_playbook_deploys_the_instance_and_a_second_run_changes_nothing() {
     assert_eq!(fleet.current(), "r2");
     // Rolling back: the release activated before.
     let back = fleet.deploy(&["rbuildout_args=code:revision=previous"]);
-    assert_eq!(recap(&back), (1, 0), "only the instance changed:\n{}", back.stdout);
+    assert_eq!(
+        recap(&back),
+        (1, 0),
+        "only the instance changed:\n{}",
+        back.stdout
+    );
     assert_eq!(fleet.current(), "r1");
     assert!(
         Path::new(&app.join("code/r2")).is_dir(),

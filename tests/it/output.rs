@@ -179,7 +179,10 @@ b = { recipe = "testkit:updatable", path = "parts/b.txt", content = "B2" }
         })
         .collect();
     // In the order the parts were done: `b`'s install comes after `a`'s uninstall.
-    assert_eq!(actions, [("a", "uninstall", true), ("b", "reinstall", true)]);
+    assert_eq!(
+        actions,
+        [("a", "uninstall", true), ("b", "reinstall", true)]
+    );
     assert_eq!(
         third["parts"][1]["reason"],
         "option `content` changed: \"B2\" != \"B\""

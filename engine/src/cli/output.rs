@@ -201,7 +201,10 @@ mod tests {
             "Reinstalling code/eggs (new part)\n"
         );
         let f = fields("1 installed", Some("finished"), None);
-        assert_eq!(plain.render(Level::INFO, &f, ""), "    Finished 1 installed\n");
+        assert_eq!(
+            plain.render(Level::INFO, &f, ""),
+            "    Finished 1 installed\n"
+        );
         let f = fields("disk full", None, None);
         assert_eq!(
             plain.render(Level::WARN, &f, "a"),

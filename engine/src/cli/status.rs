@@ -30,8 +30,7 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
             "error: buildout:installed is empty: this instance keeps no state to show".into(),
         ));
     };
-    let (_, state) =
-        StateFile::open(&path).map_err(|e| Failure::Config(format!("error: {e}")))?;
+    let (_, state) = StateFile::open(&path).map_err(|e| Failure::Config(format!("error: {e}")))?;
     let parts: Vec<Value> = state
         .order
         .iter()
@@ -52,9 +51,10 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
 
 /// One part's status as JSON.
 fn part(directory: &Path, name: &str, record: &PartRecord) -> Value {
-    let recipe = record.recipe.as_ref().map(|r| {
-        json!({ "plugin": r.plugin, "version": r.version, "entry": r.entry })
-    });
+    let recipe = record
+        .recipe
+        .as_ref()
+        .map(|r| json!({ "plugin": r.plugin, "version": r.version, "entry": r.entry }));
     // The state records no times: the newest of the part's paths, and of the absolute
     // paths its outputs name (a `symlink` part's `current` link), says when it last changed.
     let named = record
@@ -75,7 +75,10 @@ fn part(directory: &Path, name: &str, record: &PartRecord) -> Value {
         "outputs": record.outputs,
         "paths": record.paths,
     });
-    let symlink = record.recipe.as_ref().is_some_and(|r| r.plugin == "symlink");
+    let symlink = record
+        .recipe
+        .as_ref()
+        .is_some_and(|r| r.plugin == "symlink");
     if let (true, Some(release)) = (symlink, record.outputs.get("path")) {
         let current = record.outputs.get("current").map(PathBuf::from);
         value["releases"] = releases(Path::new(release), current.as_deref());
