@@ -262,3 +262,38 @@ config = "release.toml"
     // Read-only: the state is as it was.
     assert_eq!(inst.state_text(), state_before);
 }
+
+/// `rbuildout -U` in `inst` on a pseudo-terminal (util-linux `script`), with `NO_COLOR` set
+/// to `no_color`; what the terminal showed.
+fn on_terminal(inst: &Instance, no_color: &str) -> String {
+    let command = format!("{} -U", rbuildout_tests::rbuildout_bin().display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(inst.dir())
+        .env("RBUILDOUT_PLUGIN_PATH", rbuildout_tests::plugin_path())
+        .env("RBUILDOUT_HOME", inst.path(".home"))
+        .env("HOME", inst.path(".home"))
+        .env("NO_COLOR", no_color)
+        .output()
+        .expect("run script (util-linux)");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    let inst = Instance::new(TWO);
+    let shown = on_terminal(&inst, "");
+    assert!(
+        shown.contains("\x1b[1;32m  Installing\x1b[0m a"),
+        "{shown:?}"
+    );
+    let inst = Instance::new(TWO);
+    let shown = on_terminal(&inst, "1");
+    assert!(shown.contains("  Installing a"), "{shown:?}");
+    assert!(!shown.contains('\x1b'), "{shown:?}");
+    // Not a terminal: no colour even without NO_COLOR.
+    let inst = Instance::new(TWO);
+    let run = Run::of(inst.command(&[]).env_remove("NO_COLOR"));
+    assert!(run.stderr.contains("  Installing a") && !run.stderr.contains('\x1b'));
+}
