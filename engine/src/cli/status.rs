@@ -167,7 +167,7 @@ fn text(status: &Value) -> String {
             }
         }
         let paths = p["paths"].as_array().map_or(0, Vec::len);
-        let _ = writeln!(out, "    {paths} path(s)");
+        let _ = writeln!(out, "    {paths} paths owned");
         if let Some(r) = p["releases"].as_object() {
             let name = |k: &str| r[k].as_str().unwrap_or("none").to_owned();
             let list = |k: &str| {
@@ -180,12 +180,13 @@ fn text(status: &Value) -> String {
                     })
                     .unwrap_or_default()
             };
+            let kept = list("kept");
             let _ = writeln!(
                 out,
                 "    current: {}, previous: {}, kept: {}",
                 name("current"),
                 name("previous"),
-                list("kept")
+                if kept.is_empty() { "none" } else { &kept }
             );
             let unfinished = list("unfinished");
             if !unfinished.is_empty() {
