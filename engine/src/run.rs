@@ -99,10 +99,37 @@ impl From<config::Error> for RunError {
 /// What a run did, part by part.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Parts installed, reinstalls included.
     pub installed: Vec<String>,
     pub updated: Vec<String>,
+    /// Parts uninstalled, the first half of a planned reinstall included.
     pub uninstalled: Vec<String>,
     pub kept: Vec<String>,
+    /// Each part handled, once, in the order it finished: what was done and why.
+    pub parts: Vec<PartReport>,
+    /// Whether the state file was written (it is only when its text changes).
+    pub state_written: bool,
+}
+
+impl Summary {
+    /// Whether the run changed anything on disk: a part installed, reinstalled or
+    /// uninstalled, an update whose record changed, or the state file rewritten.
+    pub fn changed(&self) -> bool {
+        self.state_written || self.parts.iter().any(|p| p.changed)
+    }
+}
+
+/// What a run did to one part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartReport {
+    pub part: String,
+    /// `Install`, `Reinstall`, `Update`, `Keep` or `Uninstall`.
+    pub action: Action,
+    pub reason: Reason,
+    /// Whether the part changed on disk: always for an install, reinstall or uninstall;
+    /// for an update, whether its record (paths, outputs, options) changed; never for a
+    /// kept part.
+    pub changed: bool,
 }
 
 /// The folders and files of one instance, read from `[buildout]`.
@@ -480,6 +507,7 @@ pub fn install(
             state,
             file,
             summary: Summary::default(),
+            doing: HashMap::new(),
             cancel,
             stop: settings.stop,
             stale: false,
@@ -579,9 +607,13 @@ pub fn uninstall(
     let view = View::recorded(part, record.options.clone(), snapshot);
     info_span!("part", part = %part).in_scope(|| {
         if skip_hook {
-            info!("uninstalling without its uninstall hook")
+            info!(
+                action = "uninstall",
+                reason = "without its uninstall hook",
+                "uninstalling without its uninstall hook"
+            )
         } else {
-            info!("uninstalling")
+            info!(action = "uninstall", "uninstalling")
         }
     });
     let job = Job::Uninstall {
@@ -1095,6 +1127,8 @@ struct Runner<'r, 'c> {
     state: State,
     file: Option<StateFile>,
     summary: Summary,
+    /// The parts running, with the action and reason they were started for.
+    doing: HashMap<String, (Action, Reason)>,
     cancel: &'r AtomicBool,
     /// Set with `cancel` by SIGTERM or a second Ctrl-C: running recipes are asked to stop.
     stop: Option<&'static AtomicBool>,
@@ -1192,9 +1226,27 @@ impl<'c> Runner<'_, 'c> {
     fn save(&mut self) -> Result<(), StateError> {
         self.state.reorder(self.prepared.parts.order());
         match &mut self.file {
-            Some(f) => f.save(&self.state).map(|_| ()),
+            Some(f) => {
+                self.summary.state_written |= f.save(&self.state)?;
+                Ok(())
+            }
             None => Ok(()),
         }
+    }
+
+    /// Adds `part`'s job, just finished, to the summary, with the action and reason it was
+    /// started for.
+    fn report(&mut self, part: &str, changed: bool) {
+        let (action, reason) = self
+            .doing
+            .remove(part)
+            .unwrap_or((Action::Install, Reason::New));
+        self.summary.parts.push(PartReport {
+            part: part.to_string(),
+            action,
+            reason,
+            changed,
+        });
     }
 
     fn publish(&mut self, part: &str, outputs: &BTreeMap<String, String>) {
@@ -1386,15 +1438,23 @@ impl<'c> Runner<'_, 'c> {
             // may be) is not copied.
             if let Some(outputs) = self.state.parts.get(part).map(|r| r.outputs.clone()) {
                 self.publish(part, &outputs);
-                debug!("unchanged");
+                info!(action = "keep", "unchanged");
                 self.summary.kept.push(part.to_string());
+                self.summary.parts.push(PartReport {
+                    part: part.to_string(),
+                    action: Action::Keep,
+                    reason,
+                    changed: false,
+                });
                 return Begin::Kept;
             }
         }
         let record = self.state.parts.get(part).cloned();
         match (action, record) {
             (Action::Update, Some(record)) => {
-                info!("updating");
+                info!(action = "update", "updating");
+                self.doing
+                    .insert(part.to_string(), (Action::Update, reason));
                 Begin::Job(Job::Update {
                     recipe,
                     view: self.view(part, options),
@@ -1402,7 +1462,9 @@ impl<'c> Runner<'_, 'c> {
                 })
             }
             (Action::Reinstall, Some(record)) => {
-                info!("reinstalling: {reason}");
+                info!(action = "reinstall", reason = %reason, "reinstalling");
+                self.doing
+                    .insert(part.to_string(), (Action::Reinstall, reason.clone()));
                 let owned = record.paths.clone();
                 let uninstall = Job::Uninstall {
                     recipe: self.uninstaller(part, &record),
@@ -1420,7 +1482,15 @@ impl<'c> Runner<'_, 'c> {
                 )
             }
             _ => {
-                info!("installing");
+                // A reinstall planned before the run was uninstalled first (and said so),
+                // its reason kept.
+                if self.doing.contains_key(part) {
+                    debug!("installing");
+                } else {
+                    info!(action = "install", "installing");
+                    self.doing
+                        .insert(part.to_string(), (Action::Install, reason));
+                }
                 Begin::Job(Job::Install {
                     recipe,
                     identity,
@@ -1454,8 +1524,14 @@ impl<'c> Runner<'_, 'c> {
             let Some(record) = self.state.parts.get(&step.part).cloned() else {
                 continue;
             };
+            // A changed part is uninstalled now and installed in its turn: one reinstall.
+            let action = if prepared.recipes.contains_key(&step.part) {
+                "reinstall"
+            } else {
+                "uninstall"
+            };
             info_span!("part", part = %step.part)
-                .in_scope(|| info!("uninstalling ({})", step.reason));
+                .in_scope(|| info!(action, reason = %step.reason, "uninstalling"));
             let recipe = self.uninstaller(&step.part, &record);
             let view = self.uninstall_view(&step.part, record.options.clone());
             let job = Job::Uninstall {
@@ -1470,6 +1546,15 @@ impl<'c> Runner<'_, 'c> {
                     self.discard(&part, &paths);
                     if prepared.recipes.contains_key(&part) {
                         self.reinstalled.insert(part.clone(), paths);
+                        self.doing
+                            .insert(part.clone(), (Action::Reinstall, step.reason.clone()));
+                    } else {
+                        self.summary.parts.push(PartReport {
+                            part: part.clone(),
+                            action: Action::Uninstall,
+                            reason: step.reason.clone(),
+                            changed: true,
+                        });
                     }
                     self.forget(&part);
                     self.save()?;
@@ -1553,17 +1638,20 @@ impl<'c> Runner<'_, 'c> {
                     self.remember(&part, record);
                     self.save()?;
                     schedule.finish(i);
+                    self.report(&part, true);
                     self.summary.installed.push(part);
                 }
                 Outcome::Updated { record, .. } => {
                     self.publish(&part, &record.outputs);
                     // Most updates change nothing; rendering the state to find that out
                     // costs as much as the update for a large instance.
-                    if self.state.parts.get(&part) != Some(&record) {
+                    let changed = self.state.parts.get(&part) != Some(&record);
+                    if changed {
                         self.remember(&part, record);
                         self.save()?;
                     }
                     schedule.finish(i);
+                    self.report(&part, changed);
                     self.summary.updated.push(part);
                 }
                 Outcome::Uninstalled(paths) => {

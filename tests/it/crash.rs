@@ -79,7 +79,7 @@ fn a_segfault_or_abort_in_a_plugin_names_the_part_and_library_and_the_next_run_c
     assert_eq!(inst.installed(), ["first", "bad"]);
     assert_eq!(inst.read("partial.txt"), "fixed");
     let again = inst.ok(&[]);
-    again.stderr_has("0 installed, 0 updated, 0 uninstalled, 2 unchanged");
+    again.stderr_has("0 installed, 0 reinstalled, 0 updated, 0 uninstalled, 2 unchanged");
 }
 
 #[test]

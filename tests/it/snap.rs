@@ -61,14 +61,15 @@ macro_rules! snapshot {
 }
 
 /// The `error:`, `warning:` and `WARN` lines of `stderr` (with their continuation lines),
-/// without the progress lines (`INFO`, `DEBUG`), whose order between parallel parts varies.
+/// without the progress lines (`  Installing a`, or `INFO`, `DEBUG` at `-v`), whose order
+/// between parallel parts varies.
 pub fn messages(stderr: &str) -> String {
     let mut out = Vec::new();
     let mut inside = false;
     for line in stderr.lines() {
         if line.starts_with("error") || line.starts_with("warning") || line.contains(" WARN ") {
             inside = true;
-        } else if line.contains(" INFO ") || line.contains(" DEBUG ") {
+        } else if is_progress(line) || line.contains(" INFO ") || line.contains(" DEBUG ") {
             inside = false;
         }
         if inside {
@@ -76,4 +77,16 @@ pub fn messages(stderr: &str) -> String {
         }
     }
     out.join("\n")
+}
+
+/// Whether `line` is a progress line of the default output (docs/output.md): a capitalised
+/// verb right-aligned in 12 columns, a space, the rest.
+pub fn is_progress(line: &str) -> bool {
+    let Some((head, _)) = line.split_at_checked(12) else {
+        return false;
+    };
+    let verb = head.trim_start();
+    line[12..].starts_with(' ')
+        && verb.starts_with(|c: char| c.is_ascii_uppercase())
+        && verb.chars().all(|c| c.is_ascii_alphabetic())
 }

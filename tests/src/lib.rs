@@ -418,6 +418,24 @@ pub fn oracle(what: &str) -> Option<std::ffi::OsString> {
     python
 }
 
+/// The `ansible-playbook` of ansible-core from PyPI (`RBUILDOUT_ANSIBLE`, which `.ci/run`
+/// installs into `target/ansible`), or `None` when it is not set, in which case the caller
+/// skips what needs it, saying so on stderr (`what`: what is not checked). With
+/// `RBUILDOUT_REQUIRE_ANSIBLE=1`, as in CI, a missing one is a failure instead.
+#[allow(clippy::print_stderr)] // a skipped check must show in the test's output
+pub fn ansible_playbook(what: &str) -> Option<PathBuf> {
+    let playbook = std::env::var_os("RBUILDOUT_ANSIBLE").filter(|p| !p.is_empty());
+    if playbook.is_none() {
+        assert!(
+            std::env::var("RBUILDOUT_REQUIRE_ANSIBLE").as_deref() != Ok("1"),
+            "RBUILDOUT_REQUIRE_ANSIBLE=1 but RBUILDOUT_ANSIBLE (the ansible-playbook of \
+             ansible-core, as .ci/run installs it) is not set: {what}"
+        );
+        eprintln!("RBUILDOUT_ANSIBLE is not set: {what} is not checked");
+    }
+    playbook.map(PathBuf::from)
+}
+
 /// The text of `bin/<script>` with what must differ between the two tools made one name:
 /// the buildout folder, each egg folder (zc.buildout's `eggs/v5/<name>-<version>-pyX.Y.egg`,
 /// rbuildout's `eggs/<wheel name>`, both named by the PEP 503 project name) and the

@@ -2,12 +2,13 @@
 //! instance to the config's state, or with `--dry-run` show what that would do.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use rbuildout::config::Config;
 use rbuildout::plugin::{self, Registry, SearchPath};
-use rbuildout::run::{self, RunError, Settings};
+use rbuildout::run::plan::Action;
+use rbuildout::run::{self, RunError, Settings, Summary};
 use rbuildout_plugin_api::develop::PROJECT_FILES;
 use rbuildout_plugin_api::host::signals::{self, CANCEL, STOP};
 
@@ -28,6 +29,13 @@ pub fn cli() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("Print what would be uninstalled, installed or updated, touching nothing"),
         )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("dry-run")
+                .help("Print a JSON summary of the run on stdout (docs/output.md)"),
+        )
 }
 
 pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
@@ -38,27 +46,68 @@ pub fn exec(g: &Global, m: &ArgMatches) -> Outcome {
     if m.get_flag("dry-run") {
         return super::plan::show(g, only);
     }
-    install(g, only)
+    install(g, only, m.get_flag("json"))
 }
 
 pub fn exec_default(g: &Global) -> Outcome {
-    install(g, Vec::new())
+    install(g, Vec::new(), false)
 }
 
-fn install(g: &Global, only: Vec<String>) -> Outcome {
+fn install(g: &Global, only: Vec<String>, json: bool) -> Outcome {
+    let started = Instant::now();
     let settings = settings(g, only)?;
     let (config, registry) = load(g)?;
     // Ctrl-C and SIGTERM stop the run between parts, not in the middle of one.
     signals::catch_interrupts();
     let summary = run::install(&config, &registry, &settings, &CANCEL).map_err(failure)?;
+    let count = |action: Action| summary.parts.iter().filter(|p| p.action == action).count();
     tracing::info!(
-        "{} installed, {} updated, {} uninstalled, {} unchanged",
-        summary.installed.len(),
-        summary.updated.len(),
-        summary.uninstalled.len(),
-        summary.kept.len()
+        action = "finished",
+        "{} installed, {} reinstalled, {} updated, {} uninstalled, {} unchanged in {:.2}s",
+        count(Action::Install),
+        count(Action::Reinstall),
+        count(Action::Update),
+        count(Action::Uninstall),
+        count(Action::Keep),
+        started.elapsed().as_secs_f64()
     );
+    if json {
+        println!("{}", report(&summary));
+    }
     Ok(())
+}
+
+/// The name `install --json` and `status` give an action (docs/output.md).
+pub(super) fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Install => "install",
+        Action::Reinstall => "reinstall",
+        Action::Update => "update",
+        Action::Keep => "unchanged",
+        Action::Uninstall => "uninstall",
+    }
+}
+
+/// The JSON summary of a finished run (schema in docs/output.md).
+fn report(summary: &Summary) -> serde_json::Value {
+    let parts: Vec<serde_json::Value> = summary
+        .parts
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "part": p.part,
+                "action": action_name(p.action),
+                "reason": p.reason.to_string(),
+                "changed": p.changed,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": 1,
+        "changed": summary.changed(),
+        "state_written": summary.state_written,
+        "parts": parts,
+    })
 }
 
 /// The run's settings from the global flags.

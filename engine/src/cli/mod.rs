@@ -8,9 +8,11 @@ mod annotate;
 mod convert;
 mod init;
 mod install;
+mod output;
 mod plan;
 mod plugins;
 mod query;
+mod status;
 mod uninstall;
 
 use std::path::PathBuf;
@@ -160,6 +162,7 @@ fn command() -> Command {
         .subcommand(init::cli())
         .subcommand(convert::cli())
         .subcommand(plugins::cli())
+        .subcommand(status::cli())
         .subcommand(uninstall::cli())
 }
 
@@ -180,7 +183,12 @@ fn global(m: &ArgMatches) -> Global {
     }
 }
 
+/// Sets up stderr: at the default verbosity and with `-q`, the plain lines of
+/// [`output::Lines`]; from `-v` on, tracing's own format with spans and fields (and from
+/// `-vv` on, each event's target).
 fn init_logging(verbosity: i8) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = match verbosity {
         i8::MIN..=-2 => tracing::Level::ERROR,
         -1 => tracing::Level::WARN,
@@ -188,8 +196,7 @@ fn init_logging(verbosity: i8) {
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let ansi = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let colour = output::colour();
     // rbuildout's own messages (the engine's, the recipes' through the host, the built-in
     // recipe crates') at the level asked for; the crates they use (the resolver, HTTP, TLS)
     // only warn, unless `-vv` asks for everything.
@@ -201,13 +208,16 @@ fn init_logging(verbosity: i8) {
     let filter = tracing_subscriber::filter::Targets::new()
         .with_target("rbuildout", level)
         .with_default(others);
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
+    if verbosity <= 0 {
+        let lines = tracing_subscriber::Layer::with_filter(output::Lines { colour }, filter);
+        tracing_subscriber::registry().with(lines).init();
+        return;
+    }
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_ansi(ansi)
+                .with_ansi(colour)
                 .without_time()
                 .with_target(verbosity > 1),
         )
@@ -290,6 +300,7 @@ pub fn main() -> ExitCode {
         Some(("init", m)) => init::exec(&g, m),
         Some(("convert", m)) => convert::exec(&g, m),
         Some(("plugins", m)) => plugins::exec(&g, m),
+        Some(("status", m)) => status::exec(&g, m),
         Some(("uninstall", m)) => uninstall::exec(&g, m),
         _ => install::exec_default(&g),
     };
