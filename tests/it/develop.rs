@@ -12,11 +12,11 @@ use rbuildout_tests::pyindex::{Index, Package};
 use rbuildout_tests::{Instance, run_bounded};
 
 /// A PEP 517 backend with the PEP 660 hooks, reading `[project]` (name, version,
-/// dependencies, optional-dependencies, scripts) from `pyproject.toml`; the editable wheel's
+/// dependencies, optional-dependencies, scripts, entry-points) from `pyproject.toml`; the editable wheel's
 /// `.pth` names the source folder (or its `src/`). Each hook call is appended to
 /// `backend-calls.log` in the source folder; `FAIL` in the project's description makes the
 /// build fail.
-const BACKEND: &str = r#"
+pub(crate) const BACKEND: &str = r#"
 import base64, hashlib, os, zipfile
 try:
     import tomllib
@@ -53,10 +53,13 @@ def _files(p):
         files["__editable__." + dist + ".pth"] = "import _tiny_finder\n"
     else:
         files["__editable__." + dist + ".pth"] = root + "\n"
-    scripts = p.get("scripts", {})
-    if scripts:
-        files[info + "/entry_points.txt"] = "[console_scripts]\n" + "".join(
-            "%s = %s\n" % kv for kv in sorted(scripts.items()))
+    groups = dict(p.get("entry-points", {}))
+    if p.get("scripts"):
+        groups["console_scripts"] = p["scripts"]
+    if groups:
+        files[info + "/entry_points.txt"] = "".join(
+            "[%s]\n" % group + "".join("%s = %s\n" % kv for kv in sorted(eps.items()))
+            for group, eps in sorted(groups.items()))
     return dist, info, files
 
 def get_requires_for_build_editable(config_settings=None):

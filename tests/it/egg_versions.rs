@@ -165,28 +165,6 @@ fn show_picked_versions_and_update_versions_file() {
     );
 }
 
-/// The `[versions]` block printed after "The following part definition lists the versions
-/// picked:", up to the first line that is not `[versions]` or `name = version`.
-fn printed_block(log: &str) -> String {
-    let mut out = Vec::new();
-    let mut on = false;
-    for line in log.lines() {
-        let line = line.trim_end();
-        if line.ends_with("The following part definition lists the versions picked:") {
-            on = true;
-            continue;
-        }
-        if on {
-            if line == "[versions]" || line.contains(" = ") {
-                out.push(line.to_owned());
-            } else {
-                break;
-            }
-        }
-    }
-    out.join("\n")
-}
-
 /// Two scratch folders holding `files`, one run by zc.buildout, one by rbuildout.
 struct Pair {
     python: std::ffi::OsString,
@@ -470,9 +448,10 @@ fn required_by_packages() -> Vec<Package> {
     ]
 }
 
-/// The block zc.buildout prints after "The following part definition lists the versions
-/// picked:", with its `# Required by:` comments and the blank lines between them.
-fn printed_with_comments(log: &str) -> String {
+/// The `[versions]` block printed after "The following part definition lists the versions
+/// picked:", with its `# Required by:` comments and the blank lines between them, up to
+/// the first other line.
+fn printed_block(log: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     let mut on = false;
     for line in log.lines() {
@@ -519,10 +498,10 @@ fn one_picked_versions_block_per_run_with_required_by_comments_as_zc_buildout() 
         &[("buildout.cfg", &cfg), ("versions.cfg", "[versions]\n")],
     );
     let (zc_log, rb_log) = pair.run();
-    let printed = printed_with_comments(&rb_log);
+    let printed = printed_block(&rb_log);
     assert_eq!(
         printed,
-        printed_with_comments(&zc_log),
+        printed_block(&zc_log),
         "zc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
     );
     assert_eq!(

@@ -116,6 +116,13 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
     packages
 }
 
+/// An instance whose config will be a `buildout.cfg` the test writes.
+fn cfg_instance() -> Instance {
+    let inst = Instance::new("");
+    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    inst
+}
+
 fn config(index: &str, app_extra: &str) -> String {
     format!(
         "[buildout]\nparts = app show\nindex = {index}\n\
@@ -132,8 +139,7 @@ fn a_python_recipe_from_the_index_runs_beside_native_ones_that_read_its_options(
         return;
     };
     let index = Index::serve(&packages(&python));
-    let inst = Instance::new("");
-    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    let inst = cfg_instance();
     inst.write("buildout.cfg", &config(&index.url(), ""));
     let run = inst.ok(&["-v", "-c", "buildout.cfg"]);
     let location = inst.path("parts/app");
@@ -215,8 +221,7 @@ fn toml_spells_a_python_recipe_python_colon_and_keeps_plain_names_for_plugins() 
 /// them, a run refuses them by name rather than running without them.
 #[test]
 fn extensions_are_refused_by_name_not_ignored() {
-    let inst = Instance::new("");
-    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    let inst = cfg_instance();
     inst.write(
         "buildout.cfg",
         "[buildout]\nextensions = mr.developer\n    my.ext\nparts = d\n\n[d]\nrecipe = mkdir\npaths = x\n",
@@ -239,45 +244,34 @@ fn a_recipe_asking_zc_buildouts_installer_is_served_by_the_egg_fetcher() {
         return;
     };
     let index = Index::serve(&packages(&python));
-    let inst = Instance::new("");
-    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
-    inst.write(
-        "buildout.cfg",
-        &format!(
-            "[buildout]\nparts = user\nindex = {}\n\n[user]\nrecipe = tinyrecipe:eggs\n",
-            index.url()
-        ),
-    );
-    let run = inst.ok(&["-c", "buildout.cfg"]);
-    let text = inst.read("user.txt");
-    let (name, location) = text.split_once(' ').unwrap();
-    assert_eq!(name, "helper", "{}", run.stderr);
-    assert!(
-        std::path::Path::new(location).starts_with(inst.path("eggs")),
-        "{location}"
-    );
+    let inst = cfg_instance();
+    // The part's file says what the recipe found, and where it is: in the eggs folder.
+    let served = |recipe: &str| -> String {
+        inst.write(
+            "buildout.cfg",
+            &format!(
+                "[buildout]\nparts = user\nindex = {}\n\n[user]\nrecipe = {recipe}\neggs = tinyhelper\n",
+                index.url()
+            ),
+        );
+        let run = inst.ok(&["-c", "buildout.cfg"]);
+        let text = inst.read("user.txt");
+        let (found, location) = text.split_once(' ').unwrap();
+        assert!(
+            std::path::Path::new(location).starts_with(inst.path("eggs")),
+            "{location}\n{}",
+            run.stderr
+        );
+        found.to_owned()
+    };
+    assert_eq!(served("tinyrecipe:eggs"), "helper");
     let lock = inst.read("buildout.lock");
     assert!(
         lock.contains("user:eggs") && lock.contains("tinyhelper"),
         "{lock}"
     );
-
     // The same through the Python zc.recipe.egg's `Egg(...).working_set()`.
-    inst.write(
-        "buildout.cfg",
-        &format!(
-            "[buildout]\nparts = user\nindex = {}\n\n[user]\nrecipe = tinyrecipe:zcegg\neggs = tinyhelper\n",
-            index.url()
-        ),
-    );
-    let run = inst.ok(&["-c", "buildout.cfg"]);
-    let text = inst.read("user.txt");
-    let (reqs, location) = text.split_once(' ').unwrap();
-    assert_eq!(reqs, "tinyhelper", "{}", run.stderr);
-    assert!(
-        std::path::Path::new(location).starts_with(inst.path("eggs")),
-        "{location}"
-    );
+    assert_eq!(served("tinyrecipe:zcegg"), "tinyhelper");
 }
 
 /// A buildout's own recipe, shipped as a develop distribution of the same buildout
@@ -289,8 +283,7 @@ fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
         return;
     };
     let index = Index::serve(&packages(&python));
-    let inst = Instance::new("");
-    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
+    let inst = cfg_instance();
     inst.write(
         "buildout.cfg",
         &format!(
@@ -299,12 +292,14 @@ fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
             index.url()
         ),
     );
-    // Built by the tests' own backend, in the tree (tests/it/develop.rs has the others).
+    // Built by the develop tests' own backend, in the tree.
     inst.write(
         "local/pyproject.toml",
-        "[build-system]\nrequires = []\nbuild-backend = \"localback\"\nbackend-path = [\".\"]\n",
+        "[build-system]\nrequires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]\n\
+         \n[project]\nname = \"localrecipe\"\nversion = \"1.0\"\n\
+         \n[project.entry-points.\"zc.buildout\"]\nsite = \"localrecipe:Site\"\n",
     );
-    inst.write("local/localback.py", LOCAL_BACKEND);
+    inst.write("local/_backend/tinyback.py", crate::develop::BACKEND);
     let recipe = |word: &str| {
         format!(
             "import os\n\nclass Site:\n    def __init__(self, buildout, name, options):\n        \
@@ -321,56 +316,4 @@ fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
     inst.write("local/localrecipe.py", &recipe("hello"));
     inst.ok(&["-c", "buildout.cfg"]);
     assert_eq!(inst.read("site.txt"), "hello home");
-}
-
-/// A PEP 517/660 backend for `localrecipe` 1.0: its metadata with the `site` entry point,
-/// and a `.pth` naming the source folder.
-const LOCAL_BACKEND: &str = r#"
-import base64, hashlib, os, zipfile
-
-def get_requires_for_build_editable(config_settings=None):
-    return []
-
-def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
-    info = "localrecipe-1.0.dist-info"
-    files = {
-        info + "/METADATA": "Metadata-Version: 2.1\nName: localrecipe\nVersion: 1.0\n",
-        info + "/WHEEL": "Wheel-Version: 1.0\nGenerator: local\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        info + "/entry_points.txt": "[zc.buildout]\nsite = localrecipe:Site\n",
-        "__editable__.localrecipe-1.0.pth": os.path.abspath(".") + "\n",
-    }
-    name = "localrecipe-1.0-py3-none-any.whl"
-    record = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for path, text in files.items():
-            data = text.encode()
-            z.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-            record.append("%s,sha256=%s,%d" % (path, digest.decode(), len(data)))
-        record.append(info + "/RECORD,,")
-        z.writestr(info + "/RECORD", "\n".join(record) + "\n")
-    return name
-"#;
-
-/// An unchanged part whose recipe has no `update` costs no interpreter: the bridge
-/// remembers (by the recipe and its lock entry) that there is nothing to call.
-#[test]
-fn an_unchanged_part_whose_recipe_has_no_update_starts_no_interpreter() {
-    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
-        return;
-    };
-    let index = Index::serve(&packages(&python));
-    let inst = Instance::new("");
-    std::fs::remove_file(inst.path("buildout.toml")).unwrap();
-    inst.write(
-        "buildout.cfg",
-        &format!(
-            "[buildout]\nparts = p\nindex = {}\n\n[p]\nrecipe = tinyrecipe:plain\n",
-            index.url()
-        ),
-    );
-    inst.ok(&["-c", "buildout.cfg"]);
-    inst.ok(&["-c", "buildout.cfg"]);
-    inst.ok(&["-c", "buildout.cfg"]);
-    assert_eq!(inst.log("plain.log"), ["init"]);
 }

@@ -98,33 +98,22 @@ impl Library {
         // SAFETY: `descriptor` is what the plugin's entry returned; `read` checks everything
         // before reading beyond the fixed prefix.
         let checked = unsafe { read(descriptor, path) }?;
-        // The plugin may log through it for the rest of the process.
-        let log: &'static PluginLog = Box::leak(Box::new(PluginLog {
-            plugin: checked.name.clone(),
-        }));
-        let library = Library {
-            path: path.to_path_buf(),
-            name: checked.name,
-            version: checked.version,
-            built_with: checked.built_with,
-            abi_minor: checked.abi_minor,
-            flags: checked.flags,
-            entries: checked.entries,
-            poisoned: AtomicBool::new(false),
-            lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(id)),
-            digest: OnceLock::new(),
-            run_end: checked.run_end,
-            log,
-            builtin: false,
-            _handle: Some(handle),
-        };
+        let init = checked.init;
+        let library = Library::of(
+            checked,
+            path.to_path_buf(),
+            id,
+            OnceLock::new(),
+            Some(handle),
+        );
+        let log = library.log;
         if library.flags & abi::FLAG_PANIC_ABORT != 0 {
             tracing::warn!(
                 "recipe plugin {} was built with panic=abort: a panic in it will kill rbuildout",
                 path.display()
             );
         }
-        if let Some(init) = checked.init {
+        if let Some(init) = init {
             let code = init_once(id, || {
                 // SAFETY: `init` comes from the checked descriptor.
                 unsafe { host::init(init, plugin_max_level(), log) }
@@ -191,8 +180,23 @@ impl Library {
         let id: FileId = (u64::MAX, descriptor as usize as u64);
         let digest = super::builtin::digest(&checked.name, &checked.version);
         host::chain_recipe_panic_hook();
-        let name = checked.name.clone();
-        Ok(Library {
+        Ok(Library::of(checked, path, id, OnceLock::from(digest), None))
+    }
+
+    /// A library from its checked descriptor: `handle` is the opened file (`None` for a
+    /// built-in), `id` what its call lock is kept by.
+    fn of(
+        checked: Checked,
+        path: PathBuf,
+        id: FileId,
+        digest: OnceLock<String>,
+        handle: Option<ManuallyDrop<Handle>>,
+    ) -> Library {
+        // The plugin may log through it for the rest of the process.
+        let log: &'static PluginLog = Box::leak(Box::new(PluginLog {
+            plugin: checked.name.clone(),
+        }));
+        Library {
             path,
             name: checked.name,
             version: checked.version,
@@ -202,12 +206,12 @@ impl Library {
             entries: checked.entries,
             poisoned: AtomicBool::new(false),
             lock: (checked.flags & abi::FLAG_THREAD_SAFE == 0).then(|| CallLock::of(id)),
-            digest: OnceLock::from(digest),
+            digest,
             run_end: checked.run_end,
-            log: Box::leak(Box::new(PluginLog { plugin: name })),
-            builtin: true,
-            _handle: None,
-        })
+            log,
+            builtin: handle.is_none(),
+            _handle: handle,
+        }
     }
 
     pub(super) fn entry_index(&self, name: &str) -> Option<usize> {

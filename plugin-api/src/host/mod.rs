@@ -204,16 +204,22 @@ pub unsafe fn init(init: InitFn, max_level: u32, log: &'static dyn Log) -> i32 {
     // The plugin may log from any thread for the rest of the process: the context lives as
     // long.
     let ctx: &'static &'static dyn Log = Box::leak(Box::new(log));
-    let host = HostApi {
+    let host = host_api(max_level, ctx);
+    // SAFETY: the caller vouches for `init`; `host` outlives the call.
+    unsafe { init(&host) }
+}
+
+/// The [`HostApi`] given to a plugin's `init` and `run_end`: its log function, for messages
+/// outside any call, goes to `ctx`, which must outlive every use the plugin makes of it.
+fn host_api(max_level: u32, ctx: &&'static dyn Log) -> HostApi {
+    HostApi {
         struct_size: size_of::<HostApi>(),
         abi_major: abi::ABI_MAJOR,
         abi_minor: abi::ABI_MINOR,
         max_level,
         ctx: ctx as *const &'static dyn Log as *mut c_void,
         log: Some(callbacks::log_global),
-    };
-    // SAFETY: the caller vouches for `init`; `host` outlives the call.
-    unsafe { init(&host) }
+    }
 }
 
 /// Calls a plugin's `run_end` for the run of the buildout in `directory` (`ok`: every part
@@ -229,15 +235,7 @@ pub unsafe fn run_end(
     log: &'static dyn Log,
 ) -> i32 {
     // Both are valid only during the call, as the ABI says: they may live on the stack.
-    let ctx: &&'static dyn Log = &log;
-    let host = HostApi {
-        struct_size: size_of::<HostApi>(),
-        abi_major: abi::ABI_MAJOR,
-        abi_minor: abi::ABI_MINOR,
-        max_level,
-        ctx: ctx as *const &'static dyn Log as *mut c_void,
-        log: Some(callbacks::log_global),
-    };
+    let host = host_api(max_level, &log);
     // NUL-terminated, as every string the host passes.
     let text = format!("{}\0", directory.display());
     let end = RunEnd {

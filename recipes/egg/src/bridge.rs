@@ -122,11 +122,17 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
         unreachable!("the driver was just started")
     };
     let part = ctx.part();
+    let load = Load {
+        part,
+        recipe: &recipe,
+        options: &values,
+        paths: &folders,
+    };
     if op == Op::Uninstall {
-        d.uninstall(part, &recipe, &values, &folders, &answers)?;
+        d.uninstall(&load, &answers)?;
         return Ok(());
     }
-    let init = d.init(part, &recipe, &values, &folders, &answers)?;
+    let init = d.init(&load, &answers)?;
     if !init.has_update
         && let Some(marker) = no_update_marker(ctx, &recipe, &settings.cache)
         && let Some(dir) = marker.parent()
@@ -245,6 +251,24 @@ struct Message {
     traceback: Option<String>,
 }
 
+/// What a request that creates or uninstalls a part's recipe names: the part, the recipe
+/// (`dist:entry`), the part's options and its working set's folders (put on `sys.path`).
+pub struct Load<'a> {
+    pub part: &'a str,
+    pub recipe: &'a str,
+    pub options: &'a BTreeMap<String, String>,
+    pub paths: &'a [PathBuf],
+}
+
+impl Load<'_> {
+    fn request(&self, op: &str) -> serde_json::Value {
+        serde_json::json!({
+            "op": op, "part": self.part, "recipe": self.recipe, "options": self.options,
+            "paths": self.paths,
+        })
+    }
+}
+
 pub struct Driver {
     process: LineProcess,
 }
@@ -265,20 +289,9 @@ impl Driver {
         Ok(Driver { process })
     }
 
-    /// Creates the recipe `recipe` (`dist:entry`) of `part` with its resolved `options`,
-    /// the folders of its working set put on `sys.path` first.
-    pub fn init(
-        &mut self,
-        part: &str,
-        recipe: &str,
-        options: &BTreeMap<String, String>,
-        paths: &[PathBuf],
-        answers: &dyn Answers,
-    ) -> Result<Reply> {
-        let request = serde_json::json!({
-            "op": "init", "part": part, "recipe": recipe, "options": options, "paths": paths,
-        });
-        self.serve(&request, answers)
+    /// Creates the part's recipe with its resolved options.
+    pub fn init(&mut self, load: &Load, answers: &dyn Answers) -> Result<Reply> {
+        self.serve(&load.request("init"), answers)
     }
 
     /// Calls the part's recipe's `install`.
@@ -289,20 +302,10 @@ impl Driver {
         )
     }
 
-    /// Calls the `zc.buildout.uninstall` entry point `entry` of `dist` (`recipe` is
-    /// `dist:entry`), if there is one, with the part's recorded options.
-    pub fn uninstall(
-        &mut self,
-        part: &str,
-        recipe: &str,
-        options: &BTreeMap<String, String>,
-        paths: &[PathBuf],
-        answers: &dyn Answers,
-    ) -> Result<Reply> {
-        let request = serde_json::json!({
-            "op": "uninstall", "part": part, "recipe": recipe, "options": options, "paths": paths,
-        });
-        self.serve(&request, answers)
+    /// Calls the `zc.buildout.uninstall` entry point named as the recipe's entry, if its
+    /// distribution has one, with the part's recorded options.
+    pub fn uninstall(&mut self, load: &Load, answers: &dyn Answers) -> Result<Reply> {
+        self.serve(&load.request("uninstall"), answers)
     }
 
     /// Calls the part's recipe's `update`, if it has one.
@@ -495,8 +498,14 @@ class Fails:
         let mut driver = Driver::start(&python, dir.path()).unwrap();
         let paths = [lib.clone(), site_packages(&python)];
         let options = section(&[("recipe", "tinyrecipe"), ("verbose", "yes")]);
+        let load = |part, recipe, options, paths| Load {
+            part,
+            recipe,
+            options,
+            paths,
+        };
         let init = driver
-            .init("app", "tinyrecipe", &options, &paths, &config)
+            .init(&load("app", "tinyrecipe", &options, &paths), &config)
             .unwrap();
         let location = dir.path().join("parts/app");
         // What `__init__` set is there for others to read.
@@ -529,18 +538,14 @@ class Fails:
 
         // A recipe's exception is the part's error; zc.buildout's UserError by its message
         // alone, anything else with its type, and the traceback in the log.
+        let user = section(&[("user", "x")]);
         let err = driver
-            .init(
-                "bad",
-                "tinyrecipe:fails",
-                &section(&[("user", "x")]),
-                &[],
-                &config,
-            )
+            .init(&load("bad", "tinyrecipe:fails", &user, &[]), &config)
             .unwrap_err();
         assert_eq!(err.message(), "tinyrecipe needs no user");
+        let none = section(&[]);
         let err = driver
-            .init("bad", "tinyrecipe:fails", &section(&[]), &[], &config)
+            .init(&load("bad", "tinyrecipe:fails", &none, &[]), &config)
             .unwrap_err();
         assert_eq!(err.message(), "MissingOption: Missing option: bad:needed");
         assert!(
@@ -551,7 +556,7 @@ class Fails:
                 .any(|(l, m)| *l == 4 && m.contains("Traceback")),
         );
         let err = driver
-            .init("none", "nosuchdist", &section(&[]), &[], &config)
+            .init(&load("none", "nosuchdist", &none, &[]), &config)
             .unwrap_err();
         assert_eq!(
             err.message(),
