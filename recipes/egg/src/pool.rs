@@ -393,8 +393,12 @@ pub(crate) fn compile_missing(folders: &[PathBuf], interp: &interp::Interpreter,
     }
 }
 
+/// Hands the modules (paths inside a folder) of an egg being unpacked to the compiler.
+type CompileFn<'f> = dyn Fn(&Path, &[String]) + 'f;
+
 /// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
-/// destination; `None` when the destination exists already.
+/// destination (compiling its modules with `compile`, else marking it uncompiled); `None`
+/// when the destination exists already.
 fn install_one(
     d: &LockedDist,
     eggs_dir: &Path,
@@ -402,7 +406,7 @@ fn install_one(
     builder: &build::Builder,
     interp: &interp::Interpreter,
     limits: &install::Limits,
-    compile: Option<&dyn Fn(&Path, &[String])>,
+    compile: Option<&CompileFn<'_>>,
 ) -> Result<Option<(install::TempEgg, PathBuf)>> {
     let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
     let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
