@@ -3,7 +3,8 @@
 #
 # What: installing `django flask sphinx` with all their dependencies (about 30 wheels) from a
 # package index on 127.0.0.1, by
-#   - rbuildout (release build): an instance whose buildout.toml has one `egg` part,
+#   - rbuildout (release build): an instance whose buildout.toml has one `egg` part, as it is
+#     (compiling .pyc) and with `compile-bytecode = false`,
 #   - uv (`uv pip install --target`), with and without `--compile-bytecode`,
 #   - pip (`pip install --target`),
 #   - zc.buildout 6.0.1 with zc.recipe.egg (`index =` the local index),
@@ -12,9 +13,11 @@
 #   - warm: caches full from the previous run, fresh target (for rbuildout and zc.buildout the
 #     shared eggs-directory and download-cache are the caches, the instance is new),
 #   - no-op: the same command again on the installed target.
-# Printed: the median (and min) of RUNS runs, and each peer's time divided by rbuildout's.
-# rbuildout and pip compile .pyc files; uv does only with --compile-bytecode; zc.buildout
-# leaves that to the `pip install` it runs per egg.
+# Printed: the median (and min) of RUNS runs, and each peer's time divided by rbuildout's
+# (compiling .pyc), then the two fair pairs as ratios: rbuildout against `uv
+# --compile-bytecode` (both write .pyc) and rbuildout `compile-bytecode = false` against plain
+# uv (neither does). pip compiles .pyc; zc.buildout leaves that to the `pip install` it runs
+# per egg.
 #
 # Setup, done once and kept under target/bench-egg/: the wheels are fetched from the real
 # index into wheels/ with `pip download` (run `rm -rf target/bench-egg/wheels` to refresh);
@@ -87,6 +90,13 @@ rb_cmd=(env -u RBUILDOUT_PLUGIN_PATH RBUILDOUT_HOME="$d/home" "$rb" -U -q -c ins
 rb_fresh='rm -rf inst && mkdir inst && cp buildout.toml inst/'
 rb_cold="rm -rf eggs cache home && $rb_fresh"
 
+# rbuildout with `compile-bytecode = false`: the same, in its own folder.
+dn=$work/rbn
+mkdir -p "$dn"
+sed -e "s|$d/|$dn/|g" -e 's|^recipe = "egg"$|recipe = "egg"\ncompile-bytecode = false|' \
+    "$d/buildout.toml" >"$dn/buildout.toml"
+rbn_cmd=(env -u RBUILDOUT_PLUGIN_PATH RBUILDOUT_HOME="$dn/home" "$rb" -U -q -c inst/buildout.toml)
+
 # zc.buildout: the same layout, buildout.cfg.
 z=$work/zc
 mkdir -p "$z"
@@ -131,6 +141,12 @@ else
     cold=FAILED warm=FAILED noop=FAILED
 fi
 record rbuildout
+if [ "$rb_ok" = 1 ]; then
+    measure rbuildout-nopyc "$dn" "$rb_cold" "$rb_fresh" "${rbn_cmd[@]}"
+else
+    cold=FAILED warm=FAILED noop=FAILED
+fi
+record rbuildout-nopyc
 measure uv "$u" "$tgt_cold" "$tgt_fresh" "${uv_cmd[@]}"
 record uv
 measure uv-compile "$uvc" "$tgt_cold" "$tgt_fresh" "${uvc_cmd[@]}"
@@ -144,6 +160,7 @@ record zc.buildout
 versions="$("$py" --version), $("$uv" --version), pip $("$pip_py" -m pip --version | cut -d' ' -f2), zc.buildout $("$bench/zcb/bin/python" -c 'from importlib.metadata import version; print(version("zc.buildout"))'), $(ls "$bench/wheels" | grep -c '\.whl$') wheels, work folder on $(df --output=fstype "$work" | tail -1)"
 "$py" - "$runs" "$versions" \
     "rbuildout=${result[rbuildout]}" \
+    "rbuildout compile-bytecode=false=${result[rbuildout-nopyc]}" \
     "uv pip install --target=${result[uv]}" \
     "uv ... --compile-bytecode=${result[uv-compile]}" \
     "pip install --target=${result[pip]}" \
@@ -170,4 +187,16 @@ for name, cells in rows:
     ratios = ["" for _ in cells] if name == "rbuildout" else [ratio(c, b) for c, b in zip(cells, base)]
     print(f"{name:<30} " + " ".join(f"{cell(c):>20}" for c in cells) + " " + " ".join(f"{r:>11}" for r in ratios))
 print("\npip's no-op is a re-run: with --target it installs everything again and skips what exists.")
+
+# The fair pairs: each rbuildout row against the uv run that writes the same (.pyc or not).
+by_name = dict(rows)
+pairs = [
+    ("rbuildout", "uv ... --compile-bytecode", "with .pyc"),
+    ("rbuildout compile-bytecode=false", "uv pip install --target", "without .pyc"),
+]
+print("\nfair pairs (uv's median / rbuildout's):")
+for rb, peer, what in pairs:
+    mine, theirs = by_name[rb], by_name[peer]
+    r = [ratio(t, m, 2) for t, m in zip(theirs, mine)]
+    print(f"  {what:<13} {rb:<33} vs {peer:<27} cold {r[0]:>6}  warm {r[1]:>6}  no-op {r[2]:>6}")
 PY

@@ -14,8 +14,8 @@ def cell(v, unit="s"):
     return f"{med:.3f} s [{low:.3f}]"
 
 
-def ratio(v, base):
-    """v's median over base's, as "3.0x"; "-" when either failed."""
+def ratio(v, base, digits=1):
+    """v's median over base's, as "3.0x" (`digits` decimals); "-" when either failed."""
     if "FAILED" in (v, base):
         return "-"
-    return f"{float(v.split()[0]) / float(base.split()[0]):.1f}x"
+    return f"{float(v.split()[0]) / float(base.split()[0]):.{digits}f}x"

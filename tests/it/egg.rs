@@ -640,6 +640,89 @@ fn instances_sharing_the_eggs_folder_install_at_the_same_time() {
     );
 }
 
+/// [`config`] with the eggs folder `eggs` (shared by instances) and `buildout_extra` lines
+/// in `[buildout]`.
+fn shared_config(index: &Index, eggs: &Path, buildout_extra: &str, extra: &str) -> String {
+    config(&index.url(), &["alpha"], extra).replace(
+        "[buildout]\n",
+        &format!(
+            "[buildout]\neggs-directory = \"{}\"\n{buildout_extra}",
+            eggs.display()
+        ),
+    )
+}
+
+#[test]
+fn eggs_installed_without_pyc_are_compiled_in_place_by_an_instance_that_compiles() {
+    let index = Index::serve(&alpha_beta());
+    // What a compiling install writes, in an instance of its own.
+    let reference = instance(&index, &["alpha"], "");
+    reference.ok(&[]);
+    let want = manifest(&reference.path("eggs"));
+    assert!(want.iter().any(|l| l.contains(".pyc ")), "{want:?}");
+
+    // A development instance: no .pyc, and each egg folder says so.
+    let shared = tempfile::tempdir().expect("shared eggs");
+    let dev = Instance::new(&shared_config(
+        &index,
+        shared.path(),
+        "",
+        "compile-bytecode = false\n",
+    ));
+    dev.ok(&[]);
+    let tree = manifest(shared.path());
+    assert!(!tree.iter().any(|l| l.contains(".pyc")), "{tree:?}");
+    for egg in ["alpha-1.0-py3-none-any", "beta-2.0-py3-none-any"] {
+        assert!(
+            shared.path().join(egg).join(".rbuildout-no-pyc").is_file(),
+            "{tree:?}"
+        );
+    }
+    // The code runs without them (and Python may write its own .pyc meanwhile).
+    assert_eq!(
+        python_with_paths(&dev, "import alpha; print(alpha.X)").trim(),
+        "1"
+    );
+
+    // A compiling instance sharing the eggs folder (resolving: it has no lock) compiles them
+    // in place, to the very bytes of a compiling install, and removes the markers.
+    let prod = Instance::new(&shared_config(&index, shared.path(), "", ""));
+    prod.ok(&[]);
+    assert_eq!(manifest(shared.path()), want);
+
+    // The same through the no-op (a current lock, the eggs there), with `[buildout]`'s
+    // option: false installs without .pyc, then true compiles them.
+    let shared = tempfile::tempdir().expect("shared eggs");
+    let inst = Instance::new(&shared_config(
+        &index,
+        shared.path(),
+        "compile-bytecode = false\n",
+        "",
+    ));
+    inst.ok(&[]);
+    assert!(!manifest(shared.path()).iter().any(|l| l.contains(".pyc")));
+    let requests = index.requests().len();
+    inst.write(
+        "buildout.toml",
+        &shared_config(&index, shared.path(), "compile-bytecode = true\n", ""),
+    );
+    inst.ok(&[]);
+    assert_eq!(manifest(shared.path()), want);
+    assert_eq!(
+        index.requests().len(),
+        requests,
+        "the no-op asked the index"
+    );
+
+    // Not a boolean: the option is named.
+    inst.write(
+        "buildout.toml",
+        &shared_config(&index, shared.path(), "", "compile-bytecode = \"maybe\"\n"),
+    );
+    inst.fails(&[], 1)
+        .stderr_has("option `compile-bytecode`: `maybe` is not a boolean");
+}
+
 /// The interpreter's best wheel tag (`cp311-cp311-manylinux_2_36_x86_64`).
 fn best_tag() -> String {
     let out = Command::new("python3")

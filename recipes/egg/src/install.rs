@@ -705,6 +705,39 @@ for f in futures:
 /// `.py` files handed to the compiler at once while a wheel is unpacked.
 pub const COMPILE_BATCH: usize = 64;
 
+/// The file at the top of an egg folder installed without `.pyc` (`compile-bytecode =
+/// false`); written into the temp folder before it is renamed into place, so the folder is
+/// never seen without it until it is compiled. An instance that compiles finds it there,
+/// compiles the folder in place and then removes it (docs/egg.md).
+pub const UNCOMPILED: &str = ".rbuildout-no-pyc";
+
+/// The `.py` files under `root` (paths inside it, `/`-separated, sorted), `__pycache__`
+/// folders left out: what an egg folder installed without `.pyc` is compiled from.
+pub fn modules(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            match e.file_type() {
+                Ok(t) if t.is_dir() && name != "__pycache__" => stack.push(path),
+                Ok(t) if t.is_file() && name.ends_with(".py") => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The interpreter run compiling folders as they are unpacked. Dropped without
 /// [`finish`](Compiler::finish), it is killed.
 pub struct Compiler {

@@ -201,6 +201,9 @@ struct Settings {
     vopts: versions::VersionOptions,
     /// `-n`, or `newest = true` in the part or `[buildout]`: resolve again, asking the index.
     newest: bool,
+    /// `compile-bytecode` of the part, else of `[buildout]` (default `true`): new egg
+    /// folders get `.pyc`, and shared ones installed without are compiled in place.
+    compile: bool,
 }
 
 impl Settings {
@@ -292,6 +295,7 @@ impl Settings {
             offline,
             vopts,
             newest,
+            compile: versions::bool_option(options, ctx, "compile-bytecode", true)?,
         })
     }
 }
@@ -389,7 +393,14 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         let store = Store::new(&settings.cache, client.as_ref());
         fetch_requirements(
             ctx,
-            &Installer::new(&settings.eggs_dir, &store, &builder, &interp, ctx)?,
+            &Installer::new(
+                &settings.eggs_dir,
+                &store,
+                &builder,
+                &interp,
+                settings.compile,
+                ctx,
+            )?,
             &finder,
             client.as_ref(),
             reqs,
@@ -493,6 +504,9 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     if let Some(entry) = fresh.filter(|_| !settings.newest)
         && let Some(folders) = present(&entry.dist, &settings.eggs_dir, &builder)
     {
+        if settings.compile {
+            pool::compile_missing(&folders, &interp, ctx);
+        }
         check_picked(
             settings.allow_picked,
             &entry.dist,
@@ -518,7 +532,14 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let client = settings.client()?;
     let finder = finder(client.as_ref());
     let store = Store::new(&settings.cache, client.as_ref());
-    let installer = Installer::new(&settings.eggs_dir, &store, &builder, &interp, ctx)?;
+    let installer = Installer::new(
+        &settings.eggs_dir,
+        &store,
+        &builder,
+        &interp,
+        settings.compile,
+        ctx,
+    )?;
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| installer.work());

@@ -73,7 +73,8 @@ struct Work {
 /// resolution: each version the resolver decides on is installed speculatively into a temp
 /// folder, and [`finish`](Installer::finish) moves in the ones the lock names (a version
 /// the resolver later abandons is deleted). New folders go to one interpreter run, started
-/// with the first, that compiles them to `.pyc` while the others are still downloading.
+/// with the first, that compiles them to `.pyc` while the others are still downloading
+/// (unless `compile-bytecode = false`: then each gets the [`install::UNCOMPILED`] marker).
 pub(crate) struct Installer<'a> {
     eggs_dir: &'a Path,
     store: &'a Store<'a>,
@@ -81,6 +82,9 @@ pub(crate) struct Installer<'a> {
     interp: &'a interp::Interpreter,
     ctx: &'a Context<'a>,
     limits: install::Limits,
+    /// `compile-bytecode`: new folders get `.pyc`, and existing ones marked uncompiled are
+    /// compiled in place.
+    compile: bool,
     work: Mutex<Work>,
     wake: std::sync::Condvar,
     compiler: Mutex<Option<install::Compiler>>,
@@ -96,12 +100,13 @@ fn key(d: &LockedDist) -> (String, String) {
 
 impl<'a> Installer<'a> {
     /// An installer into `eggs_dir`, with the unpacking limits of the environment
-    /// (docs/security.md).
+    /// (docs/security.md); `compile` is the part's `compile-bytecode`.
     pub(crate) fn new(
         eggs_dir: &'a Path,
         store: &'a Store<'a>,
         builder: &'a build::Builder<'a>,
         interp: &'a interp::Interpreter,
+        compile: bool,
         ctx: &'a Context<'a>,
     ) -> Result<Installer<'a>> {
         Ok(Installer {
@@ -111,6 +116,7 @@ impl<'a> Installer<'a> {
             interp,
             ctx,
             limits: install::Limits::from_env()?,
+            compile,
             work: Mutex::new(Work::default()),
             wake: std::sync::Condvar::new(),
             compiler: Mutex::new(None),
@@ -148,11 +154,13 @@ impl<'a> Installer<'a> {
         }
         if w.jobs.is_empty() {
             let _ = std::fs::create_dir_all(self.eggs_dir);
-            let mut c = self
-                .compiler
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            c.get_or_insert_with(|| install::Compiler::start(self.interp.program()));
+            if self.compile {
+                let mut c = self
+                    .compiler
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                c.get_or_insert_with(|| install::Compiler::start(self.interp.program()));
+            }
             self.progress.start();
         }
         w.jobs.insert(key(d), None);
@@ -212,7 +220,8 @@ impl<'a> Installer<'a> {
                         self.builder,
                         self.interp,
                         &self.limits,
-                        &|root, rels| self.compile(root, rels),
+                        self.compile
+                            .then_some(&|root: &Path, rels: &[String]| self.compile(root, rels)),
                     )
                 }))
                 .unwrap_or_else(|_| Err(Error::new(format!("{}: internal error", d.file))))
@@ -310,7 +319,15 @@ impl<'a> Installer<'a> {
             }
         }
         // What the resolver abandoned is deleted (its temp folders drop) before compiling
-        // ends, so the compiler may find some folders gone: it skips them.
+        // ends, so the compiler may find some folders gone: it skips them. One it is writing
+        // a `.pyc` into as it goes may not be removed whole: it is removed again below.
+        let abandoned: Vec<PathBuf> = jobs
+            .values()
+            .filter_map(|j| match j {
+                Some(Ok(Some((tmp, _)))) => Some(tmp.path().to_path_buf()),
+                _ => None,
+            })
+            .collect();
         drop(jobs);
         if let Some(compiler) = compiler {
             self.progress.compiling();
@@ -328,6 +345,9 @@ impl<'a> Installer<'a> {
             }
         }
         self.progress.clear();
+        for tmp in abandoned.iter().filter(|t| t.exists()) {
+            let _ = std::fs::remove_dir_all(tmp);
+        }
         let mut folders: Vec<Option<PathBuf>> = vec![None; dists.len()];
         for (i, tmp, dest) in done {
             install::commit(tmp, &dest)?;
@@ -340,16 +360,56 @@ impl<'a> Installer<'a> {
                 folders[i] = egg_folder(d, self.eggs_dir, self.builder).filter(|f| f.is_dir());
             }
         }
-        folders
+        let folders: Vec<PathBuf> = folders
             .into_iter()
             .zip(dists)
             .map(|(f, d)| f.ok_or_else(|| Error::new(format!("{} was not installed", d.file))))
-            .collect()
+            .collect::<Result<_>>()?;
+        if self.compile {
+            compile_missing(&folders, self.interp, self.ctx);
+        }
+        Ok(folders)
     }
 }
 
+/// Compiles in place the folders of `folders` that were installed without `.pyc` (they hold
+/// [`install::UNCOMPILED`]), then removes their marker; one stat per folder when there are
+/// none. Instances doing this at once for the same folder write the same bytes (`py_compile`
+/// writes each `.pyc` through a temp file and a rename, and the `.pyc` are deterministic),
+/// and a reader meanwhile sees a `.pyc` whole or not at all, so no lock is taken. A run
+/// killed before the end leaves the marker: the next compiling run does it again. Failing to
+/// compile is a warning, as at install, and keeps the markers.
+pub(crate) fn compile_missing(folders: &[PathBuf], interp: &interp::Interpreter, ctx: &Context) {
+    let marked: Vec<&PathBuf> = folders
+        .iter()
+        .filter(|f| f.join(install::UNCOMPILED).exists())
+        .collect();
+    if marked.is_empty() {
+        return;
+    }
+    let mut compiler = install::Compiler::start(interp.program());
+    for folder in &marked {
+        compiler.add(folder, &install::modules(folder));
+    }
+    match compiler.finish() {
+        Ok(()) => {
+            for folder in marked {
+                let _ = std::fs::remove_file(folder.join(install::UNCOMPILED));
+                ctx.info(&format!("compiled {} in place", folder.display()));
+            }
+        }
+        Err(e) => ctx.warn(&format!(
+            "compiling .pyc of eggs installed without them failed (they stay without): {e}"
+        )),
+    }
+}
+
+/// Hands the modules (paths inside a folder) of an egg being unpacked to the compiler.
+type CompileFn<'f> = dyn Fn(&Path, &[String]) + 'f;
+
 /// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
-/// destination; `None` when the destination exists already.
+/// destination (compiling its modules with `compile`, else marking it uncompiled); `None`
+/// when the destination exists already.
 fn install_one(
     d: &LockedDist,
     eggs_dir: &Path,
@@ -357,7 +417,7 @@ fn install_one(
     builder: &build::Builder,
     interp: &interp::Interpreter,
     limits: &install::Limits,
-    compile: &dyn Fn(&Path, &[String]),
+    compile: Option<&CompileFn<'_>>,
 ) -> Result<Option<(install::TempEgg, PathBuf)>> {
     let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
     let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
@@ -384,13 +444,22 @@ fn install_one(
         &interp.executable,
         limits,
         &mut |rel| {
-            modules.push(rel.to_owned());
-            if modules.len() >= install::COMPILE_BATCH {
-                compile(tmp.path(), &std::mem::take(&mut modules));
+            if let Some(compile) = compile {
+                modules.push(rel.to_owned());
+                if modules.len() >= install::COMPILE_BATCH {
+                    compile(tmp.path(), &std::mem::take(&mut modules));
+                }
             }
         },
     )?;
-    compile(tmp.path(), &modules);
+    match compile {
+        Some(compile) => compile(tmp.path(), &modules),
+        None => {
+            let marker = tmp.path().join(install::UNCOMPILED);
+            std::fs::write(&marker, "installed with compile-bytecode = false\n")
+                .map_err(|e| Error::new(format!("cannot write {}: {e}", marker.display())))?;
+        }
+    }
     let source = tmp.path().join(dist_info).join(install::SOURCE_FILE);
     std::fs::write(&source, format!("sha256={}\nfile={}\n", d.sha256, d.file))
         .map_err(|e| Error::new(format!("cannot write {}: {e}", source.display())))?;

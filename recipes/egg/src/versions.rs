@@ -25,7 +25,7 @@ pub struct VersionOptions {
 }
 
 /// A boolean option of the part, else of `[buildout]`, else `default`.
-fn bool_option(options: &Options, ctx: &Context, name: &str, default: bool) -> Result<bool> {
+pub fn bool_option(options: &Options, ctx: &Context, name: &str, default: bool) -> Result<bool> {
     let text = match options.get(name) {
         Some(v) => Some(v.to_owned()),
         None => ctx.option("buildout", name),
