@@ -19,6 +19,7 @@ class Recipe:
         if "fail" in options:
             raise zc.buildout.UserError("tinyrecipe was asked to fail")
         options["location"] = os.path.join(buildout["buildout"]["parts-directory"], name)
+        options["odd:name"] = "set too"
         self.port = buildout["db"]["port"]
 
     def install(self):

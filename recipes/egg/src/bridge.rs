@@ -147,10 +147,21 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     };
     drop(driver);
     // What the recipe set in its options (in `__init__` or later) is its outputs, for
-    // `${part:option}` elsewhere; the options the part was given stay the config's.
+    // `${part:option}` elsewhere; the options the part was given stay the config's. A name
+    // `${part:name}` could not reach (zc.buildout allows any) is not published.
+    let reachable = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
+    };
     for (name, value) in init.options.iter().chain(&reply.options) {
-        if values.get(name) != Some(value) && !values.contains_key(name) {
-            ctx.publish(name, value)?;
+        if !values.contains_key(name) {
+            if reachable(name) {
+                ctx.publish(name, value)?;
+            } else {
+                ctx.debug(&format!("the recipe set the option {name:?}, which is not published: ${{part:name}} cannot name it"));
+            }
         }
     }
     for path in &reply.paths {
