@@ -123,6 +123,16 @@ fn write_greet(inst: &Instance, dir: &str, version: &str, build_system: &str) {
     );
 }
 
+/// A TOML instance developing `greet/` with the zc.recipe.egg part `app` for `devgreet`,
+/// from `index`.
+fn greet_app(index: &Index) -> Instance {
+    Instance::new(&format!(
+        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
+         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
+        index.url()
+    ))
+}
+
 /// The in-tree backend: `backend-path` names a folder of the project.
 const IN_TREE: &str = "requires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]";
 
@@ -236,11 +246,7 @@ fn a_backend_the_interpreter_lacks_comes_from_the_index_into_an_isolated_build()
     let mut packages = index_packages();
     packages.push(Package::new("tinyback", "1.0").module("tinyback.py", BACKEND));
     let index = Index::serve(&packages);
-    let inst = Instance::new(&format!(
-        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
-         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
-        index.url()
-    ));
+    let inst = greet_app(&index);
     write_greet(
         &inst,
         "greet",
@@ -294,11 +300,7 @@ fn what_the_interpreter_lacks_to_build_is_fetched_beside_its_own_packages_in_one
     packages
         .push(Package::new("devbuildhelp", "1.0").module("devbuildhelp.py", "NAME = 'help-1.0'\n"));
     let index = Index::serve(&packages);
-    let inst = Instance::new(&format!(
-        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
-         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
-        index.url()
-    ));
+    let inst = greet_app(&index);
     write_greet(
         &inst,
         "greet",
@@ -396,11 +398,7 @@ fn a_python_wrapper_runs_only_while_the_interpreter_is_first_asked_about_itself(
 fn a_failing_backend_fails_the_run_naming_the_folder_and_a_folder_without_a_project_is_a_config_error()
  {
     let index = Index::serve(&index_packages());
-    let inst = Instance::new(&format!(
-        "[buildout]\ndevelop = [\"greet\"]\nparts = [\"app\"]\nindex = \"{}\"\n\
-         \n[app]\nrecipe = \"zc.recipe.egg\"\neggs = \"devgreet\"\n",
-        index.url()
-    ));
+    let inst = greet_app(&index);
     write_greet(&inst, "greet", "1.0", IN_TREE);
     inst.write("greet/_backend/tinyback.py", BACKEND);
     let text = inst.read("greet/pyproject.toml").replace(

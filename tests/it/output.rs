@@ -11,6 +11,17 @@ b = { recipe = "testkit:updatable", path = "parts/b.txt", content = "B" }
 "#;
 
 /// The lines of stderr, in order.
+/// The `symlink` part `code`: release `r1` of `release.toml` ([`write_release`]).
+const CODE: &str = "[code]\nrecipe = \"symlink\"\nrevision = \"r1\"\nconfig = \"release.toml\"\n";
+
+/// The release config: one `mkdir` part.
+fn write_release(inst: &Instance) {
+    inst.write(
+        "release.toml",
+        "buildout = { parts = [\"app\"] }\napp = { recipe = \"mkdir\", paths = [\"bin\"] }\n",
+    );
+}
+
 fn lines(run: &Run) -> Vec<&str> {
     run.stderr.lines().collect()
 }
@@ -108,21 +119,14 @@ talk = { recipe = "testkit:log", message = "psst" }
 
 #[test]
 fn a_nested_build_names_its_parts_under_the_outer_part() {
-    let inst = Instance::new(
+    let inst = Instance::new(&format!(
         r#"
 [buildout]
 parts = ["code"]
 
-[code]
-recipe = "symlink"
-revision = "r1"
-config = "release.toml"
-"#,
-    );
-    inst.write(
-        "release.toml",
-        "buildout = { parts = [\"app\"] }\napp = { recipe = \"mkdir\", paths = [\"bin\"] }\n",
-    );
+{CODE}"#
+    ));
+    write_release(&inst);
     let run = inst.ok(&[]);
     assert_eq!(
         lines(&run)[..2],
@@ -195,7 +199,7 @@ b = { recipe = "testkit:updatable", path = "parts/b.txt", content = "B2" }
 
 #[test]
 fn status_shows_parts_recipes_outputs_and_releases() {
-    let inst = Instance::new(
+    let inst = Instance::new(&format!(
         r#"
 [buildout]
 parts = ["a", "code"]
@@ -205,16 +209,9 @@ recipe = "testkit:file"
 path = "parts/a.txt"
 content = "A"
 
-[code]
-recipe = "symlink"
-revision = "r1"
-config = "release.toml"
-"#,
-    );
-    inst.write(
-        "release.toml",
-        "buildout = { parts = [\"app\"] }\napp = { recipe = \"mkdir\", paths = [\"bin\"] }\n",
-    );
+{CODE}"#
+    ));
+    write_release(&inst);
     let empty = inst.ok(&["status"]);
     assert_eq!(empty.stdout, "nothing installed\n");
     inst.ok(&[]);

@@ -301,6 +301,17 @@ impl Settings {
 }
 
 impl Settings {
+    /// The installer into the part's eggs folder, compiling as `compile-bytecode` says.
+    fn installer<'a>(
+        &'a self,
+        store: &'a Store<'a>,
+        builder: &'a build::Builder<'a>,
+        interp: &'a interp::Interpreter,
+        ctx: &'a Context<'a>,
+    ) -> Result<Installer<'a>> {
+        Installer::new(&self.eggs_dir, store, builder, interp, self.compile, ctx)
+    }
+
     /// The HTTP client for the index and find-links (`None` offline).
     fn client(&self) -> Result<Option<http::Client>> {
         if self.offline {
@@ -393,14 +404,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
         let store = Store::new(&settings.cache, client.as_ref());
         fetch_requirements(
             ctx,
-            &Installer::new(
-                &settings.eggs_dir,
-                &store,
-                &builder,
-                &interp,
-                settings.compile,
-                ctx,
-            )?,
+            &settings.installer(&store, &builder, &interp, ctx)?,
             &finder,
             client.as_ref(),
             reqs,
@@ -532,14 +536,7 @@ fn run(options: &Options, ctx: &Context) -> Result<()> {
     let client = settings.client()?;
     let finder = finder(client.as_ref());
     let store = Store::new(&settings.cache, client.as_ref());
-    let installer = Installer::new(
-        &settings.eggs_dir,
-        &store,
-        &builder,
-        &interp,
-        settings.compile,
-        ctx,
-    )?;
+    let installer = settings.installer(&store, &builder, &interp, ctx)?;
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| installer.work());
