@@ -83,6 +83,18 @@ class Plain:
     def install(self):
         return ()
 
+class Peek:
+    """Reads another section's `location` through the buildout, as it is when created."""
+
+    def __init__(self, buildout, name, options):
+        self.path = os.path.join(buildout["buildout"]["directory"], name + ".txt")
+        self.seen = buildout[options["section"]].get("location", "absent")
+
+    def install(self):
+        with open(self.path, "w") as f:
+            f.write(self.seen)
+        return self.path
+
 def uninstall(name, options):
     with open("uninstalled.log", "a") as f:
         f.write("uninstall %s %s\n" % (name, options["greeting"]))
@@ -112,6 +124,7 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
             .entry_point("zc.buildout", "eggs", "tinyrecipe:Eggs")
             .entry_point("zc.buildout", "zcegg", "tinyrecipe:ZcEgg")
             .entry_point("zc.buildout", "plain", "tinyrecipe:Plain")
+            .entry_point("zc.buildout", "peek", "tinyrecipe:Peek")
             .entry_point("zc.buildout.uninstall", "default", "tinyrecipe:uninstall"),
     );
     packages
@@ -317,4 +330,53 @@ fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
     inst.write("local/localrecipe.py", &recipe("hello"));
     inst.ok(&["-c", "buildout.cfg"]);
     assert_eq!(inst.read("site.txt"), "hello home");
+}
+
+/// Each part's recipe sees the other sections as they are when it is created: an option a
+/// part published after an earlier recipe looked for it is there for a later one.
+#[test]
+fn a_later_recipe_sees_what_a_part_published_after_an_earlier_one_looked() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let inst = cfg_instance();
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts = first app reader\nindex = {}\n\n[db]\nport = 1\n\
+             \n[first]\nrecipe = tinyrecipe:peek\nsection = app\n\
+             \n[app]\nrecipe = tinyrecipe\ngreeting = hi\n\
+             \n[reader]\nrecipe = tinyrecipe:peek\nsection = app\n",
+            index.url()
+        ),
+    );
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(inst.read("first.txt"), "absent");
+    assert_eq!(
+        inst.read("reader.txt"),
+        inst.path("parts/app").display().to_string()
+    );
+}
+
+/// An unchanged part whose recipe has no `update` costs no interpreter: the bridge
+/// remembers (by the recipe and its lock entry) that there is nothing to call.
+#[test]
+fn an_unchanged_part_whose_recipe_has_no_update_starts_no_interpreter() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let inst = cfg_instance();
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts = p\nindex = {}\n\n[p]\nrecipe = tinyrecipe:plain\n",
+            index.url()
+        ),
+    );
+    inst.ok(&["-c", "buildout.cfg"]);
+    inst.ok(&["-c", "buildout.cfg"]);
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(inst.log("plain.log"), ["init"]);
 }

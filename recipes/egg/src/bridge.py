@@ -323,6 +323,10 @@ def _add_paths(paths):
 
 def _serve(request):
     op, part = request["op"], request["part"]
+    if op in ("init", "uninstall"):
+        # A new part (perhaps of a nested build, with its own [buildout]): what other
+        # sections said is asked again, as published outputs may have come since.
+        dict.clear(_buildout)
     if op == "uninstall":
         _add_paths(request.get("paths", []))
         uninstaller = _entry_point(request["recipe"], "zc.buildout.uninstall", needed=False)
