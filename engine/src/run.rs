@@ -997,11 +997,7 @@ fn check_outputs(
 ) -> Result<(), String> {
     const ENGINE_OPTIONS: [&str; 3] = ["recipe", "needs", "inherits"];
     for (name, _) in outputs {
-        let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c));
-        if !valid {
+        if !rbuildout_plugin_api::is_substitution_name(name) {
             return Err(format!(
                 "part `{part}` published the output {name:?}, but `{name}` is not an output name: \
                  names have only letters, digits, `-`, `.`, `_` and spaces, as in ${{part:name}}"

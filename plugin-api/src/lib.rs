@@ -136,7 +136,9 @@ pub use sdk::files;
 pub use sdk::private;
 #[cfg(all(unix, feature = "testing"))]
 pub use sdk::testing;
-pub use sdk::{Buildout, Context, Error, Options, Recipe, Result, RunEnd, parse_size};
+pub use sdk::{
+    Buildout, Context, Error, Options, Recipe, Result, RunEnd, is_substitution_name, parse_size,
+};
 /// The `tracing` crate the SDK forwards to the host; use its macros in a recipe.
 pub use tracing;
 

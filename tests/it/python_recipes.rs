@@ -130,6 +130,13 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
     packages
 }
 
+/// The local index of [`packages`] and a `.cfg` instance, when the run has the oracle's
+/// environment to pack zc.buildout from.
+fn bridged() -> Option<(Index, Instance)> {
+    let python = rbuildout_tests::oracle("the Python recipe bridge")?;
+    Some((Index::serve(&packages(&python)), cfg_instance()))
+}
+
 /// An instance whose config will be a `buildout.cfg` the test writes.
 fn cfg_instance() -> Instance {
     let inst = Instance::new("");
@@ -149,11 +156,9 @@ fn config(index: &str, app_extra: &str) -> String {
 
 #[test]
 fn a_python_recipe_from_the_index_runs_beside_native_ones_that_read_its_options() {
-    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+    let Some((index, inst)) = bridged() else {
         return;
     };
-    let index = Index::serve(&packages(&python));
-    let inst = cfg_instance();
     inst.write("buildout.cfg", &config(&index.url(), ""));
     let run = inst.ok(&["-v", "-c", "buildout.cfg"]);
     let location = inst.path("parts/app");
@@ -254,11 +259,9 @@ fn extensions_are_refused_by_name_not_ignored() {
 /// rbuildout's egg fetcher: into the instance's eggs folder, locked under its own entry.
 #[test]
 fn a_recipe_asking_zc_buildouts_installer_is_served_by_the_egg_fetcher() {
-    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+    let Some((index, inst)) = bridged() else {
         return;
     };
-    let index = Index::serve(&packages(&python));
-    let inst = cfg_instance();
     // The part's file says what the recipe found, and where it is: in the eggs folder.
     let served = |recipe: &str| -> String {
         inst.write(
@@ -293,11 +296,9 @@ fn a_recipe_asking_zc_buildouts_installer_is_served_by_the_egg_fetcher() {
 /// folder, editable: a change to its code is used by the next run.
 #[test]
 fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
-    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+    let Some((index, inst)) = bridged() else {
         return;
     };
-    let index = Index::serve(&packages(&python));
-    let inst = cfg_instance();
     inst.write(
         "buildout.cfg",
         &format!(
@@ -336,11 +337,9 @@ fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
 /// part published after an earlier recipe looked for it is there for a later one.
 #[test]
 fn a_later_recipe_sees_what_a_part_published_after_an_earlier_one_looked() {
-    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+    let Some((index, inst)) = bridged() else {
         return;
     };
-    let index = Index::serve(&packages(&python));
-    let inst = cfg_instance();
     inst.write(
         "buildout.cfg",
         &format!(
@@ -363,11 +362,9 @@ fn a_later_recipe_sees_what_a_part_published_after_an_earlier_one_looked() {
 /// remembers (by the recipe and its lock entry) that there is nothing to call.
 #[test]
 fn an_unchanged_part_whose_recipe_has_no_update_starts_no_interpreter() {
-    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+    let Some((index, inst)) = bridged() else {
         return;
     };
-    let index = Index::serve(&packages(&python));
-    let inst = cfg_instance();
     inst.write(
         "buildout.cfg",
         &format!(

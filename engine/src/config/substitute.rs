@@ -54,9 +54,7 @@ struct Template {
 }
 
 fn simple(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
+    rbuildout_plugin_api::is_substitution_name(s)
 }
 
 /// zc.buildout's checks of one `${...}`, in its order; ranges are relative to `text`.

@@ -17,6 +17,15 @@ pub mod testing;
 mod tests;
 
 pub use buildout::Buildout;
+
+/// Whether `name` is a name `${section:name}` can spell (SPEC §2.3): letters, digits, `-`,
+/// `.`, `_` and spaces, not empty. Option references and recipe outputs follow it.
+pub fn is_substitution_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
+}
 pub use context::Context;
 pub use options::{Options, parse_size};
 

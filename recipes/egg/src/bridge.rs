@@ -149,29 +149,18 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     // What the recipe set in its options (in `__init__` or later) is its outputs, for
     // `${part:option}` elsewhere; the options the part was given stay the config's. A name
     // `${part:name}` could not reach (zc.buildout allows any) is not published.
-    let reachable = |name: &str| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-. _".contains(&c))
-    };
     for (name, value) in init.options.iter().chain(&reply.options) {
         if !values.contains_key(name) {
-            if reachable(name) {
+            if rbuildout_plugin_api::is_substitution_name(name) {
                 ctx.publish(name, value)?;
             } else {
                 ctx.debug(&format!("the recipe set the option {name:?}, which is not published: ${{part:name}} cannot name it"));
             }
         }
     }
+    // Relative ones are relative to the buildout directory, as `register` takes them.
     for path in &reply.paths {
-        let path = Path::new(path);
-        let path = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            ctx.buildout_directory().join(path)
-        };
-        ctx.register(&path)?;
+        ctx.register(Path::new(path))?;
     }
     Ok(())
 }
