@@ -21,9 +21,7 @@
 import json
 import logging
 import os
-import site
 import sys
-import traceback
 
 _answers = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
@@ -283,14 +281,163 @@ class _ServeEasyInstall:
 sys.meta_path.insert(0, _ServeEasyInstall())
 
 
-def _entry_point(recipe, group="zc.buildout", needed=True):
-    from importlib import metadata
+class _LazyZcBuildout:
+    """Defers the body of `zc/buildout/__init__.py` until something of it is used.
 
+    Nearly every recipe starts with `import zc.buildout`, whose `__init__` imports
+    setuptools, pip and its own pkg_resources (a quarter of a second), while most use
+    nothing of it but `zc.buildout.UserError` when they fail. So that import gives the
+    package with its `__path__`, and the real `__init__` runs on first use: an attribute
+    (`zc.buildout.UserError`), a submodule (`zc.buildout.easy_install`), or a module that
+    `__init__` prepares (`pkg_resources`, `setuptools`, `pip`). What a recipe sees is then
+    what zc.buildout's own import gives it. Imports by name are watched where they start
+    (`__import__`, `importlib.import_module`), before `sys.modules` is looked at, so that
+    `pkg_resources` is zc.buildout's copy."""
+
+    _TRIGGERS = ("pkg_resources", "setuptools", "pip", "_distutils_hack")
+
+    def __init__(self):
+        import builtins
+        import importlib
+
+        self.deferred = None  # (module, real loader) until the real __init__ ran
+        self.loading = False
+        self._import = builtins.__import__
+        self._import_module = importlib.import_module
+        finder = self
+
+        def watched_import(name, globals=None, locals=None, fromlist=(), level=0):
+            if finder.deferred is not None and level == 0:
+                finder.before(name)
+            return finder._import(name, globals, locals, fromlist, level)
+
+        def watched_import_module(name, package=None):
+            if finder.deferred is not None and not name.startswith("."):
+                finder.before(name)
+            return finder._import_module(name, package)
+
+        builtins.__import__ = watched_import
+        importlib.import_module = watched_import_module
+
+    def before(self, name):
+        """Runs the real `__init__` first if importing `name` needs what it does."""
+        if name.startswith("zc.buildout.") or name.partition(".")[0] in self._TRIGGERS:
+            self.load()
+
+    def find_spec(self, name, path=None, target=None):
+        if self.loading or name != "zc.buildout":
+            return None
+        import importlib.util
+
+        self.loading = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.loading = False
+        if spec is None or spec.loader is None or not spec.submodule_search_locations:
+            return spec
+        real = spec.loader
+        finder = self
+
+        class Loader:
+            def create_module(self, spec):
+                return real.create_module(spec)
+
+            def exec_module(self, module):
+                finder.deferred = (module, real)
+
+                def __getattr__(attr):
+                    if finder.deferred is None:
+                        raise AttributeError(attr)
+                    finder.load()
+                    return getattr(module, attr)
+
+                module.__getattr__ = __getattr__
+
+        spec.loader = Loader()
+        return spec
+
+    def load(self):
+        if self.deferred is None:
+            return
+        module, real = self.deferred
+        self.deferred = None
+        del module.__getattr__
+        module.__loader__ = real
+        module.__spec__.loader = real
+        self.loading = True
+        try:
+            real.exec_module(module)
+        finally:
+            self.loading = False
+
+
+sys.meta_path.insert(0, _LazyZcBuildout())
+
+
+def _normal(name):
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _load_entry(value):
+    """`module:attr.attr` as an entry point's object (extras in brackets ignored)."""
+    import importlib
+
+    module, _, attrs = value.split("[", 1)[0].strip().partition(":")
+    target = importlib.import_module(module.strip())
+    for attr in filter(None, attrs.strip().split(".")):
+        target = getattr(target, attr)
+    return target
+
+
+def _quick_entry_point(wanted, group, entry, folders):
+    """The entry point from the metadata in one of the working set's folders (an egg folder
+    holds one distribution's `.dist-info`): read directly, as `importlib.metadata` would
+    scan every folder on `sys.path` and costs more than many recipes' whole `update`.
+    `False` when no folder has the distribution's metadata."""
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for info in names:
+            if not info.endswith((".dist-info", ".egg-info")):
+                continue
+            if _normal(info.rsplit(".", 1)[0].split("-", 1)[0]) != wanted:
+                continue
+            path = os.path.join(folder, info, "entry_points.txt")
+            section = None
+            try:
+                with open(path, encoding="utf-8") as f:
+                    for line in f:
+                        line = line.strip()
+                        if line.startswith("[") and line.endswith("]"):
+                            section = line[1:-1].strip()
+                        elif section == group and "=" in line and line[0] not in "#;":
+                            name, _, value = line.partition("=")
+                            if name.strip() == entry:
+                                return _load_entry(value)
+            except FileNotFoundError:
+                pass
+            return None
+    return False
+
+
+def _entry_point(recipe, group="zc.buildout", needed=True, folders=()):
     dist, _, entry = recipe.partition(":")
     entry = entry or "default"
-    wanted = dist.lower().replace("_", "-").replace(".", "-")
+    wanted = _normal(dist)
+    found = _quick_entry_point(wanted, group, entry, folders)
+    if found is None and needed:
+        raise LookupError(
+            "the distribution %s has no zc.buildout entry point named %s" % (dist, entry)
+        )
+    if found is not False:
+        return found
+    from importlib import metadata
+
     for d in metadata.distributions():
-        name = (d.metadata["Name"] or "").lower().replace("_", "-").replace(".", "-")
+        name = _normal(d.metadata["Name"] or "")
         if name != wanted:
             continue
         for ep in d.entry_points:
@@ -316,6 +463,8 @@ def _add_paths(paths):
     for path in paths:
         if path not in sys.path:
             if os.path.isdir(path) and any(n.endswith(".pth") for n in os.listdir(path)):
+                import site
+
                 site.addsitedir(path)
             else:
                 sys.path.append(path)
@@ -329,7 +478,9 @@ def _serve(request):
         dict.clear(_buildout)
     if op == "uninstall":
         _add_paths(request.get("paths", []))
-        uninstaller = _entry_point(request["recipe"], "zc.buildout.uninstall", needed=False)
+        uninstaller = _entry_point(
+            request["recipe"], "zc.buildout.uninstall", False, request.get("paths", [])
+        )
         if uninstaller is not None:
             os.chdir(_buildout["buildout"]["directory"])
             uninstaller(part, Options(part, request["options"]))
@@ -338,7 +489,7 @@ def _serve(request):
         _add_paths(request.get("paths", []))
         options = Options(part, request["options"])
         dict.__setitem__(_buildout, part, options)
-        factory = _entry_point(request["recipe"])
+        factory = _entry_point(request["recipe"], folders=request.get("paths", []))
         recipe = factory(_buildout, part, options)
         _recipes[part] = (recipe, options)
         return {"options": dict(options), "has_update": callable(getattr(recipe, "update", None))}
@@ -374,6 +525,8 @@ for _line in _requests:
     except SystemExit:
         raise
     except BaseException as e:
+        import traceback
+
         user = type(e).__name__ == "UserError"
         _send(
             {

@@ -432,7 +432,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             dir.join("tinyrecipe-1.0.dist-info/entry_points.txt"),
-            "[zc.buildout]\ndefault = tinyrecipe:Recipe\nfails = tinyrecipe:Fails\n",
+            "[zc.buildout]\ndefault = tinyrecipe:Recipe\nfails = tinyrecipe:Fails\nlazy = tinyrecipe:Lazy\n",
         )
         .unwrap();
         std::fs::write(
@@ -465,6 +465,19 @@ class Recipe:
     def update(self):
         return ()
 
+class Lazy:
+    def __init__(self, buildout, name, options):
+        import sys
+        self.options = options
+        loaded = [m for m in ("setuptools", "pip", "pkg_resources") if m in sys.modules]
+        options["loaded"] = " ".join(loaded) or "none"
+
+    def install(self):
+        import pkg_resources
+        self.options["pkg-resources"] = pkg_resources.__name__
+        self.options["user-error"] = zc.buildout.UserError.__module__
+        return ()
+
 class Fails:
     def __init__(self, buildout, name, options):
         if "user" in options:
@@ -473,6 +486,39 @@ class Fails:
 "#,
         )
         .unwrap();
+    }
+
+    /// `import zc.buildout` costs a quarter of a second (setuptools, pip, pkg_resources):
+    /// the driver runs zc.buildout's `__init__` only when a recipe uses something of it,
+    /// and then a recipe sees what zc.buildout's own import gives (its pkg_resources).
+    #[test]
+    fn zc_buildouts_init_runs_only_when_a_recipe_uses_it() {
+        let Some(python) = python() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("lib");
+        write_recipe(&lib);
+        let mut config = Config::default();
+        config.sections.insert(
+            "buildout".into(),
+            BTreeMap::from([("directory".into(), dir.path().display().to_string())]),
+        );
+        let mut driver = Driver::start(&python, dir.path()).unwrap();
+        let paths = [lib, site_packages(&python)];
+        let options = BTreeMap::from([("recipe".to_owned(), "tinyrecipe:lazy".to_owned())]);
+        let load = Load {
+            part: "lazy",
+            recipe: "tinyrecipe:lazy",
+            options: &options,
+            paths: &paths,
+        };
+        let init = driver.init(&load, &config).unwrap();
+        assert_eq!(init.options["loaded"], "none");
+        let installed = driver.install("lazy", &config).unwrap();
+        assert_eq!(
+            installed.options["pkg-resources"],
+            "zc.buildout._vendor.pkg_resources"
+        );
+        assert_eq!(installed.options["user-error"], "zc.buildout");
     }
 
     #[test]
