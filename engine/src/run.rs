@@ -517,6 +517,7 @@ pub fn install(
             workers: 0,
             lookup: Lookup::default(),
             reinstalled: HashMap::new(),
+            prepared_outputs: HashMap::new(),
         };
         let queue = Mutex::new(queue_rx);
         std::thread::scope(|scope| {
@@ -749,6 +750,45 @@ impl Host for JobHost<'_, '_> {
     }
 }
 
+/// The host of a `prepare` call: a job's, noting which parts still to be prepared the
+/// recipe reads (zc.buildout creates a section's recipe when another recipe reads it).
+struct PrepareHost<'a, 'c> {
+    job: JobHost<'a, 'c>,
+    pending: &'a HashSet<String>,
+    read: Mutex<Vec<String>>,
+}
+
+impl PrepareHost<'_, '_> {
+    fn note(&self, section: &str) {
+        if self.pending.contains(section) {
+            let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+            if !read.iter().any(|s| s == section) {
+                read.push(section.to_string());
+            }
+        }
+    }
+}
+
+impl Host for PrepareHost<'_, '_> {
+    fn option(&self, section: &str, option: &str) -> Option<String> {
+        self.note(section);
+        self.job.option(section, option)
+    }
+
+    fn option_names(&self, section: &str) -> Option<Vec<String>> {
+        self.note(section);
+        self.job.option_names(section)
+    }
+
+    fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String> {
+        self.job.nested_build(config, directory)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.job.cancelled()
+    }
+}
+
 /// A nested build (the `symlink` recipe's release) as a running instance starts it.
 struct Nested<'a> {
     session: &'a Session<'a>,
@@ -820,6 +860,18 @@ impl Worker<'_> {
             view,
             nested: self.nested,
         };
+        self.call_with(part, view, &host, owned, f)
+    }
+
+    /// [`call`](Worker::call) with the host given.
+    fn call_with<R>(
+        &self,
+        part: &str,
+        view: &View<'_>,
+        host: &dyn Host,
+        owned: &[String],
+        f: impl FnOnce(&Call<'_>) -> R,
+    ) -> R {
         let options: Vec<(String, String)> = view
             .options()
             .iter()
@@ -832,7 +884,7 @@ impl Worker<'_> {
             newest: self.newest,
             locked: self.locked,
             options: &options,
-            host: &host,
+            host,
             owned,
         };
         f(&call)
@@ -1145,6 +1197,9 @@ struct Runner<'r, 'c> {
     /// The recorded paths of parts uninstalled first that this run installs again: their
     /// install may replace those (the `owns` callback).
     reinstalled: HashMap<String, Vec<String>>,
+    /// What each part prepared before the installs published: added to its install's
+    /// outputs (those of the install win).
+    prepared_outputs: HashMap<String, BTreeMap<String, String>>,
 }
 
 /// What starting a part led to.
@@ -1243,6 +1298,17 @@ impl<'c> Runner<'_, 'c> {
             reason,
             changed,
         });
+    }
+
+    /// `part`'s resolved options, without the outputs published for it (an unchanged
+    /// part's recorded ones, what it prepared): `${part:name}` elsewhere sees those, its
+    /// recipe gets only its options.
+    fn options_of(&mut self, part: &str) -> Result<BTreeMap<String, String>, config::Error> {
+        let mut options = texts(self.resolver.section(part)?);
+        if let Some(outputs) = self.published.get(part) {
+            options.retain(|k, _| !outputs.contains_key(k));
+        }
+        Ok(options)
     }
 
     fn publish(&mut self, part: &str, outputs: &BTreeMap<String, String>) {
@@ -1412,8 +1478,8 @@ impl<'c> Runner<'_, 'c> {
     fn begin(&mut self, part: &str) -> Begin<'c> {
         let span = info_span!("part", part = %part);
         let _entered = span.enter();
-        let options = match self.resolver.section(part) {
-            Ok(s) => texts(s),
+        let options = match self.options_of(part) {
+            Ok(options) => options,
             Err(e) => return Begin::ConfigError(e),
         };
         let (recipe, identity) = self.prepared.recipes[part].clone();
@@ -1497,6 +1563,108 @@ impl<'c> Runner<'_, 'c> {
         }
     }
 
+    /// The first phase of a run, as zc.buildout creates every part's recipe before it
+    /// uninstalls or installs anything: in install order, an unchanged part's recorded
+    /// outputs are published, and a part to install whose recipe has `prepare` is prepared,
+    /// what it publishes visible at once. A recipe that reads a part still to be prepared
+    /// (zc.buildout creates that part's recipe first) is prepared again after that part.
+    /// A part whose options do not resolve yet (they refer to an output only an install
+    /// publishes) is left to its install. A failing `prepare` fails the run before anything
+    /// is touched.
+    fn prepare_all(&mut self, worker: &Worker<'_>) -> Result<(), RunError> {
+        let prepared = self.prepared;
+        let mut pending = HashSet::new();
+        for part in &prepared.order {
+            let Some((recipe, _)) = prepared.recipes.get(part) else {
+                continue;
+            };
+            let action = prepared.plan.parts[prepared.planned[part].1].action;
+            match action {
+                Action::Keep | Action::Update => {
+                    if let Some(outputs) = self.state.parts.get(part).map(|r| r.outputs.clone()) {
+                        self.publish(part, &outputs);
+                    }
+                }
+                _ if recipe.has_prepare() => {
+                    pending.insert(part.clone());
+                }
+                _ => {}
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for part in &prepared.order {
+            if pending.contains(part) {
+                self.prepare_part(worker, part, &mut pending, &mut Vec::new())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prepares `part` (see [`prepare_all`](Runner::prepare_all)): the parts it reads that
+    /// are still to be prepared first, then it again. `stack`: the parts whose preparing led
+    /// here, which are not prepared first again.
+    fn prepare_part(
+        &mut self,
+        worker: &Worker<'_>,
+        part: &str,
+        pending: &mut HashSet<String>,
+        stack: &mut Vec<String>,
+    ) -> Result<(), RunError> {
+        let read = self.prepare_once(worker, part, pending)?;
+        let first: Vec<String> = read
+            .into_iter()
+            .filter(|p| p != part && !stack.iter().any(|s| s == p))
+            .collect();
+        if !first.is_empty() {
+            stack.push(part.to_string());
+            for other in &first {
+                if pending.contains(other) {
+                    self.prepare_part(worker, other, pending, stack)?;
+                }
+            }
+            stack.pop();
+            self.prepare_once(worker, part, pending)?;
+        }
+        pending.remove(part);
+        Ok(())
+    }
+
+    /// One `prepare` call of `part`: its outputs published, and the parts still to be
+    /// prepared that it read. Nothing when its options do not resolve yet.
+    fn prepare_once(
+        &mut self,
+        worker: &Worker<'_>,
+        part: &str,
+        pending: &HashSet<String>,
+    ) -> Result<Vec<String>, RunError> {
+        let Ok(options) = self.options_of(part) else {
+            return Ok(Vec::new());
+        };
+        let (recipe, _) = &self.prepared.recipes[part];
+        let view = self.view(part, options.clone());
+        let host = PrepareHost {
+            job: JobHost {
+                view: &view,
+                nested: worker.nested,
+            },
+            pending,
+            read: Mutex::new(Vec::new()),
+        };
+        let result = info_span!("part", part = %part).in_scope(|| {
+            debug!("preparing");
+            worker.call_with(part, &view, &host, &[], |c| recipe.prepare(c))
+        });
+        let read = host.read.into_inner().unwrap_or_else(|e| e.into_inner());
+        let result = result.map_err(|e| RunError::Failed(vec![failure(part, "prepare", &e)]))?;
+        check_outputs(part, &result.outputs, &options).map_err(|m| RunError::Failed(vec![m]))?;
+        let outputs: BTreeMap<String, String> = result.outputs.into_iter().collect();
+        self.publish(part, &outputs);
+        self.prepared_outputs.insert(part.to_string(), outputs);
+        Ok(read)
+    }
+
     fn go<'s>(
         &mut self,
         scope: &'s std::thread::Scope<'s, '_>,
@@ -1511,6 +1679,9 @@ impl<'c> Runner<'_, 'c> {
         let order = &prepared.order;
         let parts = &prepared.parts;
         let mut failures = Vec::new();
+
+        // zc.buildout creates every part's recipe before it uninstalls or installs anything.
+        self.prepare_all(worker)?;
 
         // Uninstalls first, one at a time, in reverse of the old install order.
         for step in &prepared.plan.uninstall {
@@ -1629,7 +1800,12 @@ impl<'c> Runner<'_, 'c> {
             running -= 1;
             let outcome = self.vet(&part, outcome);
             match outcome {
-                Outcome::Installed(record) => {
+                Outcome::Installed(mut record) => {
+                    if let Some(prepared) = self.prepared_outputs.remove(&part) {
+                        for (k, v) in prepared {
+                            record.outputs.entry(k).or_insert(v);
+                        }
+                    }
                     self.publish(&part, &record.outputs);
                     self.remember(&part, record);
                     self.save()?;

@@ -1,5 +1,5 @@
 /*
- * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.3, for C authors.
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.4, for C authors.
  *
  * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
  * every size and offset with the Rust structs. See that file for the full rules. In short:
@@ -30,7 +30,7 @@ extern "C" {
 /* "RBLDRCP\0" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x00504352444C4252ULL
 #define RB_ABI_MAJOR 1
-#define RB_ABI_MINOR 3
+#define RB_ABI_MINOR 4
 #define RB_ENTRY_SYMBOL "rbuildout_plugin_v1"
 
 /* Status codes returned by every function. */
@@ -144,6 +144,10 @@ typedef struct rb_recipe_vtable {
     rb_recipe_fn install; /* each may be NULL */
     rb_recipe_fn update;
     rb_recipe_fn uninstall;
+    /* ABI 1.4; may be NULL. Called for a part the run will install, before the run
+     * uninstalls or installs anything: the outputs it sets are published at once, for the
+     * parts after it and every install. It may not register paths. */
+    rb_recipe_fn prepare;
 } rb_recipe_vtable;
 
 typedef struct rb_recipe_entry {

@@ -26,7 +26,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RBLDRCP\0");
 /// The ABI major version this crate implements; it is also the digit in [`ENTRY_SYMBOL`].
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI minor version: grows when fields are appended to a struct.
-pub const ABI_MINOR: u16 = 3;
+pub const ABI_MINOR: u16 = 4;
 /// The one symbol a plugin exports, NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"rbuildout_plugin_v1\0";
 
@@ -221,6 +221,11 @@ pub struct RecipeVTable {
     pub install: Option<RecipeFn>,
     pub update: Option<RecipeFn>,
     pub uninstall: Option<RecipeFn>,
+    /// ABI 1.4; may be null. Called for a part the run will install, before the run
+    /// uninstalls or installs anything (zc.buildout creates every part's recipe first): the
+    /// outputs it sets are published at once, for the parts after it and every install. It
+    /// may not register paths. Install is then called as always.
+    pub prepare: Option<RecipeFn>,
 }
 
 /// What the host offers a plugin as a whole, passed to `init`. Grows at the end.

@@ -72,7 +72,7 @@ fn layout() -> Layout {
         add_path, set_output, set_error, get_option, nested_build, cancelled, owns,
         option_names,
     });
-    record!(l, RecipeVTable => "rb_recipe_vtable" { struct_size, install, update, uninstall });
+    record!(l, RecipeVTable => "rb_recipe_vtable" { struct_size, install, update, uninstall, prepare });
     record!(l, RecipeEntry => "rb_recipe_entry" { name, vtable });
     record!(l, PluginDescriptor => "rb_plugin_descriptor" {
         magic, abi_major, abi_minor, flags, struct_size, name, version, built_with, init,

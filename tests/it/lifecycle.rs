@@ -888,6 +888,50 @@ ctx = { recipe = "testkit:context" }
     );
 }
 
+/// ABI 1.4 `prepare`: before any part installs, what a part to install prepares is
+/// published, so a part installed before it reads it; an unchanged part is not prepared
+/// again, its recorded outputs stand in; registering a path while preparing fails the run
+/// before anything is installed.
+#[test]
+fn prepared_outputs_are_there_before_any_part_installs() {
+    let config = r#"
+buildout = { parts = ["reader", "p"] }
+reader = { recipe = "testkit:option", ref = "p:early" }
+p = { recipe = "testkit:prepared", value = "VALUE" }
+"#;
+    let inst = Instance::new(config);
+    inst.ok(&[]);
+    let value = |inst: &Instance| {
+        part(&inst.state(), "reader")["outputs"]["value"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(inst.installed(), ["reader", "p"]);
+    assert_eq!(value(&inst).as_deref(), Some("VALUE"));
+    assert_eq!(
+        part(&inst.state(), "p")["outputs"]["early"].as_str(),
+        Some("VALUE")
+    );
+    assert_eq!(inst.log("prepared.log"), ["prepare p"]);
+
+    // `p` unchanged: not prepared again; `reader`, changed, still sees its output.
+    inst.config(&config.replace("ref = \"p:early\"", "ref = \"p:early\", x = \"1\""));
+    inst.ok(&[]);
+    assert_eq!(value(&inst).as_deref(), Some("VALUE"));
+    assert_eq!(inst.log("prepared.log"), ["prepare p"]);
+
+    let bad = Instance::new(&config.replace("value = \"VALUE\"", "register-early = \"yes\""));
+    let run = bad.fails(&[], 1);
+    assert!(
+        run.stderr.contains("registered") && run.stderr.contains("while preparing"),
+        "{}",
+        run.stderr
+    );
+    // Nothing installed, nothing recorded.
+    assert!(!bad.path(".installed.toml").exists(), "{}", run.stderr);
+    assert!(!bad.path("early.txt").exists());
+}
+
 #[test]
 fn a_recipe_registering_a_million_paths_and_a_hundred_thousand_outputs_is_recorded_whole() {
     let inst = Instance::new(

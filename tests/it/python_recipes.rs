@@ -95,6 +95,25 @@ class Peek:
             f.write(self.seen)
         return self.path
 
+class Order:
+    """Sets its `location`; notes the `location` of the sections in `reads` as it is
+    created and of those in `later` when installed, and writes them to NAME.txt."""
+
+    def __init__(self, buildout, name, options):
+        self.buildout, self.name, self.options = buildout, name, options
+        options["location"] = os.path.join(buildout["buildout"]["directory"], name + ".where")
+        self.seen = self.where(options.get("reads", ""))
+
+    def where(self, sections):
+        return " ".join(
+            os.path.basename(self.buildout[s].get("location", "absent")) for s in sections.split())
+
+    def install(self):
+        path = os.path.join(self.buildout["buildout"]["directory"], self.name + ".txt")
+        with open(path, "w") as f:
+            f.write("created: %s; installed: %s" % (self.seen, self.where(self.options.get("later", ""))))
+        return path
+
 def uninstall(name, options):
     with open("uninstalled.log", "a") as f:
         f.write("uninstall %s %s\n" % (name, options["greeting"]))
@@ -125,6 +144,7 @@ fn packages(python: &std::ffi::OsStr) -> Vec<Package> {
             .entry_point("zc.buildout", "zcegg", "tinyrecipe:ZcEgg")
             .entry_point("zc.buildout", "plain", "tinyrecipe:Plain")
             .entry_point("zc.buildout", "peek", "tinyrecipe:Peek")
+            .entry_point("zc.buildout", "order", "tinyrecipe:Order")
             .entry_point("zc.buildout.uninstall", "default", "tinyrecipe:uninstall"),
     );
     packages
@@ -185,7 +205,9 @@ fn a_python_recipe_from_the_index_runs_beside_native_ones_that_read_its_options(
     // Unchanged: its update runs.
     inst.ok(&["-c", "buildout.cfg"]);
     assert_eq!(inst.read("parts/app/updates.log"), "update\n");
-    // A recipe's UserError fails the part with its message.
+    // A recipe's UserError fails the part with its message. It comes from `__init__`,
+    // which zc.buildout calls for every part before it uninstalls anything: the changed
+    // part is left as it was installed.
     inst.write("buildout.cfg", &config(&index.url(), "fail = yes\n"));
     let run = inst.fails(&["-v", "-c", "buildout.cfg"], 1);
     assert!(
@@ -193,21 +215,17 @@ fn a_python_recipe_from_the_index_runs_beside_native_ones_that_read_its_options(
         "{}",
         run.stderr
     );
-    // Reinstalled, so first uninstalled: its uninstall entry point ran with the options the
-    // part was installed with.
-    assert_eq!(
-        std::fs::read_to_string(inst.path("uninstalled.log")).unwrap_or_default(),
-        "uninstall app hello\n",
-        "{}",
-        run.stderr
-    );
-    // Parts gone from the config are uninstalled with their paths.
+    assert!(!inst.path("uninstalled.log").exists(), "{}", run.stderr);
+    assert_eq!(inst.read("parts/app/greeting.txt"), "hello on 5432");
+    // Parts gone from the config are uninstalled with their paths, their uninstall entry
+    // point called first with the options the part was installed with.
     inst.write(
         "buildout.cfg",
         &format!("[buildout]\nparts =\nindex = {}\n", index.url()),
     );
     inst.ok(&["-c", "buildout.cfg"]);
     assert!(!location.exists());
+    assert_eq!(inst.read("uninstalled.log"), "uninstall app hello\n");
 }
 
 /// In TOML a plain name is a plugin's; a Python recipe is spelled `python:dist[:entry]`.
@@ -333,31 +351,6 @@ fn a_develop_distribution_of_the_buildout_provides_its_recipe() {
     assert_eq!(inst.read("site.txt"), "hello home");
 }
 
-/// Each part's recipe sees the other sections as they are when it is created: an option a
-/// part published after an earlier recipe looked for it is there for a later one.
-#[test]
-fn a_later_recipe_sees_what_a_part_published_after_an_earlier_one_looked() {
-    let Some((index, inst)) = bridged() else {
-        return;
-    };
-    inst.write(
-        "buildout.cfg",
-        &format!(
-            "[buildout]\nparts = first app reader\nindex = {}\n\n[db]\nport = 1\n\
-             \n[first]\nrecipe = tinyrecipe:peek\nsection = app\n\
-             \n[app]\nrecipe = tinyrecipe\ngreeting = hi\n\
-             \n[reader]\nrecipe = tinyrecipe:peek\nsection = app\n",
-            index.url()
-        ),
-    );
-    inst.ok(&["-c", "buildout.cfg"]);
-    assert_eq!(inst.read("first.txt"), "absent");
-    assert_eq!(
-        inst.read("reader.txt"),
-        inst.path("parts/app").display().to_string()
-    );
-}
-
 /// An unchanged part whose recipe has no `update` costs no interpreter: the bridge
 /// remembers (by the recipe and its lock entry) that there is nothing to call.
 #[test]
@@ -376,4 +369,89 @@ fn an_unchanged_part_whose_recipe_has_no_update_starts_no_interpreter() {
     inst.ok(&["-c", "buildout.cfg"]);
     inst.ok(&["-c", "buildout.cfg"]);
     assert_eq!(inst.log("plain.log"), ["init"]);
+}
+
+/// zc.buildout creates every part's recipe before it uninstalls or installs any, and a
+/// recipe that reads another part's section as it is created gets that part's recipe
+/// created first: what `__init__` set is there for every part, in zc.buildout's order, and
+/// a failing `__init__` stops the run before anything is installed. Compared with what
+/// zc.buildout 6 makes of the same config.
+#[test]
+fn every_recipe_is_created_before_any_part_installs_as_in_zc_buildout() {
+    let Some(python) = rbuildout_tests::oracle("the bridge's order against zc.buildout") else {
+        return;
+    };
+    let index = Index::serve(&packages(&python));
+    let cfg = |extra: &str| {
+        format!(
+            "[buildout]\nparts = first app reader last{extra}\nindex = {}\n\
+             \n[first]\nrecipe = tinyrecipe:order\nreads = app\n\
+             \n[app]\nrecipe = tinyrecipe:order\n\
+             \n[reader]\nrecipe = tinyrecipe:order\nreads = last\nlater = last\n\
+             \n[last]\nrecipe = tinyrecipe:order\n\
+             \n[db]\nport = 1\n\
+             \n[bad]\nrecipe = tinyrecipe\nfail = yes\n",
+            index.url()
+        )
+    };
+    let files = ["first.txt", "app.txt", "reader.txt", "last.txt"];
+    let made = |dir: &std::path::Path| -> Vec<String> {
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|_| "(none)".into()))
+            .collect()
+    };
+    let zc = tempfile::tempdir().unwrap();
+    std::fs::create_dir(zc.path().join(".home")).unwrap();
+    let rb = cfg_instance();
+
+    // A recipe failing in `__init__` (the last part) stops the run before anything is
+    // installed, in both.
+    for dir in [zc.path(), rb.dir()] {
+        std::fs::write(dir.join("buildout.cfg"), cfg(" bad")).unwrap();
+    }
+    let zc_run = std::process::Command::new(&python)
+        .current_dir(zc.path())
+        .env("HOME", zc.path().join(".home"))
+        .args([
+            "-c",
+            "import sys; from zc.buildout.buildout import main; sys.exit(main())",
+            "-U",
+            "-c",
+            "buildout.cfg",
+        ])
+        .output()
+        .unwrap();
+    assert!(!zc_run.status.success());
+    let rb_run = rb.fails(&["-c", "buildout.cfg"], 1);
+    assert!(
+        rb_run.stderr.contains("tinyrecipe was asked to fail"),
+        "{}",
+        rb_run.stderr
+    );
+    assert_eq!(made(rb.dir()), made(zc.path()), "{}", rb_run.stderr);
+    assert_eq!(made(rb.dir()), ["(none)"; 4]);
+
+    // Without it: `first` saw what `app` set as it was created (zc.buildout created `app`
+    // when `first` read it), `reader` saw `last`, installed after it, both when created
+    // and when installed.
+    for dir in [zc.path(), rb.dir()] {
+        std::fs::write(dir.join("buildout.cfg"), cfg("")).unwrap();
+    }
+    let zc_log = rbuildout_tests::zc_buildout(&python, zc.path(), &[]);
+    let rb_log = rb.ok(&["-c", "buildout.cfg"]).stderr;
+    assert_eq!(
+        made(rb.dir()),
+        made(zc.path()),
+        "zc.buildout:\n{zc_log}\nrbuildout:\n{rb_log}"
+    );
+    assert_eq!(
+        made(rb.dir()),
+        [
+            "created: app.where; installed: ",
+            "created: ; installed: ",
+            "created: last.where; installed: last.where",
+            "created: ; installed: ",
+        ]
+    );
 }

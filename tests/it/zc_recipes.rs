@@ -323,7 +323,7 @@ fn dotted_recipe_names_find_native_plugins_or_name_the_python_distribution() {
     let run = inst.fails(&["-c", "buildout.cfg"], 1);
     assert!(
         run.stderr.contains(
-            "part `p` failed during install: no distribution named `some-python-recipe` was found"
+            "part `p` failed during prepare: no distribution named `some-python-recipe` was found"
         ),
         "{}",
         run.stderr

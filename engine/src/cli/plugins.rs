@@ -80,6 +80,7 @@ fn render(plugins: &[PluginInfo]) -> String {
                 ("install", r.install),
                 ("update", r.update),
                 ("uninstall", r.uninstall),
+                ("prepare", r.prepare),
             ]
             .iter()
             .filter(|(_, has)| *has)

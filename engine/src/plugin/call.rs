@@ -32,6 +32,7 @@ pub(super) fn run(
         Hook::Install => entry.install,
         Hook::Update => entry.update,
         Hook::Uninstall => entry.uninstall,
+        Hook::Prepare => entry.prepare,
     };
     let Some(function) = function else {
         return Err(fail(format!("recipe `{recipe}` has no {}", hook.name())));

@@ -56,6 +56,8 @@ pub(super) struct Entry {
     pub install: Option<RecipeFn>,
     pub update: Option<RecipeFn>,
     pub uninstall: Option<RecipeFn>,
+    /// ABI 1.4.
+    pub prepare: Option<RecipeFn>,
 }
 
 impl Library {
@@ -255,6 +257,7 @@ impl Library {
                     install: e.install.is_some(),
                     update: e.update.is_some(),
                     uninstall: e.uninstall.is_some(),
+                    prepare: e.prepare.is_some(),
                 })
                 .collect(),
             error: None,
@@ -478,11 +481,16 @@ unsafe fn read_vtable(
     let uninstall = has_field!(RecipeVTable, uninstall, size)
         .then(|| unsafe { (*vtable).uninstall })
         .flatten();
+    // SAFETY: as above.
+    let prepare = has_field!(RecipeVTable, prepare, size)
+        .then(|| unsafe { (*vtable).prepare })
+        .flatten();
     Ok(Entry {
         name: recipe,
         install,
         update,
         uninstall,
+        prepare,
     })
 }
 

@@ -196,6 +196,7 @@ pub struct RecipeInfo {
     pub install: bool,
     pub update: bool,
     pub uninstall: bool,
+    pub prepare: bool,
 }
 
 /// Loads and caches plugin libraries. Libraries are never unloaded, so everything a
@@ -469,6 +470,7 @@ pub(crate) enum Hook {
     Install,
     Update,
     Uninstall,
+    Prepare,
 }
 
 impl Hook {
@@ -477,6 +479,7 @@ impl Hook {
             Hook::Install => "install",
             Hook::Update => "update",
             Hook::Uninstall => "uninstall",
+            Hook::Prepare => "prepare",
         }
     }
 }
@@ -533,6 +536,31 @@ impl Recipe {
 
     pub fn has_uninstall(&self) -> bool {
         self.entry().uninstall.is_some()
+    }
+
+    /// Whether the recipe computes outputs before any part installs (ABI 1.4).
+    pub fn has_prepare(&self) -> bool {
+        self.entry().prepare.is_some()
+    }
+
+    /// Prepares a part the run will install, before anything is installed: what the
+    /// recipe publishes is visible at once. An error when it has no `prepare`
+    /// ([`has_prepare`](Recipe::has_prepare)) or when it registers a path.
+    pub fn prepare(&self, call: &Call) -> Result<CallResult, RecipeError> {
+        let result = call::run(&self.library, self.entry(), Hook::Prepare, call)?;
+        if let Some(path) = result.paths.first() {
+            return Err(RecipeError {
+                message: format!(
+                    "recipe `{}` registered {} while preparing: only install and update \
+                     may register paths",
+                    self.name(),
+                    path.display()
+                ),
+                panicked: false,
+                paths: Vec::new(),
+            });
+        }
+        Ok(result)
     }
 
     /// Installs the part.

@@ -22,6 +22,7 @@ impl<T: Recipe> Export<T> {
         } else {
             None
         },
+        prepare: if T::PREPARE { Some(prepare::<T>) } else { None },
     };
 }
 
@@ -35,6 +36,10 @@ unsafe extern "C" fn update<T: Recipe>(call: *const abi::Call) -> i32 {
 
 unsafe extern "C" fn uninstall<T: Recipe>(call: *const abi::Call) -> i32 {
     guard(call, T::uninstall)
+}
+
+unsafe extern "C" fn prepare<T: Recipe>(call: *const abi::Call) -> i32 {
+    guard(call, T::prepare)
 }
 
 /// The plugin's `init`: keeps the host's API and starts forwarding logs and panics to it.

@@ -64,6 +64,8 @@ pub trait Recipe {
     const UPDATE: bool = false;
     /// Whether [`uninstall`](Recipe::uninstall) is implemented.
     const UNINSTALL: bool = false;
+    /// Whether [`prepare`](Recipe::prepare) is implemented (ABI 1.4).
+    const PREPARE: bool = false;
 
     /// Installs the part: creates what it describes, [registers](Context::register) every
     /// path it creates so the engine can remove it later, and
@@ -80,6 +82,18 @@ pub trait Recipe {
     /// Runs before the engine removes the part's registered paths; `options` are the ones
     /// the part was installed with.
     fn uninstall(options: &Options, ctx: &Context) -> Result<()> {
+        let _ = (options, ctx);
+        Ok(())
+    }
+
+    /// Runs for a part the build will install, before the build uninstalls or installs
+    /// anything, as zc.buildout creates every part's recipe first: outputs it
+    /// [publishes](Context::publish) are visible at once to the parts after it and to every
+    /// install (a recipe that computes a `location` others read). It may not register
+    /// paths; [`install`](Recipe::install) follows in the part's turn. Not called for an
+    /// unchanged part (its recorded outputs stand), nor for one whose options refer to an
+    /// output only an install publishes (it is installed without).
+    fn prepare(options: &Options, ctx: &Context) -> Result<()> {
         let _ = (options, ctx);
         Ok(())
     }

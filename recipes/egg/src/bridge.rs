@@ -22,6 +22,7 @@ pub struct Bridged;
 impl Recipe for Bridged {
     const UPDATE: bool = true;
     const UNINSTALL: bool = true;
+    const PREPARE: bool = true;
 
     fn install(options: &Options, ctx: &Context) -> Result<()> {
         serve(options, ctx, Op::Install)
@@ -36,6 +37,13 @@ impl Recipe for Bridged {
     fn uninstall(options: &Options, ctx: &Context) -> Result<()> {
         serve(options, ctx, Op::Uninstall)
     }
+
+    /// zc.buildout creates every part's recipe before installing any: the recipe is
+    /// created now (its distribution installed first) and what its `__init__` set is
+    /// published; the install that follows in the part's turn uses that recipe object.
+    fn prepare(options: &Options, ctx: &Context) -> Result<()> {
+        serve(options, ctx, Op::Prepare)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,11 +51,19 @@ enum Op {
     Install,
     Update,
     Uninstall,
+    Prepare,
 }
 
 /// The one driver of the process, with the interpreter it runs; the bridged parts of a run
 /// take turns on it (one at a time). Ended by [`run_end`].
 static RUNNING: Mutex<Option<(PathBuf, Driver)>> = Mutex::new(None);
+
+/// The parts whose recipe the running driver created in `prepare`, by buildout directory
+/// and part, with the options it was created with and whether it has an `update`: their
+/// install uses that recipe object when the options are still those. Emptied with the
+/// driver.
+type Created = std::collections::HashMap<(PathBuf, String), (BTreeMap<String, String>, bool)>;
+static CREATED: Mutex<Option<Created>> = Mutex::new(None);
 
 /// `dist:entry` of the part's `recipe` option (`python:` taken off, `:default` added).
 fn recipe_spec(options: &Options) -> Result<(String, String)> {
@@ -112,7 +128,11 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     let mut driver = RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut created = CREATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if driver.as_ref().is_none_or(|(p, _)| *p != program) {
+        created.take();
         *driver = Some((
             program.clone(),
             Driver::start(&program, ctx.buildout_directory())?,
@@ -132,7 +152,21 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
         d.uninstall(&load, &answers)?;
         return Ok(());
     }
-    let init = d.init(&load, &answers)?;
+    let key = (ctx.buildout_directory().to_path_buf(), part.to_owned());
+    let made = created.get_or_insert_with(Default::default);
+    let init = match made.remove(&key) {
+        // Created in `prepare` with these options: what it set was published then.
+        Some((made_with, has_update)) if op != Op::Prepare && made_with == values => Reply {
+            options: BTreeMap::new(),
+            paths: Vec::new(),
+            has_update,
+        },
+        _ => d.init(&load, &answers)?,
+    };
+    if op == Op::Prepare {
+        made.insert(key, (values.clone(), init.has_update));
+    }
+    drop(created);
     if !init.has_update
         && let Some(marker) = no_update_marker(ctx, &recipe, &settings.cache)
         && let Some(dir) = marker.parent()
@@ -144,6 +178,7 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     let reply = match op {
         Op::Install => d.install(part, &answers)?,
         Op::Update | Op::Uninstall => d.update(part, &answers)?,
+        Op::Prepare => Reply::default(),
     };
     drop(driver);
     // What the recipe set in its options (in `__init__` or later) is its outputs, for
@@ -167,6 +202,10 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
 
 /// The egg plugin's end of a run, for the bridge: the driver ends (its stdin closes).
 pub fn run_end() {
+    CREATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -80,7 +80,7 @@ static int32_t uninstall(const rb_call *call) {
 }
 
 static const rb_recipe_vtable register_vtable = {
-    sizeof(rb_recipe_vtable), install, NULL /* no update */, uninstall,
+    sizeof(rb_recipe_vtable), install, NULL /* no update */, uninstall, NULL /* no prepare */,
 };
 
 static const rb_recipe_entry recipes[] = {

@@ -36,6 +36,7 @@ const fn vtable(install: abi::RecipeFn) -> RecipeVTable {
         install: Some(install),
         update: None,
         uninstall: None,
+        prepare: None,
     }
 }
 
@@ -180,6 +181,7 @@ static OLD_VTABLE: RecipeVTable = RecipeVTable {
     install: Some(old_install),
     update: Some(must_not_be_called),
     uninstall: Some(must_not_be_called),
+    prepare: Some(must_not_be_called),
 };
 
 const fn entry(name: &'static str, vtable: &'static RecipeVTable) -> RecipeEntry {

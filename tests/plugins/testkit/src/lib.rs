@@ -266,6 +266,32 @@ impl Recipe for OptionOf {
     }
 }
 
+/// Publishes `early` (its option `value`) when prepared, before any part installs, and
+/// counts its prepares in `prepared.log`; `register-early` makes it register a path then,
+/// which the host refuses. Its install does nothing.
+pub struct Prepared;
+
+impl Recipe for Prepared {
+    const PREPARE: bool = true;
+
+    fn prepare(options: &Options, ctx: &Context) -> Result<()> {
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ctx.buildout_directory().join("prepared.log"))
+            .map_err(|e| Error::new(format!("prepared.log: {e}")))?;
+        let _ = writeln!(log, "prepare {}", ctx.part());
+        if options.get("register-early").is_some() {
+            ctx.register(&ctx.buildout_directory().join("early.txt"))?;
+        }
+        ctx.publish("early", options.get("value").unwrap_or("none"))
+    }
+
+    fn install(_options: &Options, _ctx: &Context) -> Result<()> {
+        Ok(())
+    }
+}
+
 pub struct ContextOf;
 
 impl Recipe for ContextOf {
@@ -325,6 +351,7 @@ export_plugin! {
         "million" => Million,
         "sleep" => Sleep,
         "option" => OptionOf,
+        "prepared" => Prepared,
         "context" => ContextOf,
         "nested" => Nested,
         "log" => Log,
