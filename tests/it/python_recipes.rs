@@ -112,6 +112,8 @@ class Order:
         path = os.path.join(self.buildout["buildout"]["directory"], self.name + ".txt")
         with open(path, "w") as f:
             f.write("created: %s; installed: %s" % (self.seen, self.where(self.options.get("later", ""))))
+            if "note" in self.options:
+                f.write("; note: %s" % self.options["note"])
         return path
 
 def uninstall(name, options):
@@ -454,4 +456,31 @@ fn every_recipe_is_created_before_any_part_installs_as_in_zc_buildout() {
             "created: ; installed: ",
         ]
     );
+}
+
+/// A bridged part whose options refer to what a native part publishes when it installs
+/// (the egg recipe's `requested`) cannot be created before the installs: it is created in
+/// its turn, after that part.
+#[test]
+fn a_bridged_part_reading_a_native_install_output_is_created_in_its_turn() {
+    let Some((index, inst)) = bridged() else {
+        return;
+    };
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\nparts = late tools\nindex = {}\n\
+             \n[tools]\nrecipe = zc.recipe.egg:eggs\neggs = tinyhelper\n\
+             \n[late]\nrecipe = tinyrecipe:order\nnote = ${{tools:requested}}\n",
+            index.url()
+        ),
+    );
+    let run = inst.ok(&["-c", "buildout.cfg"]);
+    assert_eq!(
+        inst.read("late.txt"),
+        "created: ; installed: ; note: tinyhelper",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(inst.installed(), ["tools", "late"]);
 }
