@@ -309,6 +309,41 @@ fn a_recipe_asking_zc_buildouts_installer_is_served_by_the_egg_fetcher() {
     );
     // The same through the Python zc.recipe.egg's `Egg(...).working_set()`.
     assert_eq!(served("tinyrecipe:zcegg"), "tinyhelper");
+
+    // `--locked` and `-o` hold for what a recipe asks: a lock without its entry fails a
+    // locked run; offline, with the index gone, the lock and the eggs folder serve it.
+    let url = index.url();
+    let lock = inst.read("buildout.lock");
+    let config = |extra: &str| {
+        format!(
+            "[buildout]\nparts = user\nindex = {url}\n\n[user]\nrecipe = tinyrecipe:eggs\n\
+             eggs = tinyhelper\n{extra}"
+        )
+    };
+    inst.write("buildout.cfg", &config("x = 1\n"));
+    let stripped: String = lock
+        .split("\n[")
+        .filter(|table| {
+            !table
+                .trim_start_matches('[')
+                .starts_with("parts.\"user:eggs\"")
+        })
+        .collect::<Vec<_>>()
+        .join("\n[");
+    assert_ne!(stripped, lock);
+    inst.write("buildout.lock", &stripped);
+    let run = inst.fails(&["--locked", "-c", "buildout.cfg"], 1);
+    assert!(run.stderr.contains("--locked"), "{}", run.stderr);
+    inst.write("buildout.lock", &lock);
+    drop(index);
+    inst.write("buildout.cfg", &config("x = 2\n"));
+    let run = inst.ok(&["-o", "--locked", "-c", "buildout.cfg"]);
+    assert_eq!(
+        inst.read("user.txt").split(' ').next(),
+        Some("helper"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A buildout's own recipe, shipped as a develop distribution of the same buildout
