@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod annotate;
+mod bars;
 mod convert;
 mod init;
 mod install;
@@ -209,10 +210,19 @@ fn init_logging(verbosity: i8) {
         .with_target("rbuildout", level)
         .with_default(others);
     if verbosity <= 0 {
-        let lines = tracing_subscriber::Layer::with_filter(output::Lines { colour }, filter);
+        // Progress bars on a terminal, at the default verbosity (`-q` filters their events
+        // out).
+        let bars =
+            std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| bars::Bars::new(colour));
+        let lines = tracing_subscriber::Layer::with_filter(output::Lines { colour, bars }, filter);
         tracing_subscriber::registry().with(lines).init();
         return;
     }
+    // Progress reports are for the bars only.
+    let filter = filter.with_target(
+        rbuildout::plugin::PROGRESS_TARGET,
+        tracing_subscriber::filter::LevelFilter::OFF,
+    );
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -317,7 +317,13 @@ unsafe extern "C" fn progresses(call: *const abi::Call) -> i32 {
         let call = &*call;
         let progress = call.progress.unwrap();
         let statuses = [
-            progress(call.ctx, abi::PROGRESS_COUNT, 2, 5, Str::new("distributions")),
+            progress(
+                call.ctx,
+                abi::PROGRESS_COUNT,
+                2,
+                5,
+                Str::new("distributions"),
+            ),
             progress(call.ctx, abi::PROGRESS_BYTES, 100, 0, Str::new("a.whl")),
             progress(call.ctx, 9, 1, 1, Str::new("what")),
         ];

@@ -365,5 +365,9 @@ fn progress_reaches_the_host_and_is_dropped_on_an_old_host() {
         ]
     );
     call.abi_1_3 = true;
-    assert_eq!(reports(&call), Vec::<String>::new(), "a host of ABI 1.3 has none");
+    assert_eq!(
+        reports(&call),
+        Vec::<String>::new(),
+        "a host of ABI 1.3 has none"
+    );
 }
