@@ -212,7 +212,7 @@ fn plugins_lists_every_library_with_its_abi_and_recipes() {
             .display()
             .to_string()
     );
-    assert_eq!(testkit["abi"], "1.3");
+    assert_eq!(testkit["abi"], "1.4");
     assert_eq!(testkit["version"], "0.1.0");
     let lifecycle = rbuildout_tests::named(&testkit["recipes"], "lifecycle");
     assert_eq!(

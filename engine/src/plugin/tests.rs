@@ -814,7 +814,7 @@ fn the_c_example_works_through_the_header_alone() {
     assert_eq!(info.len(), 1);
     assert_eq!(
         (info[0].abi.as_deref(), info[0].thread_safe),
-        (Some("1.3"), false)
+        (Some("1.4"), false)
     );
 }
 
