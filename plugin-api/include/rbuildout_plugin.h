@@ -1,5 +1,5 @@
 /*
- * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.3, for C authors.
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.4, for C authors.
  *
  * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
  * every size and offset with the Rust structs. See that file for the full rules. In short:
