@@ -1394,3 +1394,31 @@ fn a_terminal_shows_bars_counting_distributions_bytes_then_compiled_files() {
     );
     assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
 }
+
+#[test]
+fn parts_running_at_once_have_a_bar_each() {
+    let mut packages = five();
+    packages.push(Package::new("solo", "1.0").module("solo/__init__.py", "Z = 3\n"));
+    let index = Index::serve(&packages);
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"a\", \"b\"]\ndownload-cache = \"cache\"\nindex = \"{}\"\n\n\
+         [a]\nrecipe = \"egg\"\neggs = [\"app\"]\n\n[b]\nrecipe = \"egg\"\neggs = [\"solo\"]\n",
+        index.url()
+    ));
+    let (code, screen) = rbuildout_tests::in_terminal(inst.command(&["-j", "2"]));
+    assert_eq!(code, 0, "{screen}");
+    for bar in [
+        "           a [=========================] 5/5 distributions",
+        "           a [=========================] 10/10 files compiled",
+        "           b [=========================] 1/1 distributions",
+        "           b [=========================] 1/1 files compiled",
+    ] {
+        assert!(
+            screen.contains(bar),
+            "the terminal lacks {bar:?}:\n{screen:?}"
+        );
+    }
+    // Every bar is gone before the summary.
+    let summary = screen.find("    Finished").unwrap();
+    assert!(screen[..summary].ends_with("\r\x1b[J"), "{screen:?}");
+}
