@@ -244,6 +244,15 @@ greeting = { recipe = "c-example", path = "greeting.txt" }
         &inst.path("plugins/librbuildout_recipe_c_example.so"),
         &[],
     );
+    // On a terminal, its ABI 1.4 progress report is the part's bar.
+    let (code, screen) = rbuildout_tests::in_terminal(inst.command(&[]));
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("    greeting [=========================] 1/1 files written\r\x1b[J"),
+        "{screen:?}"
+    );
+    assert_eq!(inst.read("greeting.txt"), "bonjour, greeting!\n");
+    std::fs::remove_file(inst.path(".installed.toml")).unwrap();
     let run = inst.ok(&["-v"]);
     assert_eq!(inst.read("greeting.txt"), "bonjour, greeting!\n");
     run.stderr_has("wrote ");
