@@ -185,8 +185,9 @@ fn global(m: &ArgMatches) -> Global {
 }
 
 /// Sets up stderr: at the default verbosity and with `-q`, the plain lines of
-/// [`output::Lines`]; from `-v` on, tracing's own format with spans and fields (and from
-/// `-vv` on, each event's target).
+/// [`output::Lines`] (with the progress bars of [`bars`] under them on a terminal, at the
+/// default verbosity); from `-v` on, tracing's own format with spans and fields (and from
+/// `-vv` on, each event's target), progress left out.
 fn init_logging(verbosity: i8) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;

@@ -80,7 +80,13 @@ pub(super) fn run(
         lock.release();
     }
     // The part's bar, if the recipe reported progress, goes.
-    tracing::event!(target: PROGRESS_TARGET, parent: &part_host.span, tracing::Level::INFO, ended = true, "progress");
+    tracing::event!(
+        target: PROGRESS_TARGET,
+        parent: &part_host.span,
+        tracing::Level::INFO,
+        ended = true,
+        "progress"
+    );
 
     let error = |message: String, panicked: bool| RecipeError {
         message,
