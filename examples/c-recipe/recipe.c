@@ -4,7 +4,8 @@
  * Plugin `c-example`, recipe `default`: writes "<greeting>, <part>!" to the file `path`
  * (relative to the buildout directory), registers it, publishes it as `written`, and logs.
  * `greeting` defaults to ${buildout:greeting} when that exists, else "hello". Its uninstall
- * hook only logs: the engine removes the registered file itself.
+ * hook only logs: the engine removes the registered file itself. On a host of ABI 1.5 it
+ * reports its one step's progress (`1/1 files written`, a bar on a terminal).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +69,10 @@ static int32_t install(const rb_call *call) {
     if (call->add_path(call->ctx, str(full)) != RB_OK ||
         call->set_output(call->ctx, RB_STR("written"), str(full)) != RB_OK) {
         return fail(call, "the host refused the result");
+    }
+    /* A field added in ABI 1.5: read only when the host's call has it. */
+    if (RB_HAS_FIELD(rb_call, progress, call->struct_size) && call->progress != NULL) {
+        call->progress(call->ctx, RB_PROGRESS_COUNT, 1, 1, RB_STR("files written"));
     }
     char message[4200];
     snprintf(message, sizeof message, "wrote %s", full);

@@ -1,5 +1,5 @@
 /*
- * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.4, for C authors.
+ * rbuildout_plugin.h: the rbuildout recipe plugin ABI, version 1.5, for C authors.
  *
  * Mirrors plugin-api/src/abi.rs field for field; a test compiles this header and compares
  * every size and offset with the Rust structs. See that file for the full rules. In short:
@@ -30,7 +30,7 @@ extern "C" {
 /* "RBLDRCP\0" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x00504352444C4252ULL
 #define RB_ABI_MAJOR 1
-#define RB_ABI_MINOR 4
+#define RB_ABI_MINOR 5
 #define RB_ENTRY_SYMBOL "rbuildout_plugin_v1"
 
 /* Status codes returned by every function. */
@@ -130,12 +130,28 @@ typedef struct rb_call {
      * there is no such section. The text is the host's, valid until the call returns.
      */
     int32_t (*option_names)(void *ctx, rb_str section, rb_str *names);
+    /*
+     * ABI 1.5; an older host's struct_size ends before it (check RB_HAS_FIELD). How far the
+     * call has come, for the bar the host may draw under the part's line: kind
+     * RB_PROGRESS_COUNT (done of total things of the step label names, a plural noun; total
+     * 0 while unknown; another label starts a new step) or RB_PROGRESS_BYTES (done of total
+     * bytes of the current step, total 0 when unknown; label: the file, or empty). Report at
+     * most every 50 to 100 ms and at the end of a step. RB_OK, RB_UNSUPPORTED for an unknown
+     * kind, RB_ERROR for a label that is not UTF-8.
+     */
+    int32_t (*progress)(void *ctx, uint32_t kind, uint64_t done, uint64_t total, rb_str label);
 } rb_call;
 
 /* struct_size of an rb_call from a host of ABI 1.0, which ends with cancelled. */
 #define RB_CALL_SIZE_1_0 offsetof(rb_call, owns)
 /* struct_size of an rb_call from a host of ABI 1.1, which ends with owns. */
 #define RB_CALL_SIZE_1_1 offsetof(rb_call, option_names)
+/* struct_size of an rb_call from a host of ABI 1.2, 1.3 or 1.4, which ends with option_names. */
+#define RB_CALL_SIZE_1_2 offsetof(rb_call, progress)
+
+/* rb_call.progress kinds */
+#define RB_PROGRESS_COUNT 1u
+#define RB_PROGRESS_BYTES 2u
 
 typedef int32_t (*rb_recipe_fn)(const rb_call *call);
 

@@ -26,7 +26,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RBLDRCP\0");
 /// The ABI major version this crate implements; it is also the digit in [`ENTRY_SYMBOL`].
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI minor version: grows when fields are appended to a struct.
-pub const ABI_MINOR: u16 = 4;
+pub const ABI_MINOR: u16 = 5;
 /// The one symbol a plugin exports, NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"rbuildout_plugin_v1\0";
 
@@ -56,6 +56,14 @@ pub const CALL_NEWEST: u32 = 2;
 /// [`Call::flags`]: the run must not change lock files (`--locked`); a recipe that would
 /// fails instead.
 pub const CALL_LOCKED: u32 = 4;
+
+/// [`ProgressFn`] kind: `done` of `total` things of the step named by `label`, a plural
+/// noun (`distributions`, `files compiled`); `total` 0 while it is not known yet. A report
+/// with another label starts a new step: the host forgets the bytes of the one before.
+pub const PROGRESS_COUNT: u32 = 1;
+/// [`ProgressFn`] kind: `done` of `total` bytes transferred in the current step (`total` 0
+/// when not known); `label` names what is transferred now (a file name), or is empty.
+pub const PROGRESS_BYTES: u32 = 2;
 
 /// Log level of [`LogFn`]: the numbers grow with verbosity; `0` in `max_level` means off.
 pub const LEVEL_ERROR: u32 = 1;
@@ -150,6 +158,15 @@ pub struct RunEnd {
     /// [`OK`] when the run installed every part; [`ERROR`] when it failed or was stopped.
     pub status: i32,
 }
+
+/// `progress` (ABI 1.5): how far the call has come, for the progress bar the host may draw
+/// under the part's line (on a terminal; otherwise it ignores it). `kind` is one of the
+/// `PROGRESS_*` constants; the host keeps the last report of each kind and forgets them when
+/// the call returns. Cheap but not free: report at most every 50 to 100 ms, and at the end of
+/// a step. Returns [`OK`], [`UNSUPPORTED`] for an unknown kind, or [`ERROR`] for a label
+/// that is not UTF-8.
+pub type ProgressFn =
+    unsafe extern "C" fn(ctx: *mut c_void, kind: u32, done: u64, total: u64, label: Str) -> i32;
 
 /// A recipe function (`install`, `update` or `uninstall`); `call` is valid only during it.
 pub type RecipeFn = unsafe extern "C" fn(call: *const Call) -> i32;
@@ -303,6 +320,10 @@ pub struct Call {
     /// recipes iterate a section this way (`zc.recipe.testrunner`'s `environment`).
     pub option_names:
         Option<unsafe extern "C" fn(ctx: *mut c_void, section: Str, names: *mut Str) -> i32>,
+    /// ABI 1.5 (an older host's `struct_size` ends before it: check with
+    /// [`has_field!`](crate::has_field)). Reports how far the call has come; see
+    /// [`ProgressFn`].
+    pub progress: Option<ProgressFn>,
 }
 
 /// `struct_size` of a [`Call`] from a host of ABI 1.0, which ends with `cancelled`.
@@ -310,6 +331,10 @@ pub const CALL_SIZE_1_0: usize = std::mem::offset_of!(Call, owns);
 
 /// `struct_size` of a [`Call`] from a host of ABI 1.1, which ends with `owns`.
 pub const CALL_SIZE_1_1: usize = std::mem::offset_of!(Call, option_names);
+
+/// `struct_size` of a [`Call`] from a host of ABI 1.2, 1.3 or 1.4, which ends with
+/// `option_names`.
+pub const CALL_SIZE_1_2: usize = std::mem::offset_of!(Call, progress);
 
 /// Whether the field `$field` of the struct `$ty` lies within the first `$size` bytes, that
 /// is whether a struct whose `struct_size` is `$size` has it.

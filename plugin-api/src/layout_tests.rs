@@ -70,7 +70,7 @@ fn layout() -> Layout {
     record!(l, Call => "rb_call" {
         struct_size, ctx, part, buildout_directory, flags, options, option_count, log,
         add_path, set_output, set_error, get_option, nested_build, cancelled, owns,
-        option_names,
+        option_names, progress,
     });
     record!(l, RecipeVTable => "rb_recipe_vtable" { struct_size, install, update, uninstall, prepare });
     record!(l, RecipeEntry => "rb_recipe_entry" { name, vtable });
@@ -84,6 +84,9 @@ fn layout() -> Layout {
     constant!(l, ABI_MINOR, "RB_ABI_MINOR");
     constant!(l, CALL_SIZE_1_0, "RB_CALL_SIZE_1_0");
     constant!(l, CALL_SIZE_1_1, "RB_CALL_SIZE_1_1");
+    constant!(l, CALL_SIZE_1_2, "RB_CALL_SIZE_1_2");
+    constant!(l, PROGRESS_COUNT, "RB_PROGRESS_COUNT");
+    constant!(l, PROGRESS_BYTES, "RB_PROGRESS_BYTES");
     constant!(l, DESCRIPTOR_SIZE_1_0, "RB_DESCRIPTOR_SIZE_1_0");
     constant!(l, OK, "RB_OK");
     constant!(l, ERROR, "RB_ERROR");

@@ -1288,3 +1288,137 @@ fn redirects_are_followed_and_links_resolved_against_the_final_page() {
         assert!(reqs.iter().any(|q| q == r), "{r} not in {reqs:?}");
     }
 }
+
+/// `app`, requiring four others; each has two modules.
+fn five() -> Vec<Package> {
+    let names = ["app", "one", "two", "three", "four"];
+    names
+        .iter()
+        .map(|n| {
+            let mut p = Package::new(n, "1.0")
+                .module(&format!("{n}/__init__.py"), "X = 1\n")
+                .module(&format!("{n}/more.py"), "Y = 2\n");
+            if *n == "app" {
+                for d in &names[1..] {
+                    p = p.requires(d);
+                }
+            }
+            p
+        })
+        .collect()
+}
+
+/// The files under `dir` whose name ends with `suffix`, and their total size.
+fn files_ending(dir: &Path, suffix: &str) -> (usize, u64) {
+    let mut found = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                found.0 += 1;
+                found.1 += e.metadata().unwrap().len();
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_terminal_shows_bars_counting_distributions_bytes_then_compiled_files() {
+    let index = Index::serve(&five());
+    let inst = instance(&index, &["app"], "");
+    let mut command = inst.command(&[]);
+    command.env_remove("NO_COLOR");
+    let (code, screen) = rbuildout_tests::in_terminal(command);
+    assert_eq!(code, 0, "{screen}");
+    // What was really fetched and compiled: the bars' last counts.
+    let (wheels, bytes) = files_ending(&inst.path("cache"), ".whl");
+    let (compiled, _) = files_ending(&inst.path("eggs"), ".pyc");
+    assert_eq!((wheels, compiled), (5, 10));
+    let size = format!("{:.1} KiB", bytes as f64 / 1024.0);
+    let fetched = format!("] 5/5 distributions, {size}/{size} ");
+    let at = |text: &str| {
+        screen
+            .find(text)
+            .unwrap_or_else(|| panic!("the terminal lacks {text:?}:\n{screen:?}"))
+    };
+    // Every count is of the 5 to install, and only grows.
+    let counts: Vec<(u32, u32)> = regex::Regex::new(r"\] (\d+)/(\d+) distributions")
+        .unwrap()
+        .captures_iter(&screen)
+        .map(|c| (c[1].parse().unwrap(), c[2].parse().unwrap()))
+        .collect();
+    assert!(counts.iter().all(|&(_, total)| total == 5), "{counts:?}");
+    assert!(counts.windows(2).all(|w| w[0].0 <= w[1].0), "{counts:?}");
+    assert_eq!(counts.last(), Some(&(5, 5)));
+    assert!(at(&fetched) < at("] 10/10 files compiled"), "{screen:?}");
+    // In colour, under the part's line; taken off before the summary.
+    assert!(at("\x1b[1;32m  Installing\x1b[0m app\r\n\x1b[1;36m         app\x1b[0m [") == 0);
+    at("10/10 files compiled\r\x1b[J\x1b[1;32m    Finished\x1b[0m 1 installed");
+
+    // NO_COLOR: the same bars, no colour.
+    let inst = instance(&index, &["app"], "");
+    let (code, screen) = rbuildout_tests::in_terminal(inst.command(&[]));
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("         app [=========================] 10/10 files compiled\r\x1b[J"),
+        "{screen:?}"
+    );
+    assert!(
+        !screen.contains("\x1b[1;"),
+        "colour despite NO_COLOR: {screen:?}"
+    );
+
+    // `-q` and `-v` on a terminal: no bars (`-v` prints tracing's lines instead).
+    for flag in ["-q", "-v"] {
+        let inst = instance(&index, &["app"], "");
+        let (code, screen) = rbuildout_tests::in_terminal(inst.command(&[flag]));
+        assert_eq!(code, 0, "{screen}");
+        assert!(!screen.contains("distributions"), "{flag}: {screen:?}");
+        assert!(!screen.contains("\x1b[J"), "{flag}: {screen:?}");
+    }
+
+    // Piped, as in CI logs: the plain lines only.
+    let inst = instance(&index, &["app"], "");
+    let run = inst.ok(&[]);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert_eq!(lines[0], "  Installing app");
+    assert!(
+        lines[1].starts_with("    Finished 1 installed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+}
+
+#[test]
+fn parts_running_at_once_have_a_bar_each() {
+    let mut packages = five();
+    packages.push(Package::new("solo", "1.0").module("solo/__init__.py", "Z = 3\n"));
+    let index = Index::serve(&packages);
+    let inst = Instance::new(&format!(
+        "[buildout]\nparts = [\"a\", \"b\"]\ndownload-cache = \"cache\"\nindex = \"{}\"\n\n\
+         [a]\nrecipe = \"egg\"\neggs = [\"app\"]\n\n[b]\nrecipe = \"egg\"\neggs = [\"solo\"]\n",
+        index.url()
+    ));
+    let (code, screen) = rbuildout_tests::in_terminal(inst.command(&["-j", "2"]));
+    assert_eq!(code, 0, "{screen}");
+    for bar in [
+        "           a [=========================] 5/5 distributions",
+        "           a [=========================] 10/10 files compiled",
+        "           b [=========================] 1/1 distributions",
+        "           b [=========================] 1/1 files compiled",
+    ] {
+        assert!(
+            screen.contains(bar),
+            "the terminal lacks {bar:?}:\n{screen:?}"
+        );
+    }
+    // Every bar is gone before the summary.
+    let summary = screen.find("    Finished").unwrap();
+    assert!(screen[..summary].ends_with("\r\x1b[J"), "{screen:?}");
+}

@@ -212,7 +212,7 @@ fn plugins_lists_every_library_with_its_abi_and_recipes() {
             .display()
             .to_string()
     );
-    assert_eq!(testkit["abi"], "1.4");
+    assert_eq!(testkit["abi"], "1.5");
     let prepared = rbuildout_tests::named(&testkit["recipes"], "prepared");
     assert_eq!(
         (&prepared["prepare"], &prepared["update"]),
@@ -232,7 +232,7 @@ fn plugins_lists_every_library_with_its_abi_and_recipes() {
             .display()
             .to_string()
     );
-    assert_eq!(find("raw", false)["abi"], "1.5");
+    assert_eq!(find("raw", false)["abi"], "1.6");
 }
 
 #[test]
@@ -249,6 +249,15 @@ greeting = { recipe = "c-example", path = "greeting.txt" }
         &inst.path("plugins/librbuildout_recipe_c_example.so"),
         &[],
     );
+    // On a terminal, its ABI 1.5 progress report is the part's bar.
+    let (code, screen) = rbuildout_tests::in_terminal(inst.command(&[]));
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("    greeting [=========================] 1/1 files written\r\x1b[J"),
+        "{screen:?}"
+    );
+    assert_eq!(inst.read("greeting.txt"), "bonjour, greeting!\n");
+    std::fs::remove_file(inst.path(".installed.toml")).unwrap();
     let run = inst.ok(&["-v"]);
     assert_eq!(inst.read("greeting.txt"), "bonjour, greeting!\n");
     run.stderr_has("wrote ");

@@ -183,6 +183,63 @@ impl Run {
     }
 }
 
+/// Runs `command` with its stderr on a new pseudo-terminal of 200 columns (stdin and stdout
+/// untouched) and returns its exit code and what it wrote there, as the terminal got it
+/// (`\n` arrives as `\r\n`).
+pub fn in_terminal(mut command: std::process::Command) -> (i32, String) {
+    use std::io::Read as _;
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    let (mut master, slave) = {
+        let (mut master, mut slave) = (0, 0);
+        let size = libc::winsize {
+            ws_row: 50,
+            ws_col: 200,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes the two descriptors it opens; the name may be null and the
+        // termios and size pointers point at valid values (or are null).
+        let opened = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and belong to nobody else.
+        unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                OwnedFd::from_raw_fd(slave),
+            )
+        }
+    };
+    command.stderr(slave);
+    let mut child = command.spawn().expect("run rbuildout");
+    // The command holds the terminal's other end: without it, reading ends when the child
+    // (and whatever it started) has closed it.
+    drop(command);
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match master.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // EIO: every writer closed the terminal.
+            Err(_) => break,
+        }
+    }
+    let status = child.wait().expect("wait for rbuildout");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
 impl Instance {
     /// A new instance whose `buildout.toml` is `config`.
     pub fn new(config: &str) -> Instance {

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod annotate;
+mod bars;
 mod convert;
 mod init;
 mod install;
@@ -184,8 +185,9 @@ fn global(m: &ArgMatches) -> Global {
 }
 
 /// Sets up stderr: at the default verbosity and with `-q`, the plain lines of
-/// [`output::Lines`]; from `-v` on, tracing's own format with spans and fields (and from
-/// `-vv` on, each event's target).
+/// [`output::Lines`] (with the progress bars of [`bars`] under them on a terminal, at the
+/// default verbosity); from `-v` on, tracing's own format with spans and fields (and from
+/// `-vv` on, each event's target), progress left out.
 fn init_logging(verbosity: i8) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -209,10 +211,19 @@ fn init_logging(verbosity: i8) {
         .with_target("rbuildout", level)
         .with_default(others);
     if verbosity <= 0 {
-        let lines = tracing_subscriber::Layer::with_filter(output::Lines { colour }, filter);
+        // Progress bars on a terminal, at the default verbosity (`-q` filters their events
+        // out).
+        let bars =
+            std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| bars::Bars::new(colour));
+        let lines = tracing_subscriber::Layer::with_filter(output::Lines { colour, bars }, filter);
         tracing_subscriber::registry().with(lines).init();
         return;
     }
+    // Progress reports are for the bars only.
+    let filter = filter.with_target(
+        rbuildout::plugin::PROGRESS_TARGET,
+        tracing_subscriber::filter::LevelFilter::OFF,
+    );
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -3,7 +3,9 @@
 //! `action` field (the runner's `install`, `update`, `reinstall`, `uninstall`, `keep`, the
 //! CLI's `finished`) becomes `  Installing code/eggs (reason)`, the verb right-aligned; a
 //! warning `warning: [part] message`, an error `error: [part] message`; any other event its
-//! message. Spans and fields are shown only from `-v` on, by tracing's own format.
+//! message. Spans and fields are shown only from `-v` on, by tracing's own format. On a
+//! terminal, the recipes' progress reports (events of [`PROGRESS_TARGET`]) become the
+//! [`Bars`] under those lines; elsewhere they are dropped.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -12,6 +14,9 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber, span};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
+
+use super::bars::Bars;
+use rbuildout::plugin::PROGRESS_TARGET;
 
 /// Whether stderr gets colour: it is a terminal and `NO_COLOR` is unset or empty.
 pub fn colour() -> bool {
@@ -40,6 +45,8 @@ pub fn verb(action: &str) -> String {
 /// The tracing layer of the default verbosity (one plain line per event).
 pub struct Lines {
     pub colour: bool,
+    /// The progress bars, when stderr is a terminal.
+    pub bars: Option<Bars>,
 }
 
 /// The name of a `part` span, kept in the span's extensions.
@@ -62,6 +69,41 @@ impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.put(field, format!("{value:?}"));
     }
+}
+
+/// The fields of a progress event.
+#[derive(Default)]
+struct Progress {
+    kind: u64,
+    done: u64,
+    total: u64,
+    label: String,
+    ended: bool,
+}
+
+impl Visit for Progress {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "kind" => self.kind = value,
+            "done" => self.done = value,
+            "total" => self.total = value,
+            _ => {}
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "ended" {
+            self.ended = value;
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "label" {
+            value.clone_into(&mut self.label);
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
 }
 
 impl Fields {
@@ -98,8 +140,14 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let progress = event.metadata().target() == PROGRESS_TARGET;
+        if progress && self.bars.is_none() {
+            return;
+        }
         let mut fields = Fields::default();
-        event.record(&mut fields);
+        if !progress {
+            event.record(&mut fields);
+        }
         // The parts the event happened in, outermost first: `code/eggs` for a nested build.
         let mut chain: Vec<String> = ctx
             .event_scope(event)
@@ -115,9 +163,25 @@ where
                 chain.push(part);
             }
         }
+        if let (true, Some(bars)) = (progress, &self.bars) {
+            let mut report = Progress::default();
+            event.record(&mut report);
+            let part = chain.join("/");
+            if report.ended {
+                bars.end(&part);
+            } else {
+                bars.report(&part, report.kind, report.done, report.total, &report.label);
+            }
+            return;
+        }
         let line = self.render(*event.metadata().level(), &fields, &chain.join("/"));
-        // One write per line, so lines of parts running at once never mix.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        match &self.bars {
+            Some(bars) => bars.print(&line),
+            // One write per line, so lines of parts running at once never mix.
+            None => {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+        }
     }
 }
 
@@ -192,7 +256,10 @@ mod tests {
 
     #[test]
     fn lines_read_like_cargo() {
-        let plain = Lines { colour: false };
+        let plain = Lines {
+            colour: false,
+            bars: None,
+        };
         let f = fields("installing", Some("install"), None);
         assert_eq!(plain.render(Level::INFO, &f, "dirs"), "  Installing dirs\n");
         let f = fields("reinstalling", Some("reinstall"), Some("new part"));
@@ -211,7 +278,10 @@ mod tests {
             "warning: [a] disk full\n"
         );
         assert_eq!(plain.render(Level::ERROR, &f, ""), "error: disk full\n");
-        let painted = Lines { colour: true };
+        let painted = Lines {
+            colour: true,
+            bars: None,
+        };
         let f = fields("unchanged", Some("keep"), None);
         assert_eq!(
             painted.render(Level::INFO, &f, "s"),

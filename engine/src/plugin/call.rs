@@ -56,6 +56,7 @@ pub(super) fn run(
         plugin: &library.name,
         part: call.part,
         lock: library.lock.as_deref(),
+        span: tracing::Span::current(),
     };
     let request = Request {
         recipe: &recipe,
@@ -79,6 +80,14 @@ pub(super) fn run(
     if let Some(lock) = &library.lock {
         lock.release();
     }
+    // The part's bar, if the recipe reported progress, goes.
+    tracing::event!(
+        target: PROGRESS_TARGET,
+        parent: &part_host.span,
+        tracing::Level::INFO,
+        ended = true,
+        "progress"
+    );
 
     let error = |message: String, panicked: bool| RecipeError {
         message,
@@ -131,13 +140,20 @@ pub(super) fn run(
     }
 }
 
+/// The target of the events that carry a recipe's progress reports (fields `kind`, `done`,
+/// `total`, `label`) and, with the field `ended`, the end of its call: the CLI draws them
+/// as a bar on a terminal (docs/output.md) and never prints them as lines.
+pub const PROGRESS_TARGET: &str = "rbuildout::progress";
+
 /// The engine's side of one call: the runner's answers, the plugin's call lock (released
-/// while a nested build runs, which may call this very plugin), and the part the logs name.
+/// while a nested build runs, which may call this very plugin), the part the logs name, and
+/// the part's span, under which progress is reported from whatever thread the recipe uses.
 struct PartHost<'a> {
     host: &'a dyn Host,
     plugin: &'a str,
     part: &'a str,
     lock: Option<&'a CallLock>,
+    span: tracing::Span,
 }
 
 impl Log for PartHost<'_> {
@@ -176,6 +192,19 @@ impl host::Host for PartHost<'_> {
 
     fn cancelled(&self) -> bool {
         self.host.cancelled()
+    }
+
+    fn progress(&self, kind: u32, done: u64, total: u64, label: &str) {
+        tracing::event!(
+            target: PROGRESS_TARGET,
+            parent: &self.span,
+            tracing::Level::INFO,
+            kind,
+            done,
+            total,
+            label,
+            "progress"
+        );
     }
 }
 

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::Serialize;
 
 pub use builtin::Builtin;
+pub use call::PROGRESS_TARGET;
 pub use develop::develop;
 pub use digest::file_stamp;
 pub use library::plugin_info;

@@ -493,7 +493,7 @@ fn slots_beyond_a_vtable_struct_size_are_never_read() {
 #[test]
 fn a_larger_descriptor_from_a_newer_minor_is_accepted() {
     let info = plugin_info(&built("raw")).unwrap();
-    assert_eq!(info.abi.as_deref(), Some("1.5"));
+    assert_eq!(info.abi.as_deref(), Some("1.6"));
     assert_eq!(info.name, "raw");
     assert_eq!(info.built_with.as_deref(), Some("hand-written"));
     assert!(!info.thread_safe);
@@ -814,7 +814,7 @@ fn the_c_example_works_through_the_header_alone() {
     assert_eq!(info.len(), 1);
     assert_eq!(
         (info[0].abi.as_deref(), info[0].thread_safe),
-        (Some("1.4"), false)
+        (Some("1.5"), false)
     );
 }
 

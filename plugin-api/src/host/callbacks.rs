@@ -278,6 +278,30 @@ pub(super) unsafe extern "C" fn owns(ctx: *mut c_void, path: Str) -> i32 {
     })
 }
 
+pub(super) unsafe extern "C" fn progress(
+    ctx: *mut c_void,
+    kind: u32,
+    done: u64,
+    total: u64,
+    label: Str,
+) -> i32 {
+    guarded(|| {
+        // SAFETY: called by the recipe with our ctx, during the call.
+        let state = unsafe { state(ctx) };
+        if kind != abi::PROGRESS_COUNT && kind != abi::PROGRESS_BYTES {
+            return abi::UNSUPPORTED;
+        }
+        // SAFETY: the recipe passes a readable string.
+        match unsafe { state.text(label, "a progress label") } {
+            Ok(label) => {
+                state.host.progress(kind, done, total, &label);
+                abi::OK
+            }
+            Err(status) => status,
+        }
+    })
+}
+
 pub(super) unsafe extern "C" fn log(ctx: *mut c_void, level: u32, target: Str, message: Str) {
     guarded(|| {
         // SAFETY: called by the recipe with our ctx, during the call.

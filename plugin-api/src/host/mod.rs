@@ -58,6 +58,12 @@ pub trait Host: Log {
     fn nested_build(&self, config: &Path, directory: &Path) -> Result<(), String>;
     /// Whether the run should stop (Ctrl-C); long recipes poll it.
     fn cancelled(&self) -> bool;
+    /// A progress report of the recipe (ABI 1.5): `kind` is [`abi::PROGRESS_COUNT`] or
+    /// [`abi::PROGRESS_BYTES`] (the callback answers any other kind itself), `label` is
+    /// UTF-8. By default it is dropped.
+    fn progress(&self, kind: u32, done: u64, total: u64, label: &str) {
+        let _ = (kind, done, total, label);
+    }
 }
 
 /// One call to make: the part, its context and its options.
@@ -80,7 +86,8 @@ pub struct Request<'a> {
     /// directory, or absolute): `owns` answers from them.
     pub owned: &'a [String],
     /// The call's `struct_size`: [`Request::SIZE`], or [`abi::CALL_SIZE_1_0`] /
-    /// [`abi::CALL_SIZE_1_1`] to act as a host of ABI 1.0 / 1.1.
+    /// [`abi::CALL_SIZE_1_1`] / [`abi::CALL_SIZE_1_2`] to act as a host of ABI 1.0 / 1.1 /
+    /// 1.3.
     pub call_size: usize,
 }
 
@@ -185,6 +192,7 @@ pub unsafe fn call(function: RecipeFn, request: &Request, host: &dyn Host) -> Re
         cancelled: Some(callbacks::cancelled),
         owns: Some(callbacks::owns),
         option_names: Some(callbacks::option_names),
+        progress: Some(callbacks::progress),
     };
     // SAFETY: the caller vouches for `function`; `raw` and everything it points to (buffer,
     // options, state) outlive the call.

@@ -10,6 +10,7 @@ use crate::abi::{self, Str};
 #[derive(Default)]
 struct Memory {
     logs: Mutex<Vec<(u32, String, String)>>,
+    progress: Mutex<Vec<(u32, u64, u64, String)>>,
     panic: bool,
 }
 
@@ -38,6 +39,13 @@ impl Host for Memory {
 
     fn cancelled(&self) -> bool {
         true
+    }
+
+    fn progress(&self, kind: u32, done: u64, total: u64, label: &str) {
+        self.progress
+            .lock()
+            .unwrap()
+            .push((kind, done, total, label.to_owned()));
     }
 }
 
@@ -265,6 +273,7 @@ fn a_panic_in_the_host_is_an_error_status_not_an_unwind() {
 
 static GLOBAL: Memory = Memory {
     logs: Mutex::new(Vec::new()),
+    progress: Mutex::new(Vec::new()),
     panic: false,
 };
 
@@ -297,5 +306,67 @@ fn init_gets_a_log_that_outlives_it() {
     assert_eq!(
         *GLOBAL.logs.lock().unwrap(),
         [(abi::LEVEL_INFO, String::new(), "ready".to_owned())]
+    );
+}
+
+/// Reports progress of both kinds, of an unknown kind, and with a label that is not UTF-8;
+/// publishes the statuses.
+unsafe extern "C" fn progresses(call: *const abi::Call) -> i32 {
+    // SAFETY: the host passes a valid call, alive until we return.
+    unsafe {
+        let call = &*call;
+        let progress = call.progress.unwrap();
+        let statuses = [
+            progress(
+                call.ctx,
+                abi::PROGRESS_COUNT,
+                2,
+                5,
+                Str::new("distributions"),
+            ),
+            progress(call.ctx, abi::PROGRESS_BYTES, 100, 0, Str::new("a.whl")),
+            progress(call.ctx, 9, 1, 1, Str::new("what")),
+        ];
+        (call.set_output.unwrap())(
+            call.ctx,
+            Str::new("statuses"),
+            Str::new(&format!("{statuses:?}")),
+        );
+        let bad = [0xffu8];
+        progress(
+            call.ctx,
+            abi::PROGRESS_COUNT,
+            1,
+            1,
+            Str {
+                ptr: bad.as_ptr(),
+                len: 1,
+            },
+        );
+        abi::OK
+    }
+}
+
+#[test]
+fn progress_reaches_the_host_and_bad_reports_do_not() {
+    let host = Memory::default();
+    let reply = call(progresses, &[], &host);
+    assert_eq!(
+        reply.outputs,
+        [(
+            "statuses".to_owned(),
+            format!("[{}, {}, {}]", abi::OK, abi::OK, abi::UNSUPPORTED)
+        )]
+    );
+    assert_eq!(
+        *host.progress.lock().unwrap(),
+        [
+            (abi::PROGRESS_COUNT, 2, 5, "distributions".to_owned()),
+            (abi::PROGRESS_BYTES, 100, 0, "a.whl".to_owned()),
+        ]
+    );
+    assert_eq!(
+        reply.fault.as_deref(),
+        Some("recipe `raw:test` sent a progress label that is not valid UTF-8: \"\\xff\"")
     );
 }

@@ -226,6 +226,33 @@ impl<'a> Context<'a> {
         unsafe { owns(self.call.ctx, Str::new(text)) == abi::OK }
     }
 
+    /// Reports that `done` of `total` things of the step `label` names are done (ABI 1.5),
+    /// for the bar rbuildout draws under the part's line on a terminal: `label` is a plural
+    /// noun, `distributions` or `files compiled`; `total` is 0 while it is not known. A
+    /// report with another label starts a new step. Nothing happens on a host older than
+    /// ABI 1.5. Report at most every 50 to 100 ms and at the end of each step.
+    pub fn progress(&self, label: &str, done: u64, total: u64) {
+        self.send_progress(abi::PROGRESS_COUNT, done, total, label);
+    }
+
+    /// Reports that `done` of `total` bytes (0: not known) of the current step are
+    /// transferred, `file` being the one transferred now (may be empty); see
+    /// [`progress`](Context::progress).
+    pub fn progress_bytes(&self, done: u64, total: u64, file: &str) {
+        self.send_progress(abi::PROGRESS_BYTES, done, total, file);
+    }
+
+    fn send_progress(&self, kind: u32, done: u64, total: u64, label: &str) {
+        if !crate::has_field!(abi::Call, progress, self.call.struct_size) {
+            return;
+        }
+        if let Some(progress) = self.call.progress {
+            // SAFETY: the field lies within the host's `struct_size`, so the host set it; the
+            // callback and ctx come from the host for this call and `label` outlives it.
+            unsafe { progress(self.call.ctx, kind, done, total, Str::new(label)) };
+        }
+    }
+
     /// Logs a message attributed to this part; the host shows it through its own logging
     /// (`-v` for debug). `tracing` macros inside a call do the same.
     pub fn log(&self, level: Level, message: &str) {

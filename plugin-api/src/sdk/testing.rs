@@ -34,6 +34,8 @@ pub struct TestCall {
     pub owned: Vec<PathBuf>,
     /// Acts as a host of ABI 1.0, whose call ends before `owns`.
     pub abi_1_0: bool,
+    /// Acts as a host of ABI 1.4, whose call ends before `progress`.
+    pub abi_1_4: bool,
 }
 
 impl TestCall {
@@ -61,6 +63,8 @@ pub struct Outcome {
     pub logs: Vec<String>,
     /// `(config, directory)` of each nested build asked for.
     pub nested: Vec<(PathBuf, PathBuf)>,
+    /// Each progress report: `COUNT label done/total` or `BYTES label done/total`.
+    pub progress: Vec<String>,
 }
 
 impl Outcome {
@@ -153,6 +157,17 @@ impl Host for TestHost<'_> {
     fn cancelled(&self) -> bool {
         self.call.cancelled
     }
+
+    fn progress(&self, kind: u32, done: u64, total: u64, label: &str) {
+        let kind = if kind == abi::PROGRESS_COUNT {
+            "COUNT"
+        } else {
+            "BYTES"
+        };
+        self.outcome()
+            .progress
+            .push(format!("{kind} {label} {done}/{total}"));
+    }
 }
 
 fn run<R>(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failure> {
@@ -184,6 +199,8 @@ fn run<R>(function: Option<RecipeFn>, call: &TestCall) -> Result<Outcome, Failur
         owned: &owned,
         call_size: if call.abi_1_0 {
             abi::CALL_SIZE_1_0
+        } else if call.abi_1_4 {
+            abi::CALL_SIZE_1_2
         } else {
             Request::SIZE
         },

@@ -338,3 +338,36 @@ fn buildout_is_read_through_the_host_with_rbuildouts_defaults_only_as_fallbacks(
     assert_eq!(got(&given, "versions"), "pins");
     assert_eq!(got(&given, "picked"), "false");
 }
+
+/// Reports two steps, the first with bytes.
+struct Steps;
+
+impl Recipe for Steps {
+    fn install(_options: &Options, ctx: &Context) -> Result<()> {
+        ctx.progress("distributions", 1, 2);
+        ctx.progress_bytes(10, 0, "a.whl");
+        ctx.progress("files compiled", 3, 3);
+        Ok(())
+    }
+}
+
+#[test]
+fn progress_reaches_the_host_and_is_dropped_on_an_old_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut call = TestCall::new("p", dir.path(), &[]);
+    let reports = |call: &TestCall| testing::install::<Steps>(call).unwrap().progress;
+    assert_eq!(
+        reports(&call),
+        [
+            "COUNT distributions 1/2",
+            "BYTES a.whl 10/0",
+            "COUNT files compiled 3/3"
+        ]
+    );
+    call.abi_1_4 = true;
+    assert_eq!(
+        reports(&call),
+        Vec::<String>::new(),
+        "a host of ABI 1.4 has none"
+    );
+}

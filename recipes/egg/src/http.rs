@@ -569,20 +569,21 @@ impl Client {
     }
 
     /// GETs `url` and hands the body (read as it arrives) to `consume` with the content
-    /// type and the final URL. A body that breaks off is retried like a 5xx: `consume`
-    /// must start afresh on each call.
+    /// type, the final URL and the `Content-Length` if any. A body that breaks off is
+    /// retried like a 5xx: `consume` must start afresh on each call.
     pub fn get_with<T>(
         &self,
         url: &str,
         accept: Option<&str>,
-        consume: &mut dyn FnMut(&mut dyn Read, &str, &str) -> std::io::Result<T>,
+        consume: &mut Consume<'_, T>,
     ) -> Result<Option<T>> {
         self.get_typed(
             url,
             accept,
             &mut |mut resp, url, content_type, final_url| {
+                let length = header(&resp, "content-length").and_then(|v| v.trim().parse().ok());
                 let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
-                match consume(&mut reader, &content_type, final_url) {
+                match consume(&mut reader, &content_type, final_url, length) {
                     Ok(v) => Attempt::Done(v),
                     Err(e) if io_timed_out(&e) => Attempt::Fail(self.timed_out(url)),
                     Err(e) => Attempt::Retry(format!("transfer broken: {e}")),
@@ -654,6 +655,11 @@ impl Client {
         )))
     }
 }
+
+/// What [`Client::get_with`] hands a body to: the body, its content type, the final URL and
+/// its `Content-Length`.
+pub type Consume<'c, T> =
+    dyn FnMut(&mut dyn Read, &str, &str, Option<u64>) -> std::io::Result<T> + 'c;
 
 /// What [`Client::request`] does after one answer.
 enum Attempt<T> {

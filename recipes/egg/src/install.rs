@@ -673,9 +673,10 @@ fn check_entry_points(text: &str) -> std::result::Result<(), String> {
 /// recorded source name is the path inside the egg: the import system replaces it with the
 /// real path when it loads the `.pyc` (`_imp._fix_co_filename`), so the same distribution
 /// compiles to the same bytes wherever the eggs folder is. Best effort: a module that does
-/// not compile is left without `.pyc`, as pip does.
+/// not compile is left without `.pyc`, as pip does. Each batch done, the number of its files
+/// is written as a line on stdout, for the progress of [`Compiler::finish`].
 const COMPILE: &str = r#"
-import sys, json, os, py_compile
+import sys, json, os, py_compile, threading
 def comp(batch):
     for src, rel in batch:
         try:
@@ -683,6 +684,11 @@ def comp(batch):
                                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
         except Exception:
             pass
+lock = threading.Lock()
+def done(n):
+    with lock:
+        sys.stdout.write("%d\n" % n)
+        sys.stdout.flush()
 ex = None
 seen = 0
 futures = []
@@ -695,9 +701,13 @@ for line in sys.stdin:
         ex = concurrent.futures.ProcessPoolExecutor()
     if ex is None:
         comp(files)
+        done(len(files))
     else:
         for i in range(0, len(files), 32):
-            futures.append(ex.submit(comp, files[i:i + 32]))
+            chunk = files[i:i + 32]
+            f = ex.submit(comp, chunk)
+            f.add_done_callback(lambda f, n=len(chunk): done(n))
+            futures.append(f)
 for f in futures:
     f.result()
 "#;
@@ -744,6 +754,13 @@ pub struct Compiler {
     child: Option<std::process::Child>,
     stdin: Option<std::process::ChildStdin>,
     error: Option<String>,
+    /// The files queued so far.
+    queued: u64,
+    /// The sizes of the batches compiled, read from the child's stdout by a thread (which
+    /// also keeps that pipe from filling up).
+    compiled: Option<std::sync::mpsc::Receiver<u64>>,
+    /// The child's stderr, read to the end by a thread.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Compiler {
@@ -755,19 +772,48 @@ impl Compiler {
             .arg("-c")
             .arg(COMPILE)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
         {
-            Ok(mut child) => Compiler {
-                stdin: child.stdin.take(),
-                child: Some(child),
-                error: None,
-            },
+            Ok(mut child) => {
+                let compiled = child.stdout.take().map(|stdout| {
+                    let (send, receive) = std::sync::mpsc::channel();
+                    std::thread::spawn(move || {
+                        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                            let Ok(line) = line else { break };
+                            if let Ok(n) = line.trim().parse::<u64>()
+                                && send.send(n).is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    receive
+                });
+                let stderr = child.stderr.take().map(|mut stderr| {
+                    std::thread::spawn(move || {
+                        let mut text = String::new();
+                        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+                        text
+                    })
+                });
+                Compiler {
+                    stdin: child.stdin.take(),
+                    child: Some(child),
+                    error: None,
+                    queued: 0,
+                    compiled,
+                    stderr,
+                }
+            }
             Err(e) => Compiler {
                 child: None,
                 stdin: None,
                 error: Some(format!("cannot run {}: {e}", python.display())),
+                queued: 0,
+                compiled: None,
+                stderr: None,
             },
         }
     }
@@ -782,11 +828,14 @@ impl Compiler {
         if let Err(e) = writeln!(stdin, "{line}") {
             self.error.get_or_insert(e.to_string());
             self.stdin = None;
+        } else {
+            self.queued += rels.len() as u64;
         }
     }
 
-    /// Waits until every queued folder is compiled.
-    pub fn finish(mut self) -> std::result::Result<(), String> {
+    /// Waits until every queued folder is compiled, telling `progress` the files compiled
+    /// and queued as batches end.
+    pub fn finish(mut self, progress: &dyn Fn(u64, u64)) -> std::result::Result<(), String> {
         drop(self.stdin.take());
         let child = self.child.take();
         if let Some(e) = self.error.take() {
@@ -795,12 +844,28 @@ impl Compiler {
             }
             return Err(e);
         }
-        let Some(child) = child else { return Ok(()) };
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if out.status.success() {
+        let Some(mut child) = child else {
+            return Ok(());
+        };
+        let mut done = 0;
+        if let Some(compiled) = self.compiled.take() {
+            progress(done, self.queued);
+            // Until the child closes its stdout, at its end.
+            for n in compiled {
+                done += n;
+                progress(done, self.queued);
+            }
+        }
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        if status.success() {
             Ok(())
         } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+            Err(stderr.trim().to_owned())
         }
     }
 }

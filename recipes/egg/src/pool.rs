@@ -1,6 +1,6 @@
 //! The install pool: worker threads that fetch, build, unpack and compile the distributions
 //! a part needs, starting while the resolver still runs, and move in only the ones the lock
-//! names. Progress goes through [`Progress`](crate::progress::Progress).
+//! names. Progress goes to the host through [`Progress`](crate::progress::Progress).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -88,7 +88,7 @@ pub(crate) struct Installer<'a> {
     work: Mutex<Work>,
     wake: std::sync::Condvar,
     compiler: Mutex<Option<install::Compiler>>,
-    progress: Progress,
+    progress: Progress<'a>,
 }
 
 /// Worker threads of an [`Installer`].
@@ -120,7 +120,7 @@ impl<'a> Installer<'a> {
             work: Mutex::new(Work::default()),
             wake: std::sync::Condvar::new(),
             compiler: Mutex::new(None),
-            progress: Progress::new(ctx.part()),
+            progress: Progress::new(ctx),
         })
     }
 
@@ -161,11 +161,9 @@ impl<'a> Installer<'a> {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 c.get_or_insert_with(|| install::Compiler::start(self.interp.program()));
             }
-            self.progress.start();
         }
         w.jobs.insert(key(d), None);
         w.queue.push_back(d.clone());
-        self.progress.queued();
         drop(w);
         self.wake.notify_one();
     }
@@ -207,7 +205,7 @@ impl<'a> Installer<'a> {
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
             };
-            let started = self.progress.working_on(&d.file);
+            let started = self.progress.working_on();
             let result = if self.ctx.cancelled() {
                 Err(Error::new("cancelled"))
             } else {
@@ -215,11 +213,7 @@ impl<'a> Installer<'a> {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     install_one(
                         &d,
-                        self.eggs_dir,
-                        self.store,
-                        self.builder,
-                        self.interp,
-                        &self.limits,
+                        self,
                         self.compile
                             .then_some(&|root: &Path, rels: &[String]| self.compile(root, rels)),
                     )
@@ -254,7 +248,6 @@ impl<'a> Installer<'a> {
         w.queue.clear();
         drop(w);
         self.wake.notify_all();
-        self.progress.clear();
     }
 
     /// Makes sure every distribution of `dists` has its egg folder; returns them in `dists`
@@ -271,6 +264,15 @@ impl<'a> Installer<'a> {
             let mut w = self.lock();
             w.queue.retain(|d| wanted.contains(&key(d)));
             let failure = loop {
+                // The wanted distributions that are not in place yet, and those of them done.
+                let (done, total) = wanted.iter().fold((0, 0), |(d, t), k| match w.jobs.get(k) {
+                    Some(Some(_)) => (d + 1, t + 1),
+                    Some(None) => (d, t + 1),
+                    None => (d, t),
+                });
+                if total > 0 {
+                    self.progress.counts(done, total);
+                }
                 let failed = wanted
                     .iter()
                     .find(|k| matches!(w.jobs.get(*k), Some(Some(Err(_)))))
@@ -306,7 +308,6 @@ impl<'a> Installer<'a> {
             .take();
         if let Some(k) = failure {
             drop(compiler);
-            self.progress.clear();
             return match jobs.remove(&k) {
                 Some(Some(Err(e))) => Err(e),
                 _ => Err(Error::new(format!("{} was not installed", k.0))),
@@ -330,9 +331,8 @@ impl<'a> Installer<'a> {
             .collect();
         drop(jobs);
         if let Some(compiler) = compiler {
-            self.progress.compiling();
             let start = std::time::Instant::now();
-            let compiled = compiler.finish();
+            let compiled = compiler.finish(&|done, queued| self.progress.compiled(done, queued));
             self.ctx.debug(&format!(
                 "compiled {} eggs, {:.0?} after the last was unpacked",
                 done.len(),
@@ -344,7 +344,6 @@ impl<'a> Installer<'a> {
                 ));
             }
         }
-        self.progress.clear();
         for tmp in abandoned.iter().filter(|t| t.exists()) {
             let _ = std::fs::remove_dir_all(tmp);
         }
@@ -391,7 +390,7 @@ pub(crate) fn compile_missing(folders: &[PathBuf], interp: &interp::Interpreter,
     for folder in &marked {
         compiler.add(folder, &install::modules(folder));
     }
-    match compiler.finish() {
+    match compiler.finish(&|_, _| {}) {
         Ok(()) => {
             for folder in marked {
                 let _ = std::fs::remove_file(folder.join(install::UNCOMPILED));
@@ -409,17 +408,23 @@ type CompileFn<'f> = dyn Fn(&Path, &[String]) + 'f;
 
 /// Fetches (and builds) one distribution and unpacks it into a temp folder beside its
 /// destination (compiling its modules with `compile`, else marking it uncompiled); `None`
-/// when the destination exists already.
+/// when the destination exists already. The download's bytes go to the installer's
+/// progress.
 fn install_one(
     d: &LockedDist,
-    eggs_dir: &Path,
-    store: &Store,
-    builder: &build::Builder,
-    interp: &interp::Interpreter,
-    limits: &install::Limits,
+    installer: &Installer,
     compile: Option<&CompileFn<'_>>,
 ) -> Result<Option<(install::TempEgg, PathBuf)>> {
-    let (file, _) = store.fetch(&d.url, &d.file, Some(&d.sha256))?;
+    let Installer {
+        eggs_dir,
+        store,
+        builder,
+        interp,
+        limits,
+        progress,
+        ..
+    } = installer;
+    let (file, _) = store.fetch_metered(&d.url, &d.file, Some(&d.sha256), progress)?;
     let (wheel, wheel_name) = match index::parse_filename(&d.name, &d.file).map(|(_, k)| k) {
         Some(Kind::Wheel { .. }) => (file, d.file.clone()),
         _ => {

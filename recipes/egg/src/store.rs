@@ -11,16 +11,41 @@ use std::io::{Read, Write};
 
 use sha2::{Digest, Sha256};
 
-/// Hashes what goes through it.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
+/// What a download tells as it goes: the install pool's progress counts the bytes.
+pub trait Meter: Sync {
+    /// A transfer of `file` starts, of `length` bytes when the server said so.
+    fn begin(&self, file: &str, length: Option<u64>);
+    /// `bytes` more arrived.
+    fn add(&self, bytes: u64);
+    /// A transfer that broke off is tried again: what it counted (`bytes`, and the `length`
+    /// it began with) is taken back.
+    fn undo(&self, bytes: u64, length: Option<u64>);
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+/// A [`Meter`] that counts nothing.
+pub struct NoMeter;
+
+impl Meter for NoMeter {
+    fn begin(&self, _file: &str, _length: Option<u64>) {}
+    fn add(&self, _bytes: u64) {}
+    fn undo(&self, _bytes: u64, _length: Option<u64>) {}
+}
+
+/// Hashes (and meters) what goes through it.
+struct HashingWriter<'m, W: Write> {
+    inner: W,
+    hasher: Sha256,
+    meter: &'m dyn Meter,
+    /// Bytes written so far.
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.meter.add(n as u64);
+        self.written += n as u64;
         Ok(n)
     }
 
@@ -73,6 +98,17 @@ impl<'a> Store<'a> {
         filename: &str,
         expect: Option<&str>,
     ) -> Result<(PathBuf, String)> {
+        self.fetch_metered(url, filename, expect, &NoMeter)
+    }
+
+    /// [`fetch`](Store::fetch), telling `meter` the bytes of a download as they arrive.
+    pub fn fetch_metered(
+        &self,
+        url: &str,
+        filename: &str,
+        expect: Option<&str>,
+        meter: &dyn Meter,
+    ) -> Result<(PathBuf, String)> {
         check_filename(filename)?;
         if let Some(sha) = expect {
             let p = self.path_for(sha, filename);
@@ -85,26 +121,38 @@ impl<'a> Store<'a> {
         let tmp_dir = self.root.join("dists");
         std::fs::create_dir_all(&tmp_dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", tmp_dir.display())))?;
-        let mut consume = |body: &mut dyn Read, _: &str, _: &str| -> std::io::Result<_> {
-            let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)?;
-            let sha = {
-                let mut hasher = HashingWriter {
-                    inner: std::io::BufWriter::new(tmp.as_file_mut()),
-                    hasher: Sha256::new(),
+        // What the attempt before counted, taken back when it broke off.
+        let mut counted: Option<(u64, Option<u64>)> = None;
+        let mut consume =
+            |body: &mut dyn Read, _: &str, _: &str, length: Option<u64>| -> std::io::Result<_> {
+                if let Some((bytes, length)) = counted.take() {
+                    meter.undo(bytes, length);
+                }
+                meter.begin(filename, length);
+                let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)?;
+                let sha = {
+                    let mut hasher = HashingWriter {
+                        inner: std::io::BufWriter::new(tmp.as_file_mut()),
+                        hasher: Sha256::new(),
+                        meter,
+                        written: 0,
+                    };
+                    let copied =
+                        std::io::copy(body, &mut hasher).and_then(|_| hasher.inner.flush());
+                    counted = Some((hasher.written, length));
+                    copied?;
+                    data_encoding::HEXLOWER.encode(&hasher.hasher.finalize())
                 };
-                std::io::copy(body, &mut hasher)?;
-                hasher.inner.flush()?;
-                data_encoding::HEXLOWER.encode(&hasher.hasher.finalize())
+                Ok((tmp, sha))
             };
-            Ok((tmp, sha))
-        };
         let got = if let Some(path) = url.strip_prefix("file://") {
             let path = crate::http::percent_decode(path);
             match std::fs::File::open(&path) {
-                Ok(mut f) => Some(
-                    consume(&mut f, "", url)
-                        .map_err(|e| Error::new(format!("cannot read {path}: {e}")))?,
-                ),
+                Ok(mut f) => Some({
+                    let length = f.metadata().ok().map(|m| m.len());
+                    consume(&mut f, "", url, length)
+                        .map_err(|e| Error::new(format!("cannot read {path}: {e}")))?
+                }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(Error::new(format!("cannot read {path}: {e}"))),
             }

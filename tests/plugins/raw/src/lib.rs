@@ -208,7 +208,7 @@ static DESCRIPTOR: DescriptorV1_5 = DescriptorV1_5 {
     base: PluginDescriptor {
         magic: abi::MAGIC,
         abi_major: 1,
-        abi_minor: 5,
+        abi_minor: 6,
         flags: 0,
         struct_size: size_of::<DescriptorV1_5>(),
         name: Str::new("raw"),
