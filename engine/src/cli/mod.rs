@@ -6,6 +6,7 @@
 
 mod annotate;
 mod convert;
+mod extensions;
 mod init;
 mod install;
 mod output;

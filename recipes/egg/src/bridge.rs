@@ -173,8 +173,27 @@ pub fn run_end() {
         .take();
 }
 
+/// Runs `f` on the run's driver of the interpreter `program`, started in `directory` if
+/// it is not running yet: what the extensions (`crate::extensions`) ask of it.
+pub(crate) fn with_driver<T>(
+    program: &Path,
+    directory: &Path,
+    f: impl FnOnce(&mut Driver) -> Result<T>,
+) -> Result<T> {
+    let mut driver = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if driver.as_ref().is_none_or(|(p, _)| p != program) {
+        *driver = Some((program.to_path_buf(), Driver::start(program, directory)?));
+    }
+    let Some((_, d)) = driver.as_mut() else {
+        unreachable!("the driver was just started")
+    };
+    f(d)
+}
+
 /// The driver's questions answered from the part's call.
-struct CtxAnswers<'a>(&'a Context<'a>);
+pub(crate) struct CtxAnswers<'a>(pub(crate) &'a Context<'a>);
 
 impl Answers for CtxAnswers<'_> {
     fn option(&self, section: &str, option: &str) -> Option<String> {
@@ -237,6 +256,12 @@ pub struct Reply {
     /// After `init`: whether the recipe has an `update`.
     #[serde(default)]
     pub has_update: bool,
+    /// After `extensions`: what they set, `[section, option, value, extension]` in order.
+    #[serde(default)]
+    pub edits: Vec<[String; 4]>,
+    /// After `extensions`: what one did that the bridge cannot honour, naming it.
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 /// One line from the driver.
@@ -306,6 +331,16 @@ impl Driver {
     /// distribution has one, with the part's recorded options.
     pub fn uninstall(&mut self, load: &Load, answers: &dyn Answers) -> Result<Reply> {
         self.serve(&load.request("uninstall"), answers)
+    }
+
+    /// Calls the `zc.buildout.extension` entry points of the distributions in `paths`
+    /// (crate::extensions).
+    pub fn extensions(
+        &mut self,
+        request: &serde_json::Value,
+        answers: &dyn Answers,
+    ) -> Result<Reply> {
+        self.serve(request, answers)
     }
 
     /// Calls the part's recipe's `update`, if it has one.
