@@ -391,6 +391,9 @@ def deletes(buildout):
 def internals(buildout):
     buildout._raw["db"]["port"] = "1"
 
+def literal(buildout):
+    buildout["db"]["port"] = "${other:port}"
+
 def patches(buildout):
     import zc.buildout.easy_install
     zc.buildout.easy_install.Installer._obtain = lambda *a, **k: None
@@ -406,7 +409,7 @@ fn extension_packages(python: &std::ffi::OsStr) -> Vec<Package> {
             .entry_point("zc.buildout.extension", "default", "tinyext:ext")
             .entry_point("zc.buildout.unloadextension", "default", "tinyext:unload"),
     );
-    for bad in ["deletes", "internals", "patches"] {
+    for bad in ["deletes", "internals", "literal", "patches"] {
         packages.push(
             Package::new(&format!("badext-{bad}"), "1.0")
                 .module(&format!("badext_{bad}.py"), BAD_EXTENSIONS)
@@ -466,6 +469,10 @@ fn an_extension_changes_the_config_before_the_parts_and_unloads_at_the_end() {
         lock.contains("buildout:extensions") && lock.contains("tinyext"),
         "{lock}"
     );
+    // A dry run does not run them, and says so.
+    let dry = inst.ok(&["-c", "buildout.cfg", "install", "--dry-run"]);
+    dry.stderr_has("buildout:extensions: tinyext: not run by this command");
+    assert_eq!(inst.read("unloaded.txt"), unloaded);
     // Again, offline and locked: the same config, nothing changed, the unloader again.
     inst.ok(&["-o", "--locked", "-c", "buildout.cfg"]);
     assert_eq!(inst.read("unloaded.txt"), unloaded.repeat(2));
@@ -482,8 +489,9 @@ fn an_extension_changes_the_config_before_the_parts_and_unloads_at_the_end() {
 }
 
 /// What an extension does that the bridge cannot honour (deleting an option, zc.buildout's
-/// internals, replacing zc.buildout's installer) fails the run before any part, exit 2,
-/// naming the extension.
+/// internals, a value zc.buildout would keep as written where rbuildout substitutes,
+/// replacing zc.buildout's installer) fails the run before any part, exit 2, naming the
+/// extension.
 #[test]
 fn what_an_extension_does_that_the_bridge_cannot_honour_is_refused_by_name() {
     let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
@@ -494,6 +502,10 @@ fn what_an_extension_does_that_the_bridge_cannot_honour_is_refused_by_name() {
     for (bad, says) in [
         ("deletes", "deletes the option db:port"),
         ("internals", "uses buildout._raw"),
+        (
+            "literal",
+            "sets db:port to '${other:port}', whose ${...} rbuildout would substitute",
+        ),
         (
             "patches",
             "replaces zc.buildout.easy_install.Installer._obtain",
@@ -517,4 +529,48 @@ fn what_an_extension_does_that_the_bridge_cannot_honour_is_refused_by_name() {
         run.stderr
     );
     assert!(!inst.path("show.txt").exists());
+}
+
+/// A buildout's own extension, a develop distribution of the same buildout (`develop =
+/// local` with `extensions = localext`), runs from its source folder, as real deployment
+/// buildouts ship theirs; here it points `develop` at another folder, as mr.developer does.
+#[test]
+fn a_develop_distribution_of_the_buildout_provides_its_extension() {
+    let Some((index, inst)) = bridged() else {
+        return;
+    };
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = local\nextensions = localext\nparts = show\nindex = {}\n\
+             \n[show]\nrecipe = collective.recipe.template\ninput = inline:${{buildout:develop}}\n\
+             output = ${{buildout:directory}}/show.txt\n",
+            index.url()
+        ),
+    );
+    inst.write(
+        "local/pyproject.toml",
+        "[build-system]\nrequires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]\n\
+         \n[project]\nname = \"localext\"\nversion = \"1.0\"\n\
+         \n[project.entry-points.\"zc.buildout.extension\"]\next = \"localext:ext\"\n",
+    );
+    inst.write("local/_backend/tinyback.py", crate::develop::BACKEND);
+    inst.write(
+        "local/localext.py",
+        "def ext(buildout):\n    b = buildout['buildout']\n    b['develop'] = b['develop'] + '\\nsrc/checkout'\n",
+    );
+    inst.write(
+        "src/checkout/pyproject.toml",
+        "[build-system]\nrequires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]\n\
+         \n[project]\nname = \"checkout\"\nversion = \"1.0\"\n",
+    );
+    inst.write("src/checkout/_backend/tinyback.py", crate::develop::BACKEND);
+    let run = inst.ok(&["-c", "buildout.cfg"]);
+    let show = inst.read("show.txt");
+    let developed: Vec<&str> = show.lines().map(str::trim).collect();
+    assert!(
+        developed.len() == 2 && developed[1].ends_with("src/checkout"),
+        "{show}\n{}",
+        run.stderr
+    );
 }
