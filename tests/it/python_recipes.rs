@@ -373,6 +373,10 @@ def ext(buildout):
         "input": "inline:made on ${db:port}",
         "output": "${buildout:directory}/made.txt",
     }
+    buildout.parse("""
+        [parsed]
+        value = parsed at ${db:port}
+        """)
     buildout["db"]["port"] = str(int(buildout["db"]["port"]) + 1)
     buildout["db"].setdefault("note", "set by tinyext")
 
@@ -380,7 +384,8 @@ def unload(buildout):
     path = os.path.join(buildout["buildout"]["directory"], "unloaded.txt")
     db = buildout["db"]
     with open(path, "a") as f:
-        f.write("%s, %s, %s\n" % (buildout["buildout"]["parts"], db["port"], db["note"]))
+        f.write("%s, %s, %s, %s\n" % (buildout["buildout"]["parts"], db["port"], db["note"],
+                                      buildout["parsed"]["value"]))
 "#;
 
 /// Extensions that do what the bridge cannot honour, one entry point's distribution each.
@@ -448,7 +453,7 @@ fn an_extension_changes_the_config_before_the_parts_and_unloads_at_the_end() {
     assert_eq!(inst.read("show.txt"), "5433", "{}", run.stderr);
     // The section it added was substituted when added, before it changed the port.
     assert_eq!(inst.read("made.txt"), "made on 5432", "{}", run.stderr);
-    let unloaded = "show made, 5433, set by tinyext\n";
+    let unloaded = "show made, 5433, set by tinyext, parsed at 5432\n";
     assert_eq!(inst.read("unloaded.txt"), unloaded);
     // zc.buildout, from the same config and index, makes the same.
     let zc = tempfile::tempdir().unwrap();
