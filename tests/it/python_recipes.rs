@@ -399,6 +399,9 @@ def internals(buildout):
 def literal(buildout):
     buildout["db"]["port"] = "${other:port}"
 
+def colon(buildout):
+    buildout["db"]["a:b"] = "x"
+
 def patches(buildout):
     import zc.buildout.easy_install
     zc.buildout.easy_install.Installer._obtain = lambda *a, **k: None
@@ -414,7 +417,7 @@ fn extension_packages(python: &std::ffi::OsStr) -> Vec<Package> {
             .entry_point("zc.buildout.extension", "default", "tinyext:ext")
             .entry_point("zc.buildout.unloadextension", "default", "tinyext:unload"),
     );
-    for bad in ["deletes", "internals", "literal", "patches"] {
+    for bad in ["deletes", "internals", "literal", "colon", "patches"] {
         packages.push(
             Package::new(&format!("badext-{bad}"), "1.0")
                 .module(&format!("badext_{bad}.py"), BAD_EXTENSIONS)
@@ -511,6 +514,7 @@ fn what_an_extension_does_that_the_bridge_cannot_honour_is_refused_by_name() {
             "literal",
             "sets db:port to '${other:port}', whose ${...} rbuildout would substitute",
         ),
+        ("colon", "sets the option \"a:b\" of the section \"db\""),
         (
             "patches",
             "replaces zc.buildout.easy_install.Installer._obtain",

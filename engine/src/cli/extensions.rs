@@ -119,7 +119,9 @@ pub(super) fn load(g: &Global, config: Config) -> Result<(Config, Option<Loaded>
     };
     if let Some(refused) = output("refused") {
         return Err(Failure::Config(format!(
-            "error: buildout:extensions: {refused} (docs/python-recipes.md, \"Extensions\")"
+            "error: buildout:extensions: {refused}\n\
+             hint: docs/python-recipes.md, \"Extensions\", says what of zc.buildout's \
+             extension API the bridge honours"
         )));
     }
     let edits: Vec<[String; 4]> =
@@ -139,8 +141,8 @@ pub(super) fn load(g: &Global, config: Config) -> Result<(Config, Option<Loaded>
         if !plain(section) || !plain(option) || option.ends_with(['+', '-']) {
             return Err(Failure::Config(format!(
                 "error: buildout:extensions: the extension {extension} sets the option \
-                 {option:?} of the section {section:?}, which rbuildout cannot name \
-                 (docs/python-recipes.md, \"Extensions\")"
+                 {option:?} of the section {section:?}, which a command-line assignment \
+                 cannot name"
             )));
         }
         tracing::debug!("the extension {extension} sets {section}:{option}");
