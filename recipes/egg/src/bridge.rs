@@ -598,4 +598,84 @@ class Fails:
             "LookupError: the distribution nosuchdist is not installed"
         );
     }
+
+    /// An extension's edits are what it set and the sections it added (substituted when
+    /// added), not what it only read; its unloader reads the sections afresh.
+    #[test]
+    fn an_extensions_edits_are_what_it_set_and_added_not_what_it_read() {
+        let Some(python) = python() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("lib");
+        std::fs::create_dir_all(lib.join("tinyext-1.0.dist-info")).unwrap();
+        std::fs::write(
+            lib.join("tinyext-1.0.dist-info/METADATA"),
+            "Metadata-Version: 2.1\nName: tinyext\nVersion: 1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            lib.join("tinyext-1.0.dist-info/entry_points.txt"),
+            "[zc.buildout.extension]\nx = tinyext:ext\n\
+             [zc.buildout.unloadextension]\nx = tinyext:unload\n",
+        )
+        .unwrap();
+        std::fs::write(
+            lib.join("tinyext.py"),
+            r#"
+import os
+
+def ext(buildout):
+    b = buildout["buildout"]
+    assert b["executable"] and b["log-level"] == "INFO"
+    assert sorted(buildout["db"].keys()) == ["host", "port"]
+    buildout["db"].update({"port": "2", "host": buildout["db"]["host"]})
+    buildout["new"] = {"a": "${db:port}", "b": "${:a}!"}
+    b["parts"] = "x"
+    b["parts"] = b["parts"] + " y"
+
+def unload(buildout):
+    with open(os.path.join(buildout["buildout"]["directory"], "unloaded"), "w") as f:
+        f.write(buildout["db"]["port"])
+"#,
+        )
+        .unwrap();
+        let mut config = Config::default();
+        let section = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let directory = dir.path().to_str().unwrap();
+        config.sections.insert(
+            "buildout".into(),
+            section(&[("directory", directory), ("parts", "a")]),
+        );
+        config
+            .sections
+            .insert("db".into(), section(&[("port", "1"), ("host", "h")]));
+        let mut driver = Driver::start(&python, dir.path()).unwrap();
+        let request = serde_json::json!({
+            "op": "extensions", "part": "buildout:extensions",
+            "paths": [lib, site_packages(&python)], "offline": false, "newest": false,
+        });
+        let reply = driver.extensions(&request, &config).unwrap();
+        let by = "tinyext (entry point x)";
+        let edit = |s: &str, o: &str, v: &str| [s, o, v, by].map(str::to_owned);
+        assert_eq!(reply.refused, None);
+        assert_eq!(
+            reply.edits,
+            [
+                edit("buildout", "parts", "x y"),
+                edit("db", "port", "2"),
+                edit("new", "a", "2"),
+                edit("new", "b", "2!"),
+            ]
+        );
+        let unload = serde_json::json!({ "op": "unload", "part": "buildout:extensions" });
+        driver.extensions(&unload, &config).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("unloaded")).unwrap(),
+            "1"
+        );
+    }
 }
