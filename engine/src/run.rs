@@ -564,6 +564,17 @@ impl Session<'_> {
             overrides: request.overrides,
         };
         let loaded = config::load(&options)?;
+        // Refused rather than ignored: a nested build does not run extensions (they are
+        // the command line's, docs/python-recipes.md "Extensions").
+        let extensions = &loaded.buildout().extensions;
+        if !extensions.is_empty() {
+            return Err(RunError::Usage(format!(
+                "{}: buildout:extensions: {}: a nested build does not run extensions; the \
+                 config of the instance that builds it may name them",
+                loaded.path().display(),
+                extensions.join(", ")
+            )));
+        }
         install(&loaded, self.registry, &self.settings, self.cancel)
     }
 }

@@ -256,25 +256,6 @@ fn toml_spells_a_python_recipe_python_colon_and_keeps_plain_names_for_plugins() 
     assert_eq!(inst.read("parts/app/greeting.txt"), "hi on 1");
 }
 
-/// `extensions` may change the config before parts are computed: until the bridge loads
-/// them, a run refuses them by name rather than running without them.
-#[test]
-fn extensions_are_refused_by_name_not_ignored() {
-    let inst = cfg_instance();
-    inst.write(
-        "buildout.cfg",
-        "[buildout]\nextensions = mr.developer\n    my.ext\nparts = d\n\n[d]\nrecipe = mkdir\npaths = x\n",
-    );
-    let run = inst.fails(&["-c", "buildout.cfg"], 2);
-    assert!(
-        run.stderr
-            .contains("buildout:extensions: mr.developer, my.ext: zc.buildout extensions are not supported yet"),
-        "{}",
-        run.stderr
-    );
-    assert!(!inst.path("x").exists());
-}
-
 /// A recipe that asks `zc.buildout.easy_install.install` for a distribution gets it from
 /// rbuildout's egg fetcher: into the instance's eggs folder, locked under its own entry.
 #[test]
@@ -518,4 +499,229 @@ fn a_bridged_part_reading_a_native_install_output_is_created_in_its_turn() {
         run.stderr
     );
     assert_eq!(inst.installed(), ["tools", "late"]);
+}
+
+/// `tinyext`: a zc.buildout extension that changes the config before the parts are
+/// computed (a part added, an option of a section a native part reads changed) and whose
+/// unloader, at the end of the run, writes what it sees of the config.
+const EXTENSION: &str = r#"
+import os
+
+def ext(buildout):
+    b = buildout["buildout"]
+    b["parts"] = b["parts"] + " made"
+    buildout["made"] = {
+        "recipe": "collective.recipe.template",
+        "input": "inline:made on ${db:port}",
+        "output": "${buildout:directory}/made.txt",
+    }
+    buildout.parse("""
+        [parsed]
+        value = parsed at ${db:port}
+        """)
+    buildout["db"]["port"] = str(int(buildout["db"]["port"]) + 1)
+    buildout["db"].setdefault("note", "set by tinyext")
+
+def unload(buildout):
+    path = os.path.join(buildout["buildout"]["directory"], "unloaded.txt")
+    db = buildout["db"]
+    with open(path, "a") as f:
+        f.write("%s, %s, %s, %s\n" % (buildout["buildout"]["parts"], db["port"], db["note"],
+                                      buildout["parsed"]["value"]))
+"#;
+
+/// Extensions that do what the bridge cannot honour, one entry point's distribution each.
+const BAD_EXTENSIONS: &str = r#"
+def deletes(buildout):
+    del buildout["db"]["port"]
+
+def internals(buildout):
+    buildout._raw["db"]["port"] = "1"
+
+def literal(buildout):
+    buildout["db"]["port"] = "${other:port}"
+
+def colon(buildout):
+    buildout["db"]["a:b"] = "x"
+
+def patches(buildout):
+    import zc.buildout.easy_install
+    zc.buildout.easy_install.Installer._obtain = lambda *a, **k: None
+"#;
+
+/// [`packages`] and the extension distributions.
+fn extension_packages(python: &std::ffi::OsStr) -> Vec<Package> {
+    let mut packages = packages(python);
+    packages.push(
+        Package::new("tinyext", "1.0")
+            .requires("zc.buildout")
+            .module("tinyext.py", EXTENSION)
+            .entry_point("zc.buildout.extension", "default", "tinyext:ext")
+            .entry_point("zc.buildout.unloadextension", "default", "tinyext:unload"),
+    );
+    for bad in ["deletes", "internals", "literal", "colon", "patches"] {
+        packages.push(
+            Package::new(&format!("badext-{bad}"), "1.0")
+                .module(&format!("badext_{bad}.py"), BAD_EXTENSIONS)
+                .entry_point(
+                    "zc.buildout.extension",
+                    "default",
+                    &format!("badext_{bad}:{bad}"),
+                ),
+        );
+    }
+    packages
+}
+
+fn extended_config(index: &str, extensions: &str) -> String {
+    format!(
+        "[buildout]\nextensions = {extensions}\nparts = show\nindex = {index}\n\
+         \n[db]\nport = 5432\n\
+         \n[show]\nrecipe = collective.recipe.template\ninput = inline:${{db:port}}\n\
+         output = ${{buildout:directory}}/show.txt\n"
+    )
+}
+
+/// An extension from the index runs before the parts are computed: the part it adds is
+/// installed, the option it changes is what the native part reads, and its unloader runs
+/// at the end of the run, on the changed config, as zc.buildout makes them from the same
+/// config. Its distribution is locked under `buildout:extensions`.
+#[test]
+fn an_extension_changes_the_config_before_the_parts_and_unloads_at_the_end() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&extension_packages(&python));
+    let inst = cfg_instance();
+    inst.write("buildout.cfg", &extended_config(&index.url(), "tinyext"));
+    let run = inst.ok(&["-v", "-c", "buildout.cfg"]);
+    assert_eq!(inst.read("show.txt"), "5433", "{}", run.stderr);
+    // The section it added was substituted when added, before it changed the port.
+    assert_eq!(inst.read("made.txt"), "made on 5432", "{}", run.stderr);
+    let unloaded = "show made, 5433, set by tinyext, parsed at 5432\n";
+    assert_eq!(inst.read("unloaded.txt"), unloaded);
+    // zc.buildout, from the same config and index, makes the same.
+    let zc = tempfile::tempdir().unwrap();
+    std::fs::write(
+        zc.path().join("buildout.cfg"),
+        extended_config(&index.url(), "tinyext"),
+    )
+    .unwrap();
+    let log = rbuildout_tests::zc_buildout(&python, zc.path(), &[]);
+    for file in ["show.txt", "made.txt", "unloaded.txt"] {
+        let theirs = std::fs::read_to_string(zc.path().join(file)).unwrap_or_default();
+        assert_eq!(inst.read(file), theirs, "{file}\n{log}");
+    }
+    let state = inst.state();
+    assert!(state["parts"].get("made").is_some(), "{state}");
+    let lock = inst.read("buildout.lock");
+    assert!(
+        lock.contains("buildout:extensions") && lock.contains("tinyext"),
+        "{lock}"
+    );
+    // A dry run does not run them, and says so.
+    let dry = inst.ok(&["-c", "buildout.cfg", "install", "--dry-run"]);
+    dry.stderr_has("buildout:extensions: tinyext: not run by this command");
+    assert_eq!(inst.read("unloaded.txt"), unloaded);
+    // Again, offline and locked: the same config, nothing changed, the unloader again.
+    inst.ok(&["-o", "--locked", "-c", "buildout.cfg"]);
+    assert_eq!(inst.read("unloaded.txt"), unloaded.repeat(2));
+    assert_eq!(inst.read("show.txt"), "5433");
+    // Without the extension, what it added goes.
+    inst.write(
+        "buildout.cfg",
+        &extended_config(&index.url(), "tinyext").replace("extensions = tinyext\n", ""),
+    );
+    inst.ok(&["-c", "buildout.cfg"]);
+    assert!(!inst.path("made.txt").exists());
+    assert_eq!(inst.read("show.txt"), "5432");
+    assert_eq!(inst.read("unloaded.txt"), unloaded.repeat(2));
+}
+
+/// What an extension does that the bridge cannot honour (deleting an option, zc.buildout's
+/// internals, a value zc.buildout would keep as written where rbuildout substitutes,
+/// replacing zc.buildout's installer) fails the run before any part, exit 2, naming the
+/// extension.
+#[test]
+fn what_an_extension_does_that_the_bridge_cannot_honour_is_refused_by_name() {
+    let Some(python) = rbuildout_tests::oracle("the Python recipe bridge") else {
+        return;
+    };
+    let index = Index::serve(&extension_packages(&python));
+    let inst = cfg_instance();
+    for (bad, says) in [
+        ("deletes", "deletes the option db:port"),
+        ("internals", "uses buildout._raw"),
+        (
+            "literal",
+            "sets db:port to '${other:port}', whose ${...} rbuildout would substitute",
+        ),
+        ("colon", "sets the option \"a:b\" of the section \"db\""),
+        (
+            "patches",
+            "replaces zc.buildout.easy_install.Installer._obtain",
+        ),
+    ] {
+        inst.write(
+            "buildout.cfg",
+            &extended_config(&index.url(), &format!("badext-{bad}")),
+        );
+        let run = inst.fails(&["-c", "buildout.cfg"], 2);
+        let wanted = format!("the extension badext-{bad} (entry point default) {says}");
+        assert!(run.stderr.contains(&wanted), "{wanted}\n{}", run.stderr);
+        assert!(!inst.path("show.txt").exists());
+    }
+    // One the index does not have fails the run, naming it, rather than being skipped.
+    inst.write("buildout.cfg", &extended_config(&index.url(), "nosuchext"));
+    let run = inst.fails(&["-c", "buildout.cfg"], 1);
+    assert!(
+        run.stderr.contains("buildout:extensions: nosuchext:") && run.stderr.contains("nosuchext"),
+        "{}",
+        run.stderr
+    );
+    assert!(!inst.path("show.txt").exists());
+}
+
+/// A buildout's own extension, a develop distribution of the same buildout (`develop =
+/// local` with `extensions = localext`), runs from its source folder, as real deployment
+/// buildouts ship theirs; here it points `develop` at another folder, as mr.developer does.
+#[test]
+fn a_develop_distribution_of_the_buildout_provides_its_extension() {
+    let Some((index, inst)) = bridged() else {
+        return;
+    };
+    inst.write(
+        "buildout.cfg",
+        &format!(
+            "[buildout]\ndevelop = local\nextensions = localext\nparts = show\nindex = {}\n\
+             \n[show]\nrecipe = collective.recipe.template\ninput = inline:${{buildout:develop}}\n\
+             output = ${{buildout:directory}}/show.txt\n",
+            index.url()
+        ),
+    );
+    inst.write(
+        "local/pyproject.toml",
+        "[build-system]\nrequires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]\n\
+         \n[project]\nname = \"localext\"\nversion = \"1.0\"\n\
+         \n[project.entry-points.\"zc.buildout.extension\"]\next = \"localext:ext\"\n",
+    );
+    inst.write("local/_backend/tinyback.py", crate::develop::BACKEND);
+    inst.write(
+        "local/localext.py",
+        "def ext(buildout):\n    b = buildout['buildout']\n    b['develop'] = b['develop'] + '\\nsrc/checkout'\n",
+    );
+    inst.write(
+        "src/checkout/pyproject.toml",
+        "[build-system]\nrequires = []\nbuild-backend = \"tinyback\"\nbackend-path = [\"_backend\"]\n\
+         \n[project]\nname = \"checkout\"\nversion = \"1.0\"\n",
+    );
+    inst.write("src/checkout/_backend/tinyback.py", crate::develop::BACKEND);
+    let run = inst.ok(&["-c", "buildout.cfg"]);
+    let show = inst.read("show.txt");
+    let developed: Vec<&str> = show.lines().map(str::trim).collect();
+    assert!(
+        developed.len() == 2 && developed[1].ends_with("src/checkout"),
+        "{show}\n{}",
+        run.stderr
+    );
 }

@@ -392,3 +392,20 @@ relative-paths = true
     std::fs::rename(&moved, inst.dir()).unwrap();
     assert_eq!(after_move.unwrap(), "app of r2\n");
 }
+
+/// A release config naming zc.buildout extensions fails its build, naming them: a nested
+/// build does not run extensions, and does not ignore them either (docs/python-recipes.md).
+#[test]
+fn a_release_naming_extensions_fails_rather_than_running_without_them() {
+    let inst = instance("r1", "");
+    inst.write(
+        "release.toml",
+        &RELEASE.replace(
+            "buildout = { parts = [\"app\"] }",
+            "buildout = { parts = [\"app\"], extensions = [\"my.ext\"] }",
+        ),
+    );
+    let run = inst.fails(&[], 1);
+    run.stderr_has("buildout:extensions: my.ext: a nested build does not run extensions");
+    assert!(!inst.path("code/r1/bin/app").exists());
+}

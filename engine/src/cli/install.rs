@@ -56,10 +56,13 @@ pub fn exec_default(g: &Global) -> Outcome {
 fn install(g: &Global, only: Vec<String>, json: bool) -> Outcome {
     let started = Instant::now();
     let settings = settings(g, only)?;
-    let (config, registry) = load(g)?;
+    // The extensions may change the config before the parts are computed.
+    let (config, extensions) = super::extensions::load(g, super::annotate::load_config(g)?)?;
+    let (config, registry) = with_registry(config, g)?;
     // Ctrl-C and SIGTERM stop the run between parts, not in the middle of one.
     signals::catch_interrupts();
     let summary = run::install(&config, &registry, &settings, &CANCEL).map_err(failure)?;
+    super::extensions::unload(g, &config, extensions)?;
     let count = |action: Action| summary.parts.iter().filter(|p| p.action == action).count();
     tracing::info!(
         action = "finished",
@@ -131,9 +134,16 @@ pub(super) fn settings(g: &Global, only: Vec<String>) -> Result<Settings, Failur
     })
 }
 
-/// Loads the config and makes the plugin registry it asks for.
+/// Loads the config and makes the plugin registry it asks for; its extensions do not run
+/// (they run with `install`), which a warning says.
 pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
     let config = super::annotate::load_config(g)?;
+    super::extensions::not_run(&config);
+    with_registry(config, g)
+}
+
+/// Builds the config's develop recipes and makes the plugin registry it asks for.
+fn with_registry(config: Config, g: &Global) -> Result<(Config, Registry), Failure> {
     let developed = develop(&config, g.offline)?;
     let registry = registry(&config, developed);
     Ok((config, registry))
@@ -146,14 +156,6 @@ pub(super) fn load(g: &Global) -> Result<(Config, Registry), Failure> {
 /// docs/develop.md).
 fn develop(config: &Config, offline: bool) -> Result<Vec<PathBuf>, Failure> {
     let b = config.buildout();
-    // Not ignored: an extension may change the config before parts are computed.
-    if !b.extensions.is_empty() {
-        return Err(Failure::Config(format!(
-            "error: buildout:extensions: {}: zc.buildout extensions are not supported yet \
-             (docs/python-recipes.md); remove the option to run without them",
-            b.extensions.join(", ")
-        )));
-    }
     for entry in &b.develop_unmatched {
         tracing::warn!("couldn't develop `{entry}` (buildout:develop): it matches nothing");
     }

@@ -7,6 +7,7 @@
 mod annotate;
 mod bars;
 mod convert;
+mod extensions;
 mod init;
 mod install;
 mod output;

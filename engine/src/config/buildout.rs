@@ -94,8 +94,8 @@ pub struct Buildout {
     pub develop: Vec<PathBuf>,
     /// The entries of `develop` that match nothing (a warning, as in zc.buildout).
     pub develop_unmatched: Vec<String>,
-    /// `extensions`: zc.buildout extensions, which rbuildout does not load yet (a run
-    /// refuses them, docs/python-recipes.md).
+    /// `extensions`: zc.buildout extensions, which `install` loads through the Python
+    /// recipe bridge before the parts are computed (docs/python-recipes.md).
     pub extensions: Vec<String>,
     /// `develop-recipes`: recipe crates built with cargo before the run.
     pub develop_recipes: Vec<PathBuf>,

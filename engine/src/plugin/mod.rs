@@ -108,6 +108,10 @@ pub enum PluginError {
 /// distributions (docs/python-recipes.md).
 pub const BRIDGE: &str = "egg:python";
 
+/// The recipe that loads zc.buildout extensions through the bridge, which the engine calls
+/// itself when `[buildout] extensions` is set (docs/python-recipes.md, "Extensions").
+pub const EXTENSIONS: &str = "egg:extensions";
+
 /// Why a recipe name is not native: it names a Python distribution no plugin provides.
 #[derive(Debug, thiserror::Error)]
 #[error(

@@ -7,6 +7,11 @@
 #             {"op": "install" | "update", "part"}
 #             {"op": "uninstall", "part", "recipe", "options", "paths"}  (its zc.buildout.uninstall
 #             entry point, if any, with the recorded options)
+#             {"op": "extensions", "part", "paths", "offline", "newest"}  (calls every
+#             zc.buildout.extension entry point of the folders' distributions: ext(buildout))
+#                 -> {"ok": {"options": {}, "edits": [[section, option, value, extension], ...]}}
+#                    or {"ok": {"options": {}, "refused": why}} (what the bridge cannot honour)
+#             {"op": "unload", "part"}  (their zc.buildout.unloadextension entry points)
 # While one is served the driver may ask, and wait for the answer line {"value": ...}:
 #             {"get": [section, option]}      -> the option's resolved value, or null
 #             {"names": section}              -> the section's option names, or null
@@ -184,6 +189,22 @@ class Options(dict):
             raise TypeError("Option values must be strings", value)
         dict.__setitem__(self, key, value)
 
+    def __delitem__(self, key):
+        _no_deletion("the option %s:%s" % (self.name, key))
+        dict.__delitem__(self, key)
+
+    def pop(self, key, *default):
+        _no_deletion("the option %s:%s" % (self.name, key))
+        return dict.pop(self, key, *default)
+
+    def popitem(self):
+        _no_deletion("an option of [%s]" % self.name)
+        return dict.popitem(self)
+
+    def clear(self):
+        _no_deletion("the options of [%s]" % self.name)
+        dict.clear(self)
+
     def query_bool(self, name, default=None):
         value = self.get(name, default)
         if value is None:
@@ -229,6 +250,42 @@ class Buildout(dict):
             return self[name]
         except KeyError:
             return default
+
+    def __setitem__(self, name, data):
+        # zc.buildout's: a new section (an extension's); an existing one is an error.
+        if name in self:
+            raise KeyError("Section already exists", name)
+        raw = dict((k, str(v)) for (k, v) in data.items())
+        # Substituted now, as zc.buildout does when the section is added: a reference to an
+        # option an extension changes later keeps the value it had.
+        values = dict((k, _substituted(name, raw, k, [])) for k in raw)
+        _added.add(name)
+        dict.__setitem__(self, name, Options(name, values))
+
+    def __delitem__(self, name):
+        _no_deletion("the section [%s]" % name)
+        raise NotImplementedError("__delitem__")
+
+    def parse(self, data):
+        """zc.buildout's: sections written as config text, added."""
+        import io
+        import textwrap
+
+        from zc.buildout import configparser
+
+        sections = configparser.parse(io.StringIO(textwrap.dedent(data)), "")
+        for name in sections:
+            if name in self:
+                raise KeyError("Section already exists", name)
+        for name, options in sections.items():
+            self[name] = options
+
+    def __getattr__(self, name):
+        # zc.buildout's internals (`_raw`, `_parts`, `Options` ...): an extension that
+        # reaches for them is refused by name; nothing here would honour what it does.
+        if _extension is not None and not name.startswith("__"):
+            raise _Refused("uses buildout.%s (zc.buildout's internals)" % name)
+        raise AttributeError(name)
 
 
 _buildout = Buildout()
@@ -472,6 +529,8 @@ def _add_paths(paths):
 
 def _serve(request):
     op, part = request["op"], request["part"]
+    if op in ("extensions", "unload"):
+        return _serve_extensions(request)
     if op in ("init", "uninstall"):
         # A new part (perhaps of a nested build, with its own [buildout]): what other
         # sections said is asked again, as published outputs may have come since.
@@ -516,6 +575,154 @@ def _serve(request):
         _log(2, "The %s install returned None.  A path or iterable os paths should be "
              "returned." % part)
     return {"options": dict(options), "paths": _paths(result)}
+
+# zc.buildout extensions (docs/python-recipes.md, "Extensions"): each
+# `zc.buildout.extension` entry point is called as zc.buildout calls it, `ext(buildout)`;
+# what it sets in the sections (and the sections it adds) goes back to rbuildout as edits
+# of the config. What the bridge cannot honour is refused, naming the extension.
+
+_extension = None  # the extension being called, while one is
+_added = set()  # sections extensions added
+
+
+class _Refused(Exception):
+    """Something an extension did that the bridge cannot honour (the message says what)."""
+
+
+def _no_deletion(what):
+    if _extension is not None:
+        raise _Refused("deletes %s (rbuildout can set options, not remove them)" % what)
+
+
+def _entry_points(group):
+    """(name, function) of every entry point of `group` of the distributions on the path,
+    in path order, as zc.buildout iterates its working set's."""
+    from importlib import metadata
+
+    seen = set()
+    found = []
+    for d in metadata.distributions():
+        name = d.metadata["Name"] or "?"
+        key = name.lower().replace("_", "-").replace(".", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        for ep in d.entry_points:
+            if ep.group == group:
+                found.append(("%s (entry point %s)" % (name, ep.name), ep))
+    return found
+
+
+def _zc_internals():
+    """What zc.buildout's installer and buildout modules hold (their names and their
+    classes' attributes), to find what an extension replaced there."""
+    import zc.buildout.buildout
+    import zc.buildout.easy_install
+
+    held = {}
+    for module in (zc.buildout.buildout, zc.buildout.easy_install):
+        for key, value in list(vars(module).items()):
+            if type(value).__name__ == "module":
+                continue
+            held["%s.%s" % (module.__name__, key)] = value
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                for attr, v in list(vars(value).items()):
+                    held["%s.%s.%s" % (module.__name__, key, attr)] = v
+    return held
+
+
+def _substituted(section, raw, key, seen):
+    """`raw[key]` with its `${section:option}` references substituted as zc.buildout's
+    `Options.get` does: `${:option}` is the section's own (raw), `$$` is kept."""
+    import re
+
+    if (section, key) in seen:
+        raise ValueError("Circular reference in substitutions: %s:%s" % (section, key))
+    seen.append((section, key))
+    pieces = []
+    for piece in raw[key].split("$$"):
+        split = re.split(r"([$]{[^}]*})", piece)
+        for i in range(1, len(split), 2):
+            name, colon, option = split[i][2:-1].partition(":")
+            if not colon or ":" in option:
+                raise ValueError("The substitution, %s, needs one colon." % split[i])
+            name = name or section
+            if name == section and option in raw:
+                split[i] = _substituted(section, raw, option, seen)
+            else:
+                split[i] = _buildout[name][option]
+        pieces.append("".join(split))
+    seen.pop()
+    return "$$".join(pieces)
+
+
+def _sections():
+    return dict((name, dict(dict.items(o))) for (name, o) in dict.items(_buildout))
+
+
+def _configured(section, key):
+    value = _ask({"get": [section, key]})
+    if value is None and section == "buildout":
+        value = _BUILDOUT_DEFAULTS.get(key)
+    return value
+
+
+def _edits(before, extension):
+    """What the extension changed since `before`: [section, option, value, extension]."""
+    edits = []
+    for name, options in dict.items(_buildout):
+        old = before.get(name)
+        for key, value in dict.items(options):
+            if old is not None and key in old:
+                if old[key] == value:
+                    continue
+            elif name not in _added and value == _configured(name, key):
+                continue  # read, not changed
+            if not isinstance(value, str):
+                raise _Refused("sets %s:%s to a %s, not a string" % (name, key, type(value).__name__))
+            if "${" in value:
+                # zc.buildout keeps a value set so as written; a config's is substituted.
+                raise _Refused("sets %s:%s to %r, whose ${...} rbuildout would substitute" % (name, key, value))
+            if name == "buildout" and key in ("extends", "extensions"):
+                raise _Refused("sets buildout:%s, which is read only when the config loads" % key)
+            edits.append([name, key, value, extension])
+        for key in old or ():
+            if not dict.__contains__(options, key):
+                raise _Refused("deletes the option %s:%s" % (name, key))
+    return edits
+
+
+def _serve_extensions(request):
+    global _extension
+    if request["op"] == "unload":
+        dict.clear(_buildout)
+        for _, ep in _entry_points("zc.buildout.unloadextension"):
+            ep.load()(_buildout)
+        return {"options": {}}
+    _add_paths(request.get("paths", []))
+    dict.clear(_buildout)
+    _added.clear()
+    _buildout.offline = bool(request.get("offline"))
+    _buildout.newest = bool(request.get("newest"))
+    edits = []
+    for name, ep in _entry_points("zc.buildout.extension"):
+        _extension = name
+        try:
+            held = _zc_internals()
+            extension = ep.load()
+            before = _sections()
+            extension(_buildout)
+            edits.extend(_edits(before, name))
+            now = _zc_internals()
+            gone = object()
+            for key in sorted(set(held) | set(now)):
+                if held.get(key, gone) is not now.get(key, gone):
+                    raise _Refused("replaces %s (zc.buildout's installer is rbuildout's here)" % key)
+        except _Refused as e:
+            return {"options": {}, "refused": "the extension %s %s" % (name, e)}
+        finally:
+            _extension = None
+    return {"options": {}, "edits": edits}
 
 
 for _line in _requests:

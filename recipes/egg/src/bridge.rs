@@ -157,9 +157,8 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     let init = match made.remove(&key) {
         // Created in `prepare` with these options: what it set was published then.
         Some((made_with, has_update)) if op != Op::Prepare && made_with == values => Reply {
-            options: BTreeMap::new(),
-            paths: Vec::new(),
             has_update,
+            ..Reply::default()
         },
         _ => d.init(&load, &answers)?,
     };
@@ -202,18 +201,45 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
 
 /// The egg plugin's end of a run, for the bridge: the driver ends (its stdin closes).
 pub fn run_end() {
-    CREATED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
+    forget_created();
     RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
 }
 
+/// The end of any run, a nested build's too: the recipes created in its `prepare` are not
+/// used again (the driver, which may live on for the extensions, keeps recipe objects by
+/// part name, and a nested build may have parts of the same names).
+pub fn forget_created() {
+    CREATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+}
+
+/// Runs `f` on the run's driver of the interpreter `program`, started in `directory` if
+/// it is not running yet: what the extensions (`crate::extensions`) ask of it.
+pub(crate) fn with_driver<T>(
+    program: &Path,
+    directory: &Path,
+    f: impl FnOnce(&mut Driver) -> Result<T>,
+) -> Result<T> {
+    let mut driver = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if driver.as_ref().is_none_or(|(p, _)| p != program) {
+        forget_created();
+        *driver = Some((program.to_path_buf(), Driver::start(program, directory)?));
+    }
+    let Some((_, d)) = driver.as_mut() else {
+        unreachable!("the driver was just started")
+    };
+    f(d)
+}
+
 /// The driver's questions answered from the part's call.
-struct CtxAnswers<'a>(&'a Context<'a>);
+pub(crate) struct CtxAnswers<'a>(pub(crate) &'a Context<'a>);
 
 impl Answers for CtxAnswers<'_> {
     fn option(&self, section: &str, option: &str) -> Option<String> {
@@ -276,6 +302,12 @@ pub struct Reply {
     /// After `init`: whether the recipe has an `update`.
     #[serde(default)]
     pub has_update: bool,
+    /// After `extensions`: what they set, `[section, option, value, extension]` in order.
+    #[serde(default)]
+    pub edits: Vec<[String; 4]>,
+    /// After `extensions`: what one did that the bridge cannot honour, naming it.
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 /// One line from the driver.
@@ -345,6 +377,16 @@ impl Driver {
     /// distribution has one, with the part's recorded options.
     pub fn uninstall(&mut self, load: &Load, answers: &dyn Answers) -> Result<Reply> {
         self.serve(&load.request("uninstall"), answers)
+    }
+
+    /// Calls the `zc.buildout.extension` entry points of the distributions in `paths`
+    /// (crate::extensions).
+    pub fn extensions(
+        &mut self,
+        request: &serde_json::Value,
+        answers: &dyn Answers,
+    ) -> Result<Reply> {
+        self.serve(request, answers)
     }
 
     /// Calls the part's recipe's `update`, if it has one.
@@ -646,6 +688,86 @@ class Fails:
         assert_eq!(
             err.message(),
             "LookupError: the distribution nosuchdist is not installed"
+        );
+    }
+
+    /// An extension's edits are what it set and the sections it added (substituted when
+    /// added), not what it only read; its unloader reads the sections afresh.
+    #[test]
+    fn an_extensions_edits_are_what_it_set_and_added_not_what_it_read() {
+        let Some(python) = python() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("lib");
+        std::fs::create_dir_all(lib.join("tinyext-1.0.dist-info")).unwrap();
+        std::fs::write(
+            lib.join("tinyext-1.0.dist-info/METADATA"),
+            "Metadata-Version: 2.1\nName: tinyext\nVersion: 1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            lib.join("tinyext-1.0.dist-info/entry_points.txt"),
+            "[zc.buildout.extension]\nx = tinyext:ext\n\
+             [zc.buildout.unloadextension]\nx = tinyext:unload\n",
+        )
+        .unwrap();
+        std::fs::write(
+            lib.join("tinyext.py"),
+            r#"
+import os
+
+def ext(buildout):
+    b = buildout["buildout"]
+    assert b["executable"] and b["log-level"] == "INFO"
+    assert sorted(buildout["db"].keys()) == ["host", "port"]
+    buildout["db"].update({"port": "2", "host": buildout["db"]["host"]})
+    buildout["new"] = {"a": "${db:port}", "b": "${:a}!"}
+    b["parts"] = "x"
+    b["parts"] = b["parts"] + " y"
+
+def unload(buildout):
+    with open(os.path.join(buildout["buildout"]["directory"], "unloaded"), "w") as f:
+        f.write(buildout["db"]["port"])
+"#,
+        )
+        .unwrap();
+        let mut config = Config::default();
+        let section = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let directory = dir.path().to_str().unwrap();
+        config.sections.insert(
+            "buildout".into(),
+            section(&[("directory", directory), ("parts", "a")]),
+        );
+        config
+            .sections
+            .insert("db".into(), section(&[("port", "1"), ("host", "h")]));
+        let mut driver = Driver::start(&python, dir.path()).unwrap();
+        let request = serde_json::json!({
+            "op": "extensions", "part": "buildout:extensions",
+            "paths": [lib, site_packages(&python)], "offline": false, "newest": false,
+        });
+        let reply = driver.extensions(&request, &config).unwrap();
+        let by = "tinyext (entry point x)";
+        let edit = |s: &str, o: &str, v: &str| [s, o, v, by].map(str::to_owned);
+        assert_eq!(reply.refused, None);
+        assert_eq!(
+            reply.edits,
+            [
+                edit("buildout", "parts", "x y"),
+                edit("db", "port", "2"),
+                edit("new", "a", "2"),
+                edit("new", "b", "2!"),
+            ]
+        );
+        let unload = serde_json::json!({ "op": "unload", "part": "buildout:extensions" });
+        driver.extensions(&unload, &config).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("unloaded")).unwrap(),
+            "1"
         );
     }
 }

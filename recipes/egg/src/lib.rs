@@ -7,6 +7,7 @@
 mod bridge;
 mod build;
 mod develop;
+mod extensions;
 mod http;
 mod index;
 mod install;
@@ -67,15 +68,21 @@ export_plugin! {
         "zc.recipe.testrunner:default" => zc::TestRunner,
         // The Python recipe bridge: recipes no plugin provides (docs/python-recipes.md).
         "python" => bridge::Bridged,
+        // zc.buildout extensions, which the engine loads through the bridge.
+        "extensions" => extensions::Extensions,
     },
     run_end: run_end,
 }
 
 /// The end of a run: the picked versions of the whole run printed and recorded once
-/// (docs/egg.md), the Python recipe bridge's driver ended.
+/// (docs/egg.md), the Python recipe bridge's driver ended (unless extensions are loaded in
+/// it: their unloaders end it, after the outermost run).
 fn run_end(end: &rbuildout_plugin_api::RunEnd) {
     versions::run_end(end);
-    bridge::run_end();
+    bridge::forget_created();
+    if !extensions::loaded() {
+        bridge::run_end();
+    }
 }
 
 thread_local! {
