@@ -294,3 +294,36 @@ fn colour_only_on_a_terminal_without_no_color() {
     let run = Run::of(inst.command(&[]).env_remove("NO_COLOR"));
     assert!(run.stderr.contains("  Installing a") && !run.stderr.contains('\x1b'));
 }
+
+/// A part whose recipe runs for a while without reporting progress gets, on a terminal, a
+/// bar of the time it has taken, gone before the summary; piped, nothing of it shows.
+#[test]
+fn a_long_part_that_reports_nothing_shows_its_time_on_a_terminal() {
+    let config = r#"
+buildout = { parts = ["quick", "slow"] }
+quick = { recipe = "testkit:file", path = "quick.txt" }
+slow = { recipe = "testkit:sleep", seconds = "2.5" }
+"#;
+    let inst = Instance::new(config);
+    let (code, screen) = rbuildout_tests::in_terminal(inst.command(&[]));
+    assert_eq!(code, 0, "{screen}");
+    // The running part's bar, with its time; none for the quick one.
+    assert!(
+        screen.contains("        slow [") && screen.contains("] running 1s"),
+        "{screen:?}"
+    );
+    assert!(!screen.contains("       quick ["), "{screen:?}");
+    // Taken off the screen before the summary.
+    let finished = screen.rfind("Finished").expect("a summary");
+    let last_bar = screen.rfind("] running ").unwrap();
+    assert!(last_bar < finished, "{screen:?}");
+    assert!(screen[last_bar..finished].contains("\x1b[J"), "{screen:?}");
+
+    let piped = Instance::new(config);
+    let run = piped.ok(&[]);
+    assert!(
+        !run.stderr.contains("running") && !run.stderr.contains('\x1b'),
+        "{}",
+        run.stderr
+    );
+}

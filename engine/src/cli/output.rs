@@ -78,6 +78,7 @@ struct Progress {
     done: u64,
     total: u64,
     label: String,
+    started: bool,
     ended: bool,
 }
 
@@ -92,8 +93,10 @@ impl Visit for Progress {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name() == "ended" {
-            self.ended = value;
+        match field.name() {
+            "started" => self.started = value,
+            "ended" => self.ended = value,
+            _ => {}
         }
     }
 
@@ -169,6 +172,8 @@ where
             let part = chain.join("/");
             if report.ended {
                 bars.end(&part);
+            } else if report.started {
+                bars.start(&part);
             } else {
                 bars.report(&part, report.kind, report.done, report.total, &report.label);
             }

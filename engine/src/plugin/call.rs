@@ -72,6 +72,14 @@ pub(super) fn run(
     if let Some(lock) = &library.lock {
         lock.acquire();
     }
+    // The part's call starts: one still running after a while gets a bar of its time.
+    tracing::event!(
+        target: PROGRESS_TARGET,
+        parent: &part_host.span,
+        tracing::Level::INFO,
+        started = true,
+        "progress"
+    );
     // Named by the crash handler if the recipe kills the process.
     let crash = crash::Guard::enter(call.part, &recipe, &library.path);
     // SAFETY: `function` comes from the checked vtable of a library that is never unloaded.
@@ -141,7 +149,8 @@ pub(super) fn run(
 }
 
 /// The target of the events that carry a recipe's progress reports (fields `kind`, `done`,
-/// `total`, `label`) and, with the field `ended`, the end of its call: the CLI draws them
+/// `total`, `label`) and, with the fields `started` and `ended`, the start and end of its
+/// call: the CLI draws them
 /// as a bar on a terminal (docs/output.md) and never prints them as lines.
 pub const PROGRESS_TARGET: &str = "rbuildout::progress";
 
