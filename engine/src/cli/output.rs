@@ -78,8 +78,8 @@ struct Progress {
     done: u64,
     total: u64,
     label: String,
-    started: bool,
-    ended: bool,
+    /// `started` or `ended` for the start and end of the part's call.
+    call: String,
 }
 
 impl Visit for Progress {
@@ -92,17 +92,11 @@ impl Visit for Progress {
         }
     }
 
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        match field.name() {
-            "started" => self.started = value,
-            "ended" => self.ended = value,
-            _ => {}
-        }
-    }
-
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "label" {
-            value.clone_into(&mut self.label);
+        match field.name() {
+            "label" => value.clone_into(&mut self.label),
+            "call" => value.clone_into(&mut self.call),
+            _ => {}
         }
     }
 
@@ -170,9 +164,9 @@ where
             let mut report = Progress::default();
             event.record(&mut report);
             let part = chain.join("/");
-            if report.ended {
+            if report.call == "ended" {
                 bars.end(&part);
-            } else if report.started {
+            } else if report.call == "started" {
                 bars.start(&part);
             } else {
                 bars.report(&part, report.kind, report.done, report.total, &report.label);

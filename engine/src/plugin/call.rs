@@ -73,13 +73,7 @@ pub(super) fn run(
         lock.acquire();
     }
     // The part's call starts: one still running after a while gets a bar of its time.
-    tracing::event!(
-        target: PROGRESS_TARGET,
-        parent: &part_host.span,
-        tracing::Level::INFO,
-        started = true,
-        "progress"
-    );
+    mark_call(&part_host.span, "started");
     // Named by the crash handler if the recipe kills the process.
     let crash = crash::Guard::enter(call.part, &recipe, &library.path);
     // SAFETY: `function` comes from the checked vtable of a library that is never unloaded.
@@ -89,13 +83,7 @@ pub(super) fn run(
         lock.release();
     }
     // The part's bar, if the recipe reported progress, goes.
-    tracing::event!(
-        target: PROGRESS_TARGET,
-        parent: &part_host.span,
-        tracing::Level::INFO,
-        ended = true,
-        "progress"
-    );
+    mark_call(&part_host.span, "ended");
 
     let error = |message: String, panicked: bool| RecipeError {
         message,
@@ -149,10 +137,21 @@ pub(super) fn run(
 }
 
 /// The target of the events that carry a recipe's progress reports (fields `kind`, `done`,
-/// `total`, `label`) and, with the fields `started` and `ended`, the start and end of its
-/// call: the CLI draws them
+/// `total`, `label`) and, with the field `call` (`started`, `ended`), the start and end of
+/// its call: the CLI draws them
 /// as a bar on a terminal (docs/output.md) and never prints them as lines.
 pub const PROGRESS_TARGET: &str = "rbuildout::progress";
+
+/// Tells the progress bars that the call under `span` `started` or `ended`.
+fn mark_call(span: &tracing::Span, call: &'static str) {
+    tracing::event!(
+        target: PROGRESS_TARGET,
+        parent: span,
+        tracing::Level::INFO,
+        call,
+        "progress"
+    );
+}
 
 /// The engine's side of one call: the runner's answers, the plugin's call lock (released
 /// while a nested build runs, which may call this very plugin), the part the logs name, and

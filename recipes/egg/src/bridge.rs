@@ -503,21 +503,26 @@ mod tests {
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
     }
 
+    /// An installed distribution `name` 1.0 in `dir`: its `.dist-info` with `entry_points`
+    /// and the module `name.py` holding `module`.
+    fn write_dist(dir: &Path, name: &str, entry_points: &str, module: &str) {
+        let info = dir.join(format!("{name}-1.0.dist-info"));
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(
+            info.join("METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"),
+        )
+        .unwrap();
+        std::fs::write(info.join("entry_points.txt"), entry_points).unwrap();
+        std::fs::write(dir.join(format!("{name}.py")), module).unwrap();
+    }
+
     /// A recipe distribution `tinyrecipe` in `dir`, with an entry point per behaviour.
     fn write_recipe(dir: &Path) {
-        std::fs::create_dir_all(dir.join("tinyrecipe-1.0.dist-info")).unwrap();
-        std::fs::write(
-            dir.join("tinyrecipe-1.0.dist-info/METADATA"),
-            "Metadata-Version: 2.1\nName: tinyrecipe\nVersion: 1.0\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("tinyrecipe-1.0.dist-info/entry_points.txt"),
+        write_dist(
+            dir,
+            "tinyrecipe",
             "[zc.buildout]\ndefault = tinyrecipe:Recipe\nfails = tinyrecipe:Fails\nlazy = tinyrecipe:Lazy\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("tinyrecipe.py"),
             r#"
 import logging, os
 import zc.buildout
@@ -565,8 +570,25 @@ class Fails:
             raise zc.buildout.UserError("tinyrecipe needs no user")
         self.x = options["needed"]
 "#,
-        )
-        .unwrap();
+        );
+    }
+
+    /// A section's options from `(name, value)` pairs.
+    fn section(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The oracle's python, a scratch folder and `tinyrecipe` written in its `lib`; `None`
+    /// when the run has no oracle.
+    fn with_recipe() -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+        let python = python()?;
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("lib");
+        write_recipe(&lib);
+        Some((python, dir, lib))
     }
 
     /// `import zc.buildout` costs a quarter of a second (setuptools, pip, pkg_resources):
@@ -574,10 +596,9 @@ class Fails:
     /// and then a recipe sees what zc.buildout's own import gives (its pkg_resources).
     #[test]
     fn zc_buildouts_init_runs_only_when_a_recipe_uses_it() {
-        let Some(python) = python() else { return };
-        let dir = tempfile::tempdir().unwrap();
-        let lib = dir.path().join("lib");
-        write_recipe(&lib);
+        let Some((python, dir, lib)) = with_recipe() else {
+            return;
+        };
         let mut config = Config::default();
         config.sections.insert(
             "buildout".into(),
@@ -604,17 +625,10 @@ class Fails:
 
     #[test]
     fn a_zc_buildout_recipe_is_created_installed_and_updated_through_the_driver() {
-        let Some(python) = python() else { return };
-        let dir = tempfile::tempdir().unwrap();
-        let lib = dir.path().join("lib");
-        write_recipe(&lib);
-        let mut config = Config::default();
-        let section = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
+        let Some((python, dir, lib)) = with_recipe() else {
+            return;
         };
+        let mut config = Config::default();
         config.sections.insert(
             "buildout".into(),
             section(&[("directory", dir.path().to_str().unwrap())]),
@@ -698,20 +712,11 @@ class Fails:
         let Some(python) = python() else { return };
         let dir = tempfile::tempdir().unwrap();
         let lib = dir.path().join("lib");
-        std::fs::create_dir_all(lib.join("tinyext-1.0.dist-info")).unwrap();
-        std::fs::write(
-            lib.join("tinyext-1.0.dist-info/METADATA"),
-            "Metadata-Version: 2.1\nName: tinyext\nVersion: 1.0\n",
-        )
-        .unwrap();
-        std::fs::write(
-            lib.join("tinyext-1.0.dist-info/entry_points.txt"),
+        write_dist(
+            &lib,
+            "tinyext",
             "[zc.buildout.extension]\nx = tinyext:ext\n\
              [zc.buildout.unloadextension]\nx = tinyext:unload\n",
-        )
-        .unwrap();
-        std::fs::write(
-            lib.join("tinyext.py"),
             r#"
 import os
 
@@ -728,15 +733,8 @@ def unload(buildout):
     with open(os.path.join(buildout["buildout"]["directory"], "unloaded"), "w") as f:
         f.write(buildout["db"]["port"])
 "#,
-        )
-        .unwrap();
+        );
         let mut config = Config::default();
-        let section = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
         let directory = dir.path().to_str().unwrap();
         config.sections.insert(
             "buildout".into(),
