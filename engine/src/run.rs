@@ -1606,6 +1606,9 @@ impl<'c> Runner<'_, 'c> {
             return Ok(());
         }
         for part in &prepared.order {
+            if self.cancelled() {
+                return Err(RunError::Interrupted(prepared.order.len()));
+            }
             if pending.contains(part) {
                 self.prepare_part(worker, part, &mut pending, &mut Vec::new())?;
             }
