@@ -663,6 +663,27 @@ f2 = { recipe = "testkit:file", path = "parts/f2.txt", needs = ["slow"] }
     assert_eq!(inst.installed(), ["slow", "f1", "f2"]);
 }
 
+/// Ctrl-C during the prepare phase prepares no other part and installs nothing.
+#[test]
+fn ctrl_c_while_preparing_prepares_no_other_part() {
+    let inst = Instance::new(
+        r#"
+buildout = { parts = ["p1", "p2"] }
+p1 = { recipe = "testkit:prepared", seconds = "1" }
+p2 = { recipe = "testkit:prepared" }
+"#,
+    );
+    let child = inst.spawn(&[]);
+    wait_for(&inst.path("prepared.log"));
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(inst.log("prepared.log"), ["prepare p1"], "{stderr}");
+    assert!(!inst.exists(".installed.toml"), "{stderr}");
+}
+
 #[test]
 fn a_second_ctrl_c_tells_the_running_recipe_to_stop() {
     let inst = Instance::new(

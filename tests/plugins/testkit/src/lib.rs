@@ -268,7 +268,8 @@ impl Recipe for OptionOf {
 
 /// Publishes `early` (its option `value`) when prepared, before any part installs, and
 /// counts its prepares in `prepared.log`; `register-early` makes it register a path then,
-/// which the host refuses. Its install does nothing.
+/// which the host refuses; `seconds` makes its prepare take that long. Its install does
+/// nothing.
 pub struct Prepared;
 
 impl Recipe for Prepared {
@@ -281,6 +282,14 @@ impl Recipe for Prepared {
             .open(ctx.buildout_directory().join("prepared.log"))
             .map_err(|e| Error::new(format!("prepared.log: {e}")))?;
         let _ = writeln!(log, "prepare {}", ctx.part());
+        drop(log);
+        if let Some(seconds) = options.get("seconds") {
+            let seconds: f64 = seconds
+                .trim()
+                .parse()
+                .map_err(|_| Error::new("option `seconds` must be a number"))?;
+            std::thread::sleep(Duration::from_secs_f64(seconds.max(0.0)));
+        }
         if options.get("register-early").is_some() {
             ctx.register(&ctx.buildout_directory().join("early.txt"))?;
         }
