@@ -183,7 +183,10 @@ fn serve(options: &Options, ctx: &Context, op: Op) -> Result<()> {
     // What the recipe set in its options (in `__init__` or later) is its outputs, for
     // `${part:option}` elsewhere; the options the part was given stay the config's. A name
     // `${part:name}` could not reach (zc.buildout allows any) is not published.
-    for (name, value) in init.options.iter().chain(&reply.options) {
+    // Each once: what `__init__` set, as the later answer has it if it has it.
+    let mut set = init.options;
+    set.extend(reply.options);
+    for (name, value) in &set {
         if !values.contains_key(name) {
             if rbuildout_plugin_api::is_substitution_name(name) {
                 ctx.publish(name, value)?;
